@@ -7,6 +7,8 @@ import pg from 'pg';
 import type { Config } from '../config/config.ts';
 import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-vault-core.ts';
+import * as m0002 from './migrations/0002-identity.ts';
+import * as m0003 from './migrations/0003-staff.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -18,6 +20,8 @@ export interface Store {
 
 const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Promise<void> }> = {
   '0001-vault-core': m0001,
+  '0002-identity': m0002,
+  '0003-staff': m0003,
 };
 
 /** PostgreSQL int8 and numeric come back as strings by default; our counters fit in a double. */
