@@ -1,6 +1,10 @@
 import type { Generated } from 'kysely';
 
-/** audit: the append-only log; seq/prev_hash/hash are set when an entry is chained. */
+/**
+ * audit: the append-only log. An entry is written "pending" (seq, prev_hash, hash NULL; nonce and
+ * mac set) and chained later by the chainer, which sets seq/prev_hash/hash, or `rejected` (the
+ * reason) when its MAC does not verify. See docs/adr/0001-audit-log.md.
+ */
 export interface AuditTables {
   audit_log: {
     id: Generated<number>;
@@ -11,13 +15,19 @@ export interface AuditTables {
     subject_id: string | null;
     collection: string | null;
     record_id: string | null;
+    /** JSON array of field names (never values). */
     fields: string;
     purpose: string | null;
     outcome: string;
     request_id: string | null;
+    /** Unique per entry and covered by the MAC, so a replayed copy is refused or detected. */
+    nonce: string;
+    /** HMAC-SHA256 (hex) of the canonical entry under the audit MAC key. */
     mac: string;
     prev_hash: string | null;
     hash: string | null;
+    /** Why the chainer refused to chain this entry ('mac', 'duplicate'); NULL otherwise. */
+    rejected: string | null;
   };
   /** The head of the chain (one row, id = 1). */
   audit_head: { id: number; seq: number; hash: string };

@@ -64,12 +64,16 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('purpose', 'text')
     .addColumn('outcome', 'text', (c) => c.notNull())
     .addColumn('request_id', 'text')
+    .addColumn('nonce', 'text', (c) => c.notNull())
     .addColumn('mac', 'text', (c) => c.notNull())
     .addColumn('prev_hash', 'text')
     .addColumn('hash', 'text')
+    .addColumn('rejected', 'text')
     .execute();
   await db.schema.createIndex('audit_log_subject').on('audit_log').columns(['subject_id', 'id']).execute();
-  await sql`CREATE INDEX audit_log_pending ON audit_log (id) WHERE seq IS NULL`.execute(db);
+  // A replayed copy of an entry carries the same MAC-covered nonce: the database refuses it.
+  await db.schema.createIndex('audit_log_nonce').on('audit_log').columns(['nonce']).unique().execute();
+  await sql`CREATE INDEX audit_log_pending ON audit_log (id) WHERE seq IS NULL AND rejected IS NULL`.execute(db);
   await db.schema
     .createTable('audit_head')
     .addColumn('id', 'integer', (c) => c.primaryKey())

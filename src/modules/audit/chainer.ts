@@ -1,0 +1,78 @@
+import type { Kysely } from 'kysely';
+import type { RootKeys } from '../../crypto/keyring.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import type { Logger } from '../../kernel/logger.ts';
+import type { Dialect } from '../../store/database.ts';
+import type { Database } from '../../store/schema.ts';
+import { chainHash, entryText, macMatches, signCheckpoint } from './canonical.ts';
+import { lockHead, markRejected, selectPending, writeChain, writeHeadAndCheckpoint, type ChainedRow } from './repository.ts';
+
+export interface ChainDeps {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  readonly keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  readonly clock: Clock;
+  readonly logger?: Logger | undefined;
+  /** Most pending rows chained in one transaction. */
+  readonly batch: number;
+}
+
+/**
+ * One chaining pass, in one transaction: take the head lock (one statement), read the oldest
+ * pending rows, check each MAC, compute seq/prev_hash/hash in the process, write them back in one
+ * statement, move the head and sign a checkpoint of it (Ed25519). Rows whose MAC fails are marked
+ * rejected and never chained. Every process may run this at once: the head lock makes them take
+ * turns, and one chain results (PCI DSS 4.0.1 10.3.2, 10.3.4: logs protected from modification,
+ * changes detectable).
+ * Returns how many rows it looked at (chained + rejected) and how many it chained.
+ */
+export async function chainOnce(deps: ChainDeps): Promise<{ processed: number; chained: number }> {
+  const { keys } = deps;
+  const rejected: { id: number; reason: string }[] = [];
+  const result = await deps.db.transaction().execute(async (tx) => {
+    const head = await lockHead(tx);
+    const rows = await selectPending(tx, deps.batch);
+    if (rows.length === 0) return { processed: 0, chained: 0 };
+    const chained: ChainedRow[] = [];
+    const nonces = new Set<string>();
+    let seq = head.seq;
+    let prev = head.hash;
+    for (const row of rows) {
+      const text = entryText(row);
+      if (!macMatches(keys.auditMac, text, row.mac)) {
+        rejected.push({ id: row.id, reason: 'mac' });
+        continue;
+      }
+      if (nonces.has(row.nonce)) {
+        rejected.push({ id: row.id, reason: 'duplicate' });
+        continue;
+      }
+      nonces.add(row.nonce);
+      seq += 1;
+      const hash = chainHash(prev, seq, row.id, row.mac, text);
+      chained.push({ id: row.id, seq, prev_hash: prev, hash });
+      prev = hash;
+    }
+    await markRejected(tx, rejected);
+    if (chained.length > 0) {
+      await writeChain(tx, deps.dialect, chained);
+      const checkpoint = { seq, hash: prev, key_id: keys.auditSigning.keyId, at: deps.clock.now().toISOString() };
+      await writeHeadAndCheckpoint(tx, { ...checkpoint, signature: signCheckpoint(keys.auditSigning.privateKey, checkpoint) });
+    }
+    return { processed: rows.length, chained: chained.length };
+  });
+  for (const r of rejected) {
+    deps.logger?.warn({ auditEntryId: r.id, reason: r.reason }, 'audit entry failed its check and was not chained');
+  }
+  return result;
+}
+
+/** Chains until no full batch is left; returns how many entries were chained. */
+export async function chainAll(deps: ChainDeps): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { processed, chained } = await chainOnce(deps);
+    total += chained;
+    if (processed < deps.batch) return total;
+  }
+}

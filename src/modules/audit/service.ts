@@ -1,0 +1,213 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { RootKeys } from '../../crypto/keyring.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { AppError, fail } from '../../kernel/errors.ts';
+import type { Logger } from '../../kernel/logger.ts';
+import type { Dialect } from '../../store/database.ts';
+import type { Database } from '../../store/schema.ts';
+import { entryText, macMatches } from './canonical.ts';
+import { chainAll } from './chainer.ts';
+import { AUDIT_QUERY_INVALID, AUDIT_UNAVAILABLE } from './errors.ts';
+import { createGroupCommit } from './group-commit.ts';
+import { hasPending, insertPending, selectForSubject } from './repository.ts';
+import { createRowBuilder, type PendingRow } from './schema.ts';
+
+export { verifyAuditLog, type VerifyResult, type VerifyDeps } from './verify.ts';
+
+export interface AuditEntry {
+  /** 'apikey:key_…', 'staff:…', 'customer:…', 'cli', 'system'. */
+  actor: string;
+  /** e.g. 'vault.read', 'vault.create', 'vault.update', 'vault.lookup', 'audit.read'. */
+  action: string;
+  subjectId?: string | null;
+  collection?: string | null;
+  recordId?: string | null;
+  /** Field names, never values. */
+  fields?: readonly string[];
+  purpose?: string | null;
+  outcome: 'success' | 'denied' | 'failure';
+  requestId?: string | null;
+}
+
+export interface AuditRecord {
+  id: number;
+  /** NULL while the entry waits to be chained. */
+  seq: number | null;
+  at: string;
+  actor: string;
+  action: string;
+  subjectId: string | null;
+  collection: string | null;
+  recordId: string | null;
+  fields: string[];
+  purpose: string | null;
+  outcome: string;
+  requestId: string | null;
+}
+
+export interface AuditLog {
+  /** For reads: resolves once the entry is committed (group commit); rejects AUDIT_UNAVAILABLE. */
+  append(entry: AuditEntry): Promise<void>;
+  /** For writes: inserts the entry in the caller's transaction, so both commit or neither. */
+  appendInTx(tx: Transaction<Database>, entry: AuditEntry): Promise<void>;
+  /** Entries about one data subject, newest first; `before` is an entry id (cursor). */
+  forSubject(subjectId: string, opts: { limit: number; before?: number }): Promise<AuditRecord[]>;
+  /** Chains every pending entry now; returns how many it chained. */
+  chainPending(): Promise<number>;
+  /** Starts the background chainer (and accepts appends again after stop). */
+  start(): void;
+  /** Writes what is queued, chains what is pending, stops the timers; later appends fail closed. */
+  stop(): Promise<void>;
+}
+
+export interface AuditLogDeps {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  clock: Clock;
+  /** Longest wait, in ms, to group the entries of concurrent reads into one commit. */
+  flushMs: number;
+  /** How often the background chainer looks for pending entries (default 100 ms). */
+  chainIntervalMs?: number;
+  /** Most entries in one group commit (default 500). */
+  batchSize?: number;
+  logger?: Logger;
+}
+
+/** Most rows chained in one transaction. */
+const CHAIN_BATCH = 2000;
+/** Batches written at once; more queue up into a bigger next batch. */
+const MAX_IN_FLIGHT = 2;
+
+function unavailable(message: string, cause: unknown): AppError {
+  return new AppError(AUDIT_UNAVAILABLE.code, AUDIT_UNAVAILABLE.status, message, { cause });
+}
+
+/**
+ * The audit log of every read and write of personal data. Reads wait for their entry to be
+ * committed before any data leaves (fail closed), writes commit their entry with the write; both
+ * insert "pending" entries with a MAC, and a background chainer hash-chains them and signs a
+ * checkpoint of the head. Design and tamper model: docs/adr/0001-audit-log.md.
+ * PCI DSS 4.0.1 10.2.1 (audit logs capture access to cardholder data), 10.2.2 (what each entry
+ * records), 10.3.2/10.3.4 (protected from modification, changes detected); GDPR Art. 5(2), 30.
+ */
+export function createAuditLog(deps: AuditLogDeps): AuditLog {
+  const { db, dialect, keys, clock, logger } = deps;
+  const chainIntervalMs = deps.chainIntervalMs ?? 100;
+  const buildRow = createRowBuilder(keys.auditMac, () => clock.now());
+  const chainDeps = { db, dialect, keys, clock, logger, batch: CHAIN_BATCH };
+
+  const group = createGroupCommit<PendingRow>({
+    write: async (rows) => {
+      try {
+        await insertPending(db, dialect, rows);
+      } catch (error) {
+        logger?.error({ code: (error as { code?: unknown }).code, entries: rows.length }, 'audit batch could not be written');
+        throw error;
+      }
+    },
+    flushMs: deps.flushMs,
+    batchSize: Math.max(1, deps.batchSize ?? 500),
+    maxInFlight: MAX_IN_FLIGHT,
+  });
+
+  let accepting = true;
+  let started = false;
+  let timer: NodeJS.Timeout | undefined;
+  let tick: Promise<void> | undefined;
+  let chainQueue: Promise<unknown> = Promise.resolve();
+
+  function chainPending(): Promise<number> {
+    const run = chainQueue.then(() => chainAll(chainDeps));
+    chainQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  function arm(): void {
+    if (!started || timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      tick = (async () => {
+        try {
+          if (await hasPending(db)) await chainPending();
+        } catch (error) {
+          logger?.error({ code: (error as { code?: unknown }).code }, 'audit chainer pass failed');
+        }
+      })();
+      void tick.finally(() => {
+        tick = undefined;
+        arm();
+      });
+    }, chainIntervalMs);
+    timer.unref();
+  }
+
+  return {
+    async append(entry) {
+      if (!accepting) fail(AUDIT_UNAVAILABLE, 'the audit log is stopped');
+      const row = buildRow(entry);
+      try {
+        await group.push(row);
+      } catch (error) {
+        throw unavailable('the audit entry could not be written', error);
+      }
+    },
+
+    async appendInTx(tx, entry) {
+      const row = buildRow(entry);
+      try {
+        await insertPending(tx, dialect, [row]);
+      } catch (error) {
+        throw unavailable('the audit entry could not be written', error);
+      }
+    },
+
+    async forSubject(subjectId, opts) {
+      const { limit, before } = opts;
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) fail(AUDIT_QUERY_INVALID, 'limit must be an integer in 1..1000');
+      if (before !== undefined && (!Number.isInteger(before) || before < 1)) fail(AUDIT_QUERY_INVALID, 'before must be a positive entry id');
+      const rows = await selectForSubject(db, subjectId, limit, before);
+      const out: AuditRecord[] = [];
+      for (const r of rows) {
+        // A row without a valid MAC was not written by Custos: never show it as history.
+        if (!macMatches(keys.auditMac, entryText(r), r.mac)) {
+          logger?.warn({ auditEntryId: r.id }, 'audit entry with an invalid MAC left out of a subject listing');
+          continue;
+        }
+        out.push({
+          id: r.id,
+          seq: r.seq === null ? null : Number(r.seq),
+          at: r.at,
+          actor: r.actor,
+          action: r.action,
+          subjectId: r.subject_id,
+          collection: r.collection,
+          recordId: r.record_id,
+          fields: JSON.parse(r.fields) as string[],
+          purpose: r.purpose,
+          outcome: r.outcome,
+          requestId: r.request_id,
+        });
+      }
+      return out;
+    },
+
+    chainPending,
+
+    start() {
+      accepting = true;
+      started = true;
+      arm();
+    },
+
+    async stop() {
+      accepting = false;
+      started = false;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      await group.drain();
+      if (tick !== undefined) await tick;
+      await chainPending();
+    },
+  };
+}
