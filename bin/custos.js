@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The `custos` command. Runs the TypeScript sources directly (Node's type stripping, Node >= 22.18).
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  process.stderr.write(
+    `custos: needs Node.js 22.18 or newer (this is ${process.versions.node}); run it through npm (npx custos …), which uses the Node the project pins\n`,
+  );
+  process.exit(1);
+}
+const { main } = await import('../src/cli/main.ts');
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { Redis } from 'ioredis';
+import type { TlsMaterial } from './http/tls.ts';
+import { TLS_OPTIONS } from './http/tls.ts';
+import { bearerKeyId, requireApiKey } from './http/auth.ts';
+import { registerErrorHandling } from './http/error-handler.ts';
+import { registerVaultRoutes } from './modules/vault/routes.ts';
+import type { Runtime } from './runtime.ts';
+
+export interface AppOptions {
+  /** TLS material; undefined serves plain HTTP (tests with inject, or behind a trusted proxy). */
+  readonly tls?: TlsMaterial | undefined;
+}
+
+/**
+ * Builds the Fastify instance over a runtime; never listens (Fastify: app vs server). Security
+ * headers on every response (HSTS ≥ 1 year with includeSubDomains, CSP with frame-ancestors
+ * 'none', nosniff, no-referrer: ASVS 3.4.1, 3.4.3, 3.4.6), `Cache-Control: no-store` on the API
+ * (ASVS 14.3.2), bounded bodies, per-key rate limits, and no request logging beyond route,
+ * status and timing.
+ */
+export async function buildApp(runtime: Runtime, options: AppOptions = {}): Promise<FastifyInstance> {
+  const { config } = runtime;
+  const app = Fastify({
+    loggerInstance: runtime.logger,
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    bodyLimit: config.bodyLimit,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
+    trustProxy: config.trustProxy ?? false,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 100 },
+    ...(options.tls === undefined ? {} : { https: { ...TLS_OPTIONS, cert: options.tls.cert, key: options.tls.key } }),
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  registerErrorHandling(app);
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    if (request.url.startsWith('/v1/')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        formAction: ["'none'"],
+      },
+    },
+    hsts: { maxAge: 31_536_000, includeSubDomains: true },
+    referrerPolicy: { policy: 'no-referrer' },
+    frameguard: { action: 'deny' },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Custos API',
+        version: '1',
+        description:
+          "Customer data vault for online shops: stored encrypted, refused when undeclared, released per purpose, audited. Every read states its purpose in the `Custos-Purpose` header.",
+      },
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `custos apikey create`.' } } },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformSpecification: (spec) => spec,
+    uiConfig: { url: '/v1/openapi.json', validatorUrl: null } as Record<string, unknown>,
+  });
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 1 });
+  if (redis !== undefined) app.addHook('onClose', async () => void redis.quit());
+
+  await app.register(async (api) => {
+    await api.register(rateLimit, {
+      max: config.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => bearerKeyId(request) ?? request.ip,
+      ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-' }),
+    });
+    requireApiKey(api, runtime.apiKeys);
+    registerVaultRoutes(api, {
+      vault: runtime.vault,
+      inventory: runtime.inventory,
+      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
+    });
+  });
+  return app;
+}

@@ -1,0 +1,44 @@
+import type { CommandRun } from '../main.ts';
+import { parse } from '../main.ts';
+import { UsageError } from '../io.ts';
+
+/** `custos apikey create|list|revoke`: keys are shown once, alone on standard output. */
+export const apikeyCommand: CommandRun = async (runtime, args, io) => {
+  const [sub, ...rest] = args;
+  if (sub === 'create') {
+    const { values } = parse(rest, { name: { type: 'string' }, purposes: { type: 'string' } });
+    if (values.name === undefined || values.purposes === undefined) throw new UsageError('needs --name NAME --purposes a,b');
+    const purposes = String(values.purposes)
+      .split(',')
+      .map((p) => p.trim())
+      .filter((p) => p.length > 0);
+    if (purposes.length === 0) throw new UsageError('--purposes needs at least one purpose');
+    const unknown = purposes.filter((p) => !runtime.inventory.purposes.has(p));
+    if (unknown.length > 0)
+      throw new UsageError(`unknown purpose ${unknown.join(', ')}; declared: ${[...runtime.inventory.purposes.keys()].join(', ')}`);
+    const { key, info } = await runtime.apiKeys.create({ name: String(values.name), purposes });
+    await runtime.audit.append({ actor: 'cli', action: 'apikey.create', recordId: info.id, fields: [], outcome: 'success' });
+    io.out(key.reveal());
+    io.err(`created ${info.id} for purposes ${info.purposes.join(', ')}; the key is shown only now`);
+    return 0;
+  }
+  if (sub === 'list') {
+    const { values } = parse(rest, { json: { type: 'boolean' } });
+    const keys = await runtime.apiKeys.list();
+    if (values.json === true) io.out(JSON.stringify(keys, null, 2));
+    else
+      for (const k of keys)
+        io.out([k.id, k.revoked_at === null ? 'active' : `revoked ${k.revoked_at}`, k.purposes.join(','), k.created_at, k.name].join('\t'));
+    return 0;
+  }
+  if (sub === 'revoke') {
+    const { positionals } = parse(rest, {});
+    const id = positionals[0];
+    if (id === undefined) throw new UsageError('needs the key id (custos apikey list shows them)');
+    const info = await runtime.apiKeys.revoke(id);
+    await runtime.audit.append({ actor: 'cli', action: 'apikey.revoke', recordId: info.id, fields: [], outcome: 'success' });
+    io.out(`${info.id}\trevoked ${info.revoked_at ?? ''}`);
+    return 0;
+  }
+  throw new UsageError('apikey create|list|revoke');
+};

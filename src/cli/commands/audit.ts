@@ -1,0 +1,20 @@
+import { verifyAuditLog } from '../../modules/audit/service.ts';
+import type { CommandRun } from '../main.ts';
+import { UsageError } from '../io.ts';
+
+/** `custos audit verify`: exit 0 on an intact log; non-zero naming the first bad entry. */
+export const auditCommand: CommandRun = async (runtime, args, io) => {
+  if (args[0] !== 'verify') throw new UsageError('audit verify');
+  // Entries written but not yet linked (the server links them within milliseconds) are linked first.
+  await runtime.audit.chainPending();
+  const result = await verifyAuditLog({ db: runtime.store.db, keys: runtime.rootKeys }, (done, total) =>
+    io.progress(`verified ${done}/${total}`),
+  );
+  io.done();
+  if (result.ok) {
+    io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
+    return 0;
+  }
+  io.out(`audit log BROKEN at entry seq ${result.firstBad.seq ?? 'none'} (id ${result.firstBad.id}): ${result.reason}`);
+  return 1;
+};

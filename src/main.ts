@@ -1,0 +1,4 @@
+import { serve } from './server.ts';
+
+// load config → build app → listen; nothing else.
+await serve();

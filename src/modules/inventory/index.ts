@@ -1,0 +1,6 @@
+export type { Inventory, CollectionDef, FieldDef } from './load.ts';
+export { loadInventory, InventoryError, DEFAULT_INVENTORY_FILE, SERVED_COLLECTIONS } from './load.ts';
+export type { StoredValue, SchemaOptions } from './fields.ts';
+export { writeSchema, responseShape, normaliseEmail, normalisePhone, fieldWriteSchema } from './fields.ts';
+export { maskField } from './mask.ts';
+export type { LegalBasis, Mask } from './schema.ts';

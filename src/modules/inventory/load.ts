@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import type { z } from 'zod';
+import { inventoryFileSchema, type FieldSpec, type InventoryFile } from './schema.ts';
+
+/** One field of the declared inventory (data minimisation: what is not declared is not stored). */
+export interface FieldDef extends FieldSpec {
+  readonly name: string;
+  readonly collection: string;
+}
+
+export interface CollectionDef {
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly parent: string | undefined;
+  readonly fields: ReadonlyMap<string, FieldDef>;
+}
+
+export interface Inventory {
+  readonly purposes: ReadonlyMap<string, { readonly description: string }>;
+  readonly collections: ReadonlyMap<string, CollectionDef>;
+  /** Where it came from, for messages and the record of processing. */
+  readonly sources: readonly string[];
+}
+
+export class InventoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InventoryError';
+  }
+}
+
+export const DEFAULT_INVENTORY_FILE = fileURLToPath(new URL('./default-inventory.yaml', import.meta.url));
+
+/** The collections the HTTP API serves; an inventory must declare them and no others (yet). */
+export const SERVED_COLLECTIONS = { customers: undefined, addresses: 'customers', orders: 'customers' } as const;
+
+interface Parsed {
+  readonly data: InventoryFile;
+  /** file:line:col of a path in this file, or undefined when the file does not hold it. */
+  at(path: string[]): string | undefined;
+}
+
+function parseFile(file: string): Parsed {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new InventoryError(`${file}: cannot read the inventory file`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const yamlError = doc.errors[0];
+  if (yamlError !== undefined) {
+    const pos = lineCounter.linePos(yamlError.pos[0]);
+    throw new InventoryError(`${file}:${pos.line}:${pos.col}: ${yamlError.code.toLowerCase().replaceAll('_', ' ')}`);
+  }
+  const result = inventoryFileSchema.safeParse(doc.toJS({ maxAliasCount: 1000 }));
+  if (!result.success) throw new InventoryError(describeIssues(file, doc, lineCounter, result.error.issues));
+  return {
+    data: result.data,
+    at: (path) => (doc.hasIn(path) ? `${file}:${locate(doc, lineCounter, path)}` : undefined),
+  };
+}
+
+function describeIssues(file: string, doc: Document, lc: LineCounter, issues: z.core.$ZodIssue[]): string {
+  return issues
+    .slice(0, 10)
+    .map((issue) => {
+      let path = issue.path.map(String);
+      let message = issue.message;
+      if (issue.code === 'unrecognized_keys') {
+        path = [...path, issue.keys[0] ?? ''];
+        message = `unknown key '${issue.keys[0] ?? ''}'`;
+      }
+      return `${file}:${locate(doc, lc, path)}: ${path.join('.') || '(top)'}: ${message}`;
+    })
+    .join('\n');
+}
+
+/** Line:column of the deepest node on `path` that exists in the YAML document. */
+function locate(doc: Document, lc: LineCounter, path: string[]): string {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const parent = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth - 1), true);
+    let offset: number | undefined;
+    if (depth === 0) offset = doc.contents?.range?.[0];
+    else if (isMap(parent)) {
+      const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === path[depth - 1]);
+      if (pair !== undefined && isScalar(pair.key)) offset = pair.key.range?.[0];
+    }
+    if (offset !== undefined) {
+      const pos = lc.linePos(offset);
+      return `${pos.line}:${pos.col}`;
+    }
+  }
+  return '1:1';
+}
+
+function merge(base: InventoryFile, over: InventoryFile): InventoryFile {
+  const purposes = { ...base.purposes, ...over.purposes };
+  const collections: NonNullable<InventoryFile['collections']> = { ...base.collections };
+  for (const [name, col] of Object.entries(over.collections ?? {})) {
+    const prior = collections[name];
+    if (col === null || prior === null || prior === undefined) collections[name] = col;
+    else collections[name] = { ...prior, ...col, fields: { ...prior.fields, ...col.fields } };
+  }
+  return { version: 1, purposes, collections };
+}
+
+/**
+ * Loads the default inventory, or the shop's file on top of it (`extends: default`) or instead of
+ * it. Every error names the file, the line and the path, so the shop can fix it before start-up.
+ */
+export function loadInventory(shopFile?: string): Inventory {
+  const base = parseFile(DEFAULT_INVENTORY_FILE);
+  let file = base.data;
+  const parsed = [base];
+  if (shopFile !== undefined) {
+    const shop = parseFile(shopFile);
+    if (shop.data.extends === 'default') {
+      file = merge(base.data, shop.data);
+      parsed.unshift(shop);
+    } else {
+      file = shop.data;
+      parsed.splice(0, 1, shop);
+    }
+  }
+  const sources = parsed.map((_, i) => (i === 0 && shopFile !== undefined ? shopFile : DEFAULT_INVENTORY_FILE));
+  const problemPaths: string[][] = [];
+  const problems = {
+    push(text: string) {
+      problemPaths.push(text.split(': ', 1)[0]!.split('.'));
+      messages.push(text);
+    },
+  };
+  const messages: string[] = [];
+  const purposes = new Map<string, { description: string }>();
+  for (const [name, p] of Object.entries(file.purposes ?? {})) if (p !== null) purposes.set(name, p);
+
+  const collections = new Map<string, CollectionDef>();
+  for (const [name, col] of Object.entries(file.collections ?? {})) {
+    if (col === null) continue;
+    if (!(name in SERVED_COLLECTIONS)) {
+      problems.push(`collections.${name}: only customers, addresses and orders are served by the API`);
+      continue;
+    }
+    const wantParent = SERVED_COLLECTIONS[name as keyof typeof SERVED_COLLECTIONS];
+    if (col.parent !== wantParent) problems.push(`collections.${name}.parent: must be ${wantParent ?? 'absent'}`);
+    const fields = new Map<string, FieldDef>();
+    for (const [fname, f] of Object.entries(col.fields)) {
+      if (f === null) continue;
+      if (fname === 'id' || fname.endsWith('_at') && ['created_at', 'updated_at'].includes(fname))
+        problems.push(`collections.${name}.fields.${fname}: the name is reserved`);
+      for (const purpose of Object.keys(f.purposes))
+        if (!purposes.has(purpose)) problems.push(`collections.${name}.fields.${fname}.purposes.${purpose}: unknown purpose`);
+      if (f.protection === 'plain' && f.category !== 'transaction')
+        problems.push(`collections.${name}.fields.${fname}.protection: plain is only for non-personal values (category transaction)`);
+      fields.set(fname, { ...f, name: fname, collection: name });
+    }
+    collections.set(name, { name, description: col.description, parent: col.parent, fields });
+  }
+  for (const name of Object.keys(SERVED_COLLECTIONS))
+    if (!collections.has(name)) problems.push(`collections.${name}: must be declared`);
+  if (messages.length > 0) {
+    const lines = messages.map((text, i) => {
+      const path = problemPaths[i]!;
+      for (let depth = path.length; depth > 0; depth--) {
+        for (const p of parsed) {
+          const at = p.at(path.slice(0, depth));
+          if (at !== undefined) return `${at}: ${text}`;
+        }
+      }
+      return `${sources[0]}: ${text}`;
+    });
+    throw new InventoryError(lines.join('\n'));
+  }
+  return { purposes, collections, sources };
+}

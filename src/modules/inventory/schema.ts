@@ -1,0 +1,77 @@
+import { z } from 'zod';
+
+/**
+ * The shape of an inventory file. Each field says what personal data it holds (category), which
+ * purposes may use it on which legal basis (GDPR Art. 6(1)), how long it is kept, how it is
+ * protected at rest, and how it is masked when a purpose may only see part of it.
+ */
+export const LEGAL_BASES = ['contract', 'legal_obligation', 'legitimate_interest', 'consent', 'vital_interest', 'public_task'] as const;
+export const PROTECTIONS = ['randomised', 'searchable', 'plain'] as const;
+export const MASKS = ['none', 'email', 'phone', 'name', 'year', 'partial', 'redact'] as const;
+export const SCALAR_TYPES = ['string', 'email', 'phone', 'date', 'datetime', 'locale', 'country', 'currency', 'decimal', 'integer', 'boolean', 'enum'] as const;
+
+const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower_snake_case, starting with a letter');
+/** ISO 8601 duration (P8Y, P30D, P1Y6M) counted from the record's creation, or a named event. */
+const retention = z.union([
+  z.string().regex(/^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/, 'must be an ISO 8601 duration such as P8Y or P30D, or account_lifetime'),
+  z.literal('account_lifetime'),
+]);
+
+const subFieldSchema = z.strictObject({
+  type: z.enum(SCALAR_TYPES),
+  required: z.boolean().optional(),
+  max_length: z.number().int().positive().max(100_000).optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  values: z.array(z.string().min(1)).min(1).optional(),
+  description: z.string().optional(),
+});
+
+const purposeUse = z.strictObject({
+  basis: z.enum(LEGAL_BASES),
+  access: z.enum(['clear', 'masked']).default('clear'),
+});
+
+export const fieldSchema = z
+  .strictObject({
+    type: z.enum([...SCALAR_TYPES, 'object', 'list']),
+    description: z.string().optional(),
+    required: z.boolean().optional(),
+    max_length: z.number().int().positive().max(100_000).optional(),
+    min: z.number().optional(),
+    max: z.number().optional(),
+    values: z.array(z.string().min(1)).min(1).optional(),
+    max_items: z.number().int().positive().max(10_000).optional(),
+    category: identifier,
+    protection: z.enum(PROTECTIONS),
+    retention,
+    mask: z.enum(MASKS).default('redact'),
+    purposes: z.record(identifier, purposeUse),
+    fields: z.record(identifier, subFieldSchema).optional(),
+  })
+  .superRefine((f, ctx) => {
+    const nested = f.type === 'object' || f.type === 'list';
+    if (nested && f.fields === undefined) ctx.addIssue({ code: 'custom', path: ['fields'], message: `a field of type ${f.type} needs fields` });
+    if (!nested && f.fields !== undefined) ctx.addIssue({ code: 'custom', path: ['fields'], message: 'only object and list fields have fields' });
+    if (f.type === 'enum' && f.values === undefined) ctx.addIssue({ code: 'custom', path: ['values'], message: 'an enum field needs values' });
+    if (f.protection === 'searchable' && nested) ctx.addIssue({ code: 'custom', path: ['protection'], message: 'only scalar fields can be searchable' });
+  });
+
+export const collectionSchema = z.strictObject({
+  description: z.string().optional(),
+  parent: identifier.optional(),
+  fields: z.record(identifier, z.union([fieldSchema, z.null()])),
+});
+
+export const inventoryFileSchema = z.strictObject({
+  version: z.literal(1),
+  extends: z.literal('default').optional(),
+  purposes: z.record(identifier, z.union([z.strictObject({ description: z.string() }), z.null()])).optional(),
+  collections: z.record(identifier, z.union([collectionSchema, z.null()])).optional(),
+});
+
+export type InventoryFile = z.output<typeof inventoryFileSchema>;
+export type FieldSpec = z.output<typeof fieldSchema>;
+export type SubFieldSpec = z.output<typeof subFieldSchema>;
+export type LegalBasis = (typeof LEGAL_BASES)[number];
+export type Mask = (typeof MASKS)[number];

@@ -1,0 +1,84 @@
+import type { CollectionDef, Inventory } from '../inventory/index.ts';
+import { fail } from '../../kernel/errors.ts';
+import { PolicyErrors } from './errors.ts';
+
+/**
+ * The one decision point for "who may read which field, for which purpose, masked or clear"
+ * (DESIGN.md, data flow of a read). Inputs: the actor's scope, the stated purpose, the inventory's
+ * per-field purposes and legal bases, and — for consent-based purposes — the consent capability.
+ * Extra checks (staff training, MFA, restriction of processing) plug in as guards.
+ */
+export type Access = 'clear' | 'masked';
+
+export interface Actor {
+  /** 'apikey:key_…', 'staff:…', 'customer:…' — as written to the audit log. */
+  readonly ref: string;
+  readonly kind: 'apikey' | 'staff' | 'customer' | 'system';
+  /** Purposes this actor may state. */
+  readonly purposes: readonly string[];
+}
+
+/**
+ * Where the consent capability plugs in: whether the subject has a valid consent for a purpose
+ * whose legal basis is consent (GDPR Art. 6(1)(a), 7(1)). Until it exists, nothing is released
+ * for consent-based purposes.
+ */
+export interface ConsentGate {
+  permits(subjectId: string, purpose: string): Promise<boolean>;
+}
+
+export const noConsentRecorded: ConsentGate = { permits: async () => false };
+
+/** A guard may refuse a read outright (throw an AppError) before any data is touched. */
+export type PolicyGuard = (actor: Actor, purpose: string, subjectId: string) => Promise<void>;
+
+export interface PolicyService {
+  /** Checks the purpose is declared and the actor is scoped to it; throws otherwise. */
+  checkPurpose(actor: Actor, purpose: string | undefined): string;
+  /** Fields of `collection` the purpose may see for this subject, each clear or masked. */
+  decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<ReadonlyMap<string, Access>>;
+}
+
+export function createPolicyService(deps: { inventory: Inventory; consent?: ConsentGate; guards?: readonly PolicyGuard[] }): PolicyService {
+  const { inventory } = deps;
+  const consent = deps.consent ?? noConsentRecorded;
+  const guards = deps.guards ?? [];
+
+  // Per collection and purpose, what the inventory allows before consent is taken into account.
+  const table = new Map<string, { access: Map<string, Access>; consentFields: Set<string> }>();
+  for (const col of inventory.collections.values()) {
+    for (const purpose of inventory.purposes.keys()) {
+      const access = new Map<string, Access>();
+      const consentFields = new Set<string>();
+      for (const f of col.fields.values()) {
+        const use = f.purposes[purpose];
+        if (use === undefined) continue;
+        access.set(f.name, use.access);
+        if (use.basis === 'consent') consentFields.add(f.name);
+      }
+      table.set(`${col.name}\u0000${purpose}`, { access, consentFields });
+    }
+  }
+
+  return {
+    checkPurpose(actor, purpose) {
+      if (purpose === undefined || purpose === '') fail(PolicyErrors.POLICY_PURPOSE_REQUIRED, 'state the purpose of this read in the Custos-Purpose header');
+      if (!inventory.purposes.has(purpose)) fail(PolicyErrors.POLICY_PURPOSE_UNKNOWN, 'the stated purpose is not declared in the inventory');
+      if (!actor.purposes.includes(purpose)) fail(PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED, 'this caller is not allowed to use the stated purpose');
+      return purpose;
+    },
+
+    async decide(actor, purpose, subjectId, collection) {
+      this.checkPurpose(actor, purpose);
+      for (const guard of guards) await guard(actor, purpose, subjectId);
+      const entry = table.get(`${collection.name}\u0000${purpose}`);
+      if (entry === undefined) return new Map();
+      if (entry.consentFields.size === 0) return entry.access;
+      const consented = await consent.permits(subjectId, purpose);
+      if (consented) return entry.access;
+      const out = new Map(entry.access);
+      for (const f of entry.consentFields) out.delete(f);
+      return out;
+    },
+  };
+}

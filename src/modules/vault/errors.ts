@@ -1,0 +1,17 @@
+import { defineErrors, registerErrors } from '../../kernel/errors.ts';
+
+export const VaultErrors = defineErrors({
+  VAULT_NOT_FOUND: { status: 404, description: 'No record with that id (or not visible to this caller).' },
+  VAULT_ID_MALFORMED: { status: 400, description: 'The id in the path is not a well-formed id of that kind.' },
+  VAULT_FIELD_UNDECLARED: {
+    status: 400,
+    description: 'The body carries a field the data inventory does not declare (data minimisation); nothing was stored.',
+  },
+  VAULT_FIELD_INVALID: { status: 400, description: 'A field has the wrong type or format; nothing was stored.' },
+  VAULT_LOOKUP_INVALID: { status: 400, description: 'A lookup needs exactly one of `email` or `phone`, well-formed.' },
+  VAULT_INTEGRITY_FAILURE: {
+    status: 500,
+    description: 'A stored ciphertext failed authentication (altered, or moved to another row or field); nothing was released.',
+  },
+});
+registerErrors(VaultErrors);

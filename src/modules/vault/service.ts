@@ -1,0 +1,294 @@
+import type { KeyObject } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { blindIndex } from '../../crypto/blind-index.ts';
+import type { KeyStore } from '../../crypto/key-store.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { fail } from '../../kernel/errors.ts';
+import { ID_PREFIX, isId, newId } from '../../kernel/ids.ts';
+import type { Dialect } from '../../store/database.ts';
+import type { Database } from '../../store/schema.ts';
+import type { AuditLog, AuditRecord } from '../audit/service.ts';
+import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
+import type { Actor, PolicyService } from '../policy/service.ts';
+import { applyWrite, parseStored, reveal, type StoredData } from './codec.ts';
+import { VaultErrors } from './errors.ts';
+
+/**
+ * The vault: customer profiles, addresses and purchase history, stored encrypted per subject,
+ * written only as the inventory declares, and read only through the policy decision point with
+ * an audit entry that is durable before any value leaves (DESIGN.md, data flow of a read).
+ */
+export interface CallContext {
+  readonly actor: Actor;
+  /** The stated purpose (`Custos-Purpose`); required for reads, recorded for writes. */
+  readonly purpose: string | undefined;
+  readonly requestId: string;
+}
+
+export type Collection = 'customers' | 'addresses' | 'orders';
+export type Values = Record<string, StoredValue | undefined>;
+type Row = Database['records'];
+
+export interface RecordView {
+  id: string;
+  created_at: string;
+  updated_at: string;
+  [field: string]: StoredValue | RecordView[] | undefined;
+}
+
+export interface VaultService {
+  create(ctx: CallContext, collection: Collection, parentId: string | undefined, values: Values): Promise<{ id: string }>;
+  updateCustomer(ctx: CallContext, id: string, values: Values): Promise<{ id: string; updated_at: string }>;
+  readCustomer(ctx: CallContext, id: string): Promise<RecordView>;
+  findCustomers(ctx: CallContext, by: { email?: string | undefined; phone?: string | undefined }): Promise<RecordView[]>;
+  listOrders(ctx: CallContext, customerId: string, page: { limit: number; cursor?: string | undefined }): Promise<{ data: RecordView[]; next_cursor: string | null }>;
+  readOrder(ctx: CallContext, id: string): Promise<RecordView>;
+  /** Who touched this customer's data, when, why and which fields — never values. */
+  accessLog(ctx: CallContext, customerId: string, page: { limit: number; before?: number | undefined }): Promise<AuditRecord[]>;
+}
+
+const PREFIX: Record<Collection, string> = { customers: ID_PREFIX.customer, addresses: ID_PREFIX.address, orders: ID_PREFIX.order };
+
+export function createVaultService(deps: {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  keys: KeyStore;
+  blindIndexKey: KeyObject;
+  inventory: Inventory;
+  policy: PolicyService;
+  audit: AuditLog;
+  clock: Clock;
+  phoneDefaultCountry?: string | undefined;
+}): VaultService {
+  const { db, keys, inventory, policy, audit, clock } = deps;
+  const col = (name: Collection): CollectionDef => inventory.collections.get(name)!;
+  const searchable = (c: CollectionDef) => [...c.fields.values()].filter((f) => f.protection === 'searchable');
+
+  function checkId(kind: Collection, id: string): void {
+    if (!isId(PREFIX[kind], id)) fail(VaultErrors.VAULT_ID_MALFORMED, `not a well-formed ${kind.slice(0, -1)} id`);
+  }
+
+  function indexValue(fieldType: string, value: StoredValue): string | undefined {
+    if (typeof value !== 'string') return undefined;
+    if (fieldType === 'email') return normaliseEmail(value);
+    if (fieldType === 'phone') return normalisePhone(value, deps.phoneDefaultCountry);
+    return value.normalize('NFC');
+  }
+
+  async function writeIndexes(tx: Kysely<Database>, c: CollectionDef, recordId: string, values: Values, replace: boolean) {
+    for (const f of searchable(c)) {
+      const value = values[f.name];
+      if (value === undefined) continue;
+      if (replace)
+        await tx.deleteFrom('blind_indexes').where('record_id', '=', recordId).where('collection', '=', c.name).where('field', '=', f.name).execute();
+      const normalised = value === null ? undefined : indexValue(f.type, value);
+      if (normalised === undefined) continue;
+      await tx
+        .insertInto('blind_indexes')
+        .values({ collection: c.name, field: f.name, digest: blindIndex(deps.blindIndexKey, c.name, f.name, normalised), record_id: recordId })
+        .execute();
+    }
+  }
+
+  /** Decide, audit (durable before anything leaves: fail closed), then open and mask. */
+  async function release(ctx: CallContext, action: string, subjectId: string, rows: readonly Row[], recordId: string | null): Promise<RecordView[]> {
+    const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
+    const decisions = new Map<string, ReadonlyMap<string, 'clear' | 'masked'>>();
+    const touched = new Set<string>();
+    for (const row of rows) {
+      let decision = decisions.get(row.collection);
+      if (decision === undefined) {
+        decision = await policy.decide(ctx.actor, purpose, subjectId, col(row.collection as Collection));
+        decisions.set(row.collection, decision);
+      }
+      const data = parseStored(row.data);
+      for (const name of decision.keys())
+        if (name in data.e || name in data.p) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
+    }
+    const first = rows[0];
+    await audit.append({
+      actor: ctx.actor.ref,
+      action,
+      subjectId,
+      collection: first?.collection ?? null,
+      recordId,
+      fields: [...touched].sort(),
+      purpose,
+      outcome: 'success',
+      requestId: ctx.requestId,
+    });
+    const dek = await keys.dekFor(db, subjectId, false);
+    return rows.map((row) => {
+      const c = col(row.collection as Collection);
+      const fields = reveal(dek, c, row.id, parseStored(row.data), decisions.get(row.collection)!);
+      const view: RecordView = { id: row.id, created_at: row.created_at, updated_at: row.updated_at, ...fields };
+      if (row.collection !== 'customers') view.customer_id = row.subject_id;
+      return view;
+    });
+  }
+
+  function customerView(views: RecordView[]): RecordView {
+    const customer = views.find((v) => v.id.startsWith(`${ID_PREFIX.customer}_`))!;
+    const { customer_id: _ignored, ...rest } = customer;
+    return { ...rest, addresses: views.filter((v) => v !== customer).map(({ customer_id: _c, ...a }) => a) } as RecordView;
+  }
+
+  async function loadCustomerRows(subjectIds: readonly string[]): Promise<Row[]> {
+    if (subjectIds.length === 0) return [];
+    return db
+      .selectFrom('records')
+      .selectAll()
+      .where('subject_id', 'in', subjectIds)
+      .where('collection', 'in', ['customers', 'addresses'])
+      .orderBy('id')
+      .execute();
+  }
+
+  return {
+    async create(ctx, collection, parentId, values) {
+      if (ctx.purpose !== undefined) policy.checkPurpose(ctx.actor, ctx.purpose);
+      const c = col(collection);
+      const now = clock.now();
+      const id = newId(PREFIX[collection], now.getTime());
+      if (parentId !== undefined) checkId('customers', parentId);
+      const subjectId = parentId ?? id;
+      const at = now.toISOString();
+      await db.transaction().execute(async (tx) => {
+        if (parentId !== undefined) {
+          const parent = await tx.selectFrom('records').select('id').where('id', '=', parentId).where('collection', '=', 'customers').executeTakeFirst();
+          if (parent === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+        }
+        const dek = await keys.dekFor(tx, subjectId, parentId === undefined);
+        if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+        const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
+        await tx
+          .insertInto('records')
+          .values({ id, collection, subject_id: subjectId, parent_id: parentId ?? null, data: JSON.stringify(data), created_at: at, updated_at: at })
+          .execute();
+        await writeIndexes(tx, c, id, values, false);
+        await audit.appendInTx(tx, {
+          actor: ctx.actor.ref,
+          action: 'vault.create',
+          subjectId,
+          collection,
+          recordId: id,
+          fields: Object.keys(values).filter((k) => values[k] !== undefined).sort(),
+          purpose: ctx.purpose ?? null,
+          outcome: 'success',
+          requestId: ctx.requestId,
+        });
+      });
+      return { id };
+    },
+
+    async updateCustomer(ctx, id, values) {
+      checkId('customers', id);
+      if (ctx.purpose !== undefined) policy.checkPurpose(ctx.actor, ctx.purpose);
+      const c = col('customers');
+      const at = clock.now().toISOString();
+      await db.transaction().execute(async (tx) => {
+        let q = tx.selectFrom('records').select(['data']).where('id', '=', id).where('collection', '=', 'customers');
+        if (deps.dialect === 'postgres') q = q.forUpdate();
+        const row = await q.executeTakeFirst();
+        if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+        const dek = await keys.dekFor(tx, id, false);
+        if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+        const data: StoredData = applyWrite(dek, c, id, parseStored(row.data), values);
+        await tx.updateTable('records').set({ data: JSON.stringify(data), updated_at: at }).where('id', '=', id).execute();
+        await writeIndexes(tx, c, id, values, true);
+        await audit.appendInTx(tx, {
+          actor: ctx.actor.ref,
+          action: 'vault.update',
+          subjectId: id,
+          collection: 'customers',
+          recordId: id,
+          fields: Object.keys(values).filter((k) => values[k] !== undefined).sort(),
+          purpose: ctx.purpose ?? null,
+          outcome: 'success',
+          requestId: ctx.requestId,
+        });
+      });
+      return { id, updated_at: at };
+    },
+
+    async readCustomer(ctx, id) {
+      checkId('customers', id);
+      policy.checkPurpose(ctx.actor, ctx.purpose);
+      const rows = await loadCustomerRows([id]);
+      if (!rows.some((r) => r.id === id)) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      return customerView(await release(ctx, 'vault.read', id, rows, id));
+    },
+
+    async findCustomers(ctx, by) {
+      policy.checkPurpose(ctx.actor, ctx.purpose);
+      const given = (['email', 'phone'] as const).filter((k) => by[k] !== undefined);
+      if (given.length !== 1) fail(VaultErrors.VAULT_LOOKUP_INVALID, 'look up by exactly one of email or phone');
+      const field = given[0]!;
+      const c = col('customers');
+      const def = c.fields.get(field);
+      if (def === undefined || def.protection !== 'searchable') fail(VaultErrors.VAULT_LOOKUP_INVALID, `${field} is not searchable in this inventory`);
+      const normalised = indexValue(def.type, by[field]!);
+      if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
+      const rows = await db
+        .selectFrom('blind_indexes as b')
+        .innerJoin('records as r', 'r.subject_id', 'b.record_id')
+        .selectAll('r')
+        .where('b.collection', '=', 'customers')
+        .where('b.field', '=', field)
+        .where('b.digest', '=', blindIndex(deps.blindIndexKey, 'customers', field, normalised))
+        .where('r.collection', 'in', ['customers', 'addresses'])
+        .orderBy('r.id')
+        .limit(1000)
+        .execute();
+      const bySubject = new Map<string, Row[]>();
+      for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
+      const out: RecordView[] = [];
+      for (const [subjectId, subjectRows] of bySubject)
+        if (subjectRows.some((r) => r.id === subjectId)) out.push(customerView(await release(ctx, 'vault.lookup', subjectId, subjectRows, subjectId)));
+      return out;
+    },
+
+    async listOrders(ctx, customerId, page) {
+      checkId('customers', customerId);
+      policy.checkPurpose(ctx.actor, ctx.purpose);
+      if (page.cursor !== undefined) checkId('orders', page.cursor);
+      const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
+      if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      let q = db.selectFrom('records').selectAll().where('subject_id', '=', customerId).where('collection', '=', 'orders');
+      if (page.cursor !== undefined) q = q.where('id', '<', page.cursor);
+      const rows = await q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+      const more = rows.length > page.limit;
+      const slice = more ? rows.slice(0, page.limit) : rows;
+      const data = slice.length === 0 ? [] : await release(ctx, 'vault.read', customerId, slice, null);
+      return { data, next_cursor: more ? (slice.at(-1)?.id ?? null) : null };
+    },
+
+    async readOrder(ctx, id) {
+      checkId('orders', id);
+      policy.checkPurpose(ctx.actor, ctx.purpose);
+      const row = await db.selectFrom('records').selectAll().where('id', '=', id).where('collection', '=', 'orders').executeTakeFirst();
+      if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no order with that id');
+      const [view] = await release(ctx, 'vault.read', row.subject_id, [row], id);
+      return view!;
+    },
+
+    async accessLog(ctx, customerId, page) {
+      checkId('customers', customerId);
+      const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
+      const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
+      if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      await audit.append({
+        actor: ctx.actor.ref,
+        action: 'audit.read',
+        subjectId: customerId,
+        collection: 'customers',
+        recordId: customerId,
+        fields: [],
+        purpose,
+        outcome: 'success',
+        requestId: ctx.requestId,
+      });
+      return audit.forSubject(customerId, page);
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { Config } from './config/config.ts';
+import { createKeyStore, type KeyStore } from './crypto/key-store.ts';
+import { deriveRootKeys, envKeyProvider, fileKeyProvider, type RootKeys } from './crypto/keyring.ts';
+import { systemClock, type Clock } from './kernel/clock.ts';
+import { createLogger, type Logger } from './kernel/logger.ts';
+import { createApiKeyService, type ApiKeyService } from './modules/apikeys/service.ts';
+import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
+import { loadInventory, type Inventory } from './modules/inventory/index.ts';
+import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
+import { createVaultService, type VaultService } from './modules/vault/service.ts';
+import { migrate, openStore, type Store } from './store/database.ts';
+
+/**
+ * Everything a server process or a CLI command needs, wired once from the configuration: the
+ * store, the key hierarchy, the inventory and the services. The HTTP app and the CLI are thin
+ * layers over this.
+ */
+export interface Runtime {
+  readonly config: Config;
+  readonly store: Store;
+  readonly rootKeys: RootKeys;
+  readonly keys: KeyStore;
+  readonly inventory: Inventory;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly audit: AuditLog;
+  readonly apiKeys: ApiKeyService;
+  readonly policy: PolicyService;
+  readonly vault: VaultService;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  /** Run migrations before wiring (server start, `custos migrate`); default true. */
+  readonly migrate?: boolean;
+  /** Start the audit chainer in the background (servers); default true. */
+  readonly background?: boolean;
+}
+
+export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.logLevel);
+  // Validate the inventory and the keys before touching the database: a bad file stops start-up.
+  const inventory = loadInventory(config.inventoryFile);
+  const provider = config.rootKey !== undefined ? envKeyProvider(config.rootKey) : fileKeyProvider(config.dataDir);
+  const rootKeys = deriveRootKeys(provider);
+  const store = await openStore(config.database);
+  try {
+    if (options.migrate !== false) await migrate(store);
+    const keys = createKeyStore({ db: store.db, kekWrap: rootKeys.kekWrap, clock });
+    await keys.init();
+    const audit = createAuditLog({
+      db: store.db,
+      dialect: store.dialect,
+      keys: rootKeys,
+      clock,
+      flushMs: config.auditFlushMs,
+      logger,
+    });
+    if (options.background !== false) audit.start();
+    const policy = createPolicyService({ inventory });
+    const vault = createVaultService({
+      db: store.db,
+      dialect: store.dialect,
+      keys,
+      blindIndexKey: rootKeys.blindIndex,
+      inventory,
+      policy,
+      audit,
+      clock,
+      phoneDefaultCountry: config.phoneDefaultCountry,
+    });
+    const apiKeys = createApiKeyService({ db: store.db, hashKey: rootKeys.apiKeyHash, clock });
+    let closed = false;
+    return {
+      config,
+      store,
+      rootKeys,
+      keys,
+      inventory,
+      clock,
+      logger,
+      audit,
+      apiKeys,
+      policy,
+      vault,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await audit.stop();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}
