@@ -11,6 +11,8 @@ import { openRuntime, type Runtime } from './runtime.ts';
  */
 export async function serve(env: Record<string, string | undefined> = process.env): Promise<void> {
   let runtime: Runtime | undefined;
+  // Files the service creates (database, WAL, keyring, TLS key) are readable by its user only.
+  process.umask(0o077);
   try {
     const config = loadConfig(env);
     runtime = await openRuntime(config);

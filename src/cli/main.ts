@@ -47,6 +47,7 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
     return 2;
   }
   let runtime: Runtime | undefined;
+  process.umask(0o077);
   try {
     const config = loadConfig(env);
     runtime = await openRuntime(config, { background: false, logger: createLogger(env.CUSTOS_LOG_LEVEL ?? 'warn', process.stderr) });
