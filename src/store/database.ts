@@ -9,6 +9,7 @@ import type { Database } from './schema.ts';
 import * as m0001 from './migrations/0001-vault-core.ts';
 import * as m0002 from './migrations/0002-identity.ts';
 import * as m0003 from './migrations/0003-staff.ts';
+import * as m0004 from './migrations/0004-sessions.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -22,6 +23,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0001-vault-core': m0001,
   '0002-identity': m0002,
   '0003-staff': m0003,
+  '0004-sessions': m0004,
 };
 
 /** PostgreSQL int8 and numeric come back as strings by default; our counters fit in a double. */

@@ -4,10 +4,11 @@ import type { AuditTables } from '../modules/audit/tables.ts';
 import type { VaultTables } from '../modules/vault/tables.ts';
 import type { IdentityTables } from '../modules/identity/tables.ts';
 import type { StaffTables } from '../modules/staff/tables.ts';
+import type { SessionTables } from '../modules/identity/session-tables.ts';
 
 /**
  * The tables, as Kysely sees them: each module declares its own in `tables.ts` and no module
  * queries another's. Times are ISO-8601 text and binary values base64url text, so the same
  * migrations and queries run on SQLite and PostgreSQL.
  */
-export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables {}
+export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables, SessionTables {}
