@@ -1,10 +1,13 @@
 /**
  * Group commit: callers push items and wait; a flusher writes everything queued with ONE call of
- * `write` (one multi-row statement, one commit) after `flushMs` or as soon as `batchSize` items
- * wait, whichever comes first. Each caller's promise settles with its batch: resolved once the
- * batch committed, rejected if it failed. At most `maxInFlight` batches are written at once; while
- * that many are in flight, new items gather into the next, larger batch (the classic group-commit
- * effect: the slower the disk, the bigger the batches).
+ * `write` (one multi-row statement, one commit). Each caller's promise settles with its batch:
+ * resolved once the batch committed, rejected if it failed.
+ *
+ * When nothing is being written, the queue is written at the end of the current event-loop turn
+ * (so an idle server adds no wait). While a batch is being written, new items gather and are
+ * written the moment it finishes (the slower the disk, the bigger the batches); a further batch
+ * starts alongside only once items have waited `flushMs`, and never more than `maxInFlight` at
+ * once, nor more than `batchSize` items in one.
  */
 export interface GroupCommit<T> {
   push(item: T): Promise<void>;
@@ -27,16 +30,19 @@ export function createGroupCommit<T>(opts: {
 }): GroupCommit<T> {
   let queue: Waiting<T>[] = [];
   let timer: NodeJS.Timeout | undefined;
-  let due = false;
+  let soon: NodeJS.Immediate | undefined;
   let inFlight = 0;
   const running = new Set<Promise<void>>();
 
+  function disarm(): void {
+    if (timer !== undefined) clearTimeout(timer);
+    if (soon !== undefined) clearImmediate(soon);
+    timer = undefined;
+    soon = undefined;
+  }
+
   function flush(): void {
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      timer = undefined;
-    }
-    due = false;
+    disarm();
     const batch = queue.length <= opts.batchSize ? queue : queue.slice(0, opts.batchSize);
     queue = queue.length <= opts.batchSize ? [] : queue.slice(opts.batchSize);
     inFlight += 1;
@@ -53,32 +59,22 @@ export function createGroupCommit<T>(opts: {
     running.add(done);
     void done.then(() => {
       running.delete(done);
-      afterBatch();
+      // What queued meanwhile has waited a whole commit already: write it now.
+      if (queue.length > 0 && inFlight < opts.maxInFlight) flush();
     });
-    if (queue.length > 0) schedule();
-  }
-
-  function afterBatch(): void {
-    if (queue.length === 0) {
-      due = false;
-      return;
-    }
-    if (inFlight >= opts.maxInFlight) return;
-    if (due || queue.length >= opts.batchSize) flush();
-    else schedule();
+    schedule();
   }
 
   function onTimer(): void {
     timer = undefined;
-    if (queue.length === 0) return;
-    if (inFlight < opts.maxInFlight) flush();
-    else due = true;
+    if (queue.length > 0 && inFlight < opts.maxInFlight) flush();
   }
 
   function schedule(): void {
     if (queue.length === 0 || inFlight >= opts.maxInFlight) return;
     if (queue.length >= opts.batchSize) flush();
-    else if (timer === undefined && !due) timer = setTimeout(onTimer, opts.flushMs);
+    else if (inFlight === 0) soon ??= setImmediate(flush);
+    else timer ??= setTimeout(onTimer, opts.flushMs);
   }
 
   return {
