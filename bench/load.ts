@@ -1,0 +1,57 @@
+import autocannon, { type Result } from 'autocannon';
+import type { Op } from './options.ts';
+import type { Target } from './servers.ts';
+import { requestFor, type Seeded } from './workload.ts';
+
+/**
+ * One bounded load with autocannon, in this process: a warm-up (not measured), then the
+ * measured run. Requests go only to the child's 127.0.0.1 address.
+ */
+export interface Measurement {
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly total: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  /** Monotonic clock (µs) at the start and end of the measured run, to cut a CPU profile. */
+  readonly window: readonly [number, number];
+}
+
+export interface LoadSettings {
+  readonly duration: number;
+  readonly warmup: number;
+  readonly connections: number;
+}
+
+let loads = 0;
+
+async function fire(target: Target, op: Op, seeded: Seeded, connections: number, duration: number): Promise<Result> {
+  loads += 1;
+  const tag = `${op}-${target.side}-${loads}-${Date.now().toString(36)}`;
+  return autocannon({
+    url: target.child.url,
+    connections,
+    duration,
+    timeout: 30,
+    requests: [requestFor(op, target, seeded, tag)],
+  });
+}
+
+const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
+
+export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSettings): Promise<Measurement> {
+  if (s.warmup > 0) await fire(target, op, seeded, s.connections, s.warmup);
+  const start = nowMicros();
+  const r = await fire(target, op, seeded, s.connections, s.duration);
+  const end = nowMicros();
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    total: r.requests.total,
+    non2xx: r.non2xx,
+    errors: r.errors + r.timeouts,
+    window: [start, end],
+  };
+}

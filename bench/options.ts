@@ -1,0 +1,89 @@
+import { parseArgs } from 'node:util';
+
+/**
+ * Benchmark settings: command-line flags first, then BENCH_* variables, then defaults sized for
+ * the project's 2-core machine. `npm run bench -- --duration 3 --connections 16` is a short run.
+ */
+export type DbKind = 'sqlite' | 'postgres';
+export type Op = 'read' | 'lookup' | 'create';
+
+export interface BenchOptions {
+  readonly duration: number;
+  readonly warmup: number;
+  readonly connections: number;
+  readonly rounds: number;
+  readonly seed: number;
+  readonly databases: readonly DbKind[];
+  readonly ops: readonly Op[];
+  readonly pgUrl: string;
+  readonly json: string | undefined;
+  readonly profile: boolean;
+  readonly check: boolean;
+}
+
+const USAGE = `npm run bench -- [options]
+  --duration S      seconds of each measured load (BENCH_DURATION, 5)
+  --warmup S        seconds of warm-up before each load, not measured (BENCH_WARMUP, 1)
+  --connections N   concurrent connections (BENCH_CONNECTIONS, 32)
+  --rounds N        alternating protected/unprotected loads per operation; the
+                    median is reported (BENCH_ROUNDS, 3)
+  --seed N          customers stored before the read and lookup loads (BENCH_SEED, 2000)
+  --db LIST         sqlite,postgres (BENCH_DB)
+  --ops LIST        read,lookup,create (BENCH_OPS)
+  --pg-url URL      PostgreSQL server (BENCH_PG_URL, postgres://postgres@127.0.0.1:5432/test)
+  --json FILE       also write the results as JSON
+  --profile         after the loads, CPU-profile the protected server per operation
+  --check           exit 1 when a ratio misses its target`;
+
+function list<T extends string>(raw: string, allowed: readonly T[], name: string): T[] {
+  const items = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  for (const i of items) if (!(allowed as readonly string[]).includes(i)) throw new Error(`${name}: unknown ${i}; one of ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+function positive(raw: string, name: string, min = 1): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) throw new Error(`${name} must be a number ≥ ${min}`);
+  return n;
+}
+
+export function parseOptions(argv: readonly string[], env: Record<string, string | undefined>): BenchOptions | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      connections: { type: 'string' },
+      rounds: { type: 'string' },
+      seed: { type: 'string' },
+      db: { type: 'string' },
+      ops: { type: 'string' },
+      'pg-url': { type: 'string' },
+      json: { type: 'string' },
+      profile: { type: 'boolean' },
+      check: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help === true) return 'help';
+  const pgUrl = values['pg-url'] ?? env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const host = new URL(pgUrl).hostname;
+  // Bench traffic stays on this machine.
+  if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) throw new Error('--pg-url must point to the loopback address');
+  return {
+    duration: positive(values.duration ?? env.BENCH_DURATION ?? '5', '--duration'),
+    warmup: positive(values.warmup ?? env.BENCH_WARMUP ?? '1', '--warmup', 0),
+    connections: Math.floor(positive(values.connections ?? env.BENCH_CONNECTIONS ?? '32', '--connections')),
+    rounds: Math.floor(positive(values.rounds ?? env.BENCH_ROUNDS ?? '3', '--rounds')),
+    seed: Math.floor(positive(values.seed ?? env.BENCH_SEED ?? '2000', '--seed')),
+    databases: list(values.db ?? env.BENCH_DB ?? 'sqlite,postgres', ['sqlite', 'postgres'] as const, '--db'),
+    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create', ['read', 'lookup', 'create'] as const, '--ops'),
+    pgUrl,
+    json: values.json,
+    profile: values.profile === true,
+    check: values.check === true,
+  };
+}
+
+export { USAGE };

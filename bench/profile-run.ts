@@ -1,0 +1,38 @@
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { measure } from './load.ts';
+import type { BenchOptions, DbKind } from './options.ts';
+import { formatSummary, summarise } from './profile.ts';
+import { startProtected, type ProtectedSetup } from './servers.ts';
+import type { Seeded } from './workload.ts';
+
+/**
+ * `--profile`: for each operation, restarts the protected server on the already seeded database
+ * under `node --cpu-prof`, runs the same load, stops it (the profile is written at exit) and
+ * summarises the samples taken during the measured window only (start-up and warm-up left out).
+ */
+export async function profileProtected(setup: ProtectedSetup, seeded: Seeded, opts: BenchOptions, kind: DbKind): Promise<string> {
+  const dir = join(tmpdir(), `custos-bench-profiles-${Date.now().toString(36)}`, kind);
+  mkdirSync(dir, { recursive: true });
+  const out: string[] = [];
+  for (const op of opts.ops) {
+    const opDir = join(dir, op);
+    mkdirSync(opDir);
+    const target = await startProtected(setup, ['--cpu-prof', `--cpu-prof-dir=${opDir}`, '--cpu-prof-interval=500']);
+    let m;
+    try {
+      m = await measure(target, op, seeded, opts);
+    } finally {
+      await target.child.stop();
+    }
+    const file = readdirSync(opDir).find((f) => f.endsWith('.cpuprofile'));
+    if (file === undefined) throw new Error(`no CPU profile written for ${op}`);
+    const text = formatSummary(`${kind} ${op} (protected, profiled: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms)`, summarise(join(opDir, file), m.window));
+    out.push(text);
+    process.stderr.write(`${text}\n\n`);
+  }
+  writeFileSync(join(dir, 'summary.txt'), `${out.join('\n\n')}\n`);
+  process.stderr.write(`bench: profiles and summary in ${dir}\n`);
+  return dir;
+}

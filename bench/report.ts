@@ -1,0 +1,99 @@
+import { cpus, totalmem } from 'node:os';
+import type { Measurement } from './load.ts';
+import type { DbKind, Op } from './options.ts';
+
+/** Targets from the issue: protected req/s divided by unprotected req/s. */
+export const TARGETS: Record<Op, number> = { read: 0.5, lookup: 0.5, create: 0.4 };
+
+export interface Round {
+  readonly protected: Measurement;
+  readonly unprotected: Measurement;
+}
+
+/**
+ * One operation on one database over several rounds. Each round loads the two servers back to
+ * back, so a round's ratio compares runs that shared the machine's conditions; the reported
+ * ratio is the median of the rounds' ratios, req/s and p99 the medians of each side.
+ */
+export interface Row {
+  readonly db: DbKind;
+  readonly dbLabel: string;
+  readonly op: Op;
+  readonly rounds: readonly Round[];
+  readonly protected: Measurement;
+  readonly unprotected: Measurement;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+const roundRatio = (r: Round) => (r.unprotected.rps === 0 ? 0 : r.protected.rps / r.unprotected.rps);
+
+function summary(ms: readonly Measurement[]): Measurement {
+  const sum = (f: (m: Measurement) => number) => ms.reduce((a, m) => a + f(m), 0);
+  return {
+    rps: median(ms.map((m) => m.rps)),
+    p50: median(ms.map((m) => m.p50)),
+    p99: median(ms.map((m) => m.p99)),
+    total: sum((m) => m.total),
+    non2xx: sum((m) => m.non2xx),
+    errors: sum((m) => m.errors),
+    window: [ms[0]?.window[0] ?? 0, ms.at(-1)?.window[1] ?? 0],
+  };
+}
+
+export function row(db: DbKind, dbLabel: string, op: Op, rounds: readonly Round[]): Row {
+  return { db, dbLabel, op, rounds, protected: summary(rounds.map((r) => r.protected)), unprotected: summary(rounds.map((r) => r.unprotected)) };
+}
+
+export const ratio = (r: Row) => median(r.rounds.map(roundRatio));
+export const meets = (r: Row) => ratio(r) >= TARGETS[r.op] && r.protected.non2xx === 0 && r.unprotected.non2xx === 0;
+
+export function machine(): string {
+  const c = cpus();
+  return `${c.length} cores (${c[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}, ${process.platform}`;
+}
+
+const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
+
+/** The results as a Markdown table (the same one docs/benchmarks.md keeps). */
+export function markdown(rows: readonly Row[]): string {
+  const lines = [
+    '| database | operation | protected req/s | protected p99 | unprotected req/s | unprotected p99 | ratio | target | |',
+    '|---|---|--:|--:|--:|--:|--:|--:|---|',
+  ];
+  for (const r of rows) {
+    const failed = r.protected.non2xx + r.unprotected.non2xx + r.protected.errors + r.unprotected.errors;
+    lines.push(
+      `| ${r.dbLabel} | ${r.op} | ${f0(r.protected.rps)} | ${ms(r.protected.p99)} | ${f0(r.unprotected.rps)} | ${ms(r.unprotected.p99)} | ${ratio(r).toFixed(2)}× | ≥ ${TARGETS[r.op]}× | ${meets(r) ? 'met' : 'MISSED'}${failed > 0 ? ` (${failed} failed requests)` : ''} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function json(rows: readonly Row[], settings: object): string {
+  return JSON.stringify(
+    {
+      machine: machine(),
+      settings,
+      at: new Date().toISOString(),
+      results: rows.map((r) => ({
+        database: r.db,
+        label: r.dbLabel,
+        operation: r.op,
+        protected: { ...r.protected, window: undefined },
+        unprotected: { ...r.unprotected, window: undefined },
+        rounds: r.rounds.map((x) => ({ protected_rps: x.protected.rps, unprotected_rps: x.unprotected.rps, ratio: roundRatio(x) })),
+        ratio: ratio(r),
+        target: TARGETS[r.op],
+        met: meets(r),
+      })),
+    },
+    null,
+    2,
+  );
+}

@@ -1,0 +1,102 @@
+import { loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { settle, stopAll } from './children.ts';
+import { prepareDatabase, type BenchDatabase } from './databases.ts';
+import { measure, type Measurement } from './load.ts';
+import { parseOptions, USAGE, type BenchOptions, type DbKind, type Op } from './options.ts';
+import { profileProtected } from './profile-run.ts';
+import { json, machine, markdown, meets, row, type Round, type Row } from './report.ts';
+import { setUpProtected, startProtected, startTwin, type Target } from './servers.ts';
+import { sanityCheck, seed, type Seeded } from './workload.ts';
+
+/**
+ * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
+ * for read, lookup by email and create. Both servers run as child processes; autocannon loads
+ * one at a time from here, alternating protected and unprotected in rounds, and reports req/s,
+ * p99 and the protected/unprotected ratio.
+ */
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const OP_ORDER: readonly Op[] = ['read', 'lookup', 'create'];
+
+let current: BenchDatabase | undefined;
+
+async function one(target: Target, op: Op, seeded: Seeded, opts: BenchOptions): Promise<Measurement> {
+  const m = await measure(target, op, seeded, opts);
+  const bad = m.non2xx + m.errors > 0 ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : '';
+  log(`  ${target.side.padEnd(11)} ${op.padEnd(6)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${m.p99} ms${bad}  (load ${loadavg()[0]!.toFixed(1)})`);
+  // The other server's run starts only once this one's background work is done.
+  await settle(target.child);
+  return m;
+}
+
+async function benchDatabase(kind: DbKind, opts: BenchOptions): Promise<Row[]> {
+  const db = await prepareDatabase(kind, opts.pgUrl);
+  current = db;
+  log(db.label);
+  try {
+    const setup = await setUpProtected(db);
+    const custos = await startProtected(setup);
+    const twin = await startTwin(db, setup.apiKey);
+    const seeded = new Map<Target, Seeded>();
+    for (const t of [custos, twin]) {
+      log(`seeding ${opts.seed} customers into the ${t.side} server`);
+      const s = await seed(t, opts.seed);
+      await sanityCheck(t, s);
+      seeded.set(t, s);
+      await settle(t.child);
+    }
+    const rows: Row[] = [];
+    // Read and lookup first, so both servers are measured over tables of the same size.
+    for (const op of OP_ORDER.filter((o) => opts.ops.includes(o))) {
+      const rounds: Round[] = [];
+      for (let i = 0; i < opts.rounds; i++) {
+        // Alternate who goes first, so neither side always gets the warmer (or noisier) slot.
+        const order = i % 2 === 0 ? [custos, twin] : [twin, custos];
+        const got = new Map<Target, Measurement>();
+        for (const t of order) got.set(t, await one(t, op, seeded.get(t)!, opts));
+        rounds.push({ protected: got.get(custos)!, unprotected: got.get(twin)! });
+      }
+      rows.push(row(kind, db.label, op, rounds));
+    }
+    await Promise.all([custos.child.stop(), twin.child.stop()]);
+    if (opts.profile) await profileProtected(setup, seeded.get(custos)!, opts, kind);
+    return rows;
+  } finally {
+    await stopAll();
+    current = undefined;
+    await db.cleanup();
+  }
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2), process.env);
+  if (opts === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  log(machine());
+  log(`${opts.rounds} rounds × ${opts.duration} s per server and operation (after ${opts.warmup} s warm-up each), ${opts.connections} connections, ${opts.seed} seeded customers`);
+  const rows: Row[] = [];
+  for (const kind of opts.databases) rows.push(...(await benchDatabase(kind, opts)));
+  process.stdout.write(`\n${markdown(rows)}\n\nmachine: ${machine()}\n`);
+  const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
+  if (opts.json !== undefined) writeFileSync(opts.json, `${json(rows, settings)}\n`);
+  return opts.check && !rows.every(meets) ? 1 : 0;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    log(`${signal}: stopping the servers`);
+    void stopAll()
+      .then(() => current?.cleanup())
+      .finally(() => process.exit(130));
+  });
+
+try {
+  process.exitCode = await main();
+} catch (error) {
+  log(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  process.exitCode = 1;
+} finally {
+  await stopAll();
+}
