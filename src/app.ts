@@ -11,6 +11,8 @@ import { TLS_OPTIONS } from './http/tls.ts';
 import { bearerKeyId, requireApiKey } from './http/auth.ts';
 import { registerErrorHandling } from './http/error-handler.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
+import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes.ts';
+import { registerStaffRoutes } from './modules/staff/routes.ts';
 import type { Runtime } from './runtime.ts';
 
 export interface AppOptions {
@@ -104,12 +106,15 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       keyGenerator: (request) => bearerKeyId(request) ?? request.ip,
       ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-' }),
     });
-    requireApiKey(api, runtime.apiKeys);
+    requireApiKey(api, runtime.apiKeys, staffVaultActor(runtime));
     registerVaultRoutes(api, {
       vault: runtime.vault,
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
     });
   });
+  // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
+  await registerIdentityRoutes(app, runtime, redis);
+  await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
   return app;
 }

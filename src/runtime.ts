@@ -1,3 +1,4 @@
+import { createSecretKey, hkdfSync } from 'node:crypto';
 import type { Config } from './config/config.ts';
 import { createKeyStore, type KeyStore } from './crypto/key-store.ts';
 import { deriveRootKeys, envKeyProvider, fileKeyProvider, type RootKeys } from './crypto/keyring.ts';
@@ -8,6 +9,11 @@ import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
+import { customerSelfGuard } from './modules/identity/session-guard.ts';
+import { createIdentityServices, type IdentityServices } from './modules/identity/session-runtime.ts';
+import { staffSignInStanding } from './modules/identity/session-staff.ts';
+import { deriveStaffKeys } from './modules/staff/keys.ts';
+import { createStaffServices, type StaffServices } from './modules/staff/services.ts';
 import { migrate, openStore, type Store } from './store/database.ts';
 
 /**
@@ -27,6 +33,8 @@ export interface Runtime {
   readonly apiKeys: ApiKeyService;
   readonly policy: PolicyService;
   readonly vault: VaultService;
+  readonly identity: IdentityServices;
+  readonly staff: StaffServices;
   close(): Promise<void>;
 }
 
@@ -46,6 +54,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const inventory = loadInventory(config.inventoryFile);
   const provider = config.rootKey !== undefined ? envKeyProvider(config.rootKey) : fileKeyProvider(config.dataDir);
   const rootKeys = deriveRootKeys(provider);
+  // Module base keys, HKDF of the root under their own labels (only ever used as HKDF input).
+  const root = provider.rootKey().reveal();
+  const moduleBase = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `custos/${label}`, 32)));
   const store = await openStore(config.database);
   try {
     if (options.migrate !== false) await migrate(store);
@@ -60,7 +71,29 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       logger,
     });
     if (options.background !== false) audit.start();
-    const policy = createPolicyService({ inventory });
+    let staff: StaffServices | undefined;
+    const identity = createIdentityServices({
+      config,
+      db: store.db,
+      clock,
+      logger,
+      audit,
+      base: moduleBase('identity/v1'),
+      blindIndex: rootKeys.blindIndex,
+      standing: staffSignInStanding(() => staff),
+    });
+    staff = createStaffServices({
+      db: store.db,
+      clock,
+      audit,
+      accounts: identity.accounts,
+      keys: deriveStaffKeys({ base: moduleBase('staff/v1') }),
+      knownPurposes: inventory.purposes,
+      invitationUrl: identity.links.staffInvitation,
+      mailer: { send: async (m) => void (await identity.mailer.send(m)) },
+      trainingValidityMonths: config.trainingValidityMonths,
+    });
+    const policy = createPolicyService({ inventory, guards: [customerSelfGuard, staff.guard] });
     const vault = createVaultService({
       db: store.db,
       dialect: store.dialect,
@@ -86,9 +119,12 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       apiKeys,
       policy,
       vault,
+      identity,
+      staff,
       async close() {
         if (closed) return;
         closed = true;
+        await identity.close();
         await audit.stop();
         await store.close();
       },

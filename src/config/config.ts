@@ -72,6 +72,40 @@ export const CONFIG_VARIABLES = {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     doc: 'Log level.',
   },
+  CUSTOS_PUBLIC_URL: {
+    schema: z.url({ protocol: /^https?$/ }).optional(),
+    doc: 'Public https:// URL of the privacy center and admin console: links in mails, and the origin accepted for cookie sessions besides the request\'s own. Unset: https://HOST:PORT.',
+  },
+  CUSTOS_SHOP_NAME: { schema: z.string().trim().min(1).max(100).default('Custos'), doc: 'The shop\'s name: in mails, in authenticator apps, and refused inside passwords.' },
+  CUSTOS_SMTP_URL: {
+    schema: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
+    doc: 'Mail server for verification, reset and staff mails (smtps://user:pass@host:465, or smtp://…?requireTLS=true). Unset: mails are written to DATA_DIR/outbox.',
+  },
+  CUSTOS_MAIL_FROM: { schema: z.string().min(3).max(200).optional(), doc: 'Sender of mails. Unset: no-reply@ the host of CUSTOS_PUBLIC_URL.' },
+  CUSTOS_SESSION_IDLE_MINUTES: {
+    schema: positiveInt.max(60).default(60),
+    doc: 'Customer sessions end after this many minutes without a request (at most 60: NIST SP 800-63B rev 4, AAL2).',
+  },
+  CUSTOS_SESSION_MAX_HOURS: { schema: positiveInt.max(24).default(24), doc: 'Customer sessions end this many hours after sign-in, used or not (at most 24: NIST SP 800-63B rev 4, AAL2).' },
+  CUSTOS_STAFF_SESSION_IDLE_MINUTES: { schema: positiveInt.max(15).default(15), doc: 'Staff sessions end after this many idle minutes (at most 15: PCI DSS 4.0.1 8.2.8).' },
+  CUSTOS_STAFF_SESSION_MAX_HOURS: { schema: positiveInt.max(24).default(12), doc: 'Staff sessions end this many hours after sign-in.' },
+  CUSTOS_REAUTH_MINUTES: {
+    schema: positiveInt.max(30).default(10),
+    doc: 'How recent a password or passkey check must be to change a password or a second factor (step-up, ASVS 7.5.1).',
+  },
+  CUSTOS_PASSWORD_MAX_LENGTH: { schema: positiveInt.min(64).max(1024).default(256), doc: 'Longest password accepted, in characters (at least 64: ASVS 6.2.9; never truncated).' },
+  CUSTOS_PASSWORD_HASH_CONCURRENCY: {
+    schema: positiveInt.max(64).optional(),
+    doc: 'Password hashes computed at once (argon2id, 19 MiB each); more wait in a bounded queue. Unset: CPU cores − 1, at most 3.',
+  },
+  CUSTOS_LOCKOUT_THRESHOLD: { schema: positiveInt.max(10).default(10), doc: 'Consecutive failed sign-ins that lock an account (at most 10: PCI DSS 4.0.1 8.3.4).' },
+  CUSTOS_LOCKOUT_MINUTES: { schema: positiveInt.min(30).max(1440).default(30), doc: 'How long a locked account stays locked (at least 30: PCI DSS 4.0.1 8.3.4). Password reset keeps working.' },
+  CUSTOS_SIGNIN_IP_LIMIT: { schema: positiveInt.default(100), doc: 'Sign-in attempts per client address (IPv6 per /64) per 15 minutes before a growing block.' },
+  CUSTOS_SIGNIN_GLOBAL_LIMIT: { schema: positiveInt.default(10_000), doc: 'Sign-in attempts per minute across the service before a growing block.' },
+  CUSTOS_TRAINING_VALIDITY_MONTHS: {
+    schema: positiveInt.max(12).default(12),
+    doc: 'How long a staff training completion counts (at most 12 months: PCI DSS 4.0.1 12.6.3).',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -97,6 +131,20 @@ export interface Config {
   readonly redisUrl: Secret<string> | undefined;
   readonly auditFlushMs: number;
   readonly logLevel: string;
+  readonly publicUrl: string | undefined;
+  readonly shopName: string;
+  readonly smtpUrl: Secret<string> | undefined;
+  readonly mailFrom: string | undefined;
+  readonly sessions: {
+    readonly customerIdleMinutes: number;
+    readonly customerMaxHours: number;
+    readonly staffIdleMinutes: number;
+    readonly staffMaxHours: number;
+    readonly reauthMinutes: number;
+  };
+  readonly passwords: { readonly maxLength: number; readonly hashConcurrency: number | undefined };
+  readonly lockout: { readonly threshold: number; readonly minutes: number; readonly ipLimit: number; readonly globalLimit: number };
+  readonly trainingValidityMonths: number;
 }
 
 export class ConfigError extends Error {
@@ -160,5 +208,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: p.REDIS_URL === undefined ? undefined : new Secret(p.REDIS_URL),
     auditFlushMs: p.CUSTOS_AUDIT_FLUSH_MS,
     logLevel: p.CUSTOS_LOG_LEVEL,
+    publicUrl: p.CUSTOS_PUBLIC_URL === undefined ? undefined : new URL(p.CUSTOS_PUBLIC_URL).origin,
+    shopName: p.CUSTOS_SHOP_NAME,
+    smtpUrl: p.CUSTOS_SMTP_URL === undefined ? undefined : new Secret(p.CUSTOS_SMTP_URL),
+    mailFrom: p.CUSTOS_MAIL_FROM,
+    sessions: Object.freeze({
+      customerIdleMinutes: p.CUSTOS_SESSION_IDLE_MINUTES,
+      customerMaxHours: p.CUSTOS_SESSION_MAX_HOURS,
+      staffIdleMinutes: p.CUSTOS_STAFF_SESSION_IDLE_MINUTES,
+      staffMaxHours: p.CUSTOS_STAFF_SESSION_MAX_HOURS,
+      reauthMinutes: p.CUSTOS_REAUTH_MINUTES,
+    }),
+    passwords: Object.freeze({ maxLength: p.CUSTOS_PASSWORD_MAX_LENGTH, hashConcurrency: p.CUSTOS_PASSWORD_HASH_CONCURRENCY }),
+    lockout: Object.freeze({
+      threshold: p.CUSTOS_LOCKOUT_THRESHOLD,
+      minutes: p.CUSTOS_LOCKOUT_MINUTES,
+      ipLimit: p.CUSTOS_SIGNIN_IP_LIMIT,
+      globalLimit: p.CUSTOS_SIGNIN_GLOBAL_LIMIT,
+    }),
+    trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
   });
 }

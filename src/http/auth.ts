@@ -10,10 +10,26 @@ declare module 'fastify' {
   }
 }
 
-/** `Authorization: Bearer <api key>` → the request's actor, or 401 before any handler runs. */
-export function requireApiKey(app: FastifyInstance, apiKeys: ApiKeyService): void {
+/**
+ * `Authorization: Bearer <api key>` → the request's actor, or 401 before any handler runs. With
+ * `sessionActor`, a request that carries no API key may instead be authenticated by a session
+ * (a staff session: cookie with the origin check, or bearer); it returns undefined when the request
+ * presents none, and the API-key rules apply as before.
+ */
+export function requireApiKey(
+  app: FastifyInstance,
+  apiKeys: ApiKeyService,
+  sessionActor?: (request: FastifyRequest) => Promise<Actor | undefined>,
+): void {
   app.decorateRequest('actor', null);
   app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (sessionActor !== undefined && !/^Bearer\s+ck_/i.test(request.headers.authorization ?? '')) {
+      const actor = await sessionActor(request);
+      if (actor !== undefined) {
+        request.actor = actor;
+        return;
+      }
+    }
     const header = request.headers.authorization;
     if (header === undefined || header === '') fail(ApiKeyErrors.APIKEY_MISSING, 'send Authorization: Bearer <api key>');
     const [scheme, token] = header.split(' ', 2);
