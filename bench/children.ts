@@ -105,7 +105,8 @@ export async function stopAll(): Promise<void> {
   await Promise.allSettled([...running].map((c) => c.stop()));
 }
 
-function cpuTicks(pid: number): number | undefined {
+/** CPU time (user + system) a process has used, in clock ticks (1/100 s); undefined off Linux. */
+export function cpuTicks(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

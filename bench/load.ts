@@ -1,4 +1,5 @@
 import autocannon, { type Result } from 'autocannon';
+import { cpuTicks } from './children.ts';
 import type { Op } from './options.ts';
 import type { Target } from './servers.ts';
 import { requestFor, type Seeded } from './workload.ts';
@@ -14,6 +15,8 @@ export interface Measurement {
   readonly total: number;
   readonly non2xx: number;
   readonly errors: number;
+  /** Server CPU time (user + system) per request during the measured run, in ms; NaN if unknown. */
+  readonly cpuMsPerRequest: number;
   /** Monotonic clock (µs) at the start and end of the measured run, to cut a CPU profile. */
   readonly window: readonly [number, number];
 }
@@ -42,9 +45,12 @@ const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSettings): Promise<Measurement> {
   if (s.warmup > 0) await fire(target, op, seeded, s.connections, s.warmup);
+  const pid = target.child.process.pid ?? -1;
+  const cpu0 = cpuTicks(pid);
   const start = nowMicros();
   const r = await fire(target, op, seeded, s.connections, s.duration);
   const end = nowMicros();
+  const cpu1 = cpuTicks(pid);
   return {
     rps: r.requests.average,
     p50: r.latency.p50,
@@ -52,6 +58,7 @@ export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSet
     total: r.requests.total,
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
+    cpuMsPerRequest: cpu0 === undefined || cpu1 === undefined || r.requests.total === 0 ? Number.NaN : ((cpu1 - cpu0) * 10) / r.requests.total,
     window: [start, end],
   };
 }

@@ -28,7 +28,7 @@ export async function profileProtected(setup: ProtectedSetup, seeded: Seeded, op
     }
     const file = readdirSync(opDir).find((f) => f.endsWith('.cpuprofile'));
     if (file === undefined) throw new Error(`no CPU profile written for ${op}`);
-    const text = formatSummary(`${kind} ${op} (protected, profiled: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms)`, summarise(join(opDir, file), m.window));
+    const text = formatSummary(`${kind} ${op} (protected, profiled: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms)`, summarise(join(opDir, file), m.window), m.total);
     out.push(text);
     process.stderr.write(`${text}\n\n`);
   }

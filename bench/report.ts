@@ -41,6 +41,7 @@ function summary(ms: readonly Measurement[]): Measurement {
     total: sum((m) => m.total),
     non2xx: sum((m) => m.non2xx),
     errors: sum((m) => m.errors),
+    cpuMsPerRequest: median(ms.map((m) => m.cpuMsPerRequest)),
     window: [ms[0]?.window[0] ?? 0, ms.at(-1)?.window[1] ?? 0],
   };
 }

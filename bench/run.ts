@@ -23,7 +23,7 @@ let current: BenchDatabase | undefined;
 async function one(target: Target, op: Op, seeded: Seeded, opts: BenchOptions): Promise<Measurement> {
   const m = await measure(target, op, seeded, opts);
   const bad = m.non2xx + m.errors > 0 ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : '';
-  log(`  ${target.side.padEnd(11)} ${op.padEnd(6)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${m.p99} ms${bad}  (load ${loadavg()[0]!.toFixed(1)})`);
+  log(`  ${target.side.padEnd(11)} ${op.padEnd(6)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${String(m.p99).padStart(5)} ms  cpu ${m.cpuMsPerRequest.toFixed(2)} ms/req${bad}  (load ${loadavg()[0]!.toFixed(1)})`);
   // The other server's run starts only once this one's background work is done.
   await settle(target.child);
   return m;
