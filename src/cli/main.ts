@@ -8,6 +8,7 @@ import { processIo, UsageError, type Io } from './io.ts';
 import { apikeyCommand } from './commands/apikey.ts';
 import { keysCommand } from './commands/keys.ts';
 import { auditCommand } from './commands/audit.ts';
+import { staffCommand } from './commands/staff.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -23,12 +24,22 @@ export const USAGE = `usage: custos <command> [options]
   keys rotate                                   add a key-encryption key version and re-wrap every data key
   keys status [--json]                          key versions and how many data keys each wraps
   audit verify                                  check the audit log's hash chain, MACs and signed checkpoints
+  staff create --email E --role R               invite a staff member (link by mail; printed once without a mailer)
+  staff invite --email E                        a new invitation link for a member who has not accepted yet
+  staff list [--json]                           staff members, roles, status, second factor
+  staff role --email E --role R                 change a member's role
+  staff suspend|reactivate --email E            stop or restore a member's access at once
+  staff roles [--json]                          roles with their purposes and permissions
+  staff training course add --course C --required-for all|r1,r2 [--title T]
+  staff training course remove|list [--course C]
+  staff training complete --email E --course C --date YYYY-MM-DD
+  staff training status [--email E] [--json]    training per member; blocked members are refused personal data
 
 Configuration comes from the environment, as for the server (see README).`;
 
 export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand };
+const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand };
 
 export async function main(argv: string[], io: Io = processIo(), env: Record<string, string | undefined> = process.env): Promise<number> {
   const [command, ...rest] = argv;

@@ -42,6 +42,11 @@ export interface Directory {
    * (PCI DSS 4.0.1 7.2.2, 8.4.1). The CLI operator holds the database and keys and is not checked.
    */
   authorize(op: Operator, permission: Permission | null): Promise<StaffMember | undefined>;
+  /**
+   * A member acting on their own record (profile, own training, the role and course lists): active
+   * is enough, no second factor yet — the member must be able to see that one is needed.
+   */
+  authorizeSelf(caller: { memberId: string }): Promise<StaffMember>;
   /** `authorize` for a signed-in member: returns the member it checked. */
   authorizeMember(caller: { memberId: string }, permission: Permission | null): Promise<StaffMember>;
   /** Active members whose role grants `permission` (for notices to admins or security officers). */
@@ -97,6 +102,12 @@ export function createDirectory(deps: { db: Kysely<Database>; roles: RoleService
 
     async authorize(op, permission) {
       return op.kind === 'cli' ? undefined : directory.authorizeMember(op, permission);
+    },
+
+    async authorizeSelf(caller) {
+      const member = await directory.member(caller.memberId);
+      directory.requireActive(member);
+      return member;
     },
 
     async authorizeMember(caller, permission) {

@@ -159,7 +159,7 @@ export function createMemberService(deps: {
     },
 
     async get(op, id) {
-      if (op.kind === 'staff' && op.memberId === id) await directory.authorize(op, null);
+      if (op.kind === 'staff' && op.memberId === id) await directory.authorizeSelf(op);
       else await directory.authorize(op, 'staff.manage');
       const member = await directory.member(id);
       return { ...member, email: (await accounts.get(member.accountId)).email, mfaEnrolled: await accounts.hasSecondFactor(member.accountId) };

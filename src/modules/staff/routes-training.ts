@@ -38,7 +38,7 @@ export function registerTrainingRoutes(app: FastifyInstance, deps: { staff: Staf
   r.get('/v1/staff/training/courses', {
     schema: { tags, summary: 'Training courses and which roles need them', response: { 200: z.object({ data: z.array(course) }), ...staffErrors } },
     handler: async (request) => {
-      await directory.authorizeMember(staffOf(request), null);
+      await directory.authorizeSelf(staffOf(request));
       return { data: (await training.listCourses()).map(courseView) };
     },
   });

@@ -121,7 +121,7 @@ export function registerStaffRoutes(app: FastifyInstance, deps: { staff: StaffSe
   r.get('/v1/staff/roles', {
     schema: { tags, summary: 'Roles, their purposes and permissions', response: { 200: z.object({ data: z.array(role) }), ...staffErrors } },
     handler: async (request) => {
-      await deps.staff.directory.authorizeMember(staffOf(request), null);
+      await deps.staff.directory.authorizeSelf(staffOf(request));
       const list = await roles.list();
       return { data: list.map((d) => ({ name: d.name, description: d.description, purposes: [...d.purposes], permissions: [...d.permissions], built_in: d.builtIn })) };
     },

@@ -190,7 +190,7 @@ export function createTrainingService(deps: {
     },
 
     async status(op, memberId) {
-      if (op.kind === 'staff' && op.memberId === memberId) await directory.authorize(op, null);
+      if (op.kind === 'staff' && op.memberId === memberId) await directory.authorizeSelf(op);
       else await directory.authorize(op, 'training.manage');
       return statusOf(await directory.member(memberId), await service.listCourses());
     },
