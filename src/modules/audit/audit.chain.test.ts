@@ -2,23 +2,14 @@ import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../kernel/errors.ts';
 import type { Store } from '../../store/database.ts';
-import { testStore } from '../../../test/support/store.ts';
+import { TEST_DIALECT, testStore } from '../../../test/support/store.ts';
 import { GENESIS_HASH } from './canonical.ts';
 import { verifyAuditLog, type AuditLog } from './service.ts';
 import { sampleEntry, testAuditKeys, testAuditLog } from './testing.ts';
 
-let store: Store;
 const keys = testAuditKeys();
-let log: AuditLog;
-
-beforeEach(async () => {
-  store = await testStore();
-  log = testAuditLog(store, keys);
-});
-afterEach(async () => {
-  await log.stop().catch(() => undefined);
-  await store.close();
-});
+// SQLite runs these both on the store's connection and on the audit thread (its default).
+const modes = TEST_DIALECT === 'sqlite' ? [false, true] : [false];
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -29,7 +20,19 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   }
 }
 
-describe('audit chain', () => {
+describe.each(modes)('audit chain (SQLite audit thread: %s)', (sqliteThread) => {
+  let store: Store;
+  let log: AuditLog;
+
+  beforeEach(async () => {
+    store = await testStore();
+    log = testAuditLog(store, keys, { sqliteThread });
+  });
+  afterEach(async () => {
+    await log.stop().catch(() => undefined);
+    await store.close();
+  });
+
   it('commits read entries (group commit) and write entries, then chains them into one verified chain', async () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(sampleEntry(i))));
     await store.db.transaction().execute(async (tx) => {

@@ -28,14 +28,15 @@ async function requestIds(): Promise<string[]> {
 describe('audit log under concurrent writers', () => {
   it('independent stores appending and chaining at once keep one valid chain', async () => {
     const keys = testAuditKeys();
-    // PostgreSQL: three pools, as three server processes would have. SQLite: three audit logs on
-    // the process's one connection. (Two better-sqlite3 connections in ONE process would block
-    // each other: a synchronous busy wait cannot let the other connection's open transaction
-    // finish. Separate SQLite processes are the next test.)
+    // PostgreSQL: three pools, as three server processes would have. SQLite: three audit logs,
+    // each with its own audit thread and connection, beside the store's connection that commits
+    // the writes (appendInTx). Two better-sqlite3 connections on the SAME thread would block each
+    // other (a synchronous busy wait cannot let the other's open transaction finish), hence one
+    // store. Separate processes are the next test.
     const own = TEST_DIALECT === 'postgres';
     const stores = own ? await Promise.all([1, 2, 3].map(() => openStore(store.test.database))) : [store, store, store];
     try {
-      const logs = stores.map((s) => testAuditLog(s, keys, { flushMs: 1, chainIntervalMs: 3, batchSize: 16 }));
+      const logs = stores.map((s) => testAuditLog(s, keys, { flushMs: 1, chainIntervalMs: 3, batchSize: 16, sqliteThread: true }));
       for (const l of logs) l.start();
       const perStore = 120;
       await Promise.all(
@@ -86,7 +87,7 @@ describe('audit log under concurrent writers', () => {
         child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker ${tag} exited ${code}: ${stderr.slice(-2000)}`))));
       });
     // The test process writes too, so four processes share the chain.
-    const local = testAuditLog(store, keys, { flushMs: 1, chainIntervalMs: 5 });
+    const local = testAuditLog(store, keys, { flushMs: 1, chainIntervalMs: 5, sqliteThread: true });
     local.start();
     const mine = Promise.all(Array.from({ length: 100 }, (_, i) => local.append(sampleEntry(i, { requestId: `p-${i}` }))));
     await Promise.all([run('a'), run('b'), run('c'), mine]);

@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { RootKeys } from '../../crypto/keyring.ts';
 import type { Clock } from '../../kernel/clock.ts';
-import type { Logger } from '../../kernel/logger.ts';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import { chainHash, entryText, macMatches, signCheckpoint } from './canonical.ts';
@@ -12,9 +11,15 @@ export interface ChainDeps {
   readonly dialect: Dialect;
   readonly keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
   readonly clock: Clock;
-  readonly logger?: Logger | undefined;
   /** Most pending rows chained in one transaction. */
   readonly batch: number;
+}
+
+export interface ChainReport {
+  /** Entries chained. */
+  chained: number;
+  /** Pending entries refused (their MAC failed, or a copy of them was already seen): never chained. */
+  rejected: { id: number; reason: string }[];
 }
 
 /**
@@ -24,15 +29,14 @@ export interface ChainDeps {
  * rejected and never chained. Every process may run this at once: the head lock makes them take
  * turns, and one chain results (PCI DSS 4.0.1 10.3.2, 10.3.4: logs protected from modification,
  * changes detectable).
- * Returns how many rows it looked at (chained + rejected) and how many it chained.
  */
-export async function chainOnce(deps: ChainDeps): Promise<{ processed: number; chained: number }> {
+export async function chainOnce(deps: ChainDeps): Promise<ChainReport & { processed: number }> {
   const { keys } = deps;
-  const rejected: { id: number; reason: string }[] = [];
-  const result = await deps.db.transaction().execute(async (tx) => {
+  return deps.db.transaction().execute(async (tx) => {
     const head = await lockHead(tx);
     const rows = await selectPending(tx, deps.batch);
-    if (rows.length === 0) return { processed: 0, chained: 0 };
+    const rejected: { id: number; reason: string }[] = [];
+    if (rows.length === 0) return { processed: 0, chained: 0, rejected };
     const chained: ChainedRow[] = [];
     const nonces = new Set<string>();
     let seq = head.seq;
@@ -59,20 +63,17 @@ export async function chainOnce(deps: ChainDeps): Promise<{ processed: number; c
       const checkpoint = { seq, hash: prev, key_id: keys.auditSigning.keyId, at: deps.clock.now().toISOString() };
       await writeHeadAndCheckpoint(tx, { ...checkpoint, signature: signCheckpoint(keys.auditSigning.privateKey, checkpoint) });
     }
-    return { processed: rows.length, chained: chained.length };
+    return { processed: rows.length, chained: chained.length, rejected };
   });
-  for (const r of rejected) {
-    deps.logger?.warn({ auditEntryId: r.id, reason: r.reason }, 'audit entry failed its check and was not chained');
-  }
-  return result;
 }
 
-/** Chains until no full batch is left; returns how many entries were chained. */
-export async function chainAll(deps: ChainDeps): Promise<number> {
-  let total = 0;
+/** Chains until no full batch is left. */
+export async function chainAll(deps: ChainDeps): Promise<ChainReport> {
+  const report: ChainReport = { chained: 0, rejected: [] };
   for (;;) {
-    const { processed, chained } = await chainOnce(deps);
-    total += chained;
-    if (processed < deps.batch) return total;
+    const pass = await chainOnce(deps);
+    report.chained += pass.chained;
+    report.rejected.push(...pass.rejected);
+    if (pass.processed < deps.batch) return report;
   }
 }

@@ -12,7 +12,7 @@ import type { PendingRow } from './schema.ts';
 
 type Db = Kysely<Database>;
 
-const INSERT_COLUMNS = [
+export const INSERT_COLUMNS = [
   'at',
   'actor',
   'action',
@@ -111,13 +111,15 @@ export async function writeChain(tx: Db, dialect: Dialect, rows: readonly Chaine
   } else {
     for (let start = 0; start < rows.length; start += SQLITE_ROWS_PER_UPDATE) {
       const chunk = rows.slice(start, start + SQLITE_ROWS_PER_UPDATE);
+      // The unary + keeps SQLite from driving the join through the seq index (every pending row
+      // times every VALUES row, quadratic): it must walk VALUES and look rows up by rowid.
       const params: unknown[] = [];
       for (const r of chunk) params.push(r.id, r.seq, r.prev_hash, r.hash);
       const result = await tx.executeQuery(
         CompiledQuery.raw(
           `UPDATE audit_log SET seq = v.column2, prev_hash = v.column3, hash = v.column4
            FROM (VALUES ${placeholders(chunk.length, 4)}) AS v
-           WHERE audit_log.id = v.column1 AND audit_log.seq IS NULL AND audit_log.rejected IS NULL`,
+           WHERE audit_log.id = v.column1 AND +audit_log.seq IS NULL AND +audit_log.rejected IS NULL`,
           params,
         ),
       );

@@ -6,7 +6,7 @@ import type { Logger } from '../../kernel/logger.ts';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import { entryText, macMatches } from './canonical.ts';
-import { chainAll } from './chainer.ts';
+import { createAuditBackend } from './backend.ts';
 import { AUDIT_QUERY_INVALID, AUDIT_UNAVAILABLE } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { hasPending, insertPending, selectForSubject } from './repository.ts';
@@ -71,11 +71,14 @@ export interface AuditLogDeps {
   chainIntervalMs?: number;
   /** Most entries in one group commit (default 500). */
   batchSize?: number;
+  /**
+   * SQLite only: commit read batches and chain on a worker thread with its own connection
+   * (default true), so that the fsync of those commits does not stop the event loop.
+   */
+  sqliteThread?: boolean;
   logger?: Logger;
 }
 
-/** Most rows chained in one transaction. */
-const CHAIN_BATCH = 2000;
 /** Batches written at once; more queue up into a bigger next batch. */
 const MAX_IN_FLIGHT = 2;
 
@@ -95,12 +98,12 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const { db, dialect, keys, clock, logger } = deps;
   const chainIntervalMs = deps.chainIntervalMs ?? 100;
   const buildRow = createRowBuilder(keys.auditMac, () => clock.now());
-  const chainDeps = { db, dialect, keys, clock, logger, batch: CHAIN_BATCH };
+  const backend = createAuditBackend({ db, dialect, keys, clock, thread: deps.sqliteThread !== false });
 
   const group = createGroupCommit<PendingRow>({
     write: async (rows) => {
       try {
-        await insertPending(db, dialect, rows);
+        await backend.insert(rows);
       } catch (error) {
         logger?.error({ code: (error as { code?: unknown }).code, entries: rows.length }, 'audit batch could not be written');
         throw error;
@@ -118,7 +121,13 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   let chainQueue: Promise<unknown> = Promise.resolve();
 
   function chainPending(): Promise<number> {
-    const run = chainQueue.then(() => chainAll(chainDeps));
+    const run = chainQueue.then(async () => {
+      const report = await backend.chain();
+      for (const r of report.rejected) {
+        logger?.warn({ auditEntryId: r.id, reason: r.reason }, 'audit entry failed its check and was not chained');
+      }
+      return report.chained;
+    });
     chainQueue = run.catch(() => undefined);
     return run;
   }
@@ -207,7 +216,11 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       timer = undefined;
       await group.drain();
       if (tick !== undefined) await tick;
-      await chainPending();
+      try {
+        await chainPending();
+      } finally {
+        await backend.close();
+      }
     },
   };
 }

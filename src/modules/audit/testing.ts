@@ -28,7 +28,7 @@ export function sampleEntry(i: number, overrides: Partial<AuditEntry> = {}): Aud
 export function testAuditLog(
   store: Pick<Store, 'db' | 'dialect'>,
   keys: RootKeys,
-  opts: { flushMs?: number; chainIntervalMs?: number; batchSize?: number; clock?: Clock } = {},
+  opts: { flushMs?: number; chainIntervalMs?: number; batchSize?: number; clock?: Clock; sqliteThread?: boolean } = {},
 ): AuditLog {
   return createAuditLog({
     db: store.db,
@@ -37,6 +37,8 @@ export function testAuditLog(
     clock: opts.clock ?? systemClock,
     flushMs: opts.flushMs ?? 1,
     chainIntervalMs: opts.chainIntervalMs ?? 10,
+    // Off unless asked for: starting a thread per test costs more than the test.
+    sqliteThread: opts.sqliteThread ?? false,
     ...(opts.batchSize === undefined ? {} : { batchSize: opts.batchSize }),
   });
 }

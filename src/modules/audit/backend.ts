@@ -1,0 +1,70 @@
+import { sql, type Kysely } from 'kysely';
+import type { RootKeys } from '../../crypto/keyring.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import type { Dialect } from '../../store/database.ts';
+import type { Database } from '../../store/schema.ts';
+import { chainAll, type ChainReport } from './chainer.ts';
+import { insertPending } from './repository.ts';
+import type { PendingRow } from './schema.ts';
+import { createSqliteThread, type AuditThread } from './sqlite-thread.ts';
+
+/** Where batches are committed and chaining runs: this thread, or the SQLite audit thread. */
+export interface AuditBackend {
+  insert(rows: readonly PendingRow[]): Promise<void>;
+  chain(): Promise<ChainReport>;
+  close(): Promise<void>;
+}
+
+/** Most rows chained in one transaction. */
+export const CHAIN_BATCH = 2000;
+
+/**
+ * PostgreSQL (and SQLite without a file, or with `thread` off): everything on the store's own
+ * connections; the pg driver never blocks the event loop. SQLite with a file: a worker thread with
+ * its own connection (sqlite-thread.ts), found from the store's connection on first use.
+ */
+export function createAuditBackend(deps: {
+  db: Kysely<Database>;
+  dialect: Dialect;
+  keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  clock: Clock;
+  thread: boolean;
+}): AuditBackend {
+  const { db, dialect, keys, clock } = deps;
+  const local = {
+    insert: (rows: readonly PendingRow[]) => insertPending(db, dialect, rows),
+    chain: () => chainAll({ db, dialect, keys, clock, batch: CHAIN_BATCH }),
+  };
+  if (dialect !== 'sqlite' || !deps.thread) return { ...local, close: async () => undefined };
+
+  let thread: Promise<AuditThread | undefined> | undefined;
+  function get(): Promise<AuditThread | undefined> {
+    if (thread === undefined) {
+      const found = (async () => {
+        const list = await sql<{ file: string }>`SELECT file FROM pragma_database_list WHERE name = 'main'`.execute(db);
+        const file = list.rows[0]?.file ?? '';
+        return file === '' ? undefined : createSqliteThread(file, keys);
+      })();
+      thread = found;
+      found.catch(() => {
+        if (thread === found) thread = undefined;
+      });
+    }
+    return thread;
+  }
+  return {
+    async insert(rows) {
+      const t = await get();
+      await (t === undefined ? local.insert(rows) : t.insert(rows));
+    },
+    async chain() {
+      const t = await get();
+      return t === undefined ? local.chain() : t.chain(clock.now(), CHAIN_BATCH);
+    },
+    async close() {
+      const t = thread;
+      thread = undefined;
+      await (await t?.catch(() => undefined))?.close();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+/**
+ * Worker thread of the SQLite audit log (see sqlite-thread.ts). Its own connection to the
+ * database file commits each batch of pending entries and runs the chainer, so that the fsync of
+ * those commits (synchronous=FULL, as the store sets it) blocks this thread and not the server's
+ * event loop. Messages are handled strictly one after another: a batch insert never lands inside
+ * a chaining transaction on the same connection.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import SQLite from 'better-sqlite3';
+import { Kysely, SqliteDialect } from 'kysely';
+import type { RootKeys } from '../../crypto/keyring.ts';
+import type { Database } from '../../store/schema.ts';
+import { chainAll } from './chainer.ts';
+
+export type ThreadRequest =
+  | { id: number; kind: 'insert'; rows: string }
+  | { id: number; kind: 'chain'; at: string; batch: number }
+  | { id: number; kind: 'close' };
+export type ThreadReply =
+  | { id: number; ok: true; chained?: number; rejected?: { id: number; reason: string }[] }
+  | { id: number; ok: false; message: string; code: string };
+
+const { file, columns, keys } = workerData as {
+  file: string;
+  columns: readonly string[];
+  keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+};
+const port = parentPort;
+if (port === null) throw new Error('sqlite-thread-worker runs as a worker thread');
+
+const sqlite = new SQLite(file);
+sqlite.pragma('synchronous = FULL');
+sqlite.pragma('busy_timeout = 10000');
+const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+// One constant statement, prepared once: the batch arrives as a JSON array of rows.
+const insert = sqlite.prepare(
+  `INSERT INTO audit_log (${columns.join(', ')}) SELECT ${columns.map((_, i) => `value ->> ${i}`).join(', ')} FROM json_each(?)`,
+);
+
+async function handle(msg: ThreadRequest): Promise<ThreadReply> {
+  switch (msg.kind) {
+    case 'insert':
+      insert.run(msg.rows);
+      return { id: msg.id, ok: true };
+    case 'chain': {
+      const at = new Date(msg.at);
+      const report = await chainAll({ db, dialect: 'sqlite', keys, clock: { now: () => at }, batch: msg.batch });
+      return { id: msg.id, ok: true, chained: report.chained, rejected: report.rejected };
+    }
+    case 'close':
+      await db.destroy();
+      return { id: msg.id, ok: true };
+  }
+}
+
+let queue: Promise<void> = Promise.resolve();
+port.on('message', (msg: ThreadRequest) => {
+  queue = queue.then(async () => {
+    let reply: ThreadReply;
+    try {
+      reply = await handle(msg);
+    } catch (error) {
+      const e = error as { message?: unknown; code?: unknown };
+      reply = { id: msg.id, ok: false, message: String(e.message ?? 'audit thread request failed'), code: String(e.code ?? '') };
+    }
+    port.postMessage(reply);
+    if (msg.kind === 'close') port.close();
+  });
+});

@@ -1,0 +1,84 @@
+import { Worker } from 'node:worker_threads';
+import type { RootKeys } from '../../crypto/keyring.ts';
+import type { ChainReport } from './chainer.ts';
+import { INSERT_COLUMNS } from './repository.ts';
+import type { PendingRow } from './schema.ts';
+import type { ThreadReply, ThreadRequest } from './sqlite-thread-worker.ts';
+
+export interface AuditThread {
+  insert(rows: readonly PendingRow[]): Promise<void>;
+  chain(at: Date, batch: number): Promise<ChainReport>;
+  close(): Promise<void>;
+}
+
+type Request = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+/**
+ * The SQLite audit log's worker thread, with its own connection to the store's file: it commits
+ * the group-commit batches and runs the chainer. better-sqlite3 is synchronous, so on the main
+ * thread every commit's fsync would stop the event loop and every request with it. The thread
+ * starts on first use, is started again after a crash (requests in flight then fail: fail
+ * closed), and is unreferenced while idle so that it never holds the process open.
+ */
+export function createSqliteThread(file: string, keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>): AuditThread {
+  let worker: Worker | undefined;
+  let nextId = 1;
+  const waiting = new Map<number, { resolve: (reply: ThreadReply & { ok: true }) => void; reject: (error: Error) => void }>();
+
+  function failAll(error: Error): void {
+    for (const w of waiting.values()) w.reject(error);
+    waiting.clear();
+  }
+
+  function spawn(): Worker {
+    const w = new Worker(new URL('./sqlite-thread-worker.ts', import.meta.url), {
+      workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditSigning: keys.auditSigning } },
+    });
+    w.on('message', (reply: ThreadReply) => {
+      const p = waiting.get(reply.id);
+      waiting.delete(reply.id);
+      if (waiting.size === 0) w.unref();
+      if (p === undefined) return;
+      if (reply.ok) p.resolve(reply);
+      else p.reject(Object.assign(new Error(reply.message), { code: reply.code }));
+    });
+    w.on('error', (error) => {
+      if (worker === w) worker = undefined;
+      failAll(error);
+    });
+    w.on('exit', (code) => {
+      if (worker === w) worker = undefined;
+      failAll(new Error(`the audit thread exited with code ${code}`));
+    });
+    return w;
+  }
+
+  function send(request: Request, w: Worker = (worker ??= spawn())): Promise<ThreadReply & { ok: true }> {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      w.ref();
+      w.postMessage({ ...request, id });
+    });
+  }
+
+  return {
+    async insert(rows) {
+      await send({ kind: 'insert', rows: JSON.stringify(rows.map((r) => INSERT_COLUMNS.map((c) => r[c]))) });
+    },
+    async chain(at, batch) {
+      const reply = await send({ kind: 'chain', at: at.toISOString(), batch });
+      return { chained: reply.chained ?? 0, rejected: reply.rejected ?? [] };
+    },
+    async close() {
+      const w = worker;
+      worker = undefined;
+      if (w === undefined) return;
+      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+      await send({ kind: 'close' }, w).catch(() => undefined);
+      const timeout = setTimeout(() => void w.terminate(), 2000);
+      await exited;
+      clearTimeout(timeout);
+    },
+  };
+}
