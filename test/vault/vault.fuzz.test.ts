@@ -93,7 +93,7 @@ describe('vault API under generated junk', () => {
   );
 
   const authArb = fc.oneof(
-    { weight: 6, arbitrary: fc.constant<string | undefined>('all') },
+    { weight: 10, arbitrary: fc.constant<string | undefined>('all') },
     fc.constant<string | undefined>('support'),
     fc.constant<string | undefined>('revoked'),
     fc.constant<string | undefined>(undefined),
@@ -108,7 +108,7 @@ describe('vault API under generated junk', () => {
   );
 
   const contentTypeArb = fc.oneof(
-    { weight: 4, arbitrary: fc.constant<string | undefined>('application/json') },
+    { weight: 8, arbitrary: fc.constant<string | undefined>('application/json') },
     fc.constantFrom<string | undefined>(
       undefined,
       'application/json; charset=utf-8',
@@ -143,8 +143,11 @@ describe('vault API under generated junk', () => {
       fc.constant<string | undefined>(undefined),
       fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null'),
       anyString(200),
+      { weight: 2, arbitrary: fc.constant(kind).map((k) => JSON.stringify(validBody(k))) },
       // A valid body with one field replaced, or one undeclared field added, or cut short.
-      fc
+      {
+        weight: 4,
+        arbitrary: fc
         .tuple(fc.nat(), fc.jsonValue(), printable(12), fc.constantFrom('replace', 'add', 'truncate', 'nest'))
         .map(([n, value, name, how]) => {
           const body = validBody(kind);
@@ -156,6 +159,7 @@ describe('vault API under generated junk', () => {
           const text = JSON.stringify(body);
           return how === 'truncate' ? text.slice(0, n % text.length) : text;
         }),
+      },
     );
 
   async function check(request: InjectOptions, expectRefusal: boolean) {
