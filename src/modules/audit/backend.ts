@@ -58,7 +58,8 @@ export function createAuditBackend(deps: {
       await (t === undefined ? local.insert(rows) : t.insert(rows));
     },
     async chain() {
-      const t = await get();
+      // A process that never wrote a batch (a CLI command) chains here rather than start a thread.
+      const t = thread === undefined ? undefined : await thread;
       return t === undefined ? local.chain() : t.chain(clock.now(), CHAIN_BATCH);
     },
     async close() {

@@ -18,7 +18,7 @@ const auditEntrySchema = z.object({
   collection: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/).nullish(),
   recordId: z.string().regex(token).nullish(),
   fields: z
-    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]{0,63}$/))
+    .array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]{0,127}$/))
     .max(256)
     .readonly()
     .optional(),

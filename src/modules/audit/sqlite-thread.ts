@@ -11,6 +11,9 @@ export interface AuditThread {
   close(): Promise<void>;
 }
 
+/** Run from source (.ts, type stripping) or from the built package (.js). */
+const EXTENSION = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+
 type Request = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /**
@@ -31,7 +34,7 @@ export function createSqliteThread(file: string, keys: Pick<RootKeys, 'auditMac'
   }
 
   function spawn(): Worker {
-    const w = new Worker(new URL('./sqlite-thread-worker.ts', import.meta.url), {
+    const w = new Worker(new URL(`./sqlite-thread-worker${EXTENSION}`, import.meta.url), {
       workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditSigning: keys.auditSigning } },
     });
     w.on('message', (reply: ThreadReply) => {
