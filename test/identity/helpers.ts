@@ -91,7 +91,7 @@ export async function authApp(env: Record<string, string> = {}): Promise<AuthTes
       done();
     },
   });
-  const t = await isolatedApp({ clock, logStream, env: { CUSTOS_PUBLIC_URL: PUBLIC, CUSTOS_SHOP_NAME: 'Acme Outdoor', CUSTOS_LOG_LEVEL: 'info', ...env } });
+  const t = await isolatedApp({ clock, logStream, env: { CUSTOS_PUBLIC_URL: PUBLIC, CUSTOS_SHOP_NAME: 'Acme Outdoor', CUSTOS_LOG_LEVEL: 'info', CUSTOS_SIGNIN_IP_LIMIT: '100000', ...env } });
   return {
     ...t,
     clock,

@@ -122,6 +122,7 @@ export function createSignInService(deps: {
     async withPassword({ realm, email, password, ...a }) {
       const key = accounts.lockoutKey(realm, email);
       const known = await accounts.findByEmail(realm, email);
+      const before = await lockout.status(key);
       const { remaining } = await budget(key, a.ip, known, a.requestId);
       const account = await accounts.authenticate({ realm, email, password });
       if (account === undefined) {
@@ -132,7 +133,6 @@ export function createSignInService(deps: {
         }
         fail(SessionErrors.IDENTITY_SIGNIN_FAILED, 'the email or the password is wrong');
       }
-      const before = await lockout.status(key);
       await lockout.clear(key);
       if (await accounts.hasSecondFactor(account.id)) {
         if (deps.standing !== undefined) await deps.standing(realm, account);
@@ -140,7 +140,7 @@ export function createSignInService(deps: {
         return { kind: 'mfa', account, ticket, expiresAt, methods: await methods(account.id) };
       }
       const opened = await open(realm, account, a, false);
-      const event = before.attempts > 1 ? AUTHN_EVENTS.loginSuccessAfterFail : AUTHN_EVENTS.loginSuccess;
+      const event = before.attempts > 0 ? AUTHN_EVENTS.loginSuccessAfterFail : AUTHN_EVENTS.loginSuccess;
       await audit(event, { account, outcome: 'success', requestId: a.requestId });
       return opened;
     },

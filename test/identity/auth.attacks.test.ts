@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  authApp,
+  browser,
+  codeOf,
+  CookieJar,
+  CUSTOMER_COOKIE,
+  customer,
+  PUBLIC,
+  SAME_ORIGIN,
+  signIn,
+  STRONG,
+  uniqueEmail,
+  type AuthTest,
+} from './helpers.ts';
+
+/**
+ * Attacks on passwords and sessions, each tried for real: weak, breached and over-long passwords;
+ * expired (idle and absolute), revoked and forged session tokens; session fixation; cross-site
+ * request forgery with the session cookie, and login CSRF.
+ */
+let t: AuthTest;
+beforeAll(async () => {
+  t = await authApp();
+});
+afterAll(async () => t.close());
+
+const signup = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/v1/auth/signup', headers: SAME_ORIGIN, payload: { email, password } });
+
+describe('passwords that are refused', () => {
+  it('refuses a password shorter than 15 characters for a single-factor account (NIST SP 800-63B)', async () => {
+    const res = await signup(uniqueEmail(), 'fourteen chars');
+    expect(res.statusCode).toBe(400);
+    expect(codeOf(res)).toBe('IDENTITY_PASSWORD_TOO_SHORT');
+    expect(res.json()).toMatchObject({ error: { minimum: 15 } });
+    expect(res.body).not.toContain('fourteen chars');
+  });
+
+  it('refuses a breached password however it is capitalised', async () => {
+    const res = await signup(uniqueEmail(), 'PasswordPassword');
+    expect(codeOf(res)).toBe('IDENTITY_PASSWORD_BREACHED');
+  });
+
+  it("refuses a password containing the shop's name", async () => {
+    const res = await signup(uniqueEmail(), 'I love Acme-Outdoor gear a lot');
+    expect(codeOf(res)).toBe('IDENTITY_PASSWORD_CONTEXT');
+  });
+
+  it('refuses an over-long password instead of truncating it, and never echoes it', async () => {
+    const long = `${'x'.repeat(200)} ${randomBytes(40).toString('hex')}`;
+    const res = await signup(uniqueEmail(), long);
+    expect(res.statusCode).toBe(400);
+    expect(codeOf(res)).toBe('IDENTITY_PASSWORD_TOO_LONG');
+    expect(res.body).not.toContain(long.slice(-20));
+  });
+
+  it('accepts a 64-character password and signs in with exactly it (no truncation)', async () => {
+    const password = `${randomBytes(24).toString('base64url')} ${randomBytes(23).toString('base64url')}`.slice(0, 64);
+    const email = await customer(t, password);
+    expect((await signIn(t, email, password)).res.statusCode).toBe(200);
+    expect((await signIn(t, email, password.slice(0, 63))).res.statusCode).toBe(401);
+  });
+
+  it('applies the policy to a password change and to a reset as well', async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    const weak = await browser(t, jar, 'POST', '/v1/auth/password', { new_password: '1QAZ2WSX3EDC4RFV' });
+    expect(codeOf(weak)).toBe('IDENTITY_PASSWORD_BREACHED');
+    const reset = await t.app.inject({ method: 'POST', url: '/v1/auth/password-reset/confirm', headers: SAME_ORIGIN, payload: { token: 'x', password: 'short' } });
+    expect(codeOf(reset)).toBe('IDENTITY_PASSWORD_TOO_SHORT');
+  });
+});
+
+describe('session tokens that must not work', () => {
+  it('refuses a forged token, a token of the right shape that was never issued, and a tampered one', async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    const real = jar.get(CUSTOMER_COOKIE)!;
+    const tampered = `${real.slice(0, -2)}${real.endsWith('AA') ? 'BB' : 'AA'}`;
+    for (const token of [`cs_${randomBytes(32).toString('base64url')}`, tampered, 'cs_short', "'; DROP TABLE identity_sessions; --", real.slice(3)]) {
+      const res = await t.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { cookie: `${CUSTOMER_COOKIE}=${token}` } });
+      expect(res.statusCode).toBe(401);
+      expect(codeOf(res)).toBe('IDENTITY_SESSION_REQUIRED');
+      const bearer = await t.app.inject({ method: 'GET', url: '/v1/me', headers: { authorization: `Bearer ${token}` } });
+      expect(bearer.statusCode).toBe(401);
+    }
+    expect((await browser(t, jar, 'GET', '/v1/auth/session')).statusCode).toBe(200);
+  });
+
+  it('ends a customer session after 1 hour idle, but not while it is used', async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(50 * 60_000);
+      expect((await browser(t, jar, 'GET', '/v1/auth/session')).statusCode).toBe(200);
+    }
+    const token = jar.get(CUSTOMER_COOKIE)!;
+    t.clock.advance(61 * 60_000);
+    const idle = await browser(t, jar, 'GET', '/v1/auth/session');
+    expect(idle.statusCode).toBe(401);
+    // The dead cookie is cleared, and the token stays dead when time is not the problem any more.
+    expect(jar.get(CUSTOMER_COOKIE)).toBeUndefined();
+    const again = await t.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { cookie: `${CUSTOMER_COOKIE}=${token}` } });
+    expect(again.statusCode).toBe(401);
+  });
+
+  it('ends a customer session 24 hours after sign-in however busy it is', async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    for (let h = 0; h < 24; h++) {
+      t.clock.advance(59 * 60_000);
+      expect((await browser(t, jar, 'GET', '/v1/auth/session')).statusCode).toBe(200);
+    }
+    // 24 × 59 min = 23 h 36 min so far; the next 59 minutes cross the 24-hour mark.
+    t.clock.advance(59 * 60_000);
+    expect((await browser(t, jar, 'GET', '/v1/auth/session')).statusCode).toBe(401);
+  });
+
+  it('audits a session that crossed its limit, and a revoked token used again', async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    const token = jar.get(CUSTOMER_COOKIE)!;
+    await browser(t, jar, 'POST', '/v1/auth/signout');
+    await t.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { cookie: `${CUSTOMER_COOKIE}=${token}` } });
+    const { jar: other } = await signIn(t, email);
+    t.clock.advance(2 * 3_600_000);
+    await browser(t, other, 'GET', '/v1/auth/session');
+    await t.runtime.audit.chainPending();
+    const me = (await signIn(t, email)).jar;
+    const log = await browser(t, me, 'GET', '/v1/me/access-log');
+    const actions = log.json<{ data: { action: string }[] }>().data.map((e) => e.action);
+    expect(actions).toContain('identity.session_use_after_expire');
+    expect(actions).toContain('identity.session_expired');
+    expect(actions).toContain('identity.session_revoked');
+  });
+});
+
+describe('session fixation', () => {
+  it('never keeps a token planted before sign-in: an invented one, or the attacker’s own session', async () => {
+    const victim = await customer(t);
+    const planted = `cs_${randomBytes(32).toString('base64url')}`;
+    const jar = new CookieJar().set(CUSTOMER_COOKIE, planted);
+    const { res } = await signIn(t, victim, STRONG, jar);
+    expect(res.statusCode).toBe(200);
+    expect(jar.get(CUSTOMER_COOKIE)).not.toBe(planted);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { cookie: `${CUSTOMER_COOKIE}=${planted}` } })).statusCode).toBe(401);
+
+    // The attacker signs in to their own account and plants that live session in the victim's browser.
+    const attacker = await customer(t);
+    const attackerJar = (await signIn(t, attacker)).jar;
+    const attackerToken = attackerJar.get(CUSTOMER_COOKIE)!;
+    const victimJar = new CookieJar().set(CUSTOMER_COOKIE, attackerToken);
+    await signIn(t, victim, STRONG, victimJar);
+    expect(victimJar.get(CUSTOMER_COOKIE)).not.toBe(attackerToken);
+    const who = await browser(t, victimJar, 'GET', '/v1/me');
+    expect(who.json()).toMatchObject({ email: victim });
+    // The planted session was replaced, so the attacker does not share the victim's browser session either.
+    expect((await browser(t, attackerJar, 'GET', '/v1/auth/session')).statusCode).toBe(401);
+  });
+});
+
+describe('cross-site request forgery', () => {
+  it('refuses a cross-origin POST carrying the session cookie, and lets the same page through', async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    const ids = (await browser(t, jar, 'GET', '/v1/auth/sessions')).json<{ data: { id: string }[] }>().data;
+    const evil = await t.app.inject({ method: 'DELETE', url: `/v1/auth/sessions/${ids[0]!.id}`, headers: { ...jar.header(), origin: 'https://evil.example' } });
+    expect(evil.statusCode).toBe(403);
+    expect(codeOf(evil)).toBe('IDENTITY_CSRF_REJECTED');
+    const sibling = await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: { ...jar.header(), origin: 'https://shop.example.evil.example' } });
+    expect(sibling.statusCode).toBe(403);
+    const nullOrigin = await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: { ...jar.header(), origin: 'null' } });
+    expect(nullOrigin.statusCode).toBe(403);
+    const fetchMeta = await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: { ...jar.header(), 'sec-fetch-site': 'cross-site' } });
+    expect(fetchMeta.statusCode).toBe(403);
+    const sameSite = await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: { ...jar.header(), 'sec-fetch-site': 'same-site' } });
+    expect(sameSite.statusCode).toBe(403);
+    // A cookie request that says nothing about where it comes from is refused too.
+    const silent = await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: jar.header() });
+    expect(silent.statusCode).toBe(403);
+    expect((await browser(t, jar, 'GET', '/v1/auth/session')).statusCode).toBe(200);
+    // The service's own origin (as the request reached it) and the public URL are both accepted.
+    const own = await t.app.inject({ method: 'POST', url: '/v1/auth/step-up', headers: { ...jar.header(), origin: 'http://localhost' }, payload: { password: STRONG } });
+    expect(own.statusCode).toBe(200);
+    jar.take(own);
+    const fetchSame = await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: { ...jar.header(), 'sec-fetch-site': 'same-origin' } });
+    expect(fetchSame.statusCode).toBe(204);
+  });
+
+  it('refuses login CSRF: a cross-origin sign-in form cannot sign the browser into the attacker’s account', async () => {
+    const attacker = await customer(t);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: { origin: 'https://evil.example' }, payload: { email: attacker, password: STRONG } });
+    expect(res.statusCode).toBe(403);
+    expect(res.headers['set-cookie']).toBeUndefined();
+    const ok = await t.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: { origin: PUBLIC }, payload: { email: attacker, password: STRONG } });
+    expect(ok.statusCode).toBe(200);
+  });
+
+  it('needs no origin for GET, nor for a bearer token', async () => {
+    const email = await customer(t);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/auth/signin', payload: { email, password: STRONG, session_delivery: 'token' } });
+    const token = res.json<{ token: string }>().token;
+    const cross = await t.app.inject({ method: 'POST', url: '/v1/auth/step-up', headers: { authorization: `Bearer ${token}`, origin: 'https://evil.example' }, payload: { password: STRONG } });
+    expect(cross.statusCode).toBe(200);
+    expect(cross.json<{ token: string }>().token).not.toBe(token);
+  });
+});
