@@ -6,6 +6,7 @@ import { Secret } from '../../kernel/secret.ts';
 import { commonPasswordCount, isCommonPassword } from './common-passwords.ts';
 import { normalisePassword } from './password-policy.ts';
 import { createPasswordService } from './password-service.ts';
+import { createStrengthEstimator } from './strength-estimator.ts';
 
 const s = (v: string) => new Secret(v);
 const passwords = createPasswordService({ policy: { contextWords: ['Acme Outdoor'] } });
@@ -154,6 +155,34 @@ describe('password hashing (argon2id, OWASP Password Storage Cheat Sheet)', () =
       expect(((busy[0] as PromiseRejectedResult).reason as AppError).status).toBe(503);
     } finally {
       await small.close();
+    }
+  });
+});
+
+describe('strength estimates (zxcvbn-ts in a worker thread)', () => {
+  it('refuses with IDENTITY_BUSY once its queue is full, and answers the rest', async () => {
+    const estimator = createStrengthEstimator({ queue: 1 });
+    try {
+      const results = await Promise.allSettled([
+        estimator.estimate('violet umbrella sings', []),
+        estimator.estimate('violet umbrella sings', []),
+      ]);
+      expect(results[0]).toMatchObject({ status: 'fulfilled', value: { score: 4 } });
+      expect(results[1]).toMatchObject({ status: 'rejected', reason: { code: 'IDENTITY_BUSY' } });
+      expect((await estimator.estimate('password', [])).score).toBe(0);
+    } finally {
+      await estimator.close();
+    }
+  });
+
+  it('counts context words against the score', async () => {
+    const estimator = createStrengthEstimator();
+    try {
+      const plain = await estimator.estimate('marguerite1987', []);
+      const known = await estimator.estimate('marguerite1987', ['marguerite']);
+      expect(known.guesses_log10).toBeLessThan(plain.guesses_log10);
+    } finally {
+      await estimator.close();
     }
   });
 });

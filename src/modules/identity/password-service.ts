@@ -105,6 +105,9 @@ export function createPasswordService(
     return dummy;
   };
 
+  // Made now, so that the first unknown account costs what every later one costs.
+  dummyHash().catch(() => undefined);
+
   function normalised(password: Secret<string>): string {
     const n = normalisePassword(password.reveal());
     if (n === undefined) fail(IdentityErrors.IDENTITY_PASSWORD_MALFORMED, 'the password is not well-formed Unicode text');

@@ -70,7 +70,7 @@ export function createStrengthEstimator(options: { queue?: number } = {}): Stren
   }
 
   return {
-    estimate(password, userInputs) {
+    async estimate(password, userInputs) {
       if (pending.size >= queue) fail(IdentityErrors.IDENTITY_BUSY, 'too many password strength estimates are waiting');
       const w = start();
       const id = nextId++;
