@@ -115,12 +115,10 @@ export async function tableNames(t: TestApp): Promise<string[]> {
  */
 export async function census(t: TestApp, tables: readonly string[]): Promise<Record<string, number>> {
   await t.runtime.audit.chainPending();
-  const out: Record<string, number> = {};
-  for (const table of tables) {
-    const r = await sql<{ n: number | string }>`SELECT count(*) AS n FROM ${sql.table(table)}`.execute(t.runtime.store.db);
-    out[table] = Number(r.rows[0]?.n ?? -1);
-  }
-  return out;
+  const counts = tables.map((table, i) => sql`(SELECT count(*) FROM ${sql.table(table)}) AS ${sql.ref(`n${i}`)}`);
+  const r = await sql<Record<string, number | string>>`SELECT ${sql.join(counts)}`.execute(t.runtime.store.db);
+  const row = r.rows[0] ?? {};
+  return Object.fromEntries(tables.map((table, i) => [table, Number(row[`n${i}`] ?? -1)]));
 }
 
 export const CORE_TABLES = ['records', 'blind_indexes', 'audit_log', 'subject_keys'] as const;
