@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
 import { apiClient } from '../resilience/api-client.ts';
-import { childEnv, killChildren, MAIN, newDatabase, rootKey, runCli, runNode, startServer, tempDir } from '../resilience/harness.ts';
+import { CHILD_TIMEOUT, childEnv, killChildren, MAIN, newDatabase, rootKey, runCli, runNode, startServer, tempDir } from '../resilience/harness.ts';
 
 /**
  * The `custos` command's contract with scripts and operators: results alone on standard output
@@ -14,14 +14,14 @@ import { childEnv, killChildren, MAIN, newDatabase, rootKey, runCli, runNode, st
  */
 const KEY = /^ck_[0-9A-HJKMNP-TV-Z]{26}_[A-Za-z0-9_-]{43}$/;
 
-describe(`custos CLI contract (${TEST_DIALECT})`, () => {
+describe(`custos CLI contract (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, () => {
   let db: TestDatabase;
   let env: Record<string, string>;
 
   beforeAll(async () => {
     db = await newDatabase();
     env = childEnv(db, { CUSTOS_ROOT_KEY: rootKey(), CUSTOS_LOG_LEVEL: 'warn' });
-  });
+  }, CHILD_TIMEOUT);
   afterAll(async () => {
     await killChildren();
     await db.cleanup();

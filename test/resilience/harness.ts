@@ -19,6 +19,12 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = join(ROOT, 'src', 'main.ts');
 export const CLI = join(ROOT, 'bin', 'custos.js');
 
+/**
+ * Timeout of a test or hook that runs child processes. Each is designed to take seconds; the
+ * margin is for a machine busy with other work (every child loads Node and the sources afresh).
+ */
+export const CHILD_TIMEOUT = 180_000;
+
 const children = new Set<ChildProcess>();
 const temps: string[] = [];
 
@@ -102,7 +108,7 @@ export interface RunResult extends Exit {
 }
 
 /** Runs a Node script to completion (bounded by `timeoutMs`, then SIGKILL); captures its output. */
-export async function runNode(script: string, args: readonly string[], env: Record<string, string>, timeoutMs = 45_000): Promise<RunResult> {
+export async function runNode(script: string, args: readonly string[], env: Record<string, string>, timeoutMs = 150_000): Promise<RunResult> {
   const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stdout = '';
@@ -163,7 +169,7 @@ export async function startServer(
   options: { logFile?: string; tls?: boolean; readyTimeoutMs?: number } = {},
 ): Promise<ServerChild> {
   const server = await spawnServer(env, options);
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 30_000);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 90_000);
   let exit: Exit | undefined;
   void server.exited.then((e) => (exit = e));
   for (;;) {

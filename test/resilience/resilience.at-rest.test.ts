@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
 import { apiClient, idOf, type ApiClient, type Reply } from './api-client.ts';
-import { childEnv, killChildren, newDatabase, runCli, startServer, tempDir, type RunResult, type ServerChild } from './harness.ts';
+import { CHILD_TIMEOUT, childEnv, killChildren, newDatabase, runCli, startServer, tempDir, type RunResult, type ServerChild } from './harness.ts';
 import { filesUnder, leaksIn, leaksInFiles, type Leak } from './leak-scan.ts';
 import { rawDb } from './raw-db.ts';
 
@@ -33,7 +33,7 @@ const NORMALISED = { emailLower: V.email.toLowerCase(), phoneE164: '+44207946038
 const TOKENS = ['Zephyrine', 'Quillfeather', 'Oberwald', 'Marzipan', 'Vellmarsh', 'Harpsichord', 'ZEPHYR-8812', 'Brackenbury'];
 const NEEDLES = [...Object.values(V), ...Object.values(NORMALISED), ...TOKENS];
 
-describe(`no plaintext at rest or in logs (${TEST_DIALECT})`, () => {
+describe(`no plaintext at rest or in logs (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, () => {
   let db: TestDatabase;
   let env: Record<string, string>;
   let server: ServerChild;
@@ -50,7 +50,7 @@ describe(`no plaintext at rest or in logs (${TEST_DIALECT})`, () => {
     expect(created.code, created.stderr).toBe(0);
     server = await startServer(env, { logFile: join(tempDir(), 'server.log') });
     api = apiClient(server.url, created.stdout.trim());
-  });
+  }, CHILD_TIMEOUT);
   afterAll(async () => {
     await killChildren();
     await db.cleanup();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
 import { apiClient, idOf } from './api-client.ts';
-import { childEnv, createKey, killChildren, newDatabase, rootKey, runCli, startServer } from './harness.ts';
+import { CHILD_TIMEOUT, childEnv, createKey, killChildren, newDatabase, rootKey, runCli, startServer } from './harness.ts';
 import { rawDb, type RawDb } from './raw-db.ts';
 
 /**
@@ -16,7 +16,7 @@ interface Entry {
   fields: string;
 }
 
-describe(`audit verify through the CLI (${TEST_DIALECT})`, () => {
+describe(`audit verify through the CLI (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, () => {
   let db: TestDatabase;
   let env: Record<string, string>;
   let raw: RawDb;
@@ -45,7 +45,7 @@ describe(`audit verify through the CLI (${TEST_DIALECT})`, () => {
       id: Number(e.id),
       seq: Number(e.seq),
     }));
-  }, 120_000);
+  }, CHILD_TIMEOUT);
   afterAll(async () => {
     await raw?.close();
     await killChildren();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
 import { apiClient, idOf, type ApiClient } from './api-client.ts';
-import { childEnv, createKey, killChildren, newDatabase, rootKey, runCli, sleep, startServer, type ServerChild } from './harness.ts';
+import { CHILD_TIMEOUT, childEnv, createKey, killChildren, newDatabase, rootKey, runCli, sleep, startServer, type ServerChild } from './harness.ts';
 import { rawDb } from './raw-db.ts';
 
 /**
@@ -25,7 +25,7 @@ interface Customer {
   addresses: Map<string, Fields>;
 }
 
-describe(`crash under write load (${TEST_DIALECT})`, () => {
+describe(`crash under write load (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, () => {
   let db: TestDatabase;
   let env: Record<string, string>;
   let key: string;
@@ -34,7 +34,7 @@ describe(`crash under write load (${TEST_DIALECT})`, () => {
     db = await newDatabase();
     env = childEnv(db, { CUSTOS_ROOT_KEY: rootKey(), CUSTOS_LOG_LEVEL: 'warn' });
     key = await createKey(env, ['account', 'support']);
-  });
+  }, CHILD_TIMEOUT);
   afterAll(async () => {
     await killChildren();
     await db.cleanup();
@@ -112,7 +112,7 @@ describe(`crash under write load (${TEST_DIALECT})`, () => {
     const exit = await server.stop('SIGKILL');
     await Promise.all(clients);
     expect(exit.signal).toBe('SIGKILL');
-    expect(unexpected).toEqual([]);
+    expect(unexpected, `server log:\n${server.output().slice(-4000)}`).toEqual([]);
     expect(acked).toBeGreaterThanOrEqual(40);
 
     // The CLI verifies the log as the crash left it (it links what was pending first).

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
-import { childEnv, insecureGet, killChildren, newDatabase, runNode, MAIN, startServer, type ServerChild } from './harness.ts';
+import { CHILD_TIMEOUT, childEnv, insecureGet, killChildren, newDatabase, runNode, MAIN, startServer, type ServerChild } from './harness.ts';
 
 /**
  * HTTPS by default (OWASP ASVS 5.0 12.1.1, 12.1.2; DESIGN.md "Security defaults"): started with
@@ -29,7 +29,7 @@ const TLS11: ConnectionOptions = { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1',
 /** TLS 1.2 with a CBC (non-AEAD) suite only. */
 const CBC: ConnectionOptions = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0' };
 
-describe(`HTTPS by default (${TEST_DIALECT})`, () => {
+describe(`HTTPS by default (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, () => {
   let db: TestDatabase;
   let env: Record<string, string>;
   let server: ServerChild;
@@ -39,7 +39,7 @@ describe(`HTTPS by default (${TEST_DIALECT})`, () => {
     // No CUSTOS_PLAIN_HTTP, no CUSTOS_TRUST_PROXY, no certificate, no CUSTOS_ROOT_KEY.
     env = childEnv(db, { CUSTOS_PLAIN_HTTP: undefined, CUSTOS_TRUST_PROXY: undefined, CUSTOS_LOG_LEVEL: 'warn' });
     server = await startServer(env, { tls: true });
-  }, 90_000);
+  }, CHILD_TIMEOUT);
   afterAll(async () => {
     await killChildren();
     await db.cleanup();

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDatabase, TEST_DIALECT, type TestDatabase } from '../support/store.ts';
-import { childEnv, killChildren, newDatabase, rootKey, runCli } from './harness.ts';
+import { CHILD_TIMEOUT, childEnv, killChildren, newDatabase, rootKey, runCli } from './harness.ts';
 
 /**
  * Two Custos deployments (or a deployment and anything else using Kysely migrations) in one
@@ -8,7 +8,7 @@ import { childEnv, killChildren, newDatabase, rootKey, runCli } from './harness.
  * not be confused by the first one's migration tables: start-up of a fresh deployment would fail
  * with 'relation "kysely_migration_lock" does not exist'. PostgreSQL only: schemas are its feature.
  */
-describe.runIf(TEST_DIALECT === 'postgres')('PostgreSQL schemas side by side', () => {
+describe.runIf(TEST_DIALECT === 'postgres')('PostgreSQL schemas side by side', { timeout: CHILD_TIMEOUT }, () => {
   const dbs: TestDatabase[] = [];
   afterAll(async () => {
     await killChildren();
