@@ -70,11 +70,14 @@ async function waitHealthy(child: Child, timeoutMs: number): Promise<void> {
 
 /** Starts `node [nodeFlags] script` listening on `port` and waits for GET /health. */
 export async function startServer(opts: { name: string; script: string; port: number; env: Record<string, string>; nodeFlags?: readonly string[] }): Promise<Child> {
-  const proc = spawn(process.execPath, [...(opts.nodeFlags ?? []), opts.script], { cwd: ROOT, env: opts.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [...(opts.nodeFlags ?? []), opts.script], { cwd: ROOT, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The last few kB of what the server printed (its log goes to stdout), for error messages.
   let err = '';
-  proc.stderr?.on('data', (d: Buffer) => {
+  const keep = (d: Buffer) => {
     err = (err + d.toString()).slice(-8000);
-  });
+  };
+  proc.stdout?.on('data', keep);
+  proc.stderr?.on('data', keep);
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const child: Child = {
     name: opts.name,

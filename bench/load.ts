@@ -15,6 +15,8 @@ export interface Measurement {
   readonly total: number;
   readonly non2xx: number;
   readonly errors: number;
+  /** Responses per status code, e.g. { '200': 5120 }. */
+  readonly statuses: Readonly<Record<string, number>>;
   /** Server CPU time (user + system) per request during the measured run, in ms; NaN if unknown. */
   readonly cpuMsPerRequest: number;
   /** Monotonic clock (µs) at the start and end of the measured run, to cut a CPU profile. */
@@ -58,6 +60,7 @@ export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSet
     total: r.requests.total,
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
+    statuses: Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, v]) => [code, Number(v.count)])),
     cpuMsPerRequest: cpu0 === undefined || cpu1 === undefined || r.requests.total === 0 ? Number.NaN : ((cpu1 - cpu0) * 10) / r.requests.total,
     window: [start, end],
   };

@@ -84,11 +84,24 @@ try {
   await time('records query (customers+addresses of a subject, Kysely)', N, (i) =>
     sdb.selectFrom('records').selectAll().where('subject_id', 'in', [id(i)]).where('collection', 'in', ['customers', 'addresses']).orderBy('id').execute(),
   );
+  const compiled = sdb.selectFrom('api_keys').selectAll().where('id', '=', 'key_x').compile();
+  await time('  the same kind of query, built by Kysely each time', N, () => sdb.selectFrom('api_keys').selectAll().where('id', '=', 'key_x').executeTakeFirst());
+  await time('  the same query, compiled once (executeQuery)', N, () => sdb.executeQuery(compiled));
   await time('policy.decide (support, customers)', N, (i) => runtime.policy.decide(actor, 'support', id(i), customers));
   await time('parse + reveal 3 allowed fields (AES-GCM open + mask)', N, () => reveal(dek, customers, row.id, parseStored(row.data), decision));
   const entry = (i: number) => ({ actor: actor.ref, action: 'vault.read', subjectId: id(i), collection: 'customers', recordId: id(i), fields: ['email', 'name', 'phone'], purpose: 'support', outcome: 'success' as const, requestId: `r${i}` });
   await time('audit.append, alone (flush wait + insert + commit)', Math.min(N, 300), (i) => runtime.audit.append(entry(i)));
   await time('audit.append, group commit', N * 4, (i) => runtime.audit.append(entry(i)), 32);
+  {
+    await runtime.audit.chainPending();
+    await Promise.all(Array.from({ length: 2000 }, (_, i) => runtime.audit.append(entry(i))));
+    const before = process.cpuUsage();
+    const t0 = performance.now();
+    const n = await runtime.audit.chainPending();
+    const used = process.cpuUsage(before);
+    const per = (x: number) => (x / Math.max(1, n)).toFixed(0).padStart(6);
+    out(`${'audit chainer, per entry (chainPending of 2000 pending)'.padEnd(64)} ${per(used.user + used.system)} cpu µs/op ${per((performance.now() - t0) * 1000)} wall µs/op  (${n} chained)`);
+  }
   await time('vault.readCustomer (service, whole)', N, (i) => runtime.vault.readCustomer(ctx('support'), id(i)), 32);
   await time('twin select by id (Kysely)', N, (i) => twinStore.db.selectFrom('twin_customers').selectAll().where('id', '=', twinIds[i % twinIds.length]!).executeTakeFirst());
   const inject = (a: typeof app, url: string, headers: Record<string, string>) => a.inject({ method: 'GET', url, headers });

@@ -42,6 +42,10 @@ function summary(ms: readonly Measurement[]): Measurement {
     non2xx: sum((m) => m.non2xx),
     errors: sum((m) => m.errors),
     cpuMsPerRequest: median(ms.map((m) => m.cpuMsPerRequest)),
+    statuses: ms.reduce<Record<string, number>>((acc, m) => {
+      for (const [k, v] of Object.entries(m.statuses)) acc[k] = (acc[k] ?? 0) + v;
+      return acc;
+    }, {}),
     window: [ms[0]?.window[0] ?? 0, ms.at(-1)?.window[1] ?? 0],
   };
 }

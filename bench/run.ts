@@ -22,8 +22,12 @@ let current: BenchDatabase | undefined;
 
 async function one(target: Target, op: Op, seeded: Seeded, opts: BenchOptions): Promise<Measurement> {
   const m = await measure(target, op, seeded, opts);
-  const bad = m.non2xx + m.errors > 0 ? `, ${m.non2xx} non-2xx, ${m.errors} errors` : '';
+  const codes = Object.entries(m.statuses)
+    .filter(([code]) => !code.startsWith('2'))
+    .map(([code, n]) => `${n}× ${code}`);
+  const bad = m.non2xx + m.errors > 0 ? `, FAILED: ${[...codes, `${m.errors} connection errors`].join(', ')}` : '';
   log(`  ${target.side.padEnd(11)} ${op.padEnd(6)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${String(m.p99).padStart(5)} ms  cpu ${m.cpuMsPerRequest.toFixed(2)} ms/req${bad}  (load ${loadavg()[0]!.toFixed(1)})`);
+  if (bad !== '') log(`  ${target.child.name} said: ${target.child.stderr().trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
   // The other server's run starts only once this one's background work is done.
   await settle(target.child);
   return m;
