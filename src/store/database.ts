@@ -2,7 +2,6 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
-import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
 import pg from 'pg';
 import type { Config } from '../config/config.ts';
 import type { Database } from './schema.ts';
@@ -73,19 +72,37 @@ export async function openStore(database: Config['database']): Promise<Store> {
   return { db, dialect: 'postgres', close: () => db.destroy() };
 }
 
-/** Brings the schema up to date; safe to run from several processes at once (Kysely's lock). */
+/**
+ * Brings the schema up to date, one transaction for the whole run, under a lock (PostgreSQL: an
+ * advisory lock per schema; SQLite: BEGIN IMMEDIATE), so several processes starting at once apply
+ * each migration exactly once. Kysely's own Migrator is not used: it looks for its bookkeeping
+ * tables by scanning every schema of the database, which confuses two services (or test runs)
+ * sharing one PostgreSQL database in different schemas.
+ */
 export async function migrate(store: Store): Promise<string[]> {
-  const provider: MigrationProvider = {
-    getMigrations: async () => {
-      const out: Record<string, Migration> = {};
-      for (const [name, m] of Object.entries(MIGRATIONS)) out[name] = { up: (db) => m.up(db, store.dialect) };
-      return out;
-    },
-  };
-  const migrator = new Migrator({ db: store.db, provider });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error !== undefined) throw error instanceof Error ? error : new Error('migration failed');
-  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+  return store.db.connection().execute(async (conn) => {
+    if (store.dialect === 'postgres') {
+      await sql`BEGIN`.execute(conn);
+      await sql`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/custos-migrations'))`.execute(conn);
+    } else await sql`BEGIN IMMEDIATE`.execute(conn);
+    try {
+      await sql`CREATE TABLE IF NOT EXISTS custos_migrations (name text PRIMARY KEY, applied_at text NOT NULL)`.execute(conn);
+      const done = await sql<{ name: string }>`SELECT name FROM custos_migrations`.execute(conn);
+      const applied = new Set(done.rows.map((r) => r.name));
+      const ran: string[] = [];
+      for (const [name, m] of Object.entries(MIGRATIONS)) {
+        if (applied.has(name)) continue;
+        await m.up(conn as Kysely<unknown>, store.dialect);
+        await sql`INSERT INTO custos_migrations (name, applied_at) VALUES (${name}, ${new Date().toISOString()})`.execute(conn);
+        ran.push(name);
+      }
+      await sql`COMMIT`.execute(conn);
+      return ran;
+    } catch (error) {
+      await sql`ROLLBACK`.execute(conn).catch(() => undefined);
+      throw error;
+    }
+  });
 }
 
 /** Runs `fn` with the database's notion of "now" unimportant; a cheap liveness probe. */
