@@ -58,6 +58,8 @@ export interface SessionView {
   /** When the idle limit ends unless the session is used before. */
   readonly idleExpiresAt: string;
   readonly device: string;
+  /** The keyed hash of the token this view was resolved with: rotation is a compare-and-set on it. */
+  readonly tokenHash: string;
 }
 
 export type Resolution =
@@ -71,7 +73,7 @@ export interface SessionService {
   create(input: { accountId: string; realm: Realm; device: string; mfaVerified: boolean; authenticatedAt?: Date }): Promise<{ token: Secret<string>; session: SessionView }>;
   /** The session a presented token belongs to, if it is live; refreshes last-seen. */
   resolve(realm: Realm, token: string): Promise<Resolution>;
-  /** A new token for the same session after a privilege change; undefined when it was revoked meanwhile. */
+  /** A new token for the same session after a privilege change; undefined when it was revoked or rotated meanwhile. */
   rotate(session: SessionView, change: { authenticated?: boolean; mfaVerified?: boolean }): Promise<{ token: Secret<string>; session: SessionView } | undefined>;
   /** True when a password or passkey was checked within the step-up window. */
   isRecent(session: SessionView): boolean;
@@ -112,6 +114,7 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
       expiresAt: row.expires_at,
       idleExpiresAt: iso(Math.min(Date.parse(row.last_seen_at) + limits(row.realm).idleMs, Date.parse(row.expires_at))),
       device: row.device,
+      tokenHash: row.token_hash,
     };
   }
 
@@ -187,6 +190,7 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
         .updateTable('identity_sessions')
         .set(set)
         .where('id', '=', session.id)
+        .where('token_hash', '=', session.tokenHash)
         .where('revoked_at', 'is', null)
         .where('expires_at', '>', now)
         .executeTakeFirst();
