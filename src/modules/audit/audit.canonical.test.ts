@@ -41,6 +41,7 @@ describe('canonical audit encoding', () => {
         const changed = { ...e, [col]: `${e[col] ?? ''}~` };
         expect(macMatches(keys.auditMac, entryText(changed), mac)).toBe(false);
         expect(macMatches(keys.auditMac, t, mac.slice(0, 62))).toBe(false);
+        expect(macMatches(keys.auditMac, t, mac.toUpperCase())).toBe(!/[a-f]/.test(mac));
       }),
     );
   });

@@ -64,7 +64,7 @@ describe('audit log under concurrent writers', () => {
   it('separate node processes on the same database keep one valid chain', async () => {
     const rootKey = randomBytes(32);
     const keys = testAuditKeys(rootKey);
-    const worker = fileURLToPath(new URL('./concurrency-worker.ts', import.meta.url));
+    const worker = fileURLToPath(new URL('./test-support/concurrency-worker.ts', import.meta.url));
     const perWorker = 150;
     const run = (tag: string) =>
       new Promise<void>((resolve, reject) => {

@@ -50,9 +50,10 @@ export function entryMac(key: KeyObject, text: string): string {
 
 /** Constant-time MAC check (CONVENTIONS: secrets and authenticators compare in constant time). */
 export function macMatches(key: KeyObject, text: string, mac: string): boolean {
-  const expected = createHmac('sha256', key).update(text).digest();
-  const given = Buffer.from(mac, 'hex');
-  return given.length === expected.length && mac.length === 64 && timingSafeEqual(given, expected);
+  // Compared as text: the stored form must be exactly the one written (lower-case hex).
+  const expected = Buffer.from(createHmac('sha256', key).update(text).digest('hex'));
+  const given = Buffer.from(mac);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 /**

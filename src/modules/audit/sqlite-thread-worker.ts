@@ -32,14 +32,14 @@ const sqlite = new SQLite(file);
 sqlite.pragma('synchronous = FULL');
 sqlite.pragma('busy_timeout = 10000');
 const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-// One constant statement, prepared once: the batch arrives as a JSON array of rows.
-const insert = sqlite.prepare(
-  `INSERT INTO audit_log (${columns.join(', ')}) SELECT ${columns.map((_, i) => `value ->> ${i}`).join(', ')} FROM json_each(?)`,
-);
+// One constant statement, prepared on first use: the batch arrives as a JSON array of rows.
+const INSERT = `INSERT INTO audit_log (${columns.join(', ')}) SELECT ${columns.map((_, i) => `value ->> ${i}`).join(', ')} FROM json_each(?)`;
+let insert: SQLite.Statement | undefined;
 
 async function handle(msg: ThreadRequest): Promise<ThreadReply> {
   switch (msg.kind) {
     case 'insert':
+      insert ??= sqlite.prepare(INSERT);
       insert.run(msg.rows);
       return { id: msg.id, ok: true };
     case 'chain': {

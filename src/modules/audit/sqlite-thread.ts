@@ -24,44 +24,41 @@ type Request = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<
  * closed), and is unreferenced while idle so that it never holds the process open.
  */
 export function createSqliteThread(file: string, keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>): AuditThread {
-  let worker: Worker | undefined;
+  type Waiting = Map<number, { resolve: (reply: ThreadReply & { ok: true }) => void; reject: (error: Error) => void }>;
+  let current: { worker: Worker; waiting: Waiting } | undefined;
   let nextId = 1;
-  const waiting = new Map<number, { resolve: (reply: ThreadReply & { ok: true }) => void; reject: (error: Error) => void }>();
 
-  function failAll(error: Error): void {
-    for (const w of waiting.values()) w.reject(error);
-    waiting.clear();
-  }
-
-  function spawn(): Worker {
-    const w = new Worker(new URL(`./sqlite-thread-worker${EXTENSION}`, import.meta.url), {
+  function spawn(): { worker: Worker; waiting: Waiting } {
+    const worker = new Worker(new URL(`./sqlite-thread-worker${EXTENSION}`, import.meta.url), {
       workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditSigning: keys.auditSigning } },
     });
-    w.on('message', (reply: ThreadReply) => {
+    // Requests belong to the thread they were sent to: when it dies, only they fail.
+    const waiting: Waiting = new Map();
+    const self = { worker, waiting };
+    const failAll = (error: Error) => {
+      if (current === self) current = undefined;
+      for (const w of waiting.values()) w.reject(error);
+      waiting.clear();
+    };
+    worker.on('message', (reply: ThreadReply) => {
       const p = waiting.get(reply.id);
       waiting.delete(reply.id);
-      if (waiting.size === 0) w.unref();
+      if (waiting.size === 0) worker.unref();
       if (p === undefined) return;
       if (reply.ok) p.resolve(reply);
       else p.reject(Object.assign(new Error(reply.message), { code: reply.code }));
     });
-    w.on('error', (error) => {
-      if (worker === w) worker = undefined;
-      failAll(error);
-    });
-    w.on('exit', (code) => {
-      if (worker === w) worker = undefined;
-      failAll(new Error(`the audit thread exited with code ${code}`));
-    });
-    return w;
+    worker.on('error', failAll);
+    worker.on('exit', (code) => failAll(new Error(`the audit thread exited with code ${code}`)));
+    return self;
   }
 
-  function send(request: Request, w: Worker = (worker ??= spawn())): Promise<ThreadReply & { ok: true }> {
+  function send(request: Request, to: { worker: Worker; waiting: Waiting } = (current ??= spawn())): Promise<ThreadReply & { ok: true }> {
     const id = nextId++;
     return new Promise((resolve, reject) => {
-      waiting.set(id, { resolve, reject });
-      w.ref();
-      w.postMessage({ ...request, id });
+      to.waiting.set(id, { resolve, reject });
+      to.worker.ref();
+      to.worker.postMessage({ ...request, id });
     });
   }
 
@@ -74,12 +71,12 @@ export function createSqliteThread(file: string, keys: Pick<RootKeys, 'auditMac'
       return { chained: reply.chained ?? 0, rejected: reply.rejected ?? [] };
     },
     async close() {
-      const w = worker;
-      worker = undefined;
-      if (w === undefined) return;
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      await send({ kind: 'close' }, w).catch(() => undefined);
-      const timeout = setTimeout(() => void w.terminate(), 2000);
+      const t = current;
+      current = undefined;
+      if (t === undefined) return;
+      const exited = new Promise<void>((resolve) => t.worker.once('exit', () => resolve()));
+      await send({ kind: 'close' }, t).catch(() => undefined);
+      const timeout = setTimeout(() => void t.worker.terminate(), 2000);
       await exited;
       clearTimeout(timeout);
     },

@@ -3,12 +3,12 @@
  * environment (as `custos` would), appends AUDIT_WORKER_COUNT entries through group commit and
  * write transactions while chaining in the background, then stops. Exit code 0 on success.
  */
-import { loadConfig } from '../../config/config.ts';
-import { deriveRootKeys, envKeyProvider } from '../../crypto/keyring.ts';
-import { systemClock } from '../../kernel/clock.ts';
-import { openStore } from '../../store/database.ts';
-import { createAuditLog } from './service.ts';
-import { sampleEntry } from './testing.ts';
+import { loadConfig } from '../../../config/config.ts';
+import { deriveRootKeys, envKeyProvider } from '../../../crypto/keyring.ts';
+import { systemClock } from '../../../kernel/clock.ts';
+import { openStore } from '../../../store/database.ts';
+import { createAuditLog } from '../service.ts';
+import { sampleEntry } from '../testing.ts';
 
 const config = loadConfig(process.env);
 if (config.rootKey === undefined) throw new Error('CUSTOS_ROOT_KEY is required');
