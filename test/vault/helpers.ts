@@ -1,60 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import pg from 'pg';
 import { expect } from 'vitest';
-import { testApp, type TestApp } from '../support/app.ts';
-import { TEST_PG_URL } from '../support/store.ts';
+import type { TestApp } from '../support/app.ts';
 
 /**
  * Shared pieces of the vault API suites: requests through `app.inject()`, a census of every
  * table (to prove a refused request wrote nothing), and sample personal data distinctive enough
  * that finding one of its strings in a response can only mean it was echoed.
  */
-
-/**
- * `testApp()` with one PostgreSQL work-around. src/store/database.ts `migrate()` builds Kysely's
- * Migrator without `migrationTableSchema`, and Kysely then looks for its bookkeeping tables in
- * EVERY schema of the database: when another schema already has them (a second test app, another
- * test worker, a second Custos in the same database), it skips creating them in this one and the
- * migration fails with 'relation "kysely_migration_lock" does not exist'. Until that is fixed, the
- * suite prepares its own schema with those two tables (Kysely's DDL) so each app migrates alone.
- * On SQLite this is plain `testApp()`.
- */
-export async function vaultApp(options: Parameters<typeof testApp>[0] = {}): Promise<TestApp> {
-  if (TEST_PG_URL === undefined) return testApp(options);
-  const schema = `t_${randomBytes(6).toString('hex')}`;
-  const admin = async (statements: string[]) => {
-    const client = new pg.Client({ connectionString: TEST_PG_URL });
-    await client.connect();
-    try {
-      for (const q of statements) await client.query(q);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin([
-    `CREATE SCHEMA "${schema}"`,
-    `CREATE TABLE "${schema}".kysely_migration (name varchar(255) NOT NULL PRIMARY KEY, timestamp varchar(255) NOT NULL)`,
-    `CREATE TABLE "${schema}".kysely_migration_lock (id varchar(255) NOT NULL PRIMARY KEY, is_locked integer NOT NULL DEFAULT 0)`,
-  ]);
-  try {
-    const t = await testApp({ ...options, env: { ...(options.env ?? {}), DATABASE_SCHEMA: schema } });
-    return {
-      ...t,
-      async close() {
-        try {
-          await t.close();
-        } finally {
-          await admin([`DROP SCHEMA IF EXISTS "${schema}" CASCADE`]);
-        }
-      },
-    };
-  } catch (error) {
-    await admin([`DROP SCHEMA IF EXISTS "${schema}" CASCADE`]);
-    throw error;
-  }
-}
 
 export const UPPER_SNAKE = /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/;
 

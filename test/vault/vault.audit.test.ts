@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { ALL_PURPOSES, apiKey, call, census, expectNoValues, person, personalStrings, seed, UPPER_SNAKE, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { ALL_PURPOSES, apiKey, call, census, expectNoValues, person, personalStrings, seed, UPPER_SNAKE } from './helpers.ts';
 
 /**
  * The audit trail as the API produces it: every read and write appends exactly one entry naming
@@ -28,7 +28,7 @@ describe('vault audit trail through the API', () => {
   let t: TestApp;
   let key: { auth: string; id: string };
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     key = await apiKey(t, ALL_PURPOSES);
   });
   afterAll(async () => t.close());
@@ -211,7 +211,7 @@ describe.each(outages)('the audit log fails closed when $name', (outage) => {
   let auth: string;
   let s: Awaited<ReturnType<typeof seed>>;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     auth = (await apiKey(t, ALL_PURPOSES)).auth;
     s = await seed(t, auth, person('outage'));
   });

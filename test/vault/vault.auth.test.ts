@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { apiKey, call, census, CORE_TABLES, expectError, person, seed, unknownId, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { apiKey, call, census, CORE_TABLES, expectError, person, seed, unknownId } from './helpers.ts';
 
 /**
  * API key authentication. Attacks tried: no key, a key of the wrong scheme, malformed keys, a
@@ -16,7 +16,7 @@ describe('vault API authentication', () => {
   let good: { auth: string; id: string };
   let customerId: string;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     good = await apiKey(t, ['account']);
     customerId = (await seed(t, good.auth)).id;
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { ALL_PURPOSES, apiKey, call, census, person, seed, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { ALL_PURPOSES, apiKey, call, census, person, seed } from './helpers.ts';
 
 /**
  * Writes and reads arriving together — as they do from a shop backend — must all succeed: the
@@ -12,7 +12,7 @@ describe('vault API under concurrent requests', () => {
   let t: TestApp;
   let auth: string;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     auth = (await apiKey(t, ALL_PURPOSES)).auth;
   });
   afterAll(async () => t.close());

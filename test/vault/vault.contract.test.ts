@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { apiKey, call, expectError, person, seed, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { apiKey, call, expectError, person, seed } from './helpers.ts';
 
 /**
  * The contract shop backends code against: every path and status of the vault API, the JSON field
@@ -11,7 +11,7 @@ describe('vault API contract', () => {
   let t: TestApp;
   let account: string;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     account = (await apiKey(t, ['account'])).auth;
   });
   afterAll(async () => t.close());

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { ALL_PURPOSES, apiKey, census, person, seed, tableNames, unknownId, UPPER_SNAKE, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { ALL_PURPOSES, apiKey, census, person, seed, tableNames, unknownId, UPPER_SNAKE } from './helpers.ts';
 
 /**
  * Property: whatever arrives — random JSON, random strings as bodies, random headers and content
@@ -51,7 +51,7 @@ describe('vault API under generated junk', () => {
   const personal = [p.customer.email, p.customer.name, p.address.line1, p.order.billing_address.name];
 
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     const all = await apiKey(t, ALL_PURPOSES);
     const support = await apiKey(t, ['support']);
     const revoked = await apiKey(t, ['account']);

@@ -1,7 +1,7 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { apiKey, call, person, seed, unknownId, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { apiKey, call, person, seed, unknownId } from './helpers.ts';
 
 /**
  * Security headers on every kind of response — success, each error path, the health check, the
@@ -14,7 +14,7 @@ describe('vault API security headers', () => {
   let auth: string;
   let s: Awaited<ReturnType<typeof seed>>;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     auth = (await apiKey(t, ['account', 'support'])).auth;
     s = await seed(t, auth, person('headers'));
   });

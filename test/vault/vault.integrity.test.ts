@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { ALL_PURPOSES, apiKey, call, expectError, expectNoValues, person, personalStrings, seed, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { ALL_PURPOSES, apiKey, call, expectError, expectNoValues, person, personalStrings, seed } from './helpers.ts';
 
 /**
  * Crypto binding through the store. Attack: someone with write access to the database (but not
@@ -20,7 +20,7 @@ describe('vault ciphertexts are bound to their row and field', () => {
   let t: TestApp;
   let auth: string;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     auth = (await apiKey(t, ALL_PURPOSES)).auth;
   });
   afterAll(async () => t.close());

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { apiKey, call, census, CORE_TABLES, expectError, expectNoValues, person, personalStrings, seed, unknownId, UPPER_SNAKE, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { apiKey, call, census, CORE_TABLES, expectError, expectNoValues, person, personalStrings, seed, unknownId, UPPER_SNAKE } from './helpers.ts';
 
 /**
  * Data minimisation and bad input (GDPR Art. 5(1)(c); OWASP ASVS 5.0 2.2.x input validation): a
@@ -13,7 +13,7 @@ describe('vault API minimisation and bad input', () => {
   let auth: string;
   let s: Awaited<ReturnType<typeof seed>>;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     auth = (await apiKey(t, ['account'])).auth;
     s = await seed(t, auth, person('min'));
   });
@@ -118,7 +118,7 @@ describe('vault API minimisation and bad input', () => {
   });
 
   it('a body over CUSTOS_BODY_LIMIT is refused with 413 REQUEST_TOO_LARGE; nothing is stored', async () => {
-    const small = await vaultApp({ env: { CUSTOS_BODY_LIMIT: '2048' } });
+    const small = await testApp({ env: { CUSTOS_BODY_LIMIT: '2048' } });
     try {
       const key = (await apiKey(small, ['account'])).auth;
       const owner = await seed(small, key, person('small'));

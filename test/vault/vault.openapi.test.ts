@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { call, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { call } from './helpers.ts';
 
 /**
  * The published API description: GET /v1/openapi.json is OpenAPI 3.1 and lists every vault path
@@ -27,7 +27,7 @@ describe('vault API description', () => {
   let t: TestApp;
   let spec: { openapi: string; paths: Record<string, Record<string, Operation>>; components?: Record<string, Record<string, unknown>> };
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     const res = await call(t, { url: '/v1/openapi.json' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);

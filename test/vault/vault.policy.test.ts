@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../support/app.ts';
-import { ALL_PURPOSES, apiKey, call, census, CORE_TABLES, expectError, expectNoValues, person, personalStrings, seed, unknownId, vaultApp } from './helpers.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { ALL_PURPOSES, apiKey, call, census, CORE_TABLES, expectError, expectNoValues, person, personalStrings, seed, unknownId } from './helpers.ts';
 
 /**
  * Purpose policy through the API: each purpose sees only what the inventory grants it, masked
@@ -12,7 +12,7 @@ describe('vault API purpose policy', () => {
   let all: string;
   let s: Awaited<ReturnType<typeof seed>>;
   beforeAll(async () => {
-    t = await vaultApp();
+    t = await testApp();
     all = (await apiKey(t, ALL_PURPOSES)).auth;
     s = await seed(t, all, person('policy'));
   });
