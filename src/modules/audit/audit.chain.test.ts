@@ -67,6 +67,17 @@ describe.each(modes)('audit chain (SQLite audit thread: %s)', (sqliteThread) => 
     expect(cps.map((c) => Number(c.seq))).toEqual([7, 14, 21]);
   });
 
+  it('verifies page by page, reporting progress, across more entries than one page or one chain pass', async () => {
+    await Promise.all(Array.from({ length: 2600 }, (_, i) => log.append(sampleEntry(i))));
+    expect(await log.chainPending()).toBe(2600);
+    await Promise.all(Array.from({ length: 5 }, (_, i) => log.append(sampleEntry(i))));
+    const progress: [number, number][] = [];
+    const result = await verifyAuditLog({ db: store.db, keys }, (done, total) => progress.push([done, total]));
+    expect(result).toMatchObject({ ok: true, entries: 2600, pending: 5, checkpoints: 2 });
+    expect(progress.length).toBeGreaterThanOrEqual(3);
+    expect(progress.at(-1)).toEqual([2605, 2605]);
+  });
+
   it('chains in the background once started, and stop() leaves nothing pending', async () => {
     log.start();
     await Promise.all(Array.from({ length: 30 }, (_, i) => log.append(sampleEntry(i))));
