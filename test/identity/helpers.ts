@@ -5,12 +5,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
 import { Secret as OtpSecret, TOTP } from 'otpauth';
-import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { fixedClock } from '../../src/kernel/clock.ts';
 import { CLI_OPERATOR } from '../../src/modules/staff/ports.ts';
 import { testApp, type TestApp } from '../support/app.ts';
-import { TEST_PG_URL } from '../support/store.ts';
 
 /**
  * Sign-in suites drive the whole app through `app.inject()` on a fresh SQLite file or PostgreSQL
@@ -34,54 +32,6 @@ export interface AuthTest extends TestApp {
 export const unQuote = (body: string) =>
   body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 
-async function admin(statements: string[]): Promise<void> {
-  const client = new pg.Client({ connectionString: TEST_PG_URL });
-  await client.connect();
-  try {
-    for (const q of statements) await client.query(q);
-  } finally {
-    await client.end();
-  }
-}
-
-/**
- * `testApp()` with the PostgreSQL work-around of test/vault/helpers.ts: src/store/database.ts builds
- * Kysely's Migrator without `migrationTableSchema`, so Kysely finds its bookkeeping tables in any
- * other schema of the database (another test file running at the same time) and skips creating them
- * in this one ('relation "kysely_migration_lock" does not exist'). Until that is fixed, the schema
- * is prepared with those two tables first; a neighbour's schema dropped mid-introspection (3F000)
- * is retried.
- */
-async function isolatedApp(options: Parameters<typeof testApp>[0]): Promise<TestApp> {
-  if (TEST_PG_URL === undefined) return testApp(options);
-  for (let attempt = 1; ; attempt++) {
-    const schema = `t_${randomBytes(6).toString('hex')}`;
-    await admin([
-      `CREATE SCHEMA "${schema}"`,
-      `CREATE TABLE "${schema}".kysely_migration (name varchar(255) NOT NULL PRIMARY KEY, timestamp varchar(255) NOT NULL)`,
-      `CREATE TABLE "${schema}".kysely_migration_lock (id varchar(255) NOT NULL PRIMARY KEY, is_locked integer NOT NULL DEFAULT 0)`,
-    ]);
-    const drop = () => admin([`DROP SCHEMA IF EXISTS "${schema}" CASCADE`]);
-    try {
-      const t = await testApp({ ...options, env: { ...(options?.env ?? {}), DATABASE_SCHEMA: schema } });
-      return {
-        ...t,
-        async close() {
-          try {
-            await t.close();
-          } finally {
-            await drop();
-          }
-        },
-      };
-    } catch (error) {
-      await drop();
-      if ((error as { code?: string }).code === '3F000' && attempt < 10) continue;
-      throw error;
-    }
-  }
-}
-
 export async function authApp(env: Record<string, string> = {}): Promise<AuthTest> {
   const clock = fixedClock(new Date('2026-03-02T10:00:00.000Z'));
   const logs: string[] = [];
@@ -91,7 +41,7 @@ export async function authApp(env: Record<string, string> = {}): Promise<AuthTes
       done();
     },
   });
-  const t = await isolatedApp({ clock, logStream, env: { CUSTOS_PUBLIC_URL: PUBLIC, CUSTOS_SHOP_NAME: 'Acme Outdoor', CUSTOS_LOG_LEVEL: 'info', CUSTOS_SIGNIN_IP_LIMIT: '100000', ...env } });
+  const t = await testApp({ clock, logStream, env: { CUSTOS_PUBLIC_URL: PUBLIC, CUSTOS_SHOP_NAME: 'Acme Outdoor', CUSTOS_LOG_LEVEL: 'info', CUSTOS_SIGNIN_IP_LIMIT: '100000', ...env } });
   return {
     ...t,
     clock,
