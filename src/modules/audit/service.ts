@@ -91,8 +91,9 @@ function unavailable(message: string, cause: unknown): AppError {
  * committed before any data leaves (fail closed), writes commit their entry with the write; both
  * insert "pending" entries with a MAC, and a background chainer hash-chains them and signs a
  * checkpoint of the head. Design and tamper model: docs/adr/0001-audit-log.md.
- * PCI DSS 4.0.1 10.2.1 (audit logs capture access to cardholder data), 10.2.2 (what each entry
- * records), 10.3.2/10.3.4 (protected from modification, changes detected); GDPR Art. 5(2), 30.
+ * PCI DSS 4.0.1 10.2.1.1 (every individual access to cardholder data is logged), 10.2.2 (what
+ * each entry records), 10.3.2/10.3.4 (protected from modification, changes detected); GDPR
+ * Art. 5(2) (accountability).
  */
 export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const { db, dialect, keys, clock, logger } = deps;

@@ -38,8 +38,7 @@ class Bad {
  * (prev_hash), every hash, every checkpoint signature, that the last entry is covered by a signed
  * checkpoint and matches the head, that nothing lies beyond the head, and that every pending entry
  * carries a valid MAC. Returns the first bad entry (seq and row id; id 0 when the entry is missing
- * altogether) and why. PCI DSS 4.0.1 10.3.4 (change detection on audit logs), 10.7 (failures of
- * critical controls are detected).
+ * altogether) and why. PCI DSS 4.0.1 10.3.4 (change-detection on audit logs).
  */
 export async function verifyAuditLog(
   deps: VerifyDeps,
