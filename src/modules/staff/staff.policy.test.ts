@@ -76,3 +76,15 @@ describe('roles → purposes, through the real vault', () => {
     expect(await codeOf(f.staff.roles.remove('returns_desk'))).toBe('STAFF_ROLE_IN_USE');
   });
 });
+
+describe('audit vocabulary', () => {
+  it('declares every audit action the staff sources write', async () => {
+    const { readdirSync, readFileSync } = await import('node:fs');
+    const { STAFF_AUDIT_ACTIONS } = await import('./module.ts');
+    const dir = new URL('.', import.meta.url);
+    const used = new Set<string>();
+    for (const file of readdirSync(dir).filter((n) => n.endsWith('.ts') && !n.includes('.test.') && n !== 'module.ts'))
+      for (const m of readFileSync(new URL(file, dir), 'utf8').matchAll(/'(staff\.[a-z_]+\.[a-z_]+)'/g)) used.add(m[1]!);
+    expect([...used].sort()).toEqual([...STAFF_AUDIT_ACTIONS].sort());
+  });
+});

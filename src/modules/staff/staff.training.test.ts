@@ -92,7 +92,7 @@ describe('training gates access to personal data', () => {
     expect(await codeOf(record('security_awareness', '15.01.2025'))).toBe('STAFF_TRAINING_DATE_INVALID');
     expect(await codeOf(record('knitting', today()))).toBe('STAFF_COURSE_UNKNOWN');
     expect(await codeOf(f.staff.training.defineCourse(CLI_OPERATOR, { name: 'x', requiredFor: 'all' }))).toBe('STAFF_COURSE_INVALID');
-    expect(await codeOf(f.staff.training.defineCourse(CLI_OPERATOR, { name: 'gdpr_basics', requiredFor: ['pirate'] }))).toBe('STAFF_ROLE_UNKNOWN');
+    expect(await codeOf(f.staff.training.defineCourse(CLI_OPERATOR, { name: 'gdpr_basics', requiredFor: ['pirate'] }))).toBe('STAFF_COURSE_INVALID');
   });
 
   it('lets only training managers record completions or see others, and members see their own', async () => {

@@ -134,7 +134,11 @@ export function createTrainingService(deps: {
       const parsed = CourseInputSchema.safeParse(input);
       if (!parsed.success) fail(StaffErrors.STAFF_COURSE_INVALID, `invalid course: ${parsed.error.issues[0]?.path.join('.') || 'course'}`);
       const { name, requiredFor } = parsed.data;
-      if (requiredFor !== 'all') for (const role of requiredFor) await roles.get(role);
+      if (requiredFor !== 'all') {
+        const known = new Set((await roles.list()).map((r) => r.name));
+        const unknown = requiredFor.filter((r) => !known.has(r));
+        if (unknown.length > 0) fail(StaffErrors.STAFF_COURSE_INVALID, `required_for names roles that do not exist: ${unknown.join(', ')}`);
+      }
       const at = clock.now().toISOString();
       const title = parsed.data.title ?? name.replaceAll('_', ' ');
       const list = JSON.stringify(requiredFor === 'all' ? ['*'] : [...new Set(requiredFor)].sort());
