@@ -111,6 +111,25 @@ describe('staff reading personal data', () => {
     expect(codeOf(res)).toBe('STAFF_SUSPENDED');
   });
 
+  it('revokes the session when the member\'s role changes: the new privileges come with a new token', async () => {
+    const { email, memberId } = await staffMember(t, 'support_agent', { trainedOn: today() });
+    const { jar } = await staffSignIn(email);
+    const { secret } = await enrolTotp(t, jar, '/v1/staff/auth');
+    expect((await read(jar)).statusCode).toBe(200);
+    const old = jar.get(STAFF_COOKIE)!;
+    t.clock.advance(1000);
+    await t.runtime.staff.members.changeRole(CLI_OPERATOR, memberId, 'fulfilment');
+    const stale = await read(jar, 'fulfilment');
+    expect(stale.statusCode).toBe(401);
+    expect(codeOf(stale)).toBe('IDENTITY_SESSION_REQUIRED');
+    const again = await staffSignIn(email);
+    t.clock.advance(30_000);
+    await browser(t, again.jar, 'POST', '/v1/staff/auth/signin/mfa', { code: totpCode(secret, t.clock.now()) });
+    expect(again.jar.get(STAFF_COOKIE)).not.toBe(old);
+    expect((await read(again.jar, 'fulfilment')).statusCode).toBe(200);
+    expect((await read(again.jar, 'support')).statusCode).toBe(403);
+  });
+
   it('refuses a cross-origin write with the staff cookie (CSRF), and accepts the same-origin one', async () => {
     const { email } = await staffMember(t, 'privacy_officer', { trainedOn: today() });
     const { jar } = await staffSignIn(email);

@@ -85,7 +85,7 @@ export function staffScope(runtime: Deps, redis: Redis | undefined, routes: (api
     api.addHook('preHandler', async (request) => {
       const auth = request.authSession;
       if (auth === null) return;
-      request.staff = await staffContextOf(auth.session, { staff: runtime.staff, audit: runtime.audit, requestId: request.id });
+      request.staff = await staffContextOf(auth.session, { staff: runtime.staff, audit: runtime.audit, sessions: runtime.identity.sessions, requestId: request.id });
     });
     routes(api);
   };
@@ -107,6 +107,6 @@ export function staffVaultActor(runtime: Deps): (request: FastifyRequest) => Pro
       await onRejected(runtime)?.(request, resolution);
       fail(SessionErrors.IDENTITY_SESSION_REQUIRED, 'the staff session is unknown, expired or revoked; sign in again');
     }
-    return staffActorOf(resolution.session, { staff: runtime.staff, audit: runtime.audit, requestId: request.id });
+    return staffActorOf(resolution.session, { staff: runtime.staff, audit: runtime.audit, sessions: runtime.identity.sessions, requestId: request.id });
   };
 }

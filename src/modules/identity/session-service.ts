@@ -58,6 +58,8 @@ export interface SessionView {
   /** When the idle limit ends unless the session is used before. */
   readonly idleExpiresAt: string;
   readonly device: string;
+  /** Last rotation (privilege change), null before the first. */
+  readonly rotatedAt: string | null;
   /** The keyed hash of the token this view was resolved with: rotation is a compare-and-set on it. */
   readonly tokenHash: string;
 }
@@ -114,6 +116,7 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
       expiresAt: row.expires_at,
       idleExpiresAt: iso(Math.min(Date.parse(row.last_seen_at) + limits(row.realm).idleMs, Date.parse(row.expires_at))),
       device: row.device,
+      rotatedAt: row.rotated_at,
       tokenHash: row.token_hash,
     };
   }

@@ -6,7 +6,8 @@ import type { StaffContext } from '../staff/ports.ts';
 import type { StaffServices } from '../staff/services.ts';
 import type { AccountInfo } from './account-service.ts';
 import type { Realm } from './password-policy.ts';
-import type { SessionView } from './session-service.ts';
+import { SessionErrors } from './session-errors.ts';
+import type { SessionService, SessionView } from './session-service.ts';
 
 /**
  * Where staff sessions meet the staff capability. A staff session becomes a `StaffContext`
@@ -26,13 +27,28 @@ export function staffSignInStanding(staff: () => StaffServices | undefined) {
   };
 }
 
-/** The staff member behind a session, refusing sessions without a verified second factor (audited as a failed authorisation, ASVS 16.3.2). */
-export async function staffContextOf(
-  session: SessionView,
-  deps: { staff: Pick<StaffServices, 'directory'>; audit: Pick<AuditLog, 'append'>; requestId: string },
-): Promise<StaffContext> {
+export interface StaffSessionDeps {
+  readonly staff: Pick<StaffServices, 'directory'>;
+  readonly audit: Pick<AuditLog, 'append'>;
+  readonly sessions: Pick<SessionService, 'revoke'>;
+  readonly requestId: string;
+}
+
+/**
+ * The staff member behind a session. A session older than the member's last change (role,
+ * suspension, reactivation) is revoked: a privilege change must come with a new token (ASVS
+ * 7.2.4), and the member gets one by signing in again. A session without a verified second factor
+ * is refused (audited as a failed authorisation, ASVS 16.3.2).
+ */
+export async function staffContextOf(session: SessionView, deps: StaffSessionDeps): Promise<StaffContext> {
   const member = await deps.staff.directory.memberByAccount(session.accountId);
   if (member === undefined) fail(StaffErrors.STAFF_NOT_FOUND, 'this session belongs to no staff member');
+  deps.staff.directory.requireActive(member);
+  if (member.updatedAt > (session.rotatedAt ?? session.createdAt)) {
+    await deps.sessions.revoke(session.accountId, session.id, 'privilege_change');
+    await deps.audit.append({ actor: `staff:${member.id}`, action: 'identity.session_revoked', subjectId: member.id, outcome: 'success', requestId: deps.requestId });
+    fail(SessionErrors.IDENTITY_SESSION_REQUIRED, 'the staff member changed (role or status) since this sign-in; sign in again');
+  }
   if (session.mfaVerifiedAt === null) {
     await deps.audit.append({ actor: `staff:${member.id}`, action: 'staff.access.mfa_required', outcome: 'denied', requestId: deps.requestId });
     fail(StaffErrors.STAFF_MFA_REQUIRED, 'verify a second factor in this session (enrol one first if needed) before any access to personal data');
@@ -41,10 +57,7 @@ export async function staffContextOf(
 }
 
 /** The vault actor of a staff session: role purposes plus those held by elevation (the staff guard narrows them per customer). */
-export async function staffActorOf(
-  session: SessionView,
-  deps: { staff: Pick<StaffServices, 'directory' | 'actorFor'>; audit: Pick<AuditLog, 'append'>; requestId: string },
-): Promise<Actor> {
+export async function staffActorOf(session: SessionView, deps: StaffSessionDeps & { staff: Pick<StaffServices, 'directory' | 'actorFor'> }): Promise<Actor> {
   const ctx = await staffContextOf(session, deps);
   return deps.staff.actorFor(ctx.memberId);
 }
