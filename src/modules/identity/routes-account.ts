@@ -73,7 +73,7 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
             if (!(error instanceof AppError && error.code === IdentityErrors.IDENTITY_EMAIL_TAKEN.code)) throw error;
           }
         } else {
-          await passwords.rehash(password); // the same argon2id cost as creating the account
+          await passwords.hashNew(password, ctx); // the same policy, estimate and argon2id cost as creating the account
         }
         if (created === undefined) {
           mail.later('signup_exists', async () => {
