@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testDatabase, type TestDatabase } from '../support/store.ts';
-import { precreateMigrationTables } from './raw-db.ts';
 
 /**
  * Custos as separate processes: the server (`src/main.ts`) and the CLI (`bin/custos.js`) run
@@ -52,11 +51,9 @@ export async function killChildren(): Promise<void> {
   for (const dir of temps.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
-/** A fresh test database (see `precreateMigrationTables` for the PostgreSQL work-around). */
+/** A fresh test database: a new SQLite file, or a new PostgreSQL schema (created on first use). */
 export async function newDatabase(): Promise<TestDatabase> {
-  const db = testDatabase();
-  await precreateMigrationTables(db);
-  return db;
+  return testDatabase();
 }
 
 export function rootKey(): string {

@@ -56,14 +56,13 @@ export async function rawDb(db: TestDatabase): Promise<RawDb> {
 }
 
 /**
- * Works around a migration bug on PostgreSQL (reported; src/store/database.ts `migrate`): Kysely's
- * Migrator is not told the schema, so it looks for its own tables in every schema of the
- * database; while another schema holds them (another test, another deployment) it skips creating
- * them in ours and the first migration fails with 'relation "kysely_migration_lock" does not
- * exist'. Creating the two tables up front in the test schema sidesteps that. A no-op on SQLite.
- * resilience.shared-postgres.test.ts keeps the bug itself under test.
+ * Gives a PostgreSQL schema the bookkeeping tables of Kysely's own migrator, as another
+ * application (or an older Custos) in a neighbouring schema of the same database would have.
+ * Custos once looked for those tables in every schema and failed to migrate a fresh schema while
+ * another one held them ('relation "kysely_migration_lock" does not exist'); see
+ * resilience.shared-postgres.test.ts. A no-op on SQLite.
  */
-export async function precreateMigrationTables(db: TestDatabase): Promise<void> {
+export async function addKyselyMigrationTables(db: TestDatabase): Promise<void> {
   if (db.database.kind !== 'postgres' || db.database.schema === undefined) return;
   const client = new pg.Client({ connectionString: db.database.url.reveal() });
   await client.connect();

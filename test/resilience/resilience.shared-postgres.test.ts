@@ -1,12 +1,14 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { testDatabase, TEST_DIALECT, type TestDatabase } from '../support/store.ts';
+import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
 import { CHILD_TIMEOUT, childEnv, killChildren, newDatabase, rootKey, runCli } from './harness.ts';
+import { addKyselyMigrationTables, rawDb } from './raw-db.ts';
 
 /**
- * Two Custos deployments (or a deployment and anything else using Kysely migrations) in one
- * PostgreSQL database, each in its own schema (DATABASE_SCHEMA). Migrating the second schema must
- * not be confused by the first one's migration tables: start-up of a fresh deployment would fail
- * with 'relation "kysely_migration_lock" does not exist'. PostgreSQL only: schemas are its feature.
+ * Several deployments in one PostgreSQL database, each in its own schema (DATABASE_SCHEMA), next
+ * to another application that uses Kysely's migrator: migrating one schema must neither look at
+ * nor touch the others, and concurrent migrations (two nodes starting at once) must both succeed.
+ * A fresh deployment once failed to start here with 'relation "kysely_migration_lock" does not
+ * exist'. PostgreSQL only: schemas are its feature.
  */
 describe.runIf(TEST_DIALECT === 'postgres')('PostgreSQL schemas side by side', { timeout: CHILD_TIMEOUT }, () => {
   const dbs: TestDatabase[] = [];
@@ -15,17 +17,32 @@ describe.runIf(TEST_DIALECT === 'postgres')('PostgreSQL schemas side by side', {
     for (const db of dbs) await db.cleanup();
   });
 
-  it('migrates a fresh schema while another schema of the same database is already migrated', async () => {
+  it('migrates fresh schemas, at once and twice over, beside a schema holding Kysely migration tables', async () => {
+    const neighbour = await newDatabase();
     const first = await newDatabase();
-    dbs.push(first);
-    const one = await runCli(['migrate'], childEnv(first, { CUSTOS_ROOT_KEY: rootKey() }));
-    expect(one.code, one.stderr).toBe(0);
+    const second = await newDatabase();
+    dbs.push(neighbour, first, second);
+    await addKyselyMigrationTables(neighbour);
+    const firstEnv = childEnv(first, { CUSTOS_ROOT_KEY: rootKey() });
+    const secondEnv = childEnv(second, { CUSTOS_ROOT_KEY: rootKey() });
 
-    const second = testDatabase();
-    dbs.push(second);
-    const two = await runCli(['migrate'], childEnv(second, { CUSTOS_ROOT_KEY: rootKey() }));
-    expect(two.stderr).not.toContain('kysely_migration');
-    expect(two.code).toBe(0);
-    expect(two.stdout).toContain('up to date');
+    const runs = await Promise.all([runCli(['migrate'], firstEnv), runCli(['migrate'], firstEnv), runCli(['migrate'], secondEnv)]);
+    for (const r of runs) {
+      expect(r.stderr).not.toContain('kysely_migration');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('up to date');
+    }
+
+    const tables = async (db: TestDatabase) => {
+      const raw = await rawDb(db);
+      try {
+        return await raw.tables();
+      } finally {
+        await raw.close();
+      }
+    };
+    for (const db of [first, second]) expect(await tables(db)).toEqual(expect.arrayContaining(['records', 'audit_log', 'subject_keys', 'keks']));
+    // The neighbour is left as it was.
+    expect(await tables(neighbour)).toEqual(['kysely_migration', 'kysely_migration_lock']);
   });
 });
