@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { DbKind } from './options.ts';
 
@@ -18,6 +19,8 @@ export interface BenchDatabase {
   readonly twinEnv: Record<string, string>;
   /** The file or schema the protected server writes, to reopen it for a profile. */
   readonly dir: string;
+  /** Refreshes the planner's statistics after seeding, as a database in service would have them. */
+  analyze(): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -44,6 +47,16 @@ export async function prepareDatabase(kind: DbKind, pgUrl: string): Promise<Benc
       protectedEnv: { CUSTOS_DATA_DIR: custosDir },
       twinEnv: { CUSTOS_DATA_DIR: twinDir, DATABASE_URL: `sqlite:${join(twinDir, 'twin.db')}` },
       dir,
+      async analyze() {
+        for (const file of [join(custosDir, 'custos.db'), join(twinDir, 'twin.db')]) {
+          const conn = new SQLite(file);
+          try {
+            conn.exec('ANALYZE');
+          } finally {
+            conn.close();
+          }
+        }
+      },
       async cleanup() {
         rmSync(dir, { recursive: true, force: true });
       },
@@ -67,6 +80,12 @@ export async function prepareDatabase(kind: DbKind, pgUrl: string): Promise<Benc
     protectedEnv: { ...common, CUSTOS_DATA_DIR: custosDir },
     twinEnv: { ...common, CUSTOS_DATA_DIR: twinDir },
     dir,
+    async analyze() {
+      await withClient(pgUrl, async (c) => {
+        const tables = await c.query<{ t: string }>('SELECT table_name AS t FROM information_schema.tables WHERE table_schema = $1', [schema]);
+        for (const { t } of tables.rows) await c.query(`ANALYZE "${schema}"."${t}"`);
+      });
+    },
     async cleanup() {
       await withClient(pgUrl, (c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
       rmSync(dir, { recursive: true, force: true });

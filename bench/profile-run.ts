@@ -26,11 +26,18 @@ export async function profileProtected(setup: ProtectedSetup, seeded: Seeded, op
     } finally {
       await target.child.stop();
     }
-    const file = readdirSync(opDir).find((f) => f.endsWith('.cpuprofile'));
-    if (file === undefined) throw new Error(`no CPU profile written for ${op}`);
-    const text = formatSummary(`${kind} ${op} (protected, profiled: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms)`, summarise(join(opDir, file), m.window), m.total);
-    out.push(text);
-    process.stderr.write(`${text}\n\n`);
+    // One profile per thread: CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main one.
+    const files = readdirSync(opDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort((a, b) => Number(a.split('.')[4]) - Number(b.split('.')[4]));
+    if (files.length === 0) throw new Error(`no CPU profile written for ${op}`);
+    for (const file of files) {
+      const thread = file.split('.')[4] === '0' ? 'main thread' : `worker thread ${file.split('.')[4] ?? '?'}`;
+      const title = `${kind} ${op}, protected, ${thread} (profiled run: ${Math.round(m.rps)} req/s, p99 ${m.p99} ms)`;
+      const text = formatSummary(title, summarise(join(opDir, file), m.window), m.total);
+      out.push(text);
+      process.stderr.write(`${text}\n\n`);
+    }
   }
   writeFileSync(join(dir, 'summary.txt'), `${out.join('\n\n')}\n`);
   process.stderr.write(`bench: profiles and summary in ${dir}\n`);

@@ -1,4 +1,5 @@
-import { cpus, totalmem } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
 import type { Measurement } from './load.ts';
 import type { DbKind, Op } from './options.ts';
 
@@ -62,6 +63,19 @@ export function machine(): string {
   return `${c.length} cores (${c[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.versions.node}, ${process.platform}`;
 }
 
+/** The commit measured, and whether src/ had uncommitted changes then. */
+export function revision(): string {
+  try {
+    const git = (...args: string[]) => execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = git('status', '--porcelain', '--', 'src').length > 0;
+    return `${git('rev-parse', '--short', 'HEAD')}${dirty ? ' (src/ with uncommitted changes)' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+
 const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
 
@@ -84,6 +98,8 @@ export function json(rows: readonly Row[], settings: object): string {
   return JSON.stringify(
     {
       machine: machine(),
+      revision: revision(),
+      load_average_at_end: load(),
       settings,
       at: new Date().toISOString(),
       results: rows.map((r) => ({

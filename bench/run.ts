@@ -5,7 +5,7 @@ import { prepareDatabase, type BenchDatabase } from './databases.ts';
 import { measure, type Measurement } from './load.ts';
 import { parseOptions, USAGE, type BenchOptions, type DbKind, type Op } from './options.ts';
 import { profileProtected } from './profile-run.ts';
-import { json, machine, markdown, meets, row, type Round, type Row } from './report.ts';
+import { json, load, machine, markdown, meets, revision, row, type Round, type Row } from './report.ts';
 import { setUpProtected, startProtected, startTwin, type Target } from './servers.ts';
 import { sanityCheck, seed, type Seeded } from './workload.ts';
 
@@ -49,6 +49,7 @@ async function benchDatabase(kind: DbKind, opts: BenchOptions): Promise<Row[]> {
       seeded.set(t, s);
       await settle(t.child);
     }
+    await db.analyze();
     const rows: Row[] = [];
     // Read and lookup first, so both servers are measured over tables of the same size.
     for (const op of OP_ORDER.filter((o) => opts.ops.includes(o))) {
@@ -78,11 +79,11 @@ async function main(): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  log(machine());
+  log(`${machine()}; revision ${revision()}; load average ${load()}`);
   log(`${opts.rounds} rounds × ${opts.duration} s per server and operation (after ${opts.warmup} s warm-up each), ${opts.connections} connections, ${opts.seed} seeded customers`);
   const rows: Row[] = [];
   for (const kind of opts.databases) rows.push(...(await benchDatabase(kind, opts)));
-  process.stdout.write(`\n${markdown(rows)}\n\nmachine: ${machine()}\n`);
+  process.stdout.write(`\n${markdown(rows)}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
   if (opts.json !== undefined) writeFileSync(opts.json, `${json(rows, settings)}\n`);
   return opts.check && !rows.every(meets) ? 1 : 0;
