@@ -93,6 +93,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       mailer: { send: async (m) => void (await identity.mailer.send(m)) },
       trainingValidityMonths: config.trainingValidityMonths,
     });
+    if (options.background !== false) identity.start();
     const policy = createPolicyService({ inventory, guards: [customerSelfGuard, staff.guard] });
     const vault = createVaultService({
       db: store.db,

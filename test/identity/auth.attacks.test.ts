@@ -136,6 +136,19 @@ describe('session tokens that must not work', () => {
   });
 });
 
+describe('housekeeping', () => {
+  it('sweeps dead sessions, tickets, links and counters, and a swept token still does not work', async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    const token = jar.get(CUSTOMER_COOKIE)!;
+    await t.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: SAME_ORIGIN, payload: { email, password: 'wrong wrong wrong wrong' } });
+    t.clock.advance(9 * 24 * 3_600_000);
+    expect(await t.runtime.identity.sweep()).toBeGreaterThan(0);
+    expect((await t.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { cookie: `${CUSTOMER_COOKIE}=${token}` } })).statusCode).toBe(401);
+    expect((await signIn(t, email)).res.statusCode).toBe(200);
+  });
+});
+
 describe('session fixation', () => {
   it('never keeps a token planted before sign-in: an invented one, or the attacker’s own session', async () => {
     const victim = await customer(t);

@@ -70,6 +70,10 @@ export interface IdentityServices {
   readonly shopName: string;
   readonly links: IdentityLinks;
   readonly messages: IdentityMessages;
+  /** Forgets dead sessions, tickets, links and attempt counters now; returns how many rows went. */
+  sweep(): Promise<number>;
+  /** Sweeps every `everyMs` in the background (servers); stopped by close. */
+  start(everyMs?: number): void;
   close(): Promise<void>;
 }
 
@@ -161,6 +165,15 @@ export function createIdentityServices(deps: {
     audit: authn,
     standing: deps.standing,
   });
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<number> | undefined;
+  async function sweep(): Promise<number> {
+    sweeping ??= (async () => (await sessions.sweep()) + (await tokens.sweep()) + (await lockout.sweep()))().finally(() => {
+      sweeping = undefined;
+    });
+    return sweeping;
+  }
+
   return {
     keys,
     passwords,
@@ -192,7 +205,18 @@ export function createIdentityServices(deps: {
         accountExistsMail({ to, shopName: config.shopName, signInUrl: links.signIn(realm), resetUrl: links.resetRequest(realm) }),
       passwordChanged: (to, realm) => passwordChangedMail({ to, shopName: config.shopName, resetUrl: links.resetRequest(realm) }),
     },
+    sweep,
+    start(everyMs = 10 * 60_000) {
+      if (timer !== undefined) return;
+      timer = setInterval(() => {
+        sweep().catch((error: unknown) => deps.logger?.warn({ code: (error as { code?: unknown }).code }, 'identity sweep failed'));
+      }, everyMs);
+      timer.unref();
+    },
     async close() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      await sweeping?.catch(() => undefined);
       await mail.idle();
       mailer.close();
       await passwords.close();
