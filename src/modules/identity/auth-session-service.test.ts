@@ -2,6 +2,7 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSessionService, type SessionService } from './session-service.ts';
+import { createTicketService, type TicketService } from './session-tickets.ts';
 import { identityFixture, type IdentityFixture } from './test-support/fixture.ts';
 
 /**
@@ -11,9 +12,12 @@ import { identityFixture, type IdentityFixture } from './test-support/fixture.ts
  */
 let f: IdentityFixture;
 let sessions: SessionService;
+let tickets: TicketService;
 beforeEach(async () => {
   f = await identityFixture();
-  sessions = createSessionService({ db: f.db, clock: f.clock, key: createSecretKey(randomBytes(32)) });
+  const key = createSecretKey(randomBytes(32));
+  sessions = createSessionService({ db: f.db, clock: f.clock, key });
+  tickets = createTicketService({ db: f.db, clock: f.clock, key });
 });
 afterEach(() => f.close());
 
@@ -59,22 +63,22 @@ describe('session store', () => {
 
   it('uses an MFA ticket once, even when two completions race', async () => {
     const { account } = await open();
-    const { ticket } = await sessions.issueTicket(account.id, 'customer');
-    const results = await Promise.all([sessions.consumeTicket('customer', ticket.reveal()), sessions.consumeTicket('customer', ticket.reveal())]);
+    const { ticket } = await tickets.issue(account.id, 'customer');
+    const results = await Promise.all([tickets.consume('customer', ticket.reveal()), tickets.consume('customer', ticket.reveal())]);
     expect(results.filter((r) => r !== undefined)).toHaveLength(1);
-    expect(await sessions.peekTicket('customer', ticket.reveal())).toBeUndefined();
+    expect(await tickets.peek('customer', ticket.reveal())).toBeUndefined();
   });
 
   it('expires a ticket after five minutes or five failures', async () => {
     const { account } = await open();
-    const a = (await sessions.issueTicket(account.id, 'customer')).ticket.reveal();
+    const a = (await tickets.issue(account.id, 'customer')).ticket.reveal();
     f.clock.advance(5 * 60_000 + 1);
-    expect(await sessions.peekTicket('customer', a)).toBeUndefined();
-    const b = (await sessions.issueTicket(account.id, 'customer')).ticket.reveal();
-    for (let i = 0; i < 4; i++) await sessions.failTicket(b);
-    expect(await sessions.peekTicket('customer', b)).toBeDefined();
-    await sessions.failTicket(b);
-    expect(await sessions.consumeTicket('customer', b)).toBeUndefined();
+    expect(await tickets.peek('customer', a)).toBeUndefined();
+    const b = (await tickets.issue(account.id, 'customer')).ticket.reveal();
+    for (let i = 0; i < 4; i++) await tickets.fail(b);
+    expect(await tickets.peek('customer', b)).toBeDefined();
+    await tickets.fail(b);
+    expect(await tickets.consume('customer', b)).toBeUndefined();
   });
 
   it('revokes all sessions of one account and no other', async () => {
@@ -88,10 +92,10 @@ describe('session store', () => {
 
   it('sweeps sessions a day past their end, and dead tickets', async () => {
     const { account } = await open();
-    await sessions.issueTicket(account.id, 'customer');
+    await tickets.issue(account.id, 'customer');
     f.clock.advance(49 * 3_600_000);
     await open();
-    expect(await sessions.sweep()).toBe(2);
+    expect((await sessions.sweep()) + (await tickets.sweep())).toBe(2);
     const left = await sql<{ n: number }>`SELECT count(*) AS n FROM identity_sessions`.execute(f.db);
     expect(Number(left.rows[0]?.n)).toBe(1);
   });

@@ -169,7 +169,7 @@ export function registerFactorRoutes(app: FastifyInstance, deps: FactorRouteDeps
       if (use === 'signin') return { ...(await passkeys.authenticationOptions()) };
       if (use === 'step-up') return { ...(await passkeys.authenticationOptions({ accountId: requireSession(request).session.accountId })) };
       const ticket = request.body.mfa_ticket ?? readCookie(request, MFA_COOKIE[realm]);
-      const pending = ticket === undefined ? undefined : await sessions.peekTicket(realm, ticket);
+      const pending = ticket === undefined ? undefined : await identity.tickets.peek(realm, ticket);
       if (pending === undefined) fail(SessionErrors.IDENTITY_MFA_TICKET_INVALID, 'sign in again');
       return { ...(await passkeys.authenticationOptions({ accountId: pending.accountId })) };
     },

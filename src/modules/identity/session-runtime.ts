@@ -22,6 +22,7 @@ import { createRecoveryCodeService, type RecoveryCodeService } from './recovery-
 import { authnAudit, type AuthnAudit } from './session-audit.ts';
 import { accountExistsMail, createMailQueue, passwordChangedMail, type MailQueue } from './session-mail.ts';
 import { createSessionService, type SessionService } from './session-service.ts';
+import { createTicketService, type TicketService } from './session-tickets.ts';
 import { createSignInService, type SignInService } from './session-signin.ts';
 import { createTokenService, TOKEN_TTL_MS, type TokenService } from './token-service.ts';
 import { createTotpService, type TotpService } from './totp-service.ts';
@@ -59,6 +60,7 @@ export interface IdentityServices {
   readonly mail: MailQueue;
   readonly lockout: Lockout;
   readonly sessions: SessionService;
+  readonly tickets: TicketService;
   readonly passkeys: PasskeyService;
   readonly signIn: SignInService;
   /**
@@ -141,10 +143,12 @@ export function createIdentityServices(deps: {
     },
   });
   const s = config.sessions;
+  const sessionKey = subKey(deps.base, 'session-mac/v1');
+  const tickets = createTicketService({ db, clock, key: sessionKey });
   const sessions = createSessionService({
     db,
     clock,
-    key: subKey(deps.base, 'session-mac/v1'),
+    key: sessionKey,
     policy: {
       customer: { idleMs: s.customerIdleMinutes * 60_000, absoluteMs: s.customerMaxHours * 3_600_000 },
       staff: { idleMs: s.staffIdleMinutes * 60_000, absoluteMs: s.staffMaxHours * 3_600_000 },
@@ -158,6 +162,7 @@ export function createIdentityServices(deps: {
     accounts,
     lockout,
     sessions,
+    tickets,
     totp,
     recovery,
     passkeys,
@@ -168,7 +173,7 @@ export function createIdentityServices(deps: {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
   async function sweep(): Promise<number> {
-    sweeping ??= (async () => (await sessions.sweep()) + (await tokens.sweep()) + (await lockout.sweep()))().finally(() => {
+    sweeping ??= (async () => (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep()))().finally(() => {
       sweeping = undefined;
     });
     return sweeping;
@@ -185,6 +190,7 @@ export function createIdentityServices(deps: {
     mail,
     lockout,
     sessions,
+    tickets,
     passkeys,
     signIn,
     authn,

@@ -26,25 +26,18 @@ export interface SessionPolicy {
   readonly staff: SessionLimits;
   /** How recent a password or passkey check must be for sensitive actions (ASVS 7.5.1). */
   readonly reauthMs: number;
-  /** Lifetime of the ticket between password and second factor. */
-  readonly mfaTicketMs: number;
-  /** Wrong second-factor answers a ticket survives. */
-  readonly mfaTicketTries: number;
 }
 
 export const DEFAULT_SESSION_POLICY: SessionPolicy = {
   customer: { idleMs: 60 * 60_000, absoluteMs: 24 * 3_600_000 },
   staff: { idleMs: 15 * 60_000, absoluteMs: 12 * 3_600_000 },
   reauthMs: 10 * 60_000,
-  mfaTicketMs: 5 * 60_000,
-  mfaTicketTries: 5,
 };
 
 export const SESSION_ID_PREFIX = 'ses';
 /** last_seen_at is written at most this often; the idle limit is therefore conservative by ≤ 1 minute. */
 const TOUCH_EVERY_MS = 60_000;
 const TOKEN = /^cs_[A-Za-z0-9_-]{43}$/;
-const TICKET = /^mt_[A-Za-z0-9_-]{43}$/;
 
 export interface SessionView {
   readonly id: string;
@@ -84,14 +77,7 @@ export interface SessionService {
   revoke(accountId: string, sessionId: string, reason: string): Promise<boolean>;
   /** Revokes every live session of the account (password change or reset: ASVS 7.4.3); returns how many. */
   revokeAll(accountId: string, reason: string): Promise<number>;
-  issueTicket(accountId: string, realm: Realm): Promise<{ ticket: Secret<string>; expiresAt: string }>;
-  /** The ticket's account while it is live and has tries left. */
-  peekTicket(realm: Realm, ticket: string): Promise<{ accountId: string; createdAt: string } | undefined>;
-  /** Counts a wrong answer; the ticket dies after `mfaTicketTries`. */
-  failTicket(ticket: string): Promise<void>;
-  /** Uses the ticket once; undefined when another request used it first or it died. */
-  consumeTicket(realm: Realm, ticket: string): Promise<{ accountId: string; createdAt: string } | undefined>;
-  /** Deletes sessions past their absolute limit (and revoked ones) older than a day, and dead tickets. */
+  /** Deletes sessions past their absolute limit (and revoked ones) more than a day ago. */
   sweep(): Promise<number>;
 }
 
@@ -240,51 +226,6 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
       return Number(result.numUpdatedRows);
     },
 
-    async issueTicket(accountId, realm) {
-      const now = clock.now();
-      const ticket = new Secret(`mt_${randomBytes(32).toString('base64url')}`);
-      const expiresAt = iso(now.getTime() + policy.mfaTicketMs);
-      await db
-        .insertInto('identity_mfa_tickets')
-        .values({ ticket_hash: hash('ticket', ticket.reveal()), account_id: accountId, realm, created_at: now.toISOString(), expires_at: expiresAt, failures: 0 })
-        .execute();
-      return { ticket, expiresAt };
-    },
-
-    async peekTicket(realm, ticket) {
-      if (!TICKET.test(ticket)) return undefined;
-      const row = await db
-        .selectFrom('identity_mfa_tickets')
-        .selectAll()
-        .where('ticket_hash', '=', hash('ticket', ticket))
-        .where('realm', '=', realm)
-        .where('expires_at', '>', clock.now().toISOString())
-        .where('failures', '<', policy.mfaTicketTries)
-        .executeTakeFirst();
-      return row === undefined ? undefined : { accountId: row.account_id, createdAt: row.created_at };
-    },
-
-    async failTicket(ticket) {
-      if (!TICKET.test(ticket)) return;
-      await db
-        .updateTable('identity_mfa_tickets')
-        .set((eb) => ({ failures: eb('failures', '+', 1) }))
-        .where('ticket_hash', '=', hash('ticket', ticket))
-        .execute();
-    },
-
-    async consumeTicket(realm, ticket) {
-      if (!TICKET.test(ticket)) return undefined;
-      const found = await this.peekTicket(realm, ticket);
-      if (found === undefined) return undefined;
-      const result = await db
-        .deleteFrom('identity_mfa_tickets')
-        .where('ticket_hash', '=', hash('ticket', ticket))
-        .where('failures', '<', policy.mfaTicketTries)
-        .executeTakeFirst();
-      return Number(result.numDeletedRows) === 1 ? found : undefined;
-    },
-
     async sweep() {
       const now = clock.now().getTime();
       const dayAgo = iso(now - 24 * 3_600_000);
@@ -292,8 +233,7 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
         .deleteFrom('identity_sessions')
         .where((eb) => eb.or([eb('expires_at', '<', dayAgo), eb('revoked_at', '<', dayAgo)]))
         .executeTakeFirst();
-      const tickets = await db.deleteFrom('identity_mfa_tickets').where('expires_at', '<', iso(now)).executeTakeFirst();
-      return Number(sessions.numDeletedRows) + Number(tickets.numDeletedRows);
+      return Number(sessions.numDeletedRows);
     },
   };
 }

@@ -9,6 +9,7 @@ import type { RecoveryCodeService } from './recovery-codes.ts';
 import type { AuthnAudit } from './session-audit.ts';
 import { SessionErrors } from './session-errors.ts';
 import type { SessionService, SessionView } from './session-service.ts';
+import type { TicketService } from './session-tickets.ts';
 import type { TotpService } from './totp-service.ts';
 
 /**
@@ -60,6 +61,7 @@ export function createSignInService(deps: {
   accounts: AccountService;
   lockout: Lockout;
   sessions: SessionService;
+  tickets: TicketService;
   totp: TotpService;
   recovery: RecoveryCodeService;
   passkeys?: PasskeyAssertions | undefined;
@@ -69,7 +71,7 @@ export function createSignInService(deps: {
   /** Refuses accounts that may not sign in although the password is right (a suspended staff member). */
   standing?: ((realm: Realm, account: AccountInfo) => Promise<void>) | undefined;
 }): SignInService {
-  const { accounts, lockout, sessions, totp, recovery, audit } = deps;
+  const { accounts, lockout, sessions, tickets, totp, recovery, audit } = deps;
 
   async function methods(accountId: string): Promise<SecondFactorProof['kind'][]> {
     const out: SecondFactorProof['kind'][] = [];
@@ -136,7 +138,7 @@ export function createSignInService(deps: {
       await lockout.clear(key);
       if (await accounts.hasSecondFactor(account.id)) {
         if (deps.standing !== undefined) await deps.standing(realm, account);
-        const { ticket, expiresAt } = await sessions.issueTicket(account.id, realm);
+        const { ticket, expiresAt } = await tickets.issue(account.id, realm);
         return { kind: 'mfa', account, ticket, expiresAt, methods: await methods(account.id) };
       }
       const opened = await open(realm, account, a, false);
@@ -162,17 +164,17 @@ export function createSignInService(deps: {
     },
 
     async secondFactor({ realm, ticket, proof, ...a }) {
-      const pending = await sessions.peekTicket(realm, ticket);
+      const pending = await tickets.peek(realm, ticket);
       if (pending === undefined) fail(SessionErrors.IDENTITY_MFA_TICKET_INVALID, 'sign in again');
       const account = await accounts.get(pending.accountId);
       try {
         await checkSecondFactor(account, proof, a);
       } catch (error) {
         if (error instanceof AppError && error.code !== IdentityErrors.IDENTITY_ACCOUNT_LOCKED.code && error.code !== IdentityErrors.IDENTITY_THROTTLED.code)
-          await sessions.failTicket(ticket);
+          await tickets.fail(ticket);
         throw error;
       }
-      const used = await sessions.consumeTicket(realm, ticket);
+      const used = await tickets.consume(realm, ticket);
       if (used === undefined) fail(SessionErrors.IDENTITY_MFA_TICKET_INVALID, 'sign in again');
       const opened = await open(realm, account, a, true, new Date(used.createdAt));
       await audit(AUTHN_EVENTS.loginSuccess, { account, outcome: 'success', requestId: a.requestId });
