@@ -89,6 +89,16 @@ describe('customer sign-in', () => {
   });
 });
 
+describe('API description', () => {
+  it('documents the sign-in routes of both realms and /v1/me in the OpenAPI document', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/v1/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const paths = Object.keys(res.json<{ paths: Record<string, unknown> }>().paths);
+    for (const p of ['/v1/auth/signin', '/v1/auth/signin/mfa', '/v1/auth/sessions/{id}', '/v1/auth/passkeys/signin', '/v1/staff/auth/signin', '/v1/me', '/v1/me/access-log', '/v1/staff/me'])
+      expect(paths).toContain(p);
+  });
+});
+
 describe('enumeration: the answers do not say whether an account exists', () => {
   it('answers an unknown email exactly like a wrong password', async () => {
     const email = await customer(t);
