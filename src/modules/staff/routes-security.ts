@@ -23,7 +23,7 @@ const elevation = z
     decided_at: z.string().nullable(),
     expires_at: z.string().nullable(),
   })
-  .meta({ id: 'StaffElevation' });
+  ;
 
 const elevationView = (e: Elevation) => ({
   id: e.id,

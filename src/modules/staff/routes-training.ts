@@ -7,7 +7,7 @@ import type { StaffServices } from './services.ts';
 import type { CourseDef, TrainingStatus } from './training-service.ts';
 
 /** Training courses, completions, each member's status, and the list of members blocked by training. */
-const course = z.object({ name: z.string(), title: z.string(), required_for: z.union([z.literal('all'), z.array(z.string())]), updated_at: z.string() }).meta({ id: 'StaffCourse' });
+const course = z.object({ name: z.string(), title: z.string(), required_for: z.union([z.literal('all'), z.array(z.string())]), updated_at: z.string() });
 const status = z
   .object({
     member_id: z.string(),
@@ -18,7 +18,7 @@ const status = z
       z.object({ course: z.string(), required: z.boolean(), completed_on: z.string().nullable(), expires_on: z.string().nullable(), state: z.enum(['valid', 'expired', 'missing']) }),
     ),
   })
-  .meta({ id: 'StaffTrainingStatus' });
+  ;
 
 const courseView = (c: CourseDef) => ({ name: c.name, title: c.title, required_for: c.requiredFor === 'all' ? ('all' as const) : [...c.requiredFor], updated_at: c.updatedAt });
 const statusView = (s: TrainingStatus) => ({

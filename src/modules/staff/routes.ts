@@ -30,10 +30,10 @@ const member = z
     updated_at: z.string(),
     suspended_at: z.string().nullable(),
   })
-  .meta({ id: 'StaffMember' });
+  ;
 const role = z
   .object({ name: z.string(), description: z.string(), purposes: z.array(z.string()), permissions: z.array(z.string()), built_in: z.boolean() })
-  .meta({ id: 'StaffRole' });
+  ;
 const invitation = z.object({ id: z.string(), role: z.string(), status: z.string(), invitation_expires_at: z.string(), invitation_mailed: z.boolean() });
 
 const memberView = (m: MemberInfo) => ({
