@@ -33,7 +33,6 @@ export const SessionErrors = defineErrors({
     description:
       'A state-changing request carried a session cookie (or would set one) but came from another origin, or did not say where it came from (Origin / Sec-Fetch-Site).',
   },
-  IDENTITY_NO_CUSTOMER: { status: 409, description: 'This account is not linked to a customer record.' },
   IDENTITY_SUBJECT_FORBIDDEN: {
     status: 403,
     description: "A customer session reads only its own customer's data; this read names another customer.",
