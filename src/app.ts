@@ -4,12 +4,13 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { Redis } from 'ioredis';
 import type { TlsMaterial } from './http/tls.ts';
 import { TLS_OPTIONS } from './http/tls.ts';
 import { bearerKeyId, requireApiKey } from './http/auth.ts';
-import { registerErrorHandling } from './http/error-handler.ts';
+import { registerErrorHandling, send } from './http/error-handler.ts';
+import { HttpErrors } from './http/errors.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -40,6 +41,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     keepAliveTimeout: 10_000,
     trustProxy: config.trustProxy ?? false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 100 },
+    // Fastify's own refusals (bad URL encoding, over-long path parameters) in our error shape,
+    // without quoting the path, which may carry personal data.
+    frameworkErrors: (error, request, reply) => {
+      void send(reply, request, error.statusCode === 414 ? { ...HttpErrors.REQUEST_INVALID, status: 414 } : HttpErrors.REQUEST_INVALID, 'the request URL is malformed');
+    },
     ...(options.tls === undefined ? {} : { https: { ...TLS_OPTIONS, cert: options.tls.cert, key: options.tls.key } }),
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
@@ -86,10 +92,12 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `custos apikey create`.' } } },
     },
     transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',
     staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/frame-ancestors [^;]*/, "frame-ancestors 'none'"),
     transformSpecification: (spec) => spec,
     uiConfig: { url: '/v1/openapi.json', validatorUrl: null } as Record<string, unknown>,
   });

@@ -9,7 +9,7 @@ import { HttpErrors } from './errors.ts';
  * its message (a driver's message can quote the values it choked on). Nothing from the request
  * body is ever echoed: validation errors name fields, never values.
  */
-const SAFE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const SAFE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]{0,63}|\d{1,6})$/;
 const safeName = (name: string) => (SAFE_NAME.test(name) ? name : '[unnamed]');
 
 interface ValidationIssue {
@@ -19,10 +19,11 @@ interface ValidationIssue {
   params?: { keys?: unknown };
 }
 
-function send(reply: FastifyReply, request: FastifyRequest, spec: ErrorSpec, message: string, details?: Record<string, unknown>) {
+export function send(reply: FastifyReply, request: FastifyRequest, spec: ErrorSpec, message: string, details?: Record<string, unknown>) {
   return reply
     .code(spec.status)
     .header('cache-control', 'no-store')
+    .header('x-request-id', request.id)
     .send({ error: { code: spec.code, message, request_id: request.id, ...(details ?? {}) } });
 }
 

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sql, type DatabaseConnection, type Driver } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/config.ts';
 import type { Database } from './schema.ts';
@@ -25,6 +25,48 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0004-sessions': m0004,
 };
 
+/**
+ * Kysely prepares every query anew; on SQLite, preparing costs as much as running a small query.
+ * Statements are cached by SQL text (bounded), and a statement still busy iterating is never
+ * handed out twice.
+ */
+function cachingStatements(sqlite: SQLite.Database, size = 512): SQLite.Database {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = (text: string): SQLite.Statement => {
+    const hit = cache.get(text);
+    if (hit !== undefined && !hit.busy) return hit;
+    const stmt = sqlite.prepare(text);
+    if (hit === undefined) {
+      if (cache.size >= size) cache.delete(cache.keys().next().value!);
+      cache.set(text, stmt);
+    }
+    return stmt;
+  };
+  return new Proxy(sqlite, { get: (target, prop, receiver) => (prop === 'prepare' ? prepare : Reflect.get(target, prop, receiver)) });
+}
+
+/**
+ * Transactions on SQLite begin IMMEDIATE: they take the write lock up front (waiting up to
+ * busy_timeout for it) instead of upgrading a read snapshot later, which fails at once with
+ * SQLITE_BUSY when another connection (the audit writer thread, a CLI process) committed meanwhile.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+export class ImmediateSqliteDialect extends SqliteDialect {
+  readonly #config: ConstructorParameters<typeof SqliteDialect>[0];
+  constructor(config: ConstructorParameters<typeof SqliteDialect>[0]) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.#config);
+  }
+}
+
 /** PostgreSQL int8 and numeric come back as strings by default; our counters fit in a double. */
 const pgTypes = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
@@ -46,7 +88,7 @@ export async function openStore(database: Config['database']): Promise<Store> {
     sqlite.pragma('synchronous = FULL');
     sqlite.pragma('busy_timeout = 10000');
     sqlite.pragma('foreign_keys = ON');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+    const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cachingStatements(sqlite) }) });
     return { db, dialect: 'sqlite', close: () => db.destroy() };
   }
   const schema = database.schema;

@@ -64,6 +64,14 @@ describe('vault API purpose policy', () => {
     expectNoValues(orders, [s.p.order.shipping_address.line1, s.p.order.billing_address.line1, s.p.order.billing_address.name]);
   });
 
+  it('a lookup reveals no match to a purpose that may not see the field, nor to a consent purpose without consent', async () => {
+    const analytics = await call(t, { url: `/v1/customers?email=${encodeURIComponent(s.p.customer.email)}`, auth: all, purpose: 'analytics' });
+    expectError(analytics, 403, 'VAULT_LOOKUP_NOT_ALLOWED');
+    const marketing = await call(t, { url: `/v1/customers?email=${encodeURIComponent(s.p.customer.email)}`, auth: all, purpose: 'marketing' });
+    expect(marketing.statusCode).toBe(200);
+    expect(marketing.json<{ data: unknown[] }>().data).toEqual([]);
+  });
+
   it('fraud prevention sees the year of birth only', async () => {
     const res = await call(t, { url: `/v1/customers/${s.id}`, auth: all, purpose: 'fraud_prevention' });
     expect(res.statusCode).toBe(200);
@@ -75,6 +83,11 @@ describe('vault API purpose policy', () => {
     it(`${purpose} (consent-based, no consent recorded) releases nothing personal from any read`, async () => {
       for (const url of readPaths().slice(0, 5)) {
         const res = await call(t, { url, auth: all, purpose });
+        // A lookup by a field the purpose may never see is refused outright: it would reveal membership.
+        if (url.includes('?') && res.statusCode === 403) {
+          expectError(res, 403, 'VAULT_LOOKUP_NOT_ALLOWED');
+          continue;
+        }
         expect(res.statusCode, `${url}: ${res.body}`).toBe(200);
         expectNoValues(res, [...personalStrings(s.p), e164(), 'de-DE', '1984-03', s.p.order.shipping_address.postal_code]);
         const body = res.json<Record<string, unknown>>();

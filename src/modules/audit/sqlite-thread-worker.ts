@@ -7,7 +7,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely } from 'kysely';
+import { ImmediateSqliteDialect } from '../../store/database.ts';
 import type { RootKeys } from '../../crypto/keyring.ts';
 import type { Database } from '../../store/schema.ts';
 import { chainAll } from './chainer.ts';
@@ -31,7 +32,7 @@ if (port === null) throw new Error('sqlite-thread-worker runs as a worker thread
 const sqlite = new SQLite(file);
 sqlite.pragma('synchronous = FULL');
 sqlite.pragma('busy_timeout = 10000');
-const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: sqlite }) });
 // One constant statement, prepared on first use: the batch arrives as a JSON array of rows.
 const INSERT = `INSERT INTO audit_log (${columns.join(', ')}) SELECT ${columns.map((_, i) => `value ->> ${i}`).join(', ')} FROM json_each(?)`;
 let insert: SQLite.Statement | undefined;

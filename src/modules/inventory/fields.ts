@@ -38,7 +38,7 @@ function scalarSchema(f: Scalar, options: SchemaOptions): z.ZodType<StoredValue>
         .string()
         .max(254)
         .transform(normaliseEmail)
-        .pipe(z.email({ message: 'must be an email address' }));
+        .pipe(z.email({ pattern: z.regexes.unicodeEmail, message: 'must be an email address' }));
     case 'phone':
       return z
         .string()

@@ -60,14 +60,14 @@ export const fieldSchema = z
 export const collectionSchema = z.strictObject({
   description: z.string().optional(),
   parent: identifier.optional(),
-  fields: z.record(identifier, z.union([fieldSchema, z.null()])),
+  fields: z.record(identifier, fieldSchema.nullable()),
 });
 
 export const inventoryFileSchema = z.strictObject({
   version: z.literal(1),
   extends: z.literal('default').optional(),
-  purposes: z.record(identifier, z.union([z.strictObject({ description: z.string() }), z.null()])).optional(),
-  collections: z.record(identifier, z.union([collectionSchema, z.null()])).optional(),
+  purposes: z.record(identifier, z.strictObject({ description: z.string() }).nullable()).optional(),
+  collections: z.record(identifier, collectionSchema.nullable()).optional(),
 });
 
 export type InventoryFile = z.output<typeof inventoryFileSchema>;

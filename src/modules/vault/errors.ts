@@ -9,6 +9,10 @@ export const VaultErrors = defineErrors({
   },
   VAULT_FIELD_INVALID: { status: 400, description: 'A field has the wrong type or format; nothing was stored.' },
   VAULT_LOOKUP_INVALID: { status: 400, description: 'A lookup needs exactly one of `email` or `phone`, well-formed.' },
+  VAULT_LOOKUP_NOT_ALLOWED: {
+    status: 403,
+    description: 'The stated purpose may not see the field looked up by, so it may not learn whether a customer has that value.',
+  },
   VAULT_INTEGRITY_FAILURE: {
     status: 500,
     description: 'A stored ciphertext failed authentication (altered, or moved to another row or field); nothing was released.',

@@ -227,6 +227,10 @@ export function createVaultService(deps: {
       const c = col('customers');
       const def = c.fields.get(field);
       if (def === undefined || def.protection !== 'searchable') fail(VaultErrors.VAULT_LOOKUP_INVALID, `${field} is not searchable in this inventory`);
+      // A lookup tells whether a value belongs to a customer: only purposes that may see the field may ask.
+      const purpose = ctx.purpose!;
+      if (def.purposes[purpose] === undefined)
+        fail(VaultErrors.VAULT_LOOKUP_NOT_ALLOWED, `the stated purpose may not use ${field}, so it may not look customers up by it`);
       const normalised = indexValue(def.type, by[field]!);
       if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
       const rows = await db
@@ -243,8 +247,12 @@ export function createVaultService(deps: {
       const bySubject = new Map<string, Row[]>();
       for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
       const out: RecordView[] = [];
-      for (const [subjectId, subjectRows] of bySubject)
-        if (subjectRows.some((r) => r.id === subjectId)) out.push(customerView(await release(ctx, 'vault.lookup', subjectId, subjectRows, subjectId)));
+      for (const [subjectId, subjectRows] of bySubject) {
+        if (!subjectRows.some((r) => r.id === subjectId)) continue;
+        // Consent-based uses are decided per customer: without consent the match is not revealed.
+        if (!(await policy.decide(ctx.actor, purpose, subjectId, c)).has(field)) continue;
+        out.push(customerView(await release(ctx, 'vault.lookup', subjectId, subjectRows, subjectId)));
+      }
       return out;
     },
 
