@@ -1,7 +1,6 @@
 import { CLI_OPERATOR } from '../../modules/staff/ports.ts';
 import type { StaffServices } from '../../modules/staff/services.ts';
 import type { TrainingStatus } from '../../modules/staff/training-service.ts';
-import type { Runtime } from '../../runtime.ts';
 import type { Io } from '../io.ts';
 import { UsageError } from '../io.ts';
 import type { CommandRun } from '../main.ts';
@@ -24,11 +23,7 @@ export const STAFF_USAGE = `  staff create --email E --role R               invi
   staff training complete --email E --course C --date YYYY-MM-DD
   staff training status [--email E] [--json]    training per member; blocked members are refused personal data`;
 
-export const staffCommand: CommandRun = async (runtime, args, io) => {
-  const staff = (runtime as Runtime & { readonly staff?: StaffServices }).staff;
-  if (staff === undefined) throw new Error('the staff capability is not wired into this runtime');
-  return runStaffCommand(staff, args, io);
-};
+export const staffCommand: CommandRun = async (runtime, args, io) => runStaffCommand(runtime.staff, args, io);
 
 const need = (value: string | boolean | undefined, flag: string): string => {
   if (typeof value !== 'string' || value === '') throw new UsageError(`needs ${flag}`);
