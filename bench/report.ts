@@ -77,18 +77,21 @@ export function revision(): string {
 export const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 
 const f0 = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (n: number) => `${n.toFixed(n < 10 ? 1 : 0)} ms`;
+const ms = (n: number) => `${n < 10 ? n.toFixed(1) : f0(n)} ms`;
 
 /** The results as a Markdown table (the same one docs/benchmarks.md keeps). */
 export function markdown(rows: readonly Row[]): string {
   const lines = [
-    '| database | operation | protected req/s | protected p99 | unprotected req/s | unprotected p99 | ratio | target | |',
-    '|---|---|--:|--:|--:|--:|--:|--:|---|',
+    '| database | operation | protected req/s | protected p99 | protected CPU/req | unprotected req/s | unprotected p99 | unprotected CPU/req | ratio | target | |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|',
   ];
+  const cpu = (m: Measurement) => (Number.isNaN(m.cpuMsPerRequest) ? '?' : `${m.cpuMsPerRequest.toFixed(2)} ms`);
   for (const r of rows) {
     const failed = r.protected.non2xx + r.unprotected.non2xx + r.protected.errors + r.unprotected.errors;
+    const p = r.protected;
+    const u = r.unprotected;
     lines.push(
-      `| ${r.dbLabel} | ${r.op} | ${f0(r.protected.rps)} | ${ms(r.protected.p99)} | ${f0(r.unprotected.rps)} | ${ms(r.unprotected.p99)} | ${ratio(r).toFixed(2)}× | ≥ ${TARGETS[r.op]}× | ${meets(r) ? 'met' : 'MISSED'}${failed > 0 ? ` (${failed} failed requests)` : ''} |`,
+      `| ${r.dbLabel} | ${r.op} | ${f0(p.rps)} | ${ms(p.p99)} | ${cpu(p)} | ${f0(u.rps)} | ${ms(u.p99)} | ${cpu(u)} | ${ratio(r).toFixed(2)}× | ≥ ${TARGETS[r.op]}× | ${meets(r) ? 'met' : 'missed'}${failed > 0 ? ` (${failed} failed requests)` : ''} |`,
     );
   }
   return lines.join('\n');
