@@ -35,6 +35,11 @@ export type PolicyGuard = (actor: Actor, purpose: string, subjectId: string) => 
 export interface PolicyService {
   /** Checks the purpose is declared and the actor is scoped to it; throws otherwise. */
   checkPurpose(actor: Actor, purpose: string | undefined): string;
+  /**
+   * May this actor touch this subject's data at all (writes, the access log)? API keys may write
+   * without stating a purpose; people (staff, customers) always state one, and the guards run.
+   */
+  authorize(actor: Actor, purpose: string | undefined, subjectId: string): Promise<void>;
   /** Fields of `collection` the purpose may see for this subject, each clear or masked. */
   decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<ReadonlyMap<string, Access>>;
 }
@@ -66,6 +71,12 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
       if (!inventory.purposes.has(purpose)) fail(PolicyErrors.POLICY_PURPOSE_UNKNOWN, 'the stated purpose is not declared in the inventory');
       if (!actor.purposes.includes(purpose)) fail(PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED, 'this caller is not allowed to use the stated purpose');
       return purpose;
+    },
+
+    async authorize(actor, purpose, subjectId) {
+      if (purpose === undefined && (actor.kind === 'apikey' || actor.kind === 'system')) return;
+      const stated = this.checkPurpose(actor, purpose);
+      for (const guard of guards) await guard(actor, stated, subjectId);
     },
 
     async decide(actor, purpose, subjectId, collection) {

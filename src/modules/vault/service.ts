@@ -152,6 +152,7 @@ export function createVaultService(deps: {
       const id = newId(PREFIX[collection], now.getTime());
       if (parentId !== undefined) checkId('customers', parentId);
       const subjectId = parentId ?? id;
+      await policy.authorize(ctx.actor, ctx.purpose, subjectId);
       const at = now.toISOString();
       await db.transaction().execute(async (tx) => {
         if (parentId !== undefined) {
@@ -183,7 +184,7 @@ export function createVaultService(deps: {
 
     async updateCustomer(ctx, id, values) {
       checkId('customers', id);
-      if (ctx.purpose !== undefined) policy.checkPurpose(ctx.actor, ctx.purpose);
+      await policy.authorize(ctx.actor, ctx.purpose, id);
       const c = col('customers');
       const at = clock.now().toISOString();
       await db.transaction().execute(async (tx) => {
@@ -285,6 +286,7 @@ export function createVaultService(deps: {
       const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
       const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
       if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      await policy.authorize(ctx.actor, purpose, customerId);
       await audit.append({
         actor: ctx.actor.ref,
         action: 'audit.read',
