@@ -20,6 +20,8 @@ export interface Row {
   readonly db: DbKind;
   readonly dbLabel: string;
   readonly op: Op;
+  /** The revision measured: the commit, and whether src/ had uncommitted changes when the servers started. */
+  readonly revision: string;
   readonly rounds: readonly Round[];
   readonly protected: Measurement;
   readonly unprotected: Measurement;
@@ -51,8 +53,8 @@ function summary(ms: readonly Measurement[]): Measurement {
   };
 }
 
-export function row(db: DbKind, dbLabel: string, op: Op, rounds: readonly Round[]): Row {
-  return { db, dbLabel, op, rounds, protected: summary(rounds.map((r) => r.protected)), unprotected: summary(rounds.map((r) => r.unprotected)) };
+export function row(db: DbKind, dbLabel: string, op: Op, rev: string, rounds: readonly Round[]): Row {
+  return { db, dbLabel, op, revision: rev, rounds, protected: summary(rounds.map((r) => r.protected)), unprotected: summary(rounds.map((r) => r.unprotected)) };
 }
 
 export const ratio = (r: Row) => median(r.rounds.map(roundRatio));
@@ -109,6 +111,7 @@ export function json(rows: readonly Row[], settings: object): string {
         database: r.db,
         label: r.dbLabel,
         operation: r.op,
+        revision: r.revision,
         protected: { ...r.protected, window: undefined },
         unprotected: { ...r.unprotected, window: undefined },
         rounds: r.rounds.map((x) => ({ protected_rps: x.protected.rps, unprotected_rps: x.unprotected.rps, ratio: roundRatio(x) })),

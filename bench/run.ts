@@ -36,7 +36,8 @@ async function one(target: Target, op: Op, seeded: Seeded, opts: BenchOptions): 
 async function benchDatabase(kind: DbKind, opts: BenchOptions): Promise<Row[]> {
   const db = await prepareDatabase(kind, opts.pgUrl);
   current = db;
-  log(db.label);
+  const rev = revision();
+  log(`${db.label}; revision ${rev}`);
   try {
     const setup = await setUpProtected(db);
     const custos = await startProtected(setup);
@@ -61,7 +62,7 @@ async function benchDatabase(kind: DbKind, opts: BenchOptions): Promise<Row[]> {
         for (const t of order) got.set(t, await one(t, op, seeded.get(t)!, opts));
         rounds.push({ protected: got.get(custos)!, unprotected: got.get(twin)! });
       }
-      rows.push(row(kind, db.label, op, rounds));
+      rows.push(row(kind, db.label, op, rev, rounds));
     }
     await Promise.all([custos.child.stop(), twin.child.stop()]);
     if (opts.profile) await profileProtected(setup, seeded.get(custos)!, opts, kind);
