@@ -59,22 +59,24 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
         if (email === undefined) fail(IdentityErrors.IDENTITY_EMAIL_INVALID, 'email is not a well-formed address');
         const password = new Secret(request.body.password);
         const ctx = { realm: 'customer' as const, secondFactor: false, email };
-        const verdict = await passwords.evaluate(password, ctx);
-        if (verdict.refusal !== undefined) {
-          const spec = Object.values(IdentityErrors).find((e) => e.code === verdict.refusal?.code) ?? IdentityErrors.IDENTITY_PASSWORD_MALFORMED;
-          fail(spec, 'the password does not meet the password policy', verdict.refusal.details);
-        }
-        let created: AccountInfo | undefined;
-        if ((await accounts.findByEmail('customer', email)) === undefined) {
+        const created = await identity.gate.run(async (): Promise<AccountInfo | undefined> => {
+          const verdict = await passwords.evaluate(password, ctx);
+          if (verdict.refusal !== undefined) {
+            const spec = Object.values(IdentityErrors).find((e) => e.code === verdict.refusal?.code) ?? IdentityErrors.IDENTITY_PASSWORD_MALFORMED;
+            fail(spec, 'the password does not meet the password policy', verdict.refusal.details);
+          }
+          if ((await accounts.findByEmail('customer', email)) !== undefined) {
+            await passwords.hashNew(password, ctx); // the same policy, estimate and argon2id cost as creating the account
+            return undefined;
+          }
           try {
-            created = (await accounts.create({ realm: 'customer', email, password })).account;
+            return (await accounts.create({ realm: 'customer', email, password })).account;
           } catch (error) {
             // Two sign-ups of one address at once: the loser is told like any known address.
-            if (!(error instanceof AppError && error.code === IdentityErrors.IDENTITY_EMAIL_TAKEN.code)) throw error;
+            if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_EMAIL_TAKEN.code) return undefined;
+            throw error;
           }
-        } else {
-          await passwords.hashNew(password, ctx); // the same policy, estimate and argon2id cost as creating the account
-        }
+        });
         if (created === undefined) {
           mail.later('signup_exists', async () => {
             const known = await accounts.findByEmail('customer', email);
@@ -179,7 +181,7 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
       const account = await accounts.get(accountId);
       if (account.realm !== realm) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
       try {
-        await accounts.setPassword(account.id, password);
+        await identity.gate.run(() => accounts.setPassword(account.id, password));
       } catch (error) {
         await authn(AUTHN_EVENTS.passwordChangeFail, { account, outcome: 'failure', requestId: request.id });
         throw error;

@@ -216,7 +216,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps, re
       requireRecent(sessions, auth);
       const account = await accounts.get(auth.session.accountId);
       try {
-        await accounts.setPassword(account.id, new Secret(request.body.new_password));
+        await identity.gate.run(() => accounts.setPassword(account.id, new Secret(request.body.new_password)));
       } catch (error) {
         await authn(AUTHN_EVENTS.passwordChangeFail, { account, outcome: 'failure', requestId: request.id });
         throw error;

@@ -17,9 +17,10 @@ import { passwordResetMail, verificationMail } from './mail-messages.ts';
 import { createMailer, type Mailer, type MailMessage } from './mailer.ts';
 import { createPasskeyService, type PasskeyService } from './passkey-service.ts';
 import type { Realm } from './password-policy.ts';
-import { createPasswordService, type PasswordService } from './password-service.ts';
+import { createPasswordService, defaultHashConcurrency, type PasswordService } from './password-service.ts';
 import { createRecoveryCodeService, type RecoveryCodeService } from './recovery-codes.ts';
 import { authnAudit, type AuthnAudit } from './session-audit.ts';
+import { createGate, type Gate } from './session-gate.ts';
 import { accountExistsMail, createMailQueue, passwordChangedMail, type MailQueue } from './session-mail.ts';
 import { createSessionService, type SessionService } from './session-service.ts';
 import { createTicketService, type TicketService } from './session-tickets.ts';
@@ -52,6 +53,8 @@ export interface IdentityMessages {
 export interface IdentityServices {
   readonly keys: IdentityKeys;
   readonly passwords: PasswordService;
+  /** Admission to password work: every route that checks or hashes a password runs inside it. */
+  readonly gate: Gate;
   readonly accounts: AccountService;
   readonly totp: TotpService;
   readonly recovery: RecoveryCodeService;
@@ -119,6 +122,7 @@ export function createIdentityServices(deps: {
     ...(config.passwords.hashConcurrency === undefined ? {} : { concurrency: { max: config.passwords.hashConcurrency } }),
   });
   const accounts = createAccountService({ db, clock, keys, passwords });
+  const gate = createGate({ max: (config.passwords.hashConcurrency ?? defaultHashConcurrency()) + 1, queue: 1000, maxWaitMs: 10_000 });
   const recovery = createRecoveryCodeService({ db, clock, key: keys.recoveryMac });
   const totp = createTotpService({ db, clock, key: keys.totpSeal, recovery, issuer: config.shopName });
   const tokens = createTokenService({ db, clock, key: keys.tokenMac });
@@ -163,6 +167,7 @@ export function createIdentityServices(deps: {
     lockout,
     sessions,
     tickets,
+    gate,
     totp,
     recovery,
     passkeys,
@@ -182,6 +187,7 @@ export function createIdentityServices(deps: {
   return {
     keys,
     passwords,
+    gate,
     accounts,
     totp,
     recovery,

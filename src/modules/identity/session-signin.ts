@@ -9,6 +9,7 @@ import type { RecoveryCodeService } from './recovery-codes.ts';
 import type { AuthnAudit } from './session-audit.ts';
 import { SessionErrors } from './session-errors.ts';
 import type { SessionService, SessionView } from './session-service.ts';
+import type { Gate } from './session-gate.ts';
 import type { TicketService } from './session-tickets.ts';
 import type { TotpService } from './totp-service.ts';
 
@@ -62,6 +63,8 @@ export function createSignInService(deps: {
   lockout: Lockout;
   sessions: SessionService;
   tickets: TicketService;
+  /** Admission to password work (session-gate.ts); sign-in and step-up by password wait their turn here. */
+  gate: Gate;
   totp: TotpService;
   recovery: RecoveryCodeService;
   passkeys?: PasskeyAssertions | undefined;
@@ -118,34 +121,36 @@ export function createSignInService(deps: {
     await lockout.clear(mfaKey(account.id));
   }
 
+  async function withPassword({ realm, email, password, ...a }: Parameters<SignInService['withPassword']>[0]): Promise<SignInOutcome> {
+    const key = accounts.lockoutKey(realm, email);
+    const known = await accounts.findByEmail(realm, email);
+    const before = await lockout.status(key);
+    const { remaining } = await budget(key, a.ip, known, a.requestId);
+    const account = await accounts.authenticate({ realm, email, password });
+    if (account === undefined) {
+      await audit(AUTHN_EVENTS.loginFail, { account: known, outcome: 'failure', requestId: a.requestId });
+      if (remaining === 0) {
+        await audit(AUTHN_EVENTS.loginFailMax, { account: known, outcome: 'failure', requestId: a.requestId });
+        await audit(AUTHN_EVENTS.loginLock, { account: known, outcome: 'denied', requestId: a.requestId });
+      }
+      fail(SessionErrors.IDENTITY_SIGNIN_FAILED, 'the email or the password is wrong');
+    }
+    await lockout.clear(key);
+    if (await accounts.hasSecondFactor(account.id)) {
+      if (deps.standing !== undefined) await deps.standing(realm, account);
+      const { ticket, expiresAt } = await tickets.issue(account.id, realm);
+      return { kind: 'mfa', account, ticket, expiresAt, methods: await methods(account.id) };
+    }
+    const opened = await open(realm, account, a, false);
+    const event = before.attempts > 0 ? AUTHN_EVENTS.loginSuccessAfterFail : AUTHN_EVENTS.loginSuccess;
+    await audit(event, { account, outcome: 'success', requestId: a.requestId });
+    return opened;
+  }
+
   return {
     methods,
 
-    async withPassword({ realm, email, password, ...a }) {
-      const key = accounts.lockoutKey(realm, email);
-      const known = await accounts.findByEmail(realm, email);
-      const before = await lockout.status(key);
-      const { remaining } = await budget(key, a.ip, known, a.requestId);
-      const account = await accounts.authenticate({ realm, email, password });
-      if (account === undefined) {
-        await audit(AUTHN_EVENTS.loginFail, { account: known, outcome: 'failure', requestId: a.requestId });
-        if (remaining === 0) {
-          await audit(AUTHN_EVENTS.loginFailMax, { account: known, outcome: 'failure', requestId: a.requestId });
-          await audit(AUTHN_EVENTS.loginLock, { account: known, outcome: 'denied', requestId: a.requestId });
-        }
-        fail(SessionErrors.IDENTITY_SIGNIN_FAILED, 'the email or the password is wrong');
-      }
-      await lockout.clear(key);
-      if (await accounts.hasSecondFactor(account.id)) {
-        if (deps.standing !== undefined) await deps.standing(realm, account);
-        const { ticket, expiresAt } = await tickets.issue(account.id, realm);
-        return { kind: 'mfa', account, ticket, expiresAt, methods: await methods(account.id) };
-      }
-      const opened = await open(realm, account, a, false);
-      const event = before.attempts > 0 ? AUTHN_EVENTS.loginSuccessAfterFail : AUTHN_EVENTS.loginSuccess;
-      await audit(event, { account, outcome: 'success', requestId: a.requestId });
-      return opened;
-    },
+    withPassword: (input) => deps.gate.run(() => withPassword(input)),
 
     async withPasskey({ realm, response, ...a }) {
       if (deps.passkeys === undefined) fail(IdentityErrors.IDENTITY_PASSKEY_INVALID, 'passkeys are not available');
@@ -184,15 +189,18 @@ export function createSignInService(deps: {
     async stepUp({ session, proof, ...a }) {
       const account = await accounts.get(session.accountId);
       if (proof.kind === 'password') {
-        const key = accounts.lockoutKey(account.realm, account.email);
-        const { remaining } = await budget(key, a.ip, account, a.requestId);
-        const ok = await accounts.authenticate({ realm: account.realm, email: account.email, password: proof.password });
-        if (ok === undefined) {
-          await audit(AUTHN_EVENTS.loginFail, { account, outcome: 'failure', requestId: a.requestId });
-          if (remaining === 0) await audit(AUTHN_EVENTS.loginLock, { account, outcome: 'denied', requestId: a.requestId });
-          fail(SessionErrors.IDENTITY_SIGNIN_FAILED, 'the password is wrong');
-        }
-        await lockout.clear(key);
+        const password = proof.password;
+        await deps.gate.run(async () => {
+          const key = accounts.lockoutKey(account.realm, account.email);
+          const { remaining } = await budget(key, a.ip, account, a.requestId);
+          const ok = await accounts.authenticate({ realm: account.realm, email: account.email, password });
+          if (ok === undefined) {
+            await audit(AUTHN_EVENTS.loginFail, { account, outcome: 'failure', requestId: a.requestId });
+            if (remaining === 0) await audit(AUTHN_EVENTS.loginLock, { account, outcome: 'denied', requestId: a.requestId });
+            fail(SessionErrors.IDENTITY_SIGNIN_FAILED, 'the password is wrong');
+          }
+          await lockout.clear(key);
+        });
       } else {
         await checkSecondFactor(account, { kind: 'passkey', response: proof.response }, a);
       }
