@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import helmet from '@fastify/helmet';
+import helmet from 'helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -64,7 +64,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     );
   });
 
-  await app.register(helmet, {
+  // Helmet's middleware is built once here; the Fastify wrapper rebuilt it on every request.
+  const securityHeaders = helmet({
     contentSecurityPolicy: {
       useDefaults: false,
       directives: {
@@ -78,6 +79,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     referrerPolicy: { policy: 'no-referrer' },
     frameguard: { action: 'deny' },
     crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    securityHeaders(request.raw, reply.raw, (error?: unknown) => done(error instanceof Error ? error : undefined));
   });
 
   await app.register(swagger, {
