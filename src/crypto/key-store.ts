@@ -37,8 +37,11 @@ function unwrap(key: KeyObject, wrapped: string, aad: string, what: string): Key
 export interface KeyStore {
   /** Makes sure a first KEK exists; safe to run from several processes. */
   init(): Promise<void>;
-  /** The data key of a subject, created on first use inside the caller's transaction. */
-  dekFor(db: Db, subjectId: string, create: boolean): Promise<Dek | undefined>;
+  /**
+   * The data key of a subject, created on first use inside the caller's transaction. `create`:
+   * 'new' for an id just generated (no lookup needed), true to create when missing, false to only load.
+   */
+  dekFor(db: Db, subjectId: string, create: boolean | 'new'): Promise<Dek | undefined>;
   /** Destroys a subject's data key (crypto-shredding) and forgets it here. */
   forget(subjectId: string): void;
   status(): Promise<{ current: number; versions: { version: number; created_at: string; subjects: number }[] }>;
@@ -99,7 +102,7 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
     async dekFor(via, subjectId, create) {
       const cached = deks.get(subjectId);
       if (cached !== undefined) return cached;
-      const row = await via
+      const row = create === 'new' ? undefined : await via
         .selectFrom('subject_keys')
         .select(['kek_version', 'dek_version', 'wrapped'])
         .where('subject_id', '=', subjectId)
@@ -127,8 +130,11 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
           created_at: clock.now().toISOString(),
         })
         .execute();
-      // Not cached until the caller's transaction commits; the next read caches it.
-      return { key: createSecretKey(raw), version: 1, __role: 'dek' };
+      // Cached at once: if the caller's transaction rolls back, the subject id (random, fresh) is
+      // never used again, so the entry is merely unused.
+      const dek: Dek = { key: createSecretKey(raw), version: 1, __role: 'dek' };
+      remember(subjectId, dek);
+      return dek;
     },
 
     forget(subjectId) {
