@@ -79,7 +79,12 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps, re
     },
     handler: async (request, reply) => {
       const { email, password, session_delivery } = request.body;
-      const outcome = await signIn.withPassword({ realm, email, password: new Secret(password), ...attempt(request, device(request)) });
+      // A client that hangs up while its sign-in waits in line costs no password check.
+      const gone = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      });
+      const outcome = await signIn.withPassword({ realm, email, password: new Secret(password), signal: gone.signal, ...attempt(request, device(request)) });
       // The session presented before sign-in (if any) is never kept: sign-in replaces it (fixation).
       if (request.authSession !== null) await sessions.revoke(request.authSession.session.accountId, request.authSession.session.id, 'replaced');
       if (outcome.kind === 'mfa') {

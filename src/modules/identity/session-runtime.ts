@@ -122,7 +122,8 @@ export function createIdentityServices(deps: {
     ...(config.passwords.hashConcurrency === undefined ? {} : { concurrency: { max: config.passwords.hashConcurrency } }),
   });
   const accounts = createAccountService({ db, clock, keys, passwords });
-  const gate = createGate({ max: (config.passwords.hashConcurrency ?? defaultHashConcurrency()) + 1, queue: 1000, maxWaitMs: 10_000 });
+  // As many at once as argon2id hashes in parallel; during a flood (32 or more waiting), password work gets 40% of that.
+  const gate = createGate({ max: config.passwords.hashConcurrency ?? defaultHashConcurrency(), queue: 1000, maxWaitMs: 10_000, floodShare: 0.4, floodAt: 32 });
   const recovery = createRecoveryCodeService({ db, clock, key: keys.recoveryMac });
   const totp = createTotpService({ db, clock, key: keys.totpSeal, recovery, issuer: config.shopName });
   const tokens = createTokenService({ db, clock, key: keys.tokenMac });

@@ -45,7 +45,8 @@ export type SignInOutcome =
   | { readonly kind: 'mfa'; readonly account: AccountInfo; readonly ticket: Secret<string>; readonly expiresAt: string; readonly methods: readonly SecondFactorProof['kind'][] };
 
 export interface SignInService {
-  withPassword(input: { realm: Realm; email: string; password: Secret<string> } & Attempt): Promise<SignInOutcome>;
+  /** `signal`: the caller went away; a sign-in still waiting for its turn is dropped. */
+  withPassword(input: { realm: Realm; email: string; password: Secret<string>; signal?: AbortSignal | undefined } & Attempt): Promise<SignInOutcome>;
   /** Passwordless: a passkey with user verification is two factors in one (NIST SP 800-63B §3.1.7). */
   withPasskey(input: { realm: Realm; response: unknown } & Attempt): Promise<SignInOutcome & { kind: 'session' }>;
   /** Completes a sign-in that answered `mfa_required`. */
@@ -121,7 +122,7 @@ export function createSignInService(deps: {
     await lockout.clear(mfaKey(account.id));
   }
 
-  async function withPassword({ realm, email, password, ...a }: Parameters<SignInService['withPassword']>[0]): Promise<SignInOutcome> {
+  async function withPassword({ realm, email, password, signal: _signal, ...a }: Parameters<SignInService['withPassword']>[0]): Promise<SignInOutcome> {
     const key = accounts.lockoutKey(realm, email);
     const known = await accounts.findByEmail(realm, email);
     const before = await lockout.status(key);
@@ -150,7 +151,7 @@ export function createSignInService(deps: {
   return {
     methods,
 
-    withPassword: (input) => deps.gate.run(() => withPassword(input)),
+    withPassword: (input) => deps.gate.run(() => withPassword(input), input.signal),
 
     async withPasskey({ realm, response, ...a }) {
       if (deps.passkeys === undefined) fail(IdentityErrors.IDENTITY_PASSKEY_INVALID, 'passkeys are not available');
