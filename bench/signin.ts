@@ -158,6 +158,9 @@ export async function benchSignIn(db: BenchDatabase, o: SignInOptions): Promise<
     log(`sign-in, 16 clients: ${loaded.requests.average.toFixed(1)}/s, p99 ${loaded.latency.p99} ms, statuses ${JSON.stringify(statuses(loaded))}`);
 
     const reads = readRequest(target, seeded);
+    const probe = await fetch(`${url}/v1/customers/${seeded.ids[0]!}`, { headers: { ...target.headers, 'custos-purpose': 'support' } }).catch((e: unknown) => e);
+    if (!(probe instanceof Response) || probe.status !== 200)
+      throw new Error(`read check failed (${probe instanceof Response ? probe.status : String(probe)}): ${target.child.stderr().slice(-2000)}`);
     if (o.warmup > 0) await run(url, o.connections, o.warmup, reads);
     const rounds: { baseline: Result; under: Result; attack: { perSecond: number; statuses: Record<string, number> } }[] = [];
     for (let i = 1; i <= o.rounds; i++) {
@@ -170,6 +173,9 @@ export async function benchSignIn(db: BenchDatabase, o: SignInOptions): Promise<
       log(
         `round ${i}: reads alone ${Math.round(baseline.requests.average)} req/s (p99 ${baseline.latency.p99} ms), under ${o.attackers} attacking connections ${Math.round(under.requests.average)} req/s (p99 ${under.latency.p99} ms); attack ${attackResult.perSecond.toFixed(1)} attempts/s ${JSON.stringify(attackResult.statuses)}`,
       );
+      for (const [name, r] of [['alone', baseline], ['under attack', under]] as const)
+        if (r.non2xx > 0 || r.requests.total === 0)
+          log(`round ${i} reads ${name}: statuses ${JSON.stringify(statuses(r))}, errors ${r.errors}, timeouts ${r.timeouts}; server said: ${target.child.stderr().slice(-1500)}`);
       // Let the attack's abandoned attempts leave the line before the next baseline.
       await new Promise((r) => setTimeout(r, 2000));
     }
