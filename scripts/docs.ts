@@ -16,7 +16,7 @@ function errorFiles(dir: string): string[] {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) out.push(...errorFiles(path));
-    else if (name === 'errors.ts') out.push(path);
+    else if (name === 'errors.ts' || name.endsWith('-errors.ts')) out.push(path);
   }
   return out;
 }
