@@ -30,8 +30,8 @@ function encodeTime(ms: number): string {
   return out;
 }
 
-function encodeRandom(bytes: Buffer): string {
-  // 10 bytes = 80 bits = 16 base32 characters.
+/** Crockford base32 of `bytes` (5 bits a character; a length that is a multiple of 5 bytes loses nothing). */
+export function crockfordBase32(bytes: Uint8Array): string {
   let bits = 0;
   let value = 0;
   let out = '';
@@ -48,7 +48,7 @@ function encodeRandom(bytes: Buffer): string {
 }
 
 export function newId<P extends string>(prefix: P, now: number = Date.now()): string {
-  return `${prefix}_${encodeTime(now)}${encodeRandom(randomBytes(10))}`;
+  return `${prefix}_${encodeTime(now)}${crockfordBase32(randomBytes(10))}`;
 }
 
 const ID_BODY = /^[0-9A-HJKMNP-TV-Z]{26}$/;

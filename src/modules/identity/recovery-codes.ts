@@ -5,6 +5,7 @@ import { fail } from '../../kernel/errors.ts';
 import { Secret } from '../../kernel/secret.ts';
 import type { Database } from '../../store/schema.ts';
 import { IdentityErrors } from './errors.ts';
+import { crockfordBase32 } from '../../kernel/ids.ts';
 
 /**
  * Recovery codes: ten per account, shown once, each usable once (ASVS 6.5.1). Each code is 24
@@ -19,20 +20,7 @@ const CHARS = 24;
 
 /** 15 random bytes → 24 characters of 5 bits each, shown in groups of four. */
 export function generateRecoveryCode(): string {
-  const bytes = randomBytes(15);
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(value >>> (bits - 5)) & 31]!;
-      bits -= 5;
-    }
-    value &= (1 << bits) - 1;
-  }
-  return out.match(/.{4}/g)!.join('-');
+  return crockfordBase32(randomBytes(15)).match(/.{4}/g)!.join('-');
 }
 
 /** Accepts what people type: any case, spaces or hyphens, O for 0, I and L for 1 (Crockford). */
