@@ -106,7 +106,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       phoneDefaultCountry: config.phoneDefaultCountry,
     });
-    const apiKeys = createApiKeyService({ db: store.db, hashKey: rootKeys.apiKeyHash, clock });
+    const apiKeys = createApiKeyService({
+      db: store.db,
+      store,
+      database: config.database,
+      hashKey: rootKeys.apiKeyHash,
+      clock,
+      onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'API key revocation listener lost its connection; keys are read from the database until it is back'),
+    });
     let closed = false;
     return {
       config,
@@ -126,6 +133,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         if (closed) return;
         closed = true;
         await identity.close();
+        await apiKeys.close();
         await audit.stop();
         await store.close();
       },

@@ -15,6 +15,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Store {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /**
+   * Runs one read-only statement on the hot path, outside any transaction: on SQLite through a
+   * connection of its own (a prepared statement, no query builder, no wait behind a write
+   * transaction on the main connection, and never a view of another request's uncommitted write);
+   * on PostgreSQL through the pool. Build `sql` once with Kysely's `compile()`.
+   */
+  read<R>(sql: string, parameters: readonly unknown[]): Promise<R[]>;
   close(): Promise<void>;
 }
 
@@ -89,7 +96,34 @@ export async function openStore(database: Config['database']): Promise<Store> {
     sqlite.pragma('busy_timeout = 10000');
     sqlite.pragma('foreign_keys = ON');
     const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cachingStatements(sqlite) }) });
-    return { db, dialect: 'sqlite', close: () => db.destroy() };
+    // WAL lets a second connection read the last committed state while the first one writes.
+    const reader = sqlite.memory ? sqlite : new SQLite(database.file);
+    if (reader !== sqlite) {
+      reader.pragma('busy_timeout = 10000');
+      reader.pragma('query_only = ON');
+    }
+    const statements = new Map<string, SQLite.Statement>();
+    return {
+      db,
+      dialect: 'sqlite',
+      read<R>(text: string, parameters: readonly unknown[]): Promise<R[]> {
+        try {
+          let stmt = statements.get(text);
+          if (stmt === undefined) {
+            if (statements.size >= 256) statements.clear();
+            stmt = reader.prepare(text);
+            statements.set(text, stmt);
+          }
+          return Promise.resolve(stmt.all(...parameters) as R[]);
+        } catch (error) {
+          return Promise.reject(error as Error);
+        }
+      },
+      async close() {
+        await db.destroy();
+        if (reader !== sqlite) reader.close();
+      },
+    };
   }
   const schema = database.schema;
   if (schema !== undefined) {
@@ -111,7 +145,12 @@ export async function openStore(database: Config['database']): Promise<Store> {
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: 'postgres', close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'postgres',
+    read: async <R>(text: string, parameters: readonly unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, [...parameters]))).rows as R[],
+    close: () => db.destroy(),
+  };
 }
 
 /**

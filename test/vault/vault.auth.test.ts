@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
+import { createLogger } from '../../src/kernel/logger.ts';
+import { openRuntime } from '../../src/runtime.ts';
 import { testApp, type TestApp } from '../support/app.ts';
 import { apiKey, call, census, CORE_TABLES, expectError, person, seed, unknownId } from './helpers.ts';
 
@@ -105,6 +108,30 @@ describe('vault API authentication', () => {
     const before = await census(t, CORE_TABLES);
     expectError(await call(t, { method: 'POST', url: '/v1/customers', auth: k.auth, payload: person().customer }), 401, 'APIKEY_INVALID');
     expect(await census(t, CORE_TABLES)).toEqual(before);
+  });
+
+  it('a revocation made by another process (the CLI) reaches a running server', async () => {
+    const k = await apiKey(t, ['account']);
+    const read = () => call(t, { url: `/v1/customers/${customerId}`, auth: k.auth, purpose: 'account' });
+    // Used twice first, so that a server that caches verified keys has this one cached.
+    expect((await read()).statusCode).toBe(200);
+    expect((await read()).statusCode).toBe(200);
+    const other = await openRuntime(loadConfig(t.env), { background: false, logger: createLogger('silent') });
+    try {
+      await other.apiKeys.revoke(k.id);
+    } finally {
+      await other.close();
+    }
+    // SQLite reads the row on every request; PostgreSQL's cache is emptied by the revocation's
+    // NOTIFY, which arrives on its own connection a moment after the commit. A cache that missed
+    // it would accept the key for a minute: far past this bound.
+    const deadline = Date.now() + 5000;
+    let res = await read();
+    while (res.statusCode === 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+      res = await read();
+    }
+    expectError(res, 401, 'APIKEY_INVALID');
   });
 
   it('authentication comes before body parsing and validation (no oracle for unauthenticated callers)', async () => {

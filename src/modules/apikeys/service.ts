@@ -1,17 +1,31 @@
 import { createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
-import { CompiledQuery, type Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Config } from '../../config/config.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { fail } from '../../kernel/errors.ts';
 import { ID_PREFIX, isId, newId } from '../../kernel/ids.ts';
 import { Secret } from '../../kernel/secret.ts';
+import type { Store } from '../../store/database.ts';
+import { channelSql, watchChannel, type ChannelWatch } from '../../store/notify.ts';
 import type { Database } from '../../store/schema.ts';
 import { ApiKeyErrors } from './errors.ts';
 
 /**
  * API keys for shop backends. A key is shown once (`ck_<id>_<secret>`), stored as an HMAC-SHA256
  * of its secret under a key derived from the root (a keyed hash: a stolen table does not let
- * anyone test guesses offline), scoped to purposes, and revocable at once: every request checks
- * the stored row, there is no cache to go stale. (Medusa API keys; ASVS 6.4.x, 13.3.x)
+ * anyone test guesses offline), scoped to purposes, and revocable at once. (Medusa API keys;
+ * ASVS 6.4.x, 13.3.x)
+ *
+ * Checking a key is on every request, so it is kept cheap without letting a revoked key through:
+ * - SQLite: every request reads the key's row, through the store's own read connection (a
+ *   prepared statement, a few microseconds), so a revocation by the CLI counts from its commit.
+ * - PostgreSQL: a row read costs a round trip, so verified rows are cached, and a revocation
+ *   sends a NOTIFY in its own transaction that empties every server's cache when it commits. The
+ *   cache is used only while the LISTEN connection is up (a notification sent while it was down
+ *   would be lost), a row read while a notification arrived is not kept, and no row is kept
+ *   longer than a minute whatever happens.
+ * The HMAC of a presented secret is remembered for the secrets seen last, so a busy key is not
+ * hashed again on every call.
  */
 export interface ApiKeyInfo {
   readonly id: string;
@@ -27,17 +41,64 @@ export interface ApiKeyService {
   revoke(id: string): Promise<ApiKeyInfo>;
   /** The key's identity and scope, or APIKEY_INVALID for anything else (malformed, unknown, revoked). */
   verify(presented: string): Promise<ApiKeyInfo>;
+  /** Stops listening for revocations (PostgreSQL). */
+  close(): Promise<void>;
 }
 
 const TOKEN = /^ck_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$/;
 // A fixed digest to compare against when the id is unknown, so that both paths do the same work.
 const DUMMY = Buffer.alloc(32);
+/** Longest a cached key row is trusted (PostgreSQL), even with the LISTEN connection up. */
+const CACHE_MS = 60_000;
+const CACHE_SIZE = 1024;
+const CHANNEL = 'custos_apikeys';
 
-export function createApiKeyService(deps: { db: Kysely<Database>; hashKey: KeyObject; clock: Clock }): ApiKeyService {
-  const { db, hashKey, clock } = deps;
+export function createApiKeyService(deps: {
+  db: Kysely<Database>;
+  store: Pick<Store, 'dialect' | 'read'>;
+  /** PostgreSQL: where to LISTEN for revocations (without it, every request reads the row). */
+  database?: Config['database'];
+  hashKey: KeyObject;
+  clock: Clock;
+  onListenError?: (error: unknown) => void;
+}): ApiKeyService {
+  const { db, store, hashKey, clock } = deps;
   // The one query on every request, compiled once (Kysely otherwise builds and compiles it per call).
   const byIdSql = db.selectFrom('api_keys').selectAll().where('id', '=', '').compile().sql;
-  const digest = (secret: string) => createHmac('sha256', hashKey).update(secret, 'utf8').digest();
+  const digests = new Map<string, Buffer>();
+  const digest = (secret: string): Buffer => {
+    const known = digests.get(secret);
+    if (known !== undefined) return known;
+    const d = createHmac('sha256', hashKey).update(secret, 'utf8').digest();
+    if (digests.size >= CACHE_SIZE) digests.clear();
+    digests.set(secret, d);
+    return d;
+  };
+
+  // PostgreSQL row cache, emptied by every revocation notice.
+  const rows = new Map<string, { row: Database['api_keys']; until: number }>();
+  let generation = 0;
+  let watch: ChannelWatch | undefined;
+  const pgDatabase = deps.database?.kind === 'postgres' && store.dialect === 'postgres' ? deps.database : undefined;
+  const invalidate = () => {
+    generation += 1;
+    rows.clear();
+  };
+
+  async function rowById(id: string): Promise<Database['api_keys'] | undefined> {
+    if (pgDatabase === undefined) return (await store.read<Database['api_keys']>(byIdSql, [id]))[0];
+    watch ??= watchChannel(pgDatabase, CHANNEL, invalidate, deps.onListenError);
+    const now = Date.now();
+    const hit = rows.get(id);
+    if (hit !== undefined && watch.live && hit.until > now) return hit.row;
+    const seen = generation;
+    const row = (await store.read<Database['api_keys']>(byIdSql, [id]))[0];
+    if (row !== undefined && watch.live && generation === seen) {
+      if (rows.size >= CACHE_SIZE) rows.clear();
+      rows.set(id, { row, until: now + CACHE_MS });
+    }
+    return row;
+  }
   const toInfo = (r: Database['api_keys']): ApiKeyInfo => ({
     id: r.id,
     name: r.name,
@@ -71,12 +132,17 @@ export function createApiKeyService(deps: { db: Kysely<Database>; hashKey: KeyOb
 
     async revoke(id) {
       if (!isId(ID_PREFIX.apiKey, id)) fail(ApiKeyErrors.APIKEY_NOT_FOUND, 'no API key with that id');
-      await db
-        .updateTable('api_keys')
-        .set({ revoked_at: clock.now().toISOString() })
-        .where('id', '=', id)
-        .where('revoked_at', 'is', null)
-        .execute();
+      await db.transaction().execute(async (tx) => {
+        await tx
+          .updateTable('api_keys')
+          .set({ revoked_at: clock.now().toISOString() })
+          .where('id', '=', id)
+          .where('revoked_at', 'is', null)
+          .execute();
+        // Delivered to every listening server when this transaction commits.
+        if (store.dialect === 'postgres') await sql`SELECT pg_notify(${sql.raw(channelSql(CHANNEL))}, ${id})`.execute(tx);
+      });
+      invalidate();
       const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
       if (row === undefined) fail(ApiKeyErrors.APIKEY_NOT_FOUND, 'no API key with that id');
       return toInfo(row);
@@ -86,11 +152,17 @@ export function createApiKeyService(deps: { db: Kysely<Database>; hashKey: KeyOb
       const m = TOKEN.exec(presented);
       if (m === null) fail(ApiKeyErrors.APIKEY_INVALID, 'invalid API key');
       const id = `${ID_PREFIX.apiKey}_${m[1]!}`;
-      const row = (await db.executeQuery<Database['api_keys']>(CompiledQuery.raw(byIdSql, [id]))).rows[0];
+      const row = await rowById(id);
       const expected = row === undefined ? DUMMY : Buffer.from(row.secret_hash, 'base64url');
       const matches = timingSafeEqual(digest(m[2]!), expected.length === 32 ? expected : DUMMY);
       if (row === undefined || !matches || row.revoked_at !== null) fail(ApiKeyErrors.APIKEY_INVALID, 'invalid API key');
       return toInfo(row);
+    },
+
+    async close() {
+      await watch?.close();
+      watch = undefined;
+      invalidate();
     },
   };
 }
