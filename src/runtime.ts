@@ -98,6 +98,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     const vault = createVaultService({
       db: store.db,
       dialect: store.dialect,
+      read: store.read,
       keys,
       blindIndexKey: rootKeys.blindIndex,
       inventory,
