@@ -42,6 +42,16 @@ export interface KeyStore {
    * 'new' for an id just generated (no lookup needed), true to create when missing, false to only load.
    */
   dekFor(db: Db, subjectId: string, create: boolean | 'new'): Promise<Dek | undefined>;
+  /**
+   * A fresh data key for a new subject, wrapped under the current KEK as this process last read it
+   * (nothing is written): for a caller that stores the row in its own statement, guarded so that
+   * it stores nothing if a newer KEK exists; it then calls `kekOutdated` and mints again.
+   */
+  mintDek(subjectId: string): Promise<{ dek: Dek; row: Database['subject_keys'] }>;
+  /** Remembers a minted key once its row is committed. */
+  adopt(subjectId: string, dek: Dek): void;
+  /** A newer KEK version exists: read the current version again before the next mint. */
+  kekOutdated(): void;
   /** Destroys a subject's data key (crypto-shredding) and forgets it here. */
   forget(subjectId: string): void;
   status(): Promise<{ current: number; versions: { version: number; created_at: string; subjects: number }[] }>;
@@ -74,6 +84,8 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
     if (v === null || v === undefined) throw new KeyError('no KEK yet: run migrations and start the service once');
     return Number(v);
   }
+
+  let current: Promise<number> | undefined;
 
   function remember(subjectId: string, dek: Dek): void {
     if (deks.size >= cacheSize) {
@@ -135,6 +147,33 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
       const dek: Dek = { key: createSecretKey(raw), version: 1, __role: 'dek' };
       remember(subjectId, dek);
       return dek;
+    },
+
+    async mintDek(subjectId) {
+      const read = (current ??= currentVersion(db));
+      read.catch(() => {
+        if (current === read) current = undefined;
+      });
+      const k = await kek(await read);
+      const raw = randomBytes(32);
+      return {
+        dek: { key: createSecretKey(raw), version: 1, __role: 'dek' },
+        row: {
+          subject_id: subjectId,
+          kek_version: k.version,
+          dek_version: 1,
+          wrapped: wrap(k.key, raw, dekAad(subjectId, k.version, 1)),
+          created_at: clock.now().toISOString(),
+        },
+      };
+    },
+
+    adopt(subjectId, dek) {
+      remember(subjectId, dek);
+    },
+
+    kekOutdated() {
+      current = undefined;
     },
 
     forget(subjectId) {

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/config.ts';
+import { createLogger } from '../../src/kernel/logger.ts';
+import { openRuntime } from '../../src/runtime.ts';
 import { testApp, type TestApp } from '../support/app.ts';
 import { ALL_PURPOSES, apiKey, call, expectError, expectNoValues, person, personalStrings, seed } from './helpers.ts';
 
@@ -126,5 +129,41 @@ describe('vault ciphertexts are bound to their row and field', () => {
     good.e.email = good.e.email!.replace(/^f1\.(\d+)\./, (_m, v: string) => `f1.${Number(v) + 1}.`);
     await store(fresh.id, good);
     await expectIntegrityFailure(`/v1/customers/${fresh.id}`, 'account', personalStrings(fresh.p));
+  });
+});
+
+/**
+ * A key rotation run by another process adds a KEK version while the server runs. A customer
+ * created afterwards must get its data key under the new KEK, even where the server remembers
+ * the current version between writes (PostgreSQL): its write is refused by the database and
+ * made again under the new version, so the rotation never leaves new keys behind.
+ */
+describe('new data keys follow a KEK added by another process', () => {
+  let t: TestApp;
+  let auth: string;
+  beforeAll(async () => {
+    t = await testApp();
+    auth = (await apiKey(t, ALL_PURPOSES)).auth;
+  });
+  afterAll(async () => t.close());
+
+  const kekOf = async (id: string) =>
+    (await t.runtime.store.db.selectFrom('subject_keys').select('kek_version').where('subject_id', '=', id).executeTakeFirstOrThrow()).kek_version;
+
+  it('a customer created after the rotation added v2 is wrapped under v2, and reads back', async () => {
+    const first = await seed(t, auth, person('before-rotation'));
+    expect(await kekOf(first.id)).toBe(1);
+    const other = await openRuntime(loadConfig(t.env), { background: false, logger: createLogger('silent') });
+    try {
+      expect(await other.keys.addKekVersion()).toBe(2);
+    } finally {
+      await other.close();
+    }
+    const p = person('after-rotation');
+    const second = await seed(t, auth, p);
+    expect(await kekOf(second.id)).toBe(2);
+    const read = await call(t, { url: `/v1/customers/${second.id}`, auth, purpose: 'account' });
+    expect(read.statusCode, read.body).toBe(200);
+    expect(read.json<{ name: string }>().name).toBe(p.customer.name);
   });
 });

@@ -13,6 +13,8 @@ import { hasPending, insertPending, selectForSubject } from './repository.ts';
 import { createRowBuilder, type PendingRow } from './schema.ts';
 
 export { verifyAuditLog, type VerifyResult, type VerifyDeps } from './verify.ts';
+export { INSERT_COLUMNS } from './repository.ts';
+export type { PendingRow } from './schema.ts';
 
 export interface AuditEntry {
   /** 'apikey:key_…', 'staff:…', 'customer:…', 'cli', 'system'. */
@@ -48,6 +50,11 @@ export interface AuditRecord {
 export interface AuditLog {
   /** For reads: resolves once the entry is committed (group commit); rejects AUDIT_UNAVAILABLE. */
   append(entry: AuditEntry): Promise<void>;
+  /**
+   * For a write that inserts its entry in its own statement (INSERT_COLUMNS order): the pending
+   * row, checked and MACed, exactly as appendInTx would insert it.
+   */
+  pendingRow(entry: AuditEntry): PendingRow;
   /** For writes: inserts the entry in the caller's transaction, so both commit or neither. */
   appendInTx(tx: Transaction<Database>, entry: AuditEntry): Promise<void>;
   /** Entries about one data subject, newest first; `before` is an entry id (cursor). */
@@ -161,6 +168,10 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       } catch (error) {
         throw unavailable('the audit entry could not be written', error);
       }
+    },
+
+    pendingRow(entry) {
+      return buildRow(entry);
     },
 
     async appendInTx(tx, entry) {
