@@ -99,6 +99,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       db: store.db,
       dialect: store.dialect,
       read: store.read,
+      ...(store.batch === undefined ? {} : { batch: store.batch }),
       keys,
       blindIndexKey: rootKeys.blindIndex,
       inventory,

@@ -5,6 +5,7 @@ import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, sq
 import pg from 'pg';
 import type { Config } from '../config/config.ts';
 import type { Database } from './schema.ts';
+import { createWriteBatcher, type WriteBatcher } from './write-batch.ts';
 import * as m0001 from './migrations/0001-vault-core.ts';
 import * as m0002 from './migrations/0002-identity.ts';
 import * as m0003 from './migrations/0003-staff.ts';
@@ -22,6 +23,8 @@ export interface Store {
    * on PostgreSQL through the pool. Build `sql` once with Kysely's `compile()`.
    */
   read<R>(sql: string, parameters: readonly unknown[]): Promise<R[]>;
+  /** SQLite: writes group-committed into one transaction (write-batch.ts). */
+  readonly batch?: WriteBatcher;
   close(): Promise<void>;
 }
 
@@ -118,6 +121,7 @@ export async function openStore(database: Config['database']): Promise<Store> {
     return {
       db,
       dialect: 'sqlite',
+      batch: createWriteBatcher(db, sqlite),
       read<R>(text: string, parameters: readonly unknown[]): Promise<R[]> {
         try {
           let stmt = statements.get(text);

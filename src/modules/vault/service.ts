@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import type SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import { blindIndex } from '../../crypto/blind-index.ts';
 import type { KeyStore } from '../../crypto/key-store.ts';
@@ -74,6 +75,8 @@ export function createVaultService(deps: {
   dialect: Dialect;
   /** Hot-path reads (Store.read): prepared once, outside any write transaction. */
   read: Store['read'];
+  /** SQLite: group-committed writes (Store.batch). */
+  batch?: Store['batch'];
   keys: KeyStore;
   blindIndexKey: KeyObject;
   inventory: Inventory;
@@ -257,6 +260,83 @@ export function createVaultService(deps: {
     }
   }
 
+  /**
+   * SQLite: a create is a job of the store's write batch (write-batch.ts): the writes that arrive
+   * together share one transaction and one fsync, each in its own savepoint. The statements are
+   * prepared once on the connection; the data key is minted before, under the KEK version this
+   * process last read, and the job refuses (inserting nothing) if a newer KEK exists.
+   */
+  const SQ = {
+    subjectKey:
+      'INSERT INTO subject_keys (subject_id, kek_version, dek_version, wrapped, created_at) SELECT ?, ?, 1, ?, ? WHERE NOT EXISTS (SELECT 1 FROM keks WHERE version > ?)',
+    parent: "SELECT subject_id FROM records WHERE id = ? AND collection = 'customers'",
+    record: 'INSERT INTO records (id, collection, subject_id, parent_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    index: 'INSERT INTO blind_indexes (collection, field, digest, record_id) VALUES (?, ?, ?, ?)',
+    audit: `INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
+  };
+  type Prepared = Record<keyof typeof SQ, SQLite.Statement>;
+  const prepared = new WeakMap<SQLite.Database, Prepared>();
+  const statements = (sqlite: SQLite.Database): Prepared => {
+    let p = prepared.get(sqlite);
+    if (p === undefined) {
+      p = Object.fromEntries(Object.entries(SQ).map(([k, text]) => [k, sqlite.prepare(text)])) as Prepared;
+      prepared.set(sqlite, p);
+    }
+    return p;
+  };
+  class KekMoved extends Error {}
+
+  async function createSqlite(batch: NonNullable<Store['batch']>, ctx: CallContext, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
+    const subjectId = parentId ?? id;
+    const entry = audit.pendingRow({
+      actor: ctx.actor.ref,
+      action: 'vault.create',
+      subjectId,
+      collection: c.name,
+      recordId: id,
+      fields: Object.keys(values).filter((k) => values[k] !== undefined).sort(),
+      purpose: ctx.purpose ?? null,
+      outcome: 'success',
+      requestId: ctx.requestId,
+    });
+    const { rows: indexes } = indexRows(c, id, values);
+    const auditValues = INSERT_COLUMNS.map((k) => entry[k]);
+    const insertRest = (st: Prepared, data: StoredData) => {
+      st.record.run(id, c.name, subjectId, parentId ?? null, JSON.stringify(data), at, at);
+      for (const r of indexes) st.index.run(r.collection, r.field, r.digest, r.record_id);
+      st.audit.run(...auditValues);
+    };
+    if (parentId !== undefined) {
+      const dek = await keys.dekFor(db, parentId, false);
+      if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
+      await batch.run((sqlite) => {
+        const st = statements(sqlite);
+        if (st.parent.get(parentId) === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+        insertRest(st, data);
+      });
+      return;
+    }
+    for (let attempt = 0; ; attempt++) {
+      const { dek, row } = await keys.mintDek(subjectId);
+      const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
+      try {
+        await batch.run((sqlite) => {
+          const st = statements(sqlite);
+          if (st.subjectKey.run(subjectId, row.kek_version, row.wrapped, at, row.kek_version).changes !== 1) throw new KekMoved();
+          insertRest(st, data);
+        });
+        keys.adopt(subjectId, dek);
+        return;
+      } catch (error) {
+        if (!(error instanceof KekMoved)) throw error;
+        // A key rotation added a KEK since this process last read the current version.
+        keys.kekOutdated();
+        if (attempt >= 2) throw new Error('the current KEK version kept changing during a create');
+      }
+    }
+  }
+
   return {
     async create(ctx, collection, parentId, values) {
       if (ctx.purpose !== undefined) policy.checkPurpose(ctx.actor, ctx.purpose);
@@ -267,13 +347,14 @@ export function createVaultService(deps: {
       const subjectId = parentId ?? id;
       await policy.authorize(ctx.actor, ctx.purpose, subjectId);
       const at = now.toISOString();
-      if (deps.dialect === 'postgres') {
+      if (deps.dialect === 'postgres' || deps.batch !== undefined) {
         try {
-          await createPg(ctx, c, id, parentId, values, at);
+          if (deps.batch !== undefined) await createSqlite(deps.batch, ctx, c, id, parentId, values, at);
+          else await createPg(ctx, c, id, parentId, values, at);
           return { id };
         } catch (error) {
-          // The statement stored nothing. Which part failed (the audit log, say) is not told apart
-          // in one statement: the same write as separate statements runs and names the failure.
+          // Nothing was stored. Which part failed (the audit log, say) is not told apart in one
+          // statement or batch job: the same write as separate statements runs and names it.
           if (error instanceof AppError) throw error;
         }
       }
