@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -161,10 +162,20 @@ export async function openStore(database: Config['database']): Promise<Store> {
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const statementNames = new Map<string, string>();
   return {
     db,
     dialect: 'postgres',
-    read: async <R>(text: string, parameters: readonly unknown[]) => (await db.executeQuery<R>(CompiledQuery.raw(text, [...parameters]))).rows as R[],
+    // Named statements: each pool connection parses and plans a hot statement once, not on every
+    // call (the planning alone cost more than running the vault's lookups).
+    read: async <R>(text: string, parameters: readonly unknown[]) => {
+      let name = statementNames.get(text);
+      if (name === undefined) {
+        name = `custos_${createHash('sha256').update(text).digest('base64url').slice(0, 22)}`;
+        statementNames.set(text, name);
+      }
+      return (await pool.query({ name, text, values: [...parameters] })).rows as R[];
+    },
     close: () => db.destroy(),
   };
 }

@@ -1,7 +1,6 @@
 import SQLite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { testStore, TEST_DIALECT } from '../../test/support/store.ts';
-import type { Store } from './database.ts';
 
 /**
  * The SQLite write batch: writes that arrive together share one transaction, each in a
@@ -10,7 +9,7 @@ import type { Store } from './database.ts';
  * does not see the batch half-done), and what another connection sees (all of a batch or none).
  */
 describe.skipIf(TEST_DIALECT !== 'sqlite')('SQLite write batch', () => {
-  let store: Store & { close(): Promise<void> };
+  let store: Awaited<ReturnType<typeof testStore>>;
   beforeEach(async () => {
     store = await testStore();
   });
