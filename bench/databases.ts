@@ -68,11 +68,6 @@ export async function prepareDatabase(kind: DbKind, pgUrl: string): Promise<Benc
   const schema = `bench_${randomBytes(6).toString('hex')}`;
   const version = await withClient(pgUrl, async (c) => {
     await c.query(`CREATE SCHEMA "${schema}"`);
-    // Kysely's Migrator, given no migrationTableSchema, takes its bookkeeping tables for existing
-    // when ANY schema of the database has them, and then fails in a fresh schema. Creating them
-    // here, exactly as Kysely would, lets Custos migrate the fresh schema regardless.
-    await c.query(`CREATE TABLE "${schema}".kysely_migration (name varchar(255) NOT NULL PRIMARY KEY, timestamp varchar(255) NOT NULL)`);
-    await c.query(`CREATE TABLE "${schema}".kysely_migration_lock (id varchar(255) NOT NULL PRIMARY KEY, is_locked integer NOT NULL DEFAULT 0)`);
     const r = await c.query<{ server_version: string }>('SHOW server_version');
     return r.rows[0]?.server_version ?? '?';
   });

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import type SQLite from 'better-sqlite3';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { blindIndex } from '../../crypto/blind-index.ts';
 import type { KeyStore } from '../../crypto/key-store.ts';
 import type { Clock } from '../../kernel/clock.ts';
@@ -68,6 +68,9 @@ function named(text: string): { sql: string; bind: (values: Record<string, unkno
   };
 }
 
+/** Most records one lookup returns (customers sharing a value, with their addresses). */
+const LOOKUP_LIMIT = 1000;
+
 const byId = (rows: Row[]): Row[] => (rows.length < 2 ? rows : rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
 
 export function createVaultService(deps: {
@@ -107,7 +110,8 @@ export function createVaultService(deps: {
       eb.selectFrom('blind_indexes').select('record_id').where('collection', '=', 'customers').where('field', '=', '').where('digest', '=', ''),
     )
     .where('collection', 'in', ['customers', 'addresses'])
-    .limit(1000)
+    // A literal: a bound LIMIT made SQLite's statement two to four times slower.
+    .limit(sql.lit(LOOKUP_LIMIT))
     .compile().sql;
   const ORDER_ROW = db.selectFrom('records').selectAll().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
 
@@ -439,7 +443,7 @@ export function createVaultService(deps: {
       const normalised = indexValue(def.type, by[field]!);
       if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
       const digest = blindIndex(deps.blindIndexKey, 'customers', field, normalised);
-      const rows = byId(await read<Row>(LOOKUP_ROWS, ['customers', field, digest, 'customers', 'addresses', 1000]));
+      const rows = byId(await read<Row>(LOOKUP_ROWS, ['customers', field, digest, 'customers', 'addresses']));
       const bySubject = new Map<string, Row[]>();
       for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
       const out: RecordView[] = [];
