@@ -76,6 +76,9 @@ describe('client address subject', () => {
     expect(throttleSubject('2001:0DB8:0001:0002:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
     expect(throttleSubject('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
     expect(throttleSubject('not an address')).toBe('other:not an address');
+    // ::ffff:0:0 is the IPv4-mapped 0.0.0.0, not an address of ::/64
+    expect(throttleSubject('0:0:0:0:0:ffff:0:0')).toBe('0.0.0.0');
+    expect(throttleSubject('0:0:0:0:0:fffe:0:0')).toBe('0:0:0:0::/64');
   });
 
   it('gives every spelling of an IPv6 address, and every address of one /64, the same subject', () => {
@@ -86,9 +89,12 @@ describe('client address subject', () => {
         expect(groups).toHaveLength(8);
         expect(expandIPv6(canonical)).toEqual(groups);
         expect(throttleSubject(ip)).toBe(throttleSubject(canonical));
-        const mapped = groups.slice(0, 6).every((g, i) => g === (i === 5 ? 0xffff : 0));
-        if (!mapped) {
-          const sibling = [...groups.slice(0, 4), ...low].map((g) => g.toString(16)).join(':');
+        // IPv4-mapped addresses (::ffff:0:0/96) lie inside ::/64 but are subjects of their own, as
+        // IPv4; neither the address nor its sibling may be one for the /64 rule to apply.
+        const isMapped = (g: number[]) => g.slice(0, 6).every((v, i) => v === (i === 5 ? 0xffff : 0));
+        const siblingGroups = [...groups.slice(0, 4), ...low];
+        if (!isMapped(groups) && !isMapped(siblingGroups)) {
+          const sibling = siblingGroups.map((g) => g.toString(16)).join(':');
           expect(throttleSubject(sibling)).toBe(throttleSubject(ip));
         }
       }),
