@@ -1,5 +1,5 @@
 import autocannon, { type Result } from 'autocannon';
-import { cpuTicks } from './children.ts';
+import { cpuTicks, cpuTicksByName } from './children.ts';
 import type { Op } from './options.ts';
 import type { Target } from './servers.ts';
 import { requestFor, type Seeded } from './workload.ts';
@@ -19,6 +19,11 @@ export interface Measurement {
   readonly statuses: Readonly<Record<string, number>>;
   /** Server CPU time (user + system) per request during the measured run, in ms; NaN if unknown. */
   readonly cpuMsPerRequest: number;
+  /**
+   * CPU time of the PostgreSQL server's processes per request during the measured run, in ms
+   * (NaN on SQLite, or off Linux): the database work a request causes outside the server process.
+   */
+  readonly dbCpuMsPerRequest: number;
   /** Monotonic clock (µs) at the start and end of the measured run, to cut a CPU profile. */
   readonly window: readonly [number, number];
 }
@@ -45,14 +50,19 @@ async function fire(target: Target, op: Op, seeded: Seeded, connections: number,
 
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
-export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSettings): Promise<Measurement> {
+export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSettings & { postgres: boolean }): Promise<Measurement> {
   if (s.warmup > 0) await fire(target, op, seeded, s.connections, s.warmup);
   const pid = target.child.process.pid ?? -1;
+  const dbTicks = () => (s.postgres ? cpuTicksByName('postgres') : undefined);
   const cpu0 = cpuTicks(pid);
+  const db0 = dbTicks();
   const start = nowMicros();
   const r = await fire(target, op, seeded, s.connections, s.duration);
   const end = nowMicros();
   const cpu1 = cpuTicks(pid);
+  const db1 = dbTicks();
+  const perRequest = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined || r.requests.total === 0 ? Number.NaN : ((b - a) * 10) / r.requests.total;
   return {
     rps: r.requests.average,
     p50: r.latency.p50,
@@ -61,7 +71,8 @@ export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSet
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
     statuses: Object.fromEntries(Object.entries(r.statusCodeStats).map(([code, v]) => [code, Number(v.count)])),
-    cpuMsPerRequest: cpu0 === undefined || cpu1 === undefined || r.requests.total === 0 ? Number.NaN : ((cpu1 - cpu0) * 10) / r.requests.total,
+    cpuMsPerRequest: perRequest(cpu0, cpu1),
+    dbCpuMsPerRequest: perRequest(db0, db1),
     window: [start, end],
   };
 }

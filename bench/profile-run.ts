@@ -23,7 +23,7 @@ export async function profileProtected(setup: ProtectedSetup, seeded: Seeded, op
     const target = await startProtected(setup, ['--cpu-prof', `--cpu-prof-dir=${opDir}`, '--cpu-prof-interval=500']);
     let m;
     try {
-      m = await measure(target, op, seeded, opts);
+      m = await measure(target, op, seeded, { ...opts, postgres: kind === 'postgres' });
     } finally {
       await target.child.stop();
     }

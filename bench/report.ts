@@ -45,6 +45,7 @@ function summary(ms: readonly Measurement[]): Measurement {
     non2xx: sum((m) => m.non2xx),
     errors: sum((m) => m.errors),
     cpuMsPerRequest: median(ms.map((m) => m.cpuMsPerRequest)),
+    dbCpuMsPerRequest: median(ms.map((m) => m.dbCpuMsPerRequest)),
     statuses: ms.reduce<Record<string, number>>((acc, m) => {
       for (const [k, v] of Object.entries(m.statuses)) acc[k] = (acc[k] ?? 0) + v;
       return acc;

@@ -22,13 +22,13 @@ const ATTACKERS = 200;
 
 let current: BenchDatabase | undefined;
 
-async function one(target: Target, op: Op, seeded: Seeded, opts: BenchOptions): Promise<Measurement> {
-  const m = await measure(target, op, seeded, opts);
+async function one(target: Target, op: Op, seeded: Seeded, opts: BenchOptions, kind: DbKind): Promise<Measurement> {
+  const m = await measure(target, op, seeded, { ...opts, postgres: kind === 'postgres' });
   const codes = Object.entries(m.statuses)
     .filter(([code]) => !code.startsWith('2'))
     .map(([code, n]) => `${n}× ${code}`);
   const bad = m.non2xx + m.errors > 0 ? `, FAILED: ${[...codes, `${m.errors} connection errors`].join(', ')}` : '';
-  log(`  ${target.side.padEnd(11)} ${op.padEnd(6)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${String(m.p99).padStart(5)} ms  cpu ${m.cpuMsPerRequest.toFixed(2)} ms/req${bad}  (load ${loadavg()[0]!.toFixed(1)})`);
+  log(`  ${target.side.padEnd(11)} ${op.padEnd(6)} ${String(Math.round(m.rps)).padStart(6)} req/s  p99 ${String(m.p99).padStart(5)} ms  cpu ${m.cpuMsPerRequest.toFixed(2)} ms/req${Number.isNaN(m.dbCpuMsPerRequest) ? '' : `  database cpu ${m.dbCpuMsPerRequest.toFixed(2)} ms/req`}${bad}  (load ${loadavg()[0]!.toFixed(1)})`);
   if (bad !== '') log(`  ${target.child.name} said: ${target.child.stderr().trim().split('\n').slice(-3).join(' | ').slice(0, 600)}`);
   // The other server's run starts only once this one's background work is done.
   await settle(target.child);
@@ -61,7 +61,7 @@ async function benchDatabase(kind: DbKind, opts: BenchOptions): Promise<Row[]> {
         // Alternate who goes first, so neither side always gets the warmer (or noisier) slot.
         const order = i % 2 === 0 ? [custos, twin] : [twin, custos];
         const got = new Map<Target, Measurement>();
-        for (const t of order) got.set(t, await one(t, op, seeded.get(t)!, opts));
+        for (const t of order) got.set(t, await one(t, op, seeded.get(t)!, opts, kind));
         rounds.push({ protected: got.get(custos)!, unprotected: got.get(twin)! });
       }
       rows.push(row(kind, db.label, op, rev, rounds));
