@@ -120,9 +120,10 @@ export function cpuTicks(pid: number): number | undefined {
 }
 
 /**
- * CPU time (user + system, clock ticks) of every process with this command name, summed: the
- * PostgreSQL server's backends, which do a request's database work outside the server process.
- * Undefined off Linux.
+ * CPU time (user + system, clock ticks) of every process with this command name, summed with
+ * the time of their children that ended (cutime + cstime), so that a PostgreSQL backend whose
+ * connection closed still counts, through the postmaster: the database work a request causes
+ * outside the server process. Undefined off Linux.
  */
 export function cpuTicksByName(name: string): number | undefined {
   let entries: string[];
@@ -138,7 +139,7 @@ export function cpuTicksByName(name: string): number | undefined {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== name) continue;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += Number(fields[11]) + Number(fields[12]);
+      total += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
     } catch {
       // The process ended between the listing and the read.
     }

@@ -88,7 +88,9 @@ export function markdown(rows: readonly Row[]): string {
     '| database | operation | protected req/s | protected p99 | protected CPU/req | unprotected req/s | unprotected p99 | unprotected CPU/req | ratio | target | |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|',
   ];
-  const cpu = (m: Measurement) => (Number.isNaN(m.cpuMsPerRequest) ? '?' : `${m.cpuMsPerRequest.toFixed(2)} ms`);
+  // On PostgreSQL also the database server's CPU per request ("+ 0.21 ms db").
+  const cpu = (m: Measurement) =>
+    `${Number.isNaN(m.cpuMsPerRequest) ? '?' : `${m.cpuMsPerRequest.toFixed(2)} ms`}${Number.isNaN(m.dbCpuMsPerRequest) ? '' : ` + ${m.dbCpuMsPerRequest.toFixed(2)} ms db`}`;
   for (const r of rows) {
     const failed = r.protected.non2xx + r.unprotected.non2xx + r.protected.errors + r.unprotected.errors;
     const p = r.protected;
