@@ -68,6 +68,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       keys: rootKeys,
       clock,
       flushMs: config.auditFlushMs,
+      statement: (text, parameters) => store.read(text, parameters),
       logger,
     });
     if (options.background !== false) audit.start();

@@ -65,8 +65,8 @@ export const CONFIG_VARIABLES = {
     doc: 'Redis for rate limits shared by several server processes. Unset: in-process counters.',
   },
   CUSTOS_AUDIT_FLUSH_MS: {
-    schema: z.coerce.number().int().min(0).max(1000).default(2),
-    doc: 'Longest wait, in ms, to group audit entries of concurrent reads into one commit.',
+    schema: z.coerce.number().int().min(0).max(1000).default(8),
+    doc: 'While an audit commit is in progress, the longest wait, in ms, before the entries of reads that arrived meanwhile start a second one (sooner once 32 are waiting, or when the first ends).',
   },
   CUSTOS_LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -21,7 +21,9 @@ export interface Store {
    * Runs one read-only statement on the hot path, outside any transaction: on SQLite through a
    * connection of its own (a prepared statement, no query builder, no wait behind a write
    * transaction on the main connection, and never a view of another request's uncommitted write);
-   * on PostgreSQL through the pool. Build `sql` once with Kysely's `compile()`.
+   * on PostgreSQL through the pool, as a named statement (planned once per connection), which
+   * also serves the audit log's batch insert there (one statement, autocommit). Build `sql` once
+   * with Kysely's `compile()`.
    */
   read<R>(sql: string, parameters: readonly unknown[]): Promise<R[]>;
   /** SQLite: writes group-committed into one transaction (write-batch.ts). */

@@ -64,6 +64,52 @@ describe('group commit', () => {
     expect(failedBatch.length).toBeGreaterThan(0);
   });
 
+  it('while a batch is in flight, starts another only at minBatch items or after flushMs, and sends the rest when it ends', async () => {
+    let release: () => void = () => undefined;
+    const batches: number[][] = [];
+    const write = (batch: number[]) => {
+      batches.push(batch);
+      // The first batch is held until released; later ones are written at once.
+      return batches.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
+    };
+    const g = createGroupCommit<number>({ write, flushMs: 60_000, batchSize: 100, maxInFlight: 2, minBatch: 4 });
+    const settled: Promise<void>[] = [g.push(0)];
+    await new Promise((r) => setImmediate(r));
+    expect(batches).toEqual([[0]]);
+    // Three wait: fewer than minBatch, and flushMs is far away.
+    for (const i of [1, 2, 3]) settled.push(g.push(i));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(batches).toEqual([[0]]);
+    // The fourth makes minBatch: a second batch starts alongside the first.
+    settled.push(g.push(4));
+    expect(batches).toEqual([[0], [1, 2, 3, 4]]);
+    // Fewer than minBatch wait again, until the first batch ends.
+    settled.push(g.push(5));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(batches).toHaveLength(2);
+    release();
+    await Promise.all(settled);
+    expect(batches).toEqual([[0], [1, 2, 3, 4], [5]]);
+  });
+
+  it('while a batch is in flight, sends fewer than minBatch items once they waited flushMs', async () => {
+    let release: () => void = () => undefined;
+    const batches: number[][] = [];
+    const write = (batch: number[]) => {
+      batches.push(batch);
+      return batches.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
+    };
+    const g = createGroupCommit<number>({ write, flushMs: 5, batchSize: 100, maxInFlight: 2, minBatch: 32 });
+    const first = g.push(0);
+    await new Promise((r) => setImmediate(r));
+    const second = g.push(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(batches).toEqual([[0], [1]]);
+    await second;
+    release();
+    await first;
+  });
+
   it('drain() writes what is queued and waits for it', async () => {
     const r = recorder({ delayMs: 5 });
     const g = createGroupCommit({ write: r.write, flushMs: 500, batchSize: 1000, maxInFlight: 1 });

@@ -4,7 +4,7 @@ import type { Clock } from '../../kernel/clock.ts';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import { chainAll, type ChainReport } from './chainer.ts';
-import { insertPending } from './repository.ts';
+import { insertPending, pgInsert } from './repository.ts';
 import type { PendingRow } from './schema.ts';
 import { createSqliteThread, type AuditThread } from './sqlite-thread.ts';
 
@@ -29,10 +29,15 @@ export function createAuditBackend(deps: {
   keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
   clock: Clock;
   thread: boolean;
+  /** Runs one statement outside any transaction, prepared once per connection (Store.read). */
+  statement?: ((sql: string, parameters: readonly unknown[]) => Promise<unknown>) | undefined;
 }): AuditBackend {
-  const { db, dialect, keys, clock } = deps;
+  const { db, dialect, keys, clock, statement } = deps;
   const local = {
-    insert: (rows: readonly PendingRow[]) => insertPending(db, dialect, rows),
+    // PostgreSQL: a named statement, so that the database plans the batch insert once per
+    // connection rather than once per batch.
+    insert: (rows: readonly PendingRow[]) =>
+      dialect === 'postgres' && statement !== undefined && rows.length > 0 ? statement(...pgInsert(rows)).then(() => undefined) : insertPending(db, dialect, rows),
     chain: () => chainAll({ db, dialect, keys, clock, batch: CHAIN_BATCH }),
   };
   if (dialect !== 'sqlite' || !deps.thread) return { ...local, close: async () => undefined };

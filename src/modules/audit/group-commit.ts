@@ -6,8 +6,8 @@
  * When nothing is being written, the queue is written at the end of the current event-loop turn
  * (so an idle server adds no wait). While a batch is being written, new items gather and are
  * written the moment it finishes (the slower the disk, the bigger the batches); a further batch
- * starts alongside only once items have waited `flushMs`, and never more than `maxInFlight` at
- * once, nor more than `batchSize` items in one.
+ * starts alongside only once `minBatch` items are waiting or the oldest has waited `flushMs`,
+ * and never more than `maxInFlight` at once, nor more than `batchSize` items in one.
  */
 export interface GroupCommit<T> {
   push(item: T): Promise<void>;
@@ -27,7 +27,10 @@ export function createGroupCommit<T>(opts: {
   flushMs: number;
   batchSize: number;
   maxInFlight: number;
+  /** Items that start a batch alongside one being written without waiting `flushMs` (default 1). */
+  minBatch?: number;
 }): GroupCommit<T> {
+  const minBatch = Math.max(1, opts.minBatch ?? 1);
   let queue: Waiting<T>[] = [];
   let timer: NodeJS.Timeout | undefined;
   let soon: NodeJS.Immediate | undefined;
@@ -59,8 +62,10 @@ export function createGroupCommit<T>(opts: {
     running.add(done);
     void done.then(() => {
       running.delete(done);
-      // What queued meanwhile has waited a whole commit already: write it now.
-      if (queue.length > 0 && inFlight < opts.maxInFlight) flush();
+      // What queued meanwhile has waited a whole commit already: write it now, unless another
+      // batch is still being written and this one would be smaller than minBatch.
+      if (queue.length > 0 && inFlight < opts.maxInFlight && (inFlight === 0 || queue.length >= minBatch)) flush();
+      else schedule();
     });
     schedule();
   }
@@ -74,6 +79,7 @@ export function createGroupCommit<T>(opts: {
     if (queue.length === 0 || inFlight >= opts.maxInFlight) return;
     if (queue.length >= opts.batchSize) flush();
     else if (inFlight === 0) soon ??= setImmediate(flush);
+    else if (queue.length >= minBatch) flush();
     else timer ??= setTimeout(onTimer, opts.flushMs);
   }
 

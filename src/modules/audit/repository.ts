@@ -39,12 +39,16 @@ function placeholders(rows: number, columns: number): string {
   return new Array<string>(rows).fill(tuple).join(', ');
 }
 
+/** PostgreSQL: the batch insert as one constant statement and its parameters (one array per column). */
+export function pgInsert(rows: readonly PendingRow[]): [sql: string, parameters: unknown[]] {
+  return [PG_INSERT, INSERT_COLUMNS.map((c) => rows.map((r) => r[c]))];
+}
+
 /** Inserts pending rows with one statement per batch (SQLite: per 1000 rows). */
 export async function insertPending(db: Db, dialect: Dialect, rows: readonly PendingRow[]): Promise<void> {
   if (rows.length === 0) return;
   if (dialect === 'postgres') {
-    const columns = INSERT_COLUMNS.map((c) => rows.map((r) => r[c]));
-    await db.executeQuery(CompiledQuery.raw(PG_INSERT, columns));
+    await db.executeQuery(CompiledQuery.raw(...pgInsert(rows)));
     return;
   }
   for (let start = 0; start < rows.length; start += SQLITE_ROWS_PER_INSERT) {
