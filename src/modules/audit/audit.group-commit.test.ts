@@ -20,6 +20,17 @@ function recorder(opts: { fail?: (batch: number[]) => boolean; delayMs?: number 
   return { batches, write, maxInFlight: () => maxInFlight };
 }
 
+/** A writer that holds its first batch until `release()` and writes every later one at once. */
+function holdingFirst() {
+  const batches: number[][] = [];
+  let release: () => void = () => undefined;
+  const write = (batch: number[]) => {
+    batches.push(batch);
+    return batches.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
+  };
+  return { batches, write, release: () => release() };
+}
+
 describe('group commit', () => {
   it('writes concurrent items in few batches, each item exactly once, in order', async () => {
     const r = recorder({ delayMs: 3 });
@@ -65,13 +76,7 @@ describe('group commit', () => {
   });
 
   it('while a batch is in flight, starts another only at minBatch items or after flushMs, and sends the rest when it ends', async () => {
-    let release: () => void = () => undefined;
-    const batches: number[][] = [];
-    const write = (batch: number[]) => {
-      batches.push(batch);
-      // The first batch is held until released; later ones are written at once.
-      return batches.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
-    };
+    const { batches, write, release } = holdingFirst();
     const g = createGroupCommit<number>({ write, flushMs: 60_000, batchSize: 100, maxInFlight: 2, minBatch: 4 });
     const settled: Promise<void>[] = [g.push(0)];
     await new Promise((r) => setImmediate(r));
@@ -93,12 +98,7 @@ describe('group commit', () => {
   });
 
   it('while a batch is in flight, sends fewer than minBatch items once they waited flushMs', async () => {
-    let release: () => void = () => undefined;
-    const batches: number[][] = [];
-    const write = (batch: number[]) => {
-      batches.push(batch);
-      return batches.length === 1 ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
-    };
+    const { batches, write, release } = holdingFirst();
     const g = createGroupCommit<number>({ write, flushMs: 5, batchSize: 100, maxInFlight: 2, minBatch: 32 });
     const first = g.push(0);
     await new Promise((r) => setImmediate(r));
