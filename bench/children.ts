@@ -108,12 +108,22 @@ export async function stopAll(): Promise<void> {
   await Promise.allSettled([...running].map((c) => c.stop()));
 }
 
+/**
+ * A process's command name and CPU times from /proc/PID/stat, in clock ticks (1/100 s): its own
+ * (utime + stime) and that of its children that ended (cutime + cstime). Throws off Linux or
+ * once the process is gone.
+ */
+function procStat(pid: number | string): { name: string; own: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const close = stat.lastIndexOf(')');
+  const f = stat.slice(close + 2).split(' ');
+  return { name: stat.slice(stat.indexOf('(') + 1, close), own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
+}
+
 /** CPU time (user + system) a process has used, in clock ticks (1/100 s); undefined off Linux. */
 export function cpuTicks(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    return procStat(pid).own;
   } catch {
     return undefined;
   }
@@ -136,10 +146,8 @@ export function cpuTicksByName(name: string): number | undefined {
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== name) continue;
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      total += Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+      const p = procStat(entry);
+      if (p.name === name) total += p.own + p.children;
     } catch {
       // The process ended between the listing and the read.
     }
