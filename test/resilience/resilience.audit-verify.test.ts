@@ -87,6 +87,22 @@ describe(`audit verify through the CLI (${TEST_DIALECT})`, { timeout: CHILD_TIME
     await raw.query('UPDATE audit_log SET fields = ? WHERE id = ?', [target.fields, target.id]);
   });
 
+  it('fails after the newest entry was deleted, naming the missing seq, and passes once it is back', async () => {
+    const last = entries.at(-1)!;
+    const [row] = await raw.query<Record<string, unknown>>('SELECT * FROM audit_log WHERE id = ?', [last.id]);
+    expect(row).toBeDefined();
+    await raw.query('DELETE FROM audit_log WHERE id = ?', [last.id]);
+    const broken = await verify();
+    expect(broken.code).not.toBe(0);
+    // The signed checkpoint of the head outlives the row: the entry is named by its seq, with no row to point at.
+    expect(broken.stdout).toContain(`BROKEN at entry seq ${last.seq} (no row)`);
+
+    const columns = Object.keys(row!);
+    await raw.query(`INSERT INTO audit_log (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, columns.map((c) => row![c]));
+    const restored = await verify();
+    expect(restored.code, restored.stdout).toBe(0);
+  });
+
   it('fails after an entry was deleted, naming where', async () => {
     const target = entries[Math.floor(entries.length / 2)]!;
     await raw.query('DELETE FROM audit_log WHERE id = ?', [target.id]);

@@ -15,6 +15,8 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
     io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
     return 0;
   }
-  io.out(`audit log BROKEN at entry seq ${result.firstBad.seq ?? 'none'} (id ${result.firstBad.id}): ${result.reason}`);
+  // Row id 0: the entry is missing altogether (a truncated tail), so there is no row to name.
+  const { seq, id } = result.firstBad;
+  io.out(`audit log BROKEN at entry seq ${seq ?? 'none'} (${id === 0 ? 'no row' : `id ${id}`}): ${result.reason}`);
   return 1;
 };
