@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRun } from '../main.ts';
 import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
@@ -6,7 +7,15 @@ import { UsageError } from '../io.ts';
  * `custos keys rotate`: adds a KEK version, then re-wraps data keys in batches. Each batch is its
  * own transaction and only moves keys still under an older version, so an interrupted rotation
  * run again simply finishes; reads and writes go on meanwhile (PCI DSS 3.6, 3.7: cryptoperiods).
+ *
+ * On SQLite one connection writes at a time, and a server waiting for the lock retries after
+ * growing sleeps (up to 100 ms). Batches run back to back would take the lock again before the
+ * server's next try and hold its requests (every read writes its audit entry) until the rotation
+ * ends. So on SQLite the rotation gives way after each batch for as long as the batch took, and at
+ * least GIVE_WAY_MS: it holds the write lock at most about half the time.
  */
+const GIVE_WAY_MS = 5;
+
 export const keysCommand: CommandRun = async (runtime, args, io) => {
   const [sub, ...rest] = args;
   if (sub === 'status') {
@@ -29,12 +38,15 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     const target = unfinished || values.resume === true ? before.current : await runtime.keys.addKekVersion();
     const total = await runtime.keys.pendingRewrap(target);
     io.err(unfinished ? `resuming rotation to KEK v${target}: ${total} data keys to re-wrap` : `added KEK v${target}; ${total} data keys to re-wrap`);
+    const giveWay = runtime.config.database.kind === 'sqlite';
     let done = 0;
     for (;;) {
+      const started = performance.now();
       const moved = await runtime.keys.rewrapBatch(target, batch);
       if (moved === 0 && (await runtime.keys.pendingRewrap(target)) === 0) break;
       done += moved;
       io.progress(`re-wrapped ${done}/${total}`);
+      if (giveWay) await sleep(Math.max(GIVE_WAY_MS, performance.now() - started));
     }
     io.done();
     await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `kek:v${target}`, fields: [], outcome: 'success' });
