@@ -60,6 +60,9 @@ describe(`no plaintext at rest or in logs (${TEST_DIALECT})`, { timeout: CHILD_T
     const hidden = [
       Buffer.from(`xx${V.email.toUpperCase()}yy`),
       Buffer.from(`..${V.line1}`, 'utf16le'),
+      // UTF-16 starting at an odd byte offset, in a buffer of odd length.
+      Buffer.concat([Buffer.from('x'), Buffer.from(V.city, 'utf16le')]),
+      Buffer.concat([Buffer.from('x'), Buffer.from(V.city, 'utf16le'), Buffer.from('y')]),
       Buffer.from(`x${Buffer.from(`"${V.name}"`).toString('base64')}`),
       Buffer.from(`y${Buffer.from(`ab${V.line1}`).toString('base64url')}`),
       Buffer.from(Buffer.from(`c${V.itemName}`).toString('hex').toUpperCase()),
