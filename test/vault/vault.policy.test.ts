@@ -27,6 +27,15 @@ describe('vault API purpose policy', () => {
     `/v1/customers/${s.id}/access-log`,
   ];
   const e164 = () => s.p.customer.phone.replace(/\s/g, '');
+  type Entry = { id: number; actor: string; action: string; subject_id: string | null; collection: string | null; record_id: string | null; fields: string; purpose: string | null; outcome: string };
+  const lastAuditId = async () => Number((await t.runtime.store.db.selectFrom('audit_log').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst())?.id ?? 0);
+  const auditSince = async (id: number) =>
+    (await t.runtime.store.db
+      .selectFrom('audit_log')
+      .select(['id', 'actor', 'action', 'subject_id', 'collection', 'record_id', 'fields', 'purpose', 'outcome'])
+      .where('id', '>', id)
+      .orderBy('id')
+      .execute()) as Entry[];
 
   it('fulfilment gets name, contact and the shipping address, never the date of birth or billing address', async () => {
     const res = await call(t, { url: `/v1/customers/${s.id}`, auth: all, purpose: 'fulfilment' });
@@ -102,18 +111,43 @@ describe('vault API purpose policy', () => {
     });
   }
 
-  it('a purpose the key is not scoped to is refused on every read: 403 POLICY_PURPOSE_NOT_ALLOWED', async () => {
-    const support = (await apiKey(t, ['support'])).auth;
-    for (const url of [...readPaths(), `/v1/customers/${unknownId('cus')}`, `/v1/orders/${unknownId('ord')}`]) {
-      const res = await call(t, { url, auth: support, purpose: 'fulfilment' });
+  it('a purpose the key is not scoped to is refused on every read: 403 POLICY_PURPOSE_NOT_ALLOWED, recorded as denied', async () => {
+    const support = await apiKey(t, ['support']);
+    const missing = unknownId('cus');
+    const attempts = [...readPaths(), `/v1/customers/${missing}`, `/v1/orders/${unknownId('ord')}`];
+    const from = await lastAuditId();
+    for (const url of attempts) {
+      const res = await call(t, { url, auth: support.auth, purpose: 'fulfilment' });
       const body = expectError(res, 403, 'POLICY_PURPOSE_NOT_ALLOWED');
       expectNoValues(JSON.stringify(body), personalStrings(s.p));
     }
+    // PCI DSS 4.0.1 10.2.1.4: each invalid access attempt is an entry of its own, naming who, what
+    // and why, but no field and no value (the looked-up email and phone are nowhere in the log).
+    const denied = await auditSince(from);
+    expect(denied).toHaveLength(attempts.length);
+    for (const e of denied) expect(e).toMatchObject({ actor: `apikey:${support.id}`, outcome: 'denied', purpose: 'fulfilment', fields: '[]' });
+    expect(denied.map((e) => [e.action, e.subject_id, e.collection, e.record_id])).toEqual([
+      ['vault.read', s.id, 'customers', s.id],
+      ['vault.lookup', null, 'customers', null],
+      ['vault.lookup', null, 'customers', null],
+      ['vault.read', s.id, 'orders', null],
+      ['vault.read', null, 'orders', s.orderId],
+      ['audit.read', s.id, 'customers', s.id],
+      ['vault.read', missing, 'customers', missing],
+      ['vault.read', null, 'orders', expect.stringMatching(/^ord_/)],
+    ]);
+    expectNoValues(JSON.stringify(denied), [...personalStrings(s.p), s.p.customer.email.toLowerCase(), e164()]);
+    // The customer's access log shows the refused attempts on their record too.
+    const log = await call(t, { url: `/v1/customers/${s.id}/access-log`, auth: all, purpose: 'account' });
+    const mine = log.json<{ data: { actor: string; outcome: string; action: string }[] }>().data.filter((e) => e.actor === `apikey:${support.id}`);
+    expect(mine.map((e) => `${e.action} ${e.outcome}`).sort()).toEqual(['audit.read denied', 'vault.read denied', 'vault.read denied']);
   });
 
-  it('a write stating a purpose the key is not scoped to is refused and stores nothing', async () => {
-    const support = (await apiKey(t, ['support'])).auth;
+  it('a write stating a purpose the key is not scoped to is refused, stores nothing and is recorded as denied', async () => {
+    const supportKey = await apiKey(t, ['support']);
+    const support = supportKey.auth;
     const before = await census(t, CORE_TABLES);
+    const from = await lastAuditId();
     const p = person('policy-write');
     const writes = [
       { method: 'POST' as const, url: '/v1/customers', payload: p.customer },
@@ -125,7 +159,16 @@ describe('vault API purpose policy', () => {
       const res = await call(t, { ...w, auth: support, purpose: 'marketing' });
       expectNoValues(JSON.stringify(expectError(res, 403, 'POLICY_PURPOSE_NOT_ALLOWED')), personalStrings(p));
     }
-    expect(await census(t, CORE_TABLES)).toEqual(before);
+    // Nothing stored but the four entries recording the refused attempts.
+    expect(await census(t, CORE_TABLES)).toEqual({ ...before, audit_log: before.audit_log! + 4 });
+    const denied = await auditSince(from);
+    expect(denied.map((e) => [e.actor, e.action, e.subject_id, e.collection, e.outcome, e.purpose, e.fields])).toEqual([
+      [`apikey:${supportKey.id}`, 'vault.create', null, 'customers', 'denied', 'marketing', '[]'],
+      [`apikey:${supportKey.id}`, 'vault.update', s.id, 'customers', 'denied', 'marketing', '[]'],
+      [`apikey:${supportKey.id}`, 'vault.create', s.id, 'addresses', 'denied', 'marketing', '[]'],
+      [`apikey:${supportKey.id}`, 'vault.create', s.id, 'orders', 'denied', 'marketing', '[]'],
+    ]);
+    expectNoValues(JSON.stringify(denied), personalStrings(p));
     const read = await call(t, { url: `/v1/customers/${s.id}`, auth: all, purpose: 'account' });
     expect(read.json<{ name: string }>().name).toBe(s.p.customer.name);
   });
@@ -137,9 +180,11 @@ describe('vault API purpose policy', () => {
     }
   });
 
-  it('an undeclared purpose is refused: 400 POLICY_PURPOSE_UNKNOWN (also for case variants)', async () => {
+  it('an undeclared purpose is refused: 400 POLICY_PURPOSE_UNKNOWN (also for case variants), and caller text is not logged', async () => {
+    const from = await lastAuditId();
     for (const url of readPaths())
       for (const purpose of ['curiosity', 'Support', 'FULFILMENT', '__proto__', 'constructor', 'toString'])
         expectError(await call(t, { url, auth: all, purpose }), 400, 'POLICY_PURPOSE_UNKNOWN');
+    expect(await auditSince(from)).toEqual([]);
   });
 });

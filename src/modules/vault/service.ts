@@ -8,8 +8,9 @@ import { AppError, fail } from '../../kernel/errors.ts';
 import { ID_PREFIX, isId, newId } from '../../kernel/ids.ts';
 import type { Dialect, Store } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
-import { INSERT_COLUMNS, type AuditLog, type AuditRecord } from '../audit/service.ts';
+import { INSERT_COLUMNS, type AuditEntry, type AuditLog, type AuditRecord } from '../audit/service.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
+import { PolicyErrors } from '../policy/errors.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
 import { applyWrite, parseStored, reveal, type StoredData } from './codec.ts';
 import { VaultErrors } from './errors.ts';
@@ -114,6 +115,25 @@ export function createVaultService(deps: {
     .limit(sql.lit(LOOKUP_LIMIT))
     .compile().sql;
   const ORDER_ROW = db.selectFrom('records').selectAll().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
+
+  /**
+   * The stated purpose, checked. A caller stating a declared purpose it is not scoped to is an
+   * invalid access attempt: it is recorded (outcome `denied`, no field names, no values) before
+   * the refusal goes out (PCI DSS 4.0.1 10.2.1.4), and lands in the customer's access log when the
+   * request named one. Missing or undeclared purposes are malformed requests, refused without an
+   * entry: an undeclared purpose is caller text and is never written to the log.
+   */
+  type Attempt = Omit<AuditEntry, 'actor' | 'outcome' | 'purpose' | 'requestId'>;
+  async function purposeFor<T>(ctx: CallContext, attempt: Attempt, check: () => T | Promise<T>): Promise<T> {
+    try {
+      return await check();
+    } catch (error) {
+      if (error instanceof AppError && error.code === PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED.code)
+        await audit.append({ ...attempt, actor: ctx.actor.ref, purpose: ctx.purpose ?? null, outcome: 'denied', requestId: ctx.requestId });
+      throw error;
+    }
+  }
+  const stated = (ctx: CallContext, attempt: Attempt) => purposeFor(ctx, attempt, () => policy.checkPurpose(ctx.actor, ctx.purpose));
 
   function checkId(kind: Collection, id: string): void {
     if (!isId(PREFIX[kind], id)) fail(VaultErrors.VAULT_ID_MALFORMED, `not a well-formed ${kind.slice(0, -1)} id`);
@@ -343,13 +363,14 @@ export function createVaultService(deps: {
 
   return {
     async create(ctx, collection, parentId, values) {
-      if (ctx.purpose !== undefined) policy.checkPurpose(ctx.actor, ctx.purpose);
+      if (parentId !== undefined) checkId('customers', parentId);
+      const attempt = { action: 'vault.create', subjectId: parentId ?? null, collection };
+      if (ctx.purpose !== undefined) await stated(ctx, attempt);
       const c = col(collection);
       const now = clock.now();
       const id = newId(PREFIX[collection], now.getTime());
-      if (parentId !== undefined) checkId('customers', parentId);
       const subjectId = parentId ?? id;
-      await policy.authorize(ctx.actor, ctx.purpose, subjectId);
+      await purposeFor(ctx, attempt, () => policy.authorize(ctx.actor, ctx.purpose, subjectId));
       const at = now.toISOString();
       if (deps.dialect === 'postgres' || deps.batch !== undefined) {
         try {
@@ -392,7 +413,7 @@ export function createVaultService(deps: {
 
     async updateCustomer(ctx, id, values) {
       checkId('customers', id);
-      await policy.authorize(ctx.actor, ctx.purpose, id);
+      await purposeFor(ctx, { action: 'vault.update', subjectId: id, collection: 'customers', recordId: id }, () => policy.authorize(ctx.actor, ctx.purpose, id));
       const c = col('customers');
       const at = clock.now().toISOString();
       await db.transaction().execute(async (tx) => {
@@ -422,14 +443,15 @@ export function createVaultService(deps: {
 
     async readCustomer(ctx, id) {
       checkId('customers', id);
-      policy.checkPurpose(ctx.actor, ctx.purpose);
+      await stated(ctx, { action: 'vault.read', subjectId: id, collection: 'customers', recordId: id });
       const rows = byId(await read<Row>(CUSTOMER_ROWS, [id, 'customers', 'addresses']));
       if (!rows.some((r) => r.id === id)) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
       return customerView(await release(ctx, 'vault.read', id, rows, id));
     },
 
     async findCustomers(ctx, by) {
-      policy.checkPurpose(ctx.actor, ctx.purpose);
+      // Which customer was sought is not resolved for a refused caller, nor is the value recorded.
+      await stated(ctx, { action: 'vault.lookup', collection: 'customers' });
       const given = (['email', 'phone'] as const).filter((k) => by[k] !== undefined);
       if (given.length !== 1) fail(VaultErrors.VAULT_LOOKUP_INVALID, 'look up by exactly one of email or phone');
       const field = given[0]!;
@@ -458,7 +480,7 @@ export function createVaultService(deps: {
 
     async listOrders(ctx, customerId, page) {
       checkId('customers', customerId);
-      policy.checkPurpose(ctx.actor, ctx.purpose);
+      await stated(ctx, { action: 'vault.read', subjectId: customerId, collection: 'orders' });
       if (page.cursor !== undefined) checkId('orders', page.cursor);
       const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
       if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
@@ -473,7 +495,7 @@ export function createVaultService(deps: {
 
     async readOrder(ctx, id) {
       checkId('orders', id);
-      policy.checkPurpose(ctx.actor, ctx.purpose);
+      await stated(ctx, { action: 'vault.read', collection: 'orders', recordId: id });
       const [row] = await read<Row>(ORDER_ROW, [id, 'orders']);
       if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no order with that id');
       const [view] = await release(ctx, 'vault.read', row.subject_id, [row], id);
@@ -482,7 +504,7 @@ export function createVaultService(deps: {
 
     async accessLog(ctx, customerId, page) {
       checkId('customers', customerId);
-      const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
+      const purpose = await stated(ctx, { action: 'audit.read', subjectId: customerId, collection: 'customers', recordId: customerId });
       const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
       if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
       await policy.authorize(ctx.actor, purpose, customerId);
