@@ -364,13 +364,12 @@ export function createVaultService(deps: {
   return {
     async create(ctx, collection, parentId, values) {
       if (parentId !== undefined) checkId('customers', parentId);
-      const attempt = { action: 'vault.create', subjectId: parentId ?? null, collection };
-      if (ctx.purpose !== undefined) await stated(ctx, attempt);
       const c = col(collection);
       const now = clock.now();
       const id = newId(PREFIX[collection], now.getTime());
       const subjectId = parentId ?? id;
-      await purposeFor(ctx, attempt, () => policy.authorize(ctx.actor, ctx.purpose, subjectId));
+      // Checks a stated purpose (API keys may write without one), then the guards.
+      await purposeFor(ctx, { action: 'vault.create', subjectId: parentId ?? null, collection }, () => policy.authorize(ctx.actor, ctx.purpose, subjectId));
       const at = now.toISOString();
       if (deps.dialect === 'postgres' || deps.batch !== undefined) {
         try {
