@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon, { type RequestSpec, type Result } from 'autocannon';
 import { Secret } from '../src/kernel/secret.ts';
-import { createPasswordService, defaultHashConcurrency } from '../src/modules/identity/password-service.ts';
+import { createPasswordService, defaultHashConcurrency } from '../src/modules/identity/passwords/password-service.ts';
 import { ROOT, stopAll } from './children.ts';
 import { prepareDatabase, type BenchDatabase } from './databases.ts';
 import type { DbKind } from './options.ts';

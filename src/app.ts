@@ -13,7 +13,7 @@ import { bearerKeyId, requireApiKey } from './http/auth.ts';
 import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
-import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes.ts';
+import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
 import type { Runtime } from './runtime.ts';
 

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { fail } from '../kernel/errors.ts';
-import { SessionErrors } from '../modules/identity/session-errors.ts';
+import { SessionErrors } from '../modules/identity/sessions/session-errors.ts';
 
 /**
  * Cross-site request forgery defence for cookie sessions, without tokens in forms: a

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { fail } from '../kernel/errors.ts';
-import type { Realm } from '../modules/identity/password-policy.ts';
-import { SessionErrors } from '../modules/identity/session-errors.ts';
-import type { Resolution, SessionService, SessionView } from '../modules/identity/session-service.ts';
+import type { Realm } from '../modules/identity/passwords/password-policy.ts';
+import { SessionErrors } from '../modules/identity/sessions/session-errors.ts';
+import type { Resolution, SessionService, SessionView } from '../modules/identity/sessions/session-service.ts';
 import { checkOrigin } from './csrf.ts';
 
 /**

@@ -4,7 +4,7 @@ import type { AuditTables } from '../modules/audit/tables.ts';
 import type { VaultTables } from '../modules/vault/tables.ts';
 import type { IdentityTables } from '../modules/identity/tables.ts';
 import type { StaffTables } from '../modules/staff/tables.ts';
-import type { SessionTables } from '../modules/identity/session-tables.ts';
+import type { SessionTables } from '../modules/identity/sessions/session-tables.ts';
 
 /**
  * The tables, as Kysely sees them: each module declares its own in `tables.ts` and no module

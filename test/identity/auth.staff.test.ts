@@ -198,7 +198,7 @@ describe('a customer session and other customers’ data', () => {
     const email = await customer(t);
     const { jar } = await signIn(t, email);
     const mine = (await browser(t, jar, 'GET', '/v1/me')).json<{ id: string }>().id;
-    const { customerActor } = await import('../../src/modules/identity/session-guard.ts');
+    const { customerActor } = await import('../../src/modules/identity/sessions/session-guard.ts');
     const ctx = { actor: customerActor(mine), purpose: 'account', requestId: 'test' };
     await expect(t.runtime.vault.readCustomer(ctx, customerId)).rejects.toMatchObject({ code: 'IDENTITY_SUBJECT_FORBIDDEN' });
     await expect(t.runtime.vault.listOrders(ctx, customerId, { limit: 5 })).resolves.toMatchObject({ data: [] });

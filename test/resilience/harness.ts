@@ -14,7 +14,7 @@ import { testDatabase, type TestDatabase } from '../support/store.ts';
  * Every child started here is remembered and killed by `killChildren()` (call it in afterAll).
  * Traffic goes to 127.0.0.1 only.
  */
-export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const MAIN = join(ROOT, 'src', 'main.ts');
 export const CLI = join(ROOT, 'bin', 'custos.js');
 

@@ -2,9 +2,9 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { fixedClock } from '../../../kernel/clock.ts';
 import { Secret } from '../../../kernel/secret.ts';
 import { testStore } from '../../../../test/support/store.ts';
-import { createAccountService } from '../account-service.ts';
+import { createAccountService } from '../accounts/account-service.ts';
 import { deriveIdentityKeys } from '../keys.ts';
-import { createPasswordService } from '../password-service.ts';
+import { createPasswordService } from '../passwords/password-service.ts';
 
 /**
  * A migrated test database (SQLite, or PostgreSQL when DATABASE_URL says so), a clock that only

@@ -1,0 +1,198 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { requireSession } from '../../../http/session.ts';
+import { AppError, fail } from '../../../kernel/errors.ts';
+import { Secret } from '../../../kernel/secret.ts';
+import type { VaultService } from '../../vault/service.ts';
+import type { AccountInfo } from '../accounts/account-service.ts';
+import { AUTHN_EVENTS } from '../audit-events.ts';
+import { normaliseEmail } from '../accounts/email.ts';
+import { IdentityErrors } from '../errors.ts';
+import type { Realm } from '../passwords/password-policy.ts';
+import { authErrors, emailField, passwordField } from './routes-schemas.ts';
+import type { IdentityServices } from '../sessions/session-runtime.ts';
+
+/**
+ * Sign-up, email verification and password reset. None of them tells whether an address has an
+ * account (ASVS 6.3.8): sign-up and reset answer 202 with the same body either way, the password
+ * policy is checked before the address is even looked up, and every mail leaves after the answer.
+ * Sign-up of a known address mails its owner instead of creating anything. Reset keeps working
+ * while the account is locked, clears the lockout, and signs out every session (ASVS 7.4.3).
+ */
+export interface AccountRouteDeps {
+  readonly identity: IdentityServices;
+  readonly vault: Pick<VaultService, 'create'>;
+}
+
+const accepted = z.object({ status: z.literal('accepted') });
+
+/**
+ * The account's own vault customer, created at sign-up with the email as its first field. Never a
+ * customer found by the same email in the vault: the address is not verified yet, and linking it
+ * would hand a stranger's profile and orders to whoever signs up with that address first.
+ */
+export async function ensureCustomer(deps: AccountRouteDeps, account: AccountInfo, requestId: string): Promise<string> {
+  if (account.customer_id !== null) return account.customer_id;
+  const actor = { ref: `account:${account.id}`, kind: 'system' as const, purposes: ['account'] };
+  const { id } = await deps.vault.create({ actor, purpose: 'account', requestId }, 'customers', undefined, { email: account.email });
+  await deps.identity.accounts.linkCustomer(account.id, id);
+  return id;
+}
+
+export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDeps, realm: Realm, prefix: string): void {
+  const { identity } = deps;
+  const { accounts, passwords, tokens, sessions, mail, messages, authn } = identity;
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const tags = [realm === 'staff' ? 'staff auth' : 'auth'];
+
+  if (realm === 'customer') {
+    r.post(`${prefix}/signup`, {
+      schema: {
+        tags,
+        summary: 'Create a customer account; answers alike whether or not the address already has one',
+        body: z.object({ email: emailField, password: passwordField }).strict(),
+        response: { 202: accepted, ...authErrors },
+      },
+      handler: async (request, reply) => {
+        const email = normaliseEmail(request.body.email);
+        if (email === undefined) fail(IdentityErrors.IDENTITY_EMAIL_INVALID, 'email is not a well-formed address');
+        const password = new Secret(request.body.password);
+        const ctx = { realm: 'customer' as const, secondFactor: false, email };
+        const created = await identity.gate.run(async (): Promise<AccountInfo | undefined> => {
+          const verdict = await passwords.evaluate(password, ctx);
+          if (verdict.refusal !== undefined) {
+            const spec = Object.values(IdentityErrors).find((e) => e.code === verdict.refusal?.code) ?? IdentityErrors.IDENTITY_PASSWORD_MALFORMED;
+            fail(spec, 'the password does not meet the password policy', verdict.refusal.details);
+          }
+          if ((await accounts.findByEmail('customer', email)) !== undefined) {
+            await passwords.hashNew(password, ctx); // the same policy, estimate and argon2id cost as creating the account
+            return undefined;
+          }
+          try {
+            return (await accounts.create({ realm: 'customer', email, password })).account;
+          } catch (error) {
+            // Two sign-ups of one address at once: the loser is told like any known address.
+            if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_EMAIL_TAKEN.code) return undefined;
+            throw error;
+          }
+        });
+        if (created === undefined) {
+          mail.later('signup_exists', async () => {
+            const known = await accounts.findByEmail('customer', email);
+            if (known !== undefined && (await identity.mailBudget('signup_exists', known.id))) await mail.send(messages.accountExists(known.email, 'customer'));
+          });
+          return reply.code(202).send({ status: 'accepted' as const });
+        }
+        const account = created;
+        await ensureCustomer(deps, account, request.id);
+        await authn(AUTHN_EVENTS.userCreated, { account: await accounts.get(account.id), outcome: 'success', requestId: request.id });
+        mail.later('verification', async () => {
+          const issued = await tokens.issue(account.id, 'verify_email');
+          await mail.send(messages.verification(account.email, issued.token));
+        });
+        return reply.code(202).send({ status: 'accepted' as const });
+      },
+    });
+
+    r.post(`${prefix}/verify-email`, {
+      schema: {
+        tags,
+        summary: 'Confirm the email address with the token from the mail',
+        body: z.object({ token: z.string().max(200) }).strict(),
+        response: { 200: z.object({ status: z.literal('verified') }), ...authErrors },
+      },
+      handler: async (request) => {
+        let accountId: string;
+        try {
+          ({ accountId } = await tokens.consume('verify_email', new Secret(request.body.token)));
+        } catch (error) {
+          if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_TOKEN_REUSED.code)
+            await authn(AUTHN_EVENTS.tokenReuse, { account: undefined, outcome: 'failure', requestId: request.id });
+          throw error;
+        }
+        await accounts.markEmailVerified(accountId);
+        await authn(AUTHN_EVENTS.userUpdated, { account: await accounts.get(accountId), outcome: 'success', requestId: request.id });
+        return { status: 'verified' as const };
+      },
+    });
+
+    r.post(`${prefix}/verify-email/resend`, {
+      schema: { tags, summary: 'Mail a new verification link to the signed-in account', response: { 202: accepted, ...authErrors } },
+      handler: async (request, reply) => {
+        const account = await accounts.get(requireSession(request).session.accountId);
+        if (account.email_verified_at === null)
+          mail.later('verification', async () => {
+            if (!(await identity.mailBudget('verification', account.id))) return;
+            const issued = await tokens.issue(account.id, 'verify_email');
+            await mail.send(messages.verification(account.email, issued.token));
+          });
+        return reply.code(202).send({ status: 'accepted' as const });
+      },
+    });
+  }
+
+  r.post(`${prefix}/password-reset`, {
+    schema: {
+      tags,
+      summary: 'Mail a password reset link; answers alike whether or not the address has an account',
+      body: z.object({ email: emailField }).strict(),
+      response: { 202: accepted, ...authErrors },
+    },
+    handler: async (request, reply) => {
+      const email = request.body.email;
+      if (normaliseEmail(email) === undefined) fail(IdentityErrors.IDENTITY_EMAIL_INVALID, 'email is not a well-formed address');
+      // Everything after this line happens after the answer: its cost cannot tell anything.
+      mail.later('reset', async () => {
+        const account = await accounts.findByEmail(realm, email);
+        if (account === undefined || !(await identity.mailBudget('reset', account.id))) return;
+        const issued = await tokens.issue(account.id, 'reset_password');
+        if (issued.revoked > 0) await authn(AUTHN_EVENTS.tokenRevoked, { account, outcome: 'success', requestId: request.id });
+        await authn(AUTHN_EVENTS.tokenCreated, { account, outcome: 'success', requestId: request.id });
+        await mail.send(messages.reset(account.email, issued.token, realm));
+      });
+      return reply.code(202).send({ status: 'accepted' as const });
+    },
+  });
+
+  r.post(`${prefix}/password-reset/confirm`, {
+    schema: {
+      tags,
+      summary: 'Set a new password with the token from the reset mail; signs out every session',
+      body: z.object({ token: z.string().max(200), password: passwordField }).strict(),
+      response: { 200: z.object({ status: z.literal('password_changed') }), ...authErrors },
+    },
+    handler: async (request) => {
+      const password = new Secret(request.body.password);
+      // Rules that hold for every account are checked before the link is spent.
+      const verdict = await passwords.evaluate(password, { realm, secondFactor: true });
+      if (verdict.refusal !== undefined) {
+        const spec = Object.values(IdentityErrors).find((e) => e.code === verdict.refusal?.code) ?? IdentityErrors.IDENTITY_PASSWORD_MALFORMED;
+        fail(spec, 'the password does not meet the password policy', verdict.refusal.details);
+      }
+      let accountId: string;
+      try {
+        ({ accountId } = await tokens.consume('reset_password', new Secret(request.body.token)));
+      } catch (error) {
+        if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_TOKEN_REUSED.code)
+          await authn(AUTHN_EVENTS.tokenReuse, { account: undefined, outcome: 'failure', requestId: request.id });
+        throw error;
+      }
+      const account = await accounts.get(accountId);
+      if (account.realm !== realm) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
+      try {
+        await identity.gate.run(() => accounts.setPassword(account.id, password));
+      } catch (error) {
+        await authn(AUTHN_EVENTS.passwordChangeFail, { account, outcome: 'failure', requestId: request.id });
+        throw error;
+      }
+      if (account.email_verified_at === null) await accounts.markEmailVerified(account.id);
+      await sessions.revokeAll(account.id, 'password_reset');
+      await tokens.revokeAll(account.id, 'reset_password');
+      await identity.lockout.clear(accounts.lockoutKey(realm, account.email));
+      await authn(AUTHN_EVENTS.passwordChange, { account, outcome: 'success', requestId: request.id });
+      mail.later('password_changed', async () => mail.send(messages.passwordChanged(account.email, realm)));
+      return { status: 'password_changed' as const };
+    },
+  });
+}

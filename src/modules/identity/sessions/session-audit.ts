@@ -1,0 +1,32 @@
+import type { AuditLog } from '../../audit/service.ts';
+import type { AuthnEvent } from '../audit-events.ts';
+
+/**
+ * Writes authentication events to the audit log under the OWASP Logging Vocabulary names of
+ * audit-events.ts (ASVS 16.3.1: every authentication event, success and failure; 16.3.2: failed
+ * authorisation). The audit log wants dotted actions, so each is `identity.<name>`
+ * (`identity.authn_login_fail`). The subject is the account's vault customer when it has one — so
+ * a customer sees their own sign-ins in their access log — and the account otherwise. An attempt
+ * on an unknown email names no one: actor `anonymous`, no subject, never the typed address.
+ */
+export interface AuthnSubject {
+  readonly id: string;
+  readonly customer_id: string | null;
+}
+
+export type AuthnAudit = (
+  event: AuthnEvent,
+  input: { account: AuthnSubject | undefined; outcome: 'success' | 'denied' | 'failure'; requestId?: string | undefined },
+) => Promise<void>;
+
+export function authnAudit(audit: Pick<AuditLog, 'append'>): AuthnAudit {
+  return async (event, { account, outcome, requestId }) => {
+    await audit.append({
+      actor: account === undefined ? 'anonymous' : `account:${account.id}`,
+      action: `identity.${event}`,
+      subjectId: account === undefined ? null : (account.customer_id ?? account.id),
+      outcome,
+      requestId: requestId ?? null,
+    });
+  };
+}
