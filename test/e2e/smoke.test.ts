@@ -9,7 +9,7 @@ describe('vault smoke: store, read by purpose, look up', () => {
   afterAll(async () => t.close());
 
   it('stores a customer and releases fields per purpose', async () => {
-    const auth = await t.bearer(['fulfilment', 'support']);
+    const auth = await t.bearer(['account', 'fulfilment', 'support']);
     const created = await t.app.inject({
       method: 'POST',
       url: '/v1/customers',

@@ -18,7 +18,8 @@ const PATTERNS = {
   collection: /^[a-z][a-z0-9_]{0,63}$/,
   recordId: token,
   field: /^[A-Za-z_][A-Za-z0-9_.]{0,127}$/,
-  purpose: /^[a-z][a-z0-9_.-]{0,63}$/,
+  // One purpose, or the comma-separated purposes a write went through (an API key stating none).
+  purpose: /^[a-z][a-z0-9_.-]{0,63}(,[a-z][a-z0-9_.-]{0,63}){0,31}$/,
   requestId: token,
 } as const;
 const MAX_FIELDS = 256;

@@ -1,4 +1,4 @@
-export type { Inventory, CollectionDef, FieldDef } from './load.ts';
+export type { Inventory, CollectionDef, FieldDef, PurposeUse } from './load.ts';
 export { loadInventory, InventoryError, DEFAULT_INVENTORY_FILE, SERVED_COLLECTIONS } from './load.ts';
 export type { StoredValue, SchemaOptions } from './fields.ts';
 export { writeSchema, responseShape, normaliseEmail, normalisePhone, fieldWriteSchema } from './fields.ts';

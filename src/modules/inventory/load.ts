@@ -1,13 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isAlias, isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { inventoryFileSchema, type FieldSpec, type InventoryFile } from './schema.ts';
+import { inventoryFileSchema, type ACCESS, type FieldSpec, type InventoryFile, type LegalBasis } from './schema.ts';
+
+/** One purpose's use of a field, with `write` resolved (absent in the file: true where access is clear). */
+export interface PurposeUse {
+  readonly basis: LegalBasis;
+  readonly access: (typeof ACCESS)[number];
+  readonly write: boolean;
+}
 
 /** One field of the declared inventory (data minimisation: what is not declared is not stored). */
-export interface FieldDef extends FieldSpec {
+export interface FieldDef extends Omit<FieldSpec, 'purposes'> {
   readonly name: string;
   readonly collection: string;
+  /** Purpose → its use; a Map, so that no name a file or a request gives can reach Object.prototype. */
+  readonly purposes: ReadonlyMap<string, PurposeUse>;
 }
 
 export interface CollectionDef {
@@ -56,12 +65,52 @@ function parseFile(file: string): Parsed {
     const pos = lineCounter.linePos(yamlError.pos[0]);
     throw new InventoryError(`${file}:${pos.line}:${pos.col}: ${yamlError.code.toLowerCase().replaceAll('_', ' ')}`);
   }
+  const reserved = reservedNames(doc, lineCounter);
+  if (reserved.length > 0) throw new InventoryError(reserved.map((r) => `${file}:${r}`).join('\n'));
   const result = inventoryFileSchema.safeParse(doc.toJS({ maxAliasCount: 1000 }));
   if (!result.success) throw new InventoryError(describeIssues(file, doc, lineCounter, result.error.issues));
   return {
     data: result.data,
     at: (path) => (doc.hasIn(path) ? `${file}:${locate(doc, lineCounter, path)}` : undefined),
   };
+}
+
+/** Names every JavaScript object has (`constructor`, `__proto__`, `toString`, …). */
+const OBJECT_MEMBERS: ReadonlySet<string> = new Set(Object.getOwnPropertyNames(Object.prototype));
+
+/**
+ * Names of purposes, collections, fields and sub-fields that would shadow an `Object.prototype`
+ * member, as `line:col: path: message`. Checked on the YAML document itself, before it becomes a
+ * JavaScript object, so that such a name can never be mistaken for a declared one.
+ */
+function reservedNames(doc: Document, lc: LineCounter): string[] {
+  const out: string[] = [];
+  const pairs = (node: unknown, path: string[], what: string): [string, unknown][] => {
+    const map = isAlias(node) ? node.resolve(doc) : node;
+    if (!isMap(map)) return [];
+    const found: [string, unknown][] = [];
+    for (const pair of map.items) {
+      if (!isScalar(pair.key)) continue;
+      const name = String(pair.key.value);
+      if (OBJECT_MEMBERS.has(name)) {
+        const pos = lc.linePos(pair.key.range?.[0] ?? 0);
+        out.push(`${pos.line}:${pos.col}: ${[...path, name].join('.')}: '${name}' names a member of every JavaScript object; choose another ${what} name`);
+      } else found.push([name, pair.value]);
+    }
+    return found;
+  };
+  const root = doc.contents;
+  const get = (node: unknown, key: string): unknown => {
+    const map = isAlias(node) ? node.resolve(doc) : node;
+    return isMap(map) ? map.get(key, true) : undefined;
+  };
+  pairs(get(root, 'purposes'), ['purposes'], 'purpose');
+  for (const [cname, col] of pairs(get(root, 'collections'), ['collections'], 'collection'))
+    for (const [fname, field] of pairs(get(col, 'fields'), ['collections', cname, 'fields'], 'field')) {
+      pairs(get(field, 'purposes'), ['collections', cname, 'fields', fname, 'purposes'], 'purpose');
+      pairs(get(field, 'fields'), ['collections', cname, 'fields', fname, 'fields'], 'sub-field');
+    }
+  return out;
 }
 
 function describeIssues(file: string, doc: Document, lc: LineCounter, issues: z.core.$ZodIssue[]): string {
@@ -101,11 +150,22 @@ function merge(base: InventoryFile, over: InventoryFile): InventoryFile {
   const purposes = { ...base.purposes, ...over.purposes };
   const collections: NonNullable<InventoryFile['collections']> = { ...base.collections };
   for (const [name, col] of Object.entries(over.collections ?? {})) {
-    const prior = collections[name];
+    const prior = Object.hasOwn(collections, name) ? collections[name] : undefined;
     if (col === null || prior === null || prior === undefined) collections[name] = col;
     else collections[name] = { ...prior, ...col, fields: { ...prior.fields, ...col.fields } };
   }
   return { version: 1, purposes, collections };
+}
+
+/**
+ * Why a masked release of `f` would show a value in clear (masking never silently releases): a
+ * field whose mask is `none`, or a part of an object or list field that declares mask `none`.
+ */
+function maskProblems(f: FieldSpec): string[] {
+  if (f.mask === 'none') return ['mask: the mask is none'];
+  return Object.entries(f.fields ?? {})
+    .filter(([, sub]) => sub.mask === 'none')
+    .map(([sub]) => `fields.${sub}.mask: the mask is none`);
 }
 
 /**
@@ -141,7 +201,7 @@ export function loadInventory(shopFile?: string): Inventory {
   const collections = new Map<string, CollectionDef>();
   for (const [name, col] of Object.entries(file.collections ?? {})) {
     if (col === null) continue;
-    if (!(name in SERVED_COLLECTIONS)) {
+    if (!Object.hasOwn(SERVED_COLLECTIONS, name)) {
       problems.push(`collections.${name}: only customers, addresses and orders are served by the API`);
       continue;
     }
@@ -152,11 +212,19 @@ export function loadInventory(shopFile?: string): Inventory {
       if (f === null) continue;
       if (fname === 'id' || fname.endsWith('_at') && ['created_at', 'updated_at'].includes(fname))
         problems.push(`collections.${name}.fields.${fname}: the name is reserved`);
-      for (const purpose of Object.keys(f.purposes))
-        if (!purposes.has(purpose)) problems.push(`collections.${name}.fields.${fname}.purposes.${purpose}: unknown purpose`);
+      const at = `collections.${name}.fields.${fname}`;
+      const uses = new Map<string, PurposeUse>();
+      for (const [purpose, use] of Object.entries(f.purposes)) {
+        if (!purposes.has(purpose)) problems.push(`${at}.purposes.${purpose}: unknown purpose`);
+        if (use.access === 'none' && use.write !== true)
+          problems.push(`${at}.purposes.${purpose}: access none without write: true grants nothing; set write: true or leave the purpose out`);
+        if (use.access === 'masked') for (const problem of maskProblems(f)) problems.push(`${at}.${problem}, so access: masked for ${purpose} would release it in clear`);
+        uses.set(purpose, { basis: use.basis, access: use.access, write: use.write ?? use.access === 'clear' });
+      }
       if (f.protection === 'plain' && f.category !== 'transaction')
-        problems.push(`collections.${name}.fields.${fname}.protection: plain is only for non-personal values (category transaction)`);
-      fields.set(fname, { ...f, name: fname, collection: name });
+        problems.push(`${at}.protection: plain is only for non-personal values (category transaction)`);
+      const { purposes: _declared, ...spec } = f;
+      fields.set(fname, { ...spec, purposes: uses, name: fname, collection: name });
     }
     collections.set(name, { name, description: col.description, parent: col.parent, fields });
   }

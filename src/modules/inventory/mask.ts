@@ -60,17 +60,24 @@ export function maskScalar(mask: Mask, value: StoredValue): StoredValue {
 
 const KEEP_TYPES = new Set(['country', 'currency', 'enum']);
 
-/** Masks a field's value; objects and lists mask each text part, keeping only codes (country, currency). */
+/**
+ * Masks a field's value. The parts of an object or list are masked by their own `mask` where the
+ * inventory declares one (so an order's `shipping_address.city` can be masked like an address's
+ * `city`); otherwise codes (country, currency, enum) are kept and other text is masked by the
+ * field's mask (`redact`, else `partial`).
+ */
 export function maskField(field: FieldDef, value: StoredValue): StoredValue {
   if (field.mask === 'none' || value === null) return value;
   if ((field.type === 'object' || field.type === 'list') && field.fields !== undefined) {
     const sub = field.fields;
+    const fallback: Mask = field.mask === 'redact' ? 'redact' : 'partial';
     const one = (obj: StoredValue): StoredValue => {
       if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) return STARS;
       const out: Record<string, StoredValue> = {};
       for (const [k, v] of Object.entries(obj)) {
-        const spec = sub[k];
-        out[k] = spec !== undefined && KEEP_TYPES.has(spec.type) ? v : maskScalar(field.mask === 'redact' ? 'redact' : 'partial', v);
+        const spec = Object.hasOwn(sub, k) ? sub[k] : undefined;
+        const mask = spec?.mask ?? (spec !== undefined && KEEP_TYPES.has(spec.type) ? 'none' : fallback);
+        out[k] = maskScalar(mask, v);
       }
       return out;
     };

@@ -8,6 +8,7 @@ import { z } from 'zod';
 export const LEGAL_BASES = ['contract', 'legal_obligation', 'legitimate_interest', 'consent', 'vital_interest', 'public_task'] as const;
 export const PROTECTIONS = ['randomised', 'searchable', 'plain'] as const;
 export const MASKS = ['none', 'email', 'phone', 'name', 'year', 'partial', 'redact'] as const;
+export const ACCESS = ['clear', 'masked', 'none'] as const;
 export const SCALAR_TYPES = ['string', 'email', 'phone', 'date', 'datetime', 'locale', 'country', 'currency', 'decimal', 'integer', 'boolean', 'enum'] as const;
 
 const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower_snake_case, starting with a letter');
@@ -25,11 +26,20 @@ const subFieldSchema = z.strictObject({
   max: z.number().optional(),
   values: z.array(z.string().min(1)).min(1).optional(),
   description: z.string().optional(),
+  /** How this part is masked where its object is released masked; absent: codes (country, currency, enum) kept, other text by the object's mask. */
+  mask: z.enum(MASKS).optional(),
 });
 
+/**
+ * One purpose's use of a field. `access`: what a read for the purpose releases (`none`: nothing).
+ * `write`: whether a write through the purpose may set or clear the field; absent, a purpose may
+ * write what it reads in clear and nothing else, so `access: none` writes only with `write: true`
+ * (a write-only purpose such as a checkout).
+ */
 const purposeUse = z.strictObject({
   basis: z.enum(LEGAL_BASES),
-  access: z.enum(['clear', 'masked']).default('clear'),
+  access: z.enum(ACCESS).default('clear'),
+  write: z.boolean().optional(),
 });
 
 export const fieldSchema = z
@@ -75,3 +85,4 @@ export type FieldSpec = z.output<typeof fieldSchema>;
 export type SubFieldSpec = z.output<typeof subFieldSchema>;
 export type LegalBasis = (typeof LEGAL_BASES)[number];
 export type Mask = (typeof MASKS)[number];
+export type PurposeUseSpec = z.output<typeof purposeUse>;

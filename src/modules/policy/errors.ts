@@ -1,8 +1,16 @@
 import { defineErrors, registerErrors } from '../../kernel/errors.ts';
 
 export const PolicyErrors = defineErrors({
-  POLICY_PURPOSE_REQUIRED: { status: 400, description: 'A read must state its purpose in the `Custos-Purpose` header.' },
+  POLICY_PURPOSE_REQUIRED: {
+    status: 400,
+    description: 'A read, and a write by staff or a customer, must state its purpose in the `Custos-Purpose` header.',
+  },
   POLICY_PURPOSE_UNKNOWN: { status: 400, description: 'The stated purpose is not declared in the data inventory.' },
   POLICY_PURPOSE_NOT_ALLOWED: { status: 403, description: 'The caller is not scoped to the stated purpose.' },
+  POLICY_WRITE_NOT_ALLOWED: {
+    status: 403,
+    description:
+      'The write sets or clears fields (listed in `fields`) that no purpose it writes through (`purposes`: the stated one, or else all of the API key\'s) may write; nothing was stored.',
+  },
 });
 registerErrors(PolicyErrors);

@@ -33,13 +33,23 @@ export const noConsentRecorded: ConsentGate = { permits: async () => false };
 export type PolicyGuard = (actor: Actor, purpose: string, subjectId: string) => Promise<void>;
 
 export interface PolicyService {
-  /** Checks the purpose is declared and the actor is scoped to it; throws otherwise. */
-  checkPurpose(actor: Actor, purpose: string | undefined): string;
+  /** Checks the purpose is declared and the actor is scoped to it; throws otherwise. `use` words the message. */
+  checkPurpose(actor: Actor, purpose: string | undefined, use?: 'read' | 'write'): string;
   /**
-   * May this actor touch this subject's data at all (writes, the access log)? API keys may write
-   * without stating a purpose; people (staff, customers) always state one, and the guards run.
+   * May this actor touch this subject's data at all, beyond its fields (the access log)? API keys
+   * may go without stating a purpose; people (staff, customers) always state one, and the guards
+   * run. Writes of fields go through `authorizeWrite`.
    */
   authorize(actor: Actor, purpose: string | undefined, subjectId: string): Promise<void>;
+  /**
+   * May this actor write (set or clear) these fields of `collection` for this subject? A stated
+   * purpose writes alone; an API key (or the system) stating none writes through all its declared
+   * purposes together; staff and customers must state one. Each field needs a purpose that the
+   * inventory lets write it. Returns the purposes the write goes through (those that may write at
+   * least one of the fields, or the stated one); throws POLICY_WRITE_NOT_ALLOWED naming the refused
+   * fields and the purposes tried, and runs the guards for each purpose used.
+   */
+  authorizeWrite(actor: Actor, purpose: string | undefined, subjectId: string, collection: string, fields: readonly string[]): Promise<readonly string[]>;
   /** Fields of `collection` the purpose may see for this subject, each clear or masked. */
   decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<ReadonlyMap<string, Access>>;
 }
@@ -56,8 +66,8 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
       const access = new Map<string, Access>();
       const consentFields = new Set<string>();
       for (const f of col.fields.values()) {
-        const use = f.purposes[purpose];
-        if (use === undefined) continue;
+        const use = f.purposes.get(purpose);
+        if (use === undefined || use.access === 'none') continue;
         access.set(f.name, use.access);
         if (use.basis === 'consent') consentFields.add(f.name);
       }
@@ -65,9 +75,18 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
     }
   }
 
+  // Per collection and field, the purposes that may write it (inventory `write`).
+  const writers = new Map<string, Map<string, ReadonlySet<string>>>();
+  for (const col of inventory.collections.values()) {
+    const byField = new Map<string, ReadonlySet<string>>();
+    for (const f of col.fields.values()) byField.set(f.name, new Set([...f.purposes].filter(([, use]) => use.write).map(([p]) => p)));
+    writers.set(col.name, byField);
+  }
+  const NO_WRITERS: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+
   return {
-    checkPurpose(actor, purpose) {
-      if (purpose === undefined || purpose === '') fail(PolicyErrors.POLICY_PURPOSE_REQUIRED, 'state the purpose of this read in the Custos-Purpose header');
+    checkPurpose(actor, purpose, use = 'read') {
+      if (purpose === undefined || purpose === '') fail(PolicyErrors.POLICY_PURPOSE_REQUIRED, `state the purpose of this ${use} in the Custos-Purpose header`);
       if (!inventory.purposes.has(purpose)) fail(PolicyErrors.POLICY_PURPOSE_UNKNOWN, 'the stated purpose is not declared in the inventory');
       if (!actor.purposes.includes(purpose)) fail(PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED, 'this caller is not allowed to use the stated purpose');
       return purpose;
@@ -77,6 +96,28 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
       if (purpose === undefined && (actor.kind === 'apikey' || actor.kind === 'system')) return;
       const stated = this.checkPurpose(actor, purpose);
       for (const guard of guards) await guard(actor, stated, subjectId);
+    },
+
+    async authorizeWrite(actor, purpose, subjectId, collection, fields) {
+      const anyOfKey = purpose === undefined && (actor.kind === 'apikey' || actor.kind === 'system');
+      const through = anyOfKey ? actor.purposes.filter((p) => inventory.purposes.has(p)) : [this.checkPurpose(actor, purpose, 'write')];
+      const byField = writers.get(collection) ?? NO_WRITERS;
+      const used = new Set<string>();
+      const refused: string[] = [];
+      for (const field of fields) {
+        const may = byField.get(field);
+        const granting = may === undefined ? [] : through.filter((p) => may.has(p));
+        if (granting.length === 0) refused.push(field);
+        for (const p of granting) used.add(p);
+      }
+      if (refused.length > 0)
+        fail(PolicyErrors.POLICY_WRITE_NOT_ALLOWED, `no purpose this write goes through may write ${refused.sort().join(', ')}; nothing was stored`, {
+          fields: refused,
+          purposes: [...through].sort(),
+        });
+      const purposes = anyOfKey ? through.filter((p) => used.has(p)).sort() : through;
+      for (const p of purposes) for (const guard of guards) await guard(actor, p, subjectId);
+      return purposes;
     },
 
     async decide(actor, purpose, subjectId, collection) {

@@ -73,7 +73,7 @@ export function reveal(
     const field = collection.fields.get(name);
     if (field === undefined) continue;
     let value: StoredValue | undefined;
-    if (name in data.p) value = data.p[name];
+    if (Object.hasOwn(data.p, name)) value = data.p[name];
     else {
       const sealed = data.e[name];
       if (sealed === undefined || dek === undefined) continue;

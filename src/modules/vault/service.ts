@@ -12,7 +12,7 @@ import { INSERT_COLUMNS, type AuditEntry, type AuditLog, type AuditRecord } from
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
-import { applyWrite, parseStored, reveal, type StoredData } from './codec.ts';
+import { applyWrite, openField, parseStored, reveal, type StoredData } from './codec.ts';
 import { VaultErrors } from './errors.ts';
 
 /**
@@ -22,7 +22,7 @@ import { VaultErrors } from './errors.ts';
  */
 export interface CallContext {
   readonly actor: Actor;
-  /** The stated purpose (`Custos-Purpose`); required for reads, recorded for writes. */
+  /** The stated purpose (`Custos-Purpose`); required for reads; a write states one or goes through all of an API key's. */
   readonly purpose: string | undefined;
   readonly requestId: string;
 }
@@ -72,6 +72,9 @@ function named(text: string): { sql: string; bind: (values: Record<string, unkno
 /** Most records one lookup returns (customers sharing a value, with their addresses). */
 const LOOKUP_LIMIT = 1000;
 
+/** The fields a write sets or clears (undefined: left as is), by name. */
+const written = (values: Values): string[] => Object.keys(values).filter((k) => values[k] !== undefined).sort();
+
 const byId = (rows: Row[]): Row[] => (rows.length < 2 ? rows : rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
 
 export function createVaultService(deps: {
@@ -120,19 +123,41 @@ export function createVaultService(deps: {
    * The stated purpose, checked. A caller stating a declared purpose it is not scoped to is an
    * invalid access attempt: it is recorded (outcome `denied`, no field names, no values) before
    * the refusal goes out (PCI DSS 4.0.1 10.2.1.4), and lands in the customer's access log when the
-   * request named one. Missing or undeclared purposes are malformed requests, refused without an
-   * entry: an undeclared purpose is caller text and is never written to the log.
+   * request named one. So is a write of fields no purpose it writes through may write: the entry
+   * names the refused fields and the purposes tried, never a value. Missing or undeclared purposes
+   * are malformed requests, refused without an entry: an undeclared purpose is caller text and is
+   * never written to the log.
    */
-  type Attempt = Omit<AuditEntry, 'actor' | 'outcome' | 'purpose' | 'requestId'>;
+  type Attempt = Omit<AuditEntry, 'actor' | 'outcome' | 'purpose' | 'requestId' | 'fields'>;
   async function purposeFor<T>(ctx: CallContext, attempt: Attempt, check: () => T | Promise<T>): Promise<T> {
     try {
       return await check();
     } catch (error) {
-      if (error instanceof AppError && error.code === PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED.code)
-        await audit.append({ ...attempt, actor: ctx.actor.ref, purpose: ctx.purpose ?? null, outcome: 'denied', requestId: ctx.requestId });
+      if (!(error instanceof AppError)) throw error;
+      const base = { ...attempt, actor: ctx.actor.ref, outcome: 'denied' as const, requestId: ctx.requestId };
+      if (error.code === PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED.code) await audit.append({ ...base, purpose: ctx.purpose ?? null });
+      if (error.code === PolicyErrors.POLICY_WRITE_NOT_ALLOWED.code) {
+        const { fields, purposes } = error.details as { fields: string[]; purposes: string[] };
+        await audit.append({ ...base, fields: [...fields].sort(), purpose: purposeList(purposes) });
+      }
       throw error;
     }
   }
+  /** Purposes as one audit `purpose` value: a comma-separated list, or null for none. */
+  const purposeList = (purposes: readonly string[]): string | null => (purposes.length > 0 ? purposes.join(',') : null);
+
+  /** The audit entry of a successful write: the fields it set or cleared (names only) and the purposes it went through. */
+  const writeEntry = (ctx: CallContext, action: string, subjectId: string, collection: string, recordId: string, fields: readonly string[], purposes: readonly string[]): AuditEntry => ({
+    actor: ctx.actor.ref,
+    action,
+    subjectId,
+    collection,
+    recordId,
+    fields,
+    purpose: purposeList(purposes),
+    outcome: 'success',
+    requestId: ctx.requestId,
+  });
   const stated = (ctx: CallContext, attempt: Attempt) => purposeFor(ctx, attempt, () => policy.checkPurpose(ctx.actor, ctx.purpose));
 
   function checkId(kind: Collection, id: string): void {
@@ -168,6 +193,19 @@ export function createVaultService(deps: {
     if (rows.length > 0) await tx.insertInto('blind_indexes').values(rows).execute();
   }
 
+  /**
+   * Whether the customer record really holds the looked-up value: its field opened and normalised
+   * as the query was. A blind-index row pointing at another record (edited or misplaced) fails.
+   */
+  async function holds(row: Row, field: string, fieldType: string, normalised: string): Promise<boolean> {
+    const data = parseStored(row.data);
+    const dek = await keys.dekFor(db, row.subject_id, false);
+    let value: StoredValue | undefined;
+    if (Object.hasOwn(data.p, field)) value = data.p[field];
+    else if (Object.hasOwn(data.e, field) && dek !== undefined) value = openField(dek, 'customers', field, row.id, data.e[field]!);
+    return value !== undefined && value !== null && indexValue(fieldType, value) === normalised;
+  }
+
   /** Decide, audit (durable before anything leaves: fail closed), then open and mask. */
   async function release(ctx: CallContext, action: string, subjectId: string, rows: readonly Row[], recordId: string | null): Promise<RecordView[]> {
     const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
@@ -182,14 +220,15 @@ export function createVaultService(deps: {
       }
       const data = parsed[i]!;
       for (const name of decision.keys())
-        if (name in data.e || name in data.p) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
+        if (Object.hasOwn(data.e, name) || Object.hasOwn(data.p, name)) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
     }
-    const first = rows[0];
+    // The collection of the record the request named (a customer read with addresses is a customers read).
+    const named = (recordId === null ? undefined : rows.find((r) => r.id === recordId)) ?? rows[0];
     await audit.append({
       actor: ctx.actor.ref,
       action,
       subjectId,
-      collection: first?.collection ?? null,
+      collection: named?.collection ?? null,
       recordId,
       fields: [...touched].sort(),
       purpose,
@@ -238,19 +277,9 @@ export function createVaultService(deps: {
   const PG_CREATE_CHILD = named(`WITH p AS (SELECT subject_id FROM records WHERE id = :parent_id AND collection = 'customers'),
     ${PG_REST}`);
 
-  async function createPg(ctx: CallContext, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
+  async function createPg(audited: AuditEntry, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
     const subjectId = parentId ?? id;
-    const entry = audit.pendingRow({
-      actor: ctx.actor.ref,
-      action: 'vault.create',
-      subjectId,
-      collection: c.name,
-      recordId: id,
-      fields: Object.keys(values).filter((k) => values[k] !== undefined).sort(),
-      purpose: ctx.purpose ?? null,
-      outcome: 'success',
-      requestId: ctx.requestId,
-    });
+    const entry = audit.pendingRow(audited);
     const { rows: indexes } = indexRows(c, id, values);
     const params: Record<string, unknown> = {
       id,
@@ -310,19 +339,9 @@ export function createVaultService(deps: {
   };
   class KekMoved extends Error {}
 
-  async function createSqlite(batch: NonNullable<Store['batch']>, ctx: CallContext, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
+  async function createSqlite(batch: NonNullable<Store['batch']>, audited: AuditEntry, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
     const subjectId = parentId ?? id;
-    const entry = audit.pendingRow({
-      actor: ctx.actor.ref,
-      action: 'vault.create',
-      subjectId,
-      collection: c.name,
-      recordId: id,
-      fields: Object.keys(values).filter((k) => values[k] !== undefined).sort(),
-      purpose: ctx.purpose ?? null,
-      outcome: 'success',
-      requestId: ctx.requestId,
-    });
+    const entry = audit.pendingRow(audited);
     const { rows: indexes } = indexRows(c, id, values);
     const auditValues = INSERT_COLUMNS.map((k) => entry[k]);
     const insertRest = (st: Prepared, data: StoredData) => {
@@ -368,13 +387,16 @@ export function createVaultService(deps: {
       const now = clock.now();
       const id = newId(PREFIX[collection], now.getTime());
       const subjectId = parentId ?? id;
-      // Checks a stated purpose (API keys may write without one), then the guards.
-      await purposeFor(ctx, { action: 'vault.create', subjectId: parentId ?? null, collection }, () => policy.authorize(ctx.actor, ctx.purpose, subjectId));
+      const fields = written(values);
+      const purposes = await purposeFor(ctx, { action: 'vault.create', subjectId: parentId ?? null, collection }, () =>
+        policy.authorizeWrite(ctx.actor, ctx.purpose, subjectId, collection, fields),
+      );
+      const entry = writeEntry(ctx, 'vault.create', subjectId, collection, id, fields, purposes);
       const at = now.toISOString();
       if (deps.dialect === 'postgres' || deps.batch !== undefined) {
         try {
-          if (deps.batch !== undefined) await createSqlite(deps.batch, ctx, c, id, parentId, values, at);
-          else await createPg(ctx, c, id, parentId, values, at);
+          if (deps.batch !== undefined) await createSqlite(deps.batch, entry, c, id, parentId, values, at);
+          else await createPg(entry, c, id, parentId, values, at);
           return { id };
         } catch (error) {
           // Nothing was stored. Which part failed (the audit log, say) is not told apart in one
@@ -395,24 +417,17 @@ export function createVaultService(deps: {
           .values({ id, collection, subject_id: subjectId, parent_id: parentId ?? null, data: JSON.stringify(data), created_at: at, updated_at: at })
           .execute();
         await writeIndexes(tx, c, id, values, false);
-        await audit.appendInTx(tx, {
-          actor: ctx.actor.ref,
-          action: 'vault.create',
-          subjectId,
-          collection,
-          recordId: id,
-          fields: Object.keys(values).filter((k) => values[k] !== undefined).sort(),
-          purpose: ctx.purpose ?? null,
-          outcome: 'success',
-          requestId: ctx.requestId,
-        });
+        await audit.appendInTx(tx, entry);
       });
       return { id };
     },
 
     async updateCustomer(ctx, id, values) {
       checkId('customers', id);
-      await purposeFor(ctx, { action: 'vault.update', subjectId: id, collection: 'customers', recordId: id }, () => policy.authorize(ctx.actor, ctx.purpose, id));
+      const fields = written(values);
+      const purposes = await purposeFor(ctx, { action: 'vault.update', subjectId: id, collection: 'customers', recordId: id }, () =>
+        policy.authorizeWrite(ctx.actor, ctx.purpose, id, 'customers', fields),
+      );
       const c = col('customers');
       const at = clock.now().toISOString();
       await db.transaction().execute(async (tx) => {
@@ -425,17 +440,7 @@ export function createVaultService(deps: {
         const data: StoredData = applyWrite(dek, c, id, parseStored(row.data), values);
         await tx.updateTable('records').set({ data: JSON.stringify(data), updated_at: at }).where('id', '=', id).execute();
         await writeIndexes(tx, c, id, values, true);
-        await audit.appendInTx(tx, {
-          actor: ctx.actor.ref,
-          action: 'vault.update',
-          subjectId: id,
-          collection: 'customers',
-          recordId: id,
-          fields: Object.keys(values).filter((k) => values[k] !== undefined).sort(),
-          purpose: ctx.purpose ?? null,
-          outcome: 'success',
-          requestId: ctx.requestId,
-        });
+        await audit.appendInTx(tx, writeEntry(ctx, 'vault.update', id, 'customers', id, fields, purposes));
       });
       return { id, updated_at: at };
     },
@@ -459,7 +464,8 @@ export function createVaultService(deps: {
       if (def === undefined || def.protection !== 'searchable') fail(VaultErrors.VAULT_LOOKUP_INVALID, `${field} is not searchable in this inventory`);
       // A lookup tells whether a value belongs to a customer: only purposes that may see the field may ask.
       const purpose = ctx.purpose!;
-      if (def.purposes[purpose] === undefined)
+      const use = def.purposes.get(purpose);
+      if (use === undefined || use.access === 'none')
         fail(VaultErrors.VAULT_LOOKUP_NOT_ALLOWED, `the stated purpose may not use ${field}, so it may not look customers up by it`);
       const normalised = indexValue(def.type, by[field]!);
       if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
@@ -469,9 +475,31 @@ export function createVaultService(deps: {
       for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
       const out: RecordView[] = [];
       for (const [subjectId, subjectRows] of bySubject) {
-        if (!subjectRows.some((r) => r.id === subjectId)) continue;
+        const customer = subjectRows.find((r) => r.id === subjectId);
+        if (customer === undefined) continue;
         // Consent-based uses are decided per customer: without consent the match is not revealed.
-        if (!(await policy.decide(ctx.actor, purpose, subjectId, c)).has(field)) continue;
+        // A customer a guard refuses (a staff member without an elevation for them, say) is left out
+        // like a non-match, so the lookup's answer never tells that the value belongs to someone;
+        // the guard records its refusal.
+        const decision = await policy.decide(ctx.actor, purpose, subjectId, c).catch((error: unknown) => {
+          if (error instanceof AppError) return undefined;
+          throw error;
+        });
+        if (decision === undefined || !decision.has(field)) continue;
+        if (!(await holds(customer, field, def.type, normalised))) {
+          await audit.append({
+            actor: ctx.actor.ref,
+            action: 'vault.integrity.blind_index_mismatch',
+            subjectId,
+            collection: 'customers',
+            recordId: subjectId,
+            fields: [field],
+            purpose,
+            outcome: 'failure',
+            requestId: ctx.requestId,
+          });
+          continue;
+        }
         out.push(customerView(await release(ctx, 'vault.lookup', subjectId, subjectRows, subjectId)));
       }
       return out;
