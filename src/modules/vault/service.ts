@@ -223,12 +223,12 @@ export function createVaultService(deps: {
         if (Object.hasOwn(data.e, name) || Object.hasOwn(data.p, name)) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
     }
     // The collection of the record the request named (a customer read with addresses is a customers read).
-    const named = (recordId === null ? undefined : rows.find((r) => r.id === recordId)) ?? rows[0];
+    const requested = (recordId === null ? undefined : rows.find((r) => r.id === recordId)) ?? rows[0];
     await audit.append({
       actor: ctx.actor.ref,
       action,
       subjectId,
-      collection: named?.collection ?? null,
+      collection: requested?.collection ?? null,
       recordId,
       fields: [...touched].sort(),
       purpose,
