@@ -3,10 +3,12 @@ import { fail } from '../../kernel/errors.ts';
 import { PolicyErrors } from './errors.ts';
 
 /**
- * The one decision point for "who may read which field, for which purpose, masked or clear"
- * (DESIGN.md, data flow of a read). Inputs: the actor's scope, the stated purpose, the inventory's
- * per-field purposes and legal bases, and — for consent-based purposes — the consent capability.
- * Extra checks (staff training, MFA, restriction of processing) plug in as guards.
+ * The one decision point for "who may read which field, for which purpose, masked or clear", and
+ * for "who may write which field, through which purpose" (DESIGN.md, data flow of a read; writes
+ * go through the same policy). Inputs: the actor's scope, the stated purpose, the inventory's
+ * per-field purposes (legal basis, access, write), and — for consent-based purposes, on reads —
+ * the consent capability. Both answers are tables built once from the inventory. Extra checks
+ * (staff training, MFA, restriction of processing) plug in as guards.
  */
 export type Access = 'clear' | 'masked';
 
