@@ -66,6 +66,21 @@ describe('sign-up and verification link the shop’s record', () => {
     expect((await browser(t, jar, 'GET', '/v1/me')).json()).toMatchObject({ email });
   });
 
+  it('verification racing the shop’s create of the same address ends on one record, linked', async () => {
+    const email = uniqueEmail();
+    await signup(email);
+    const token = await lastLink(email, /Confirm/);
+    const create = t.app.inject({ method: 'POST', url: '/v1/customers', headers: { authorization: shop }, payload: { email, name: 'Racing Shop Record' } });
+    const [verified, created] = await Promise.all([verify(token), create]);
+    expect(verified.statusCode).toBe(200);
+    expect([201, 409]).toContain(created.statusCode);
+    const found = await t.app.inject({ method: 'GET', url: `/v1/customers?email=${encodeURIComponent(email)}`, headers: { authorization: shop, 'custos-purpose': 'account' } });
+    const ids = found.json<{ data: { id: string }[] }>().data.map((c) => c.id);
+    expect(ids).toHaveLength(1);
+    const { jar } = await signIn(t, email);
+    expect((await browser(t, jar, 'GET', '/v1/me')).json()).toMatchObject({ id: ids[0] });
+  });
+
   it('a verification link replayed is refused and changes nothing', async () => {
     const email = uniqueEmail();
     await signup(email);
