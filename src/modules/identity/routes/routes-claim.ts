@@ -74,7 +74,7 @@ export function registerInvitationRoute(app: FastifyInstance, deps: ClaimRouteDe
       }
       const email = stored === undefined ? undefined : normaliseEmail(stored);
       if (email === undefined) fail(IdentityErrors.IDENTITY_INVITATION_NO_EMAIL, 'the customer has no email address to send the invitation to');
-      if (!(await identity.mailBudget('claim', id))) fail(IdentityErrors.IDENTITY_THROTTLED, 'too many invitations for this customer; try again later');
+      if (!(await identity.mailBudget('claim', id))) fail(IdentityErrors.IDENTITY_THROTTLED, 'too many invitations for this customer; try again later', { retry_after_seconds: 3600 });
       const issued = await identity.claims.issue({ customerId: id, email, createdBy: actor.ref });
       if (issued.superseded > 0) await audit.append({ ...entry, action: `identity.${AUTHN_EVENTS.tokenRevoked}`, outcome: 'success' });
       await audit.append({ ...entry, action: `identity.${AUTHN_EVENTS.tokenCreated}`, outcome: 'success' });
