@@ -39,6 +39,8 @@ export interface SignInResult {
   readonly db: DbKind;
   readonly dbLabel: string;
   readonly counters: 'database' | 'redis';
+  /** Median sign-up latency (ms), one client, for a new and for an already registered email. */
+  readonly signup: { readonly newMs: number; readonly existingMs: number };
   readonly signin: { readonly p50: number; readonly p99: number; readonly perSecond: number; readonly p99Loaded: number; readonly statuses: Record<string, number> };
   readonly hashes: { readonly serverPerSecond: number; readonly inProcessPerSecond: number; readonly concurrency: number };
   readonly reads: {
@@ -62,6 +64,28 @@ function median(xs: readonly number[]): number {
   return s.length === 0 ? 0 : s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 const statuses = (r: Result) => Object.fromEntries(Object.entries(r.statusCodeStats).map(([k, v]) => [k, v.count]));
+
+/**
+ * Sign-up latency, one request at a time, for addresses never seen and for addresses that have an
+ * account: the two paths must do the same work (one argon2id hash, one mail after the answer), so
+ * their medians should match.
+ */
+async function signUpMedians(url: string, existing: readonly string[], n: number): Promise<{ newMs: number; existingMs: number }> {
+  const time = async (email: string) => {
+    const start = performance.now();
+    const res = await fetch(`${url}/v1/auth/signup`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
+    if (res.status !== 202) throw new Error(`sign-up answered ${res.status}`);
+    return performance.now() - start;
+  };
+  const fresh: number[] = [];
+  const known: number[] = [];
+  // Alternating, so that a drift of the machine affects both alike.
+  for (let i = 0; i < n; i++) {
+    fresh.push(await time(`bench-new-${i}-${randomBytes(4).toString('hex')}@shop.example`));
+    known.push(await time(existing[i % existing.length]!));
+  }
+  return { newMs: median(fresh), existingMs: median(known) };
+}
 
 function signInRequest(emails: readonly string[], password: () => string): RequestSpec {
   return {
@@ -150,6 +174,9 @@ export async function benchSignIn(db: BenchDatabase, o: SignInOptions): Promise<
     const check = await fetch(`${url}/v1/auth/signin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: emails[0], password: PASSWORD, session_delivery: 'token' }) });
     if (check.status !== 200) throw new Error(`sign-in check answered ${check.status}`);
 
+    const signup = await signUpMedians(url, emails, 20);
+    log(`sign-up, 1 client: median ${signup.newMs.toFixed(1)} ms for a new email, ${signup.existingMs.toFixed(1)} ms for an existing one`);
+
     const good = signInRequest(emails, () => PASSWORD);
     if (o.warmup > 0) await run(url, 1, o.warmup, good);
     const single = await run(url, 1, o.duration, good);
@@ -188,6 +215,7 @@ export async function benchSignIn(db: BenchDatabase, o: SignInOptions): Promise<
       db: db.kind,
       dbLabel: db.label,
       counters: o.redisUrl === undefined ? 'database' : 'redis',
+      signup,
       signin: { p50: single.latency.p50, p99: single.latency.p99, perSecond: loaded.requests.average, p99Loaded: loaded.latency.p99, statuses: statuses(loaded) },
       hashes: { serverPerSecond: loaded.requests.average, inProcessPerSecond: raw.perSecond, concurrency: raw.concurrency },
       reads: {
@@ -222,6 +250,8 @@ export function signInMarkdown(results: readonly SignInResult[], attackers: numb
     lines.push(
       `| ${r.dbLabel} | ${r.counters} | ${r.signin.p50} ms | ${r.signin.p99} ms | ${r.signin.perSecond.toFixed(1)} | ${r.hashes.inProcessPerSecond.toFixed(1)} (×${r.hashes.concurrency}) | ${f0(r.reads.baseline)} | ${f0(r.reads.underAttack)} | ${r.reads.ratio.toFixed(2)}× (rounds ${r.reads.roundRatios.map((x) => x.toFixed(2)).join(', ')}) | ≥ ${SIGNIN_TARGET}× | ${r.reads.ratio >= SIGNIN_TARGET ? 'met' : 'MISSED'} |`,
     );
+  lines.push('', '| database | sign-up median, new email | sign-up median, existing email |', '|---|--:|--:|');
+  for (const r of results) lines.push(`| ${r.dbLabel} | ${r.signup.newMs.toFixed(1)} ms | ${r.signup.existingMs.toFixed(1)} ms |`);
   return lines.join('\n');
 }
 

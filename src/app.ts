@@ -14,6 +14,7 @@ import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
+import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
 import type { Runtime } from './runtime.ts';
 
@@ -142,6 +143,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
     });
+    registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis);

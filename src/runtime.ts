@@ -59,7 +59,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const moduleBase = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `custos/${label}`, 32)));
   const store = await openStore(config.database);
   try {
-    if (options.migrate !== false) await migrate(store);
+    if (options.migrate !== false) await migrate(store, (migration, report) => logger.info({ migration, ...report }, 'migration report'));
     const keys = createKeyStore({ db: store.db, kekWrap: rootKeys.kekWrap, clock });
     await keys.init();
     const audit = createAuditLog({

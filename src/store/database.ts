@@ -11,6 +11,7 @@ import * as m0001 from './migrations/0001-vault-core.ts';
 import * as m0002 from './migrations/0002-identity.ts';
 import * as m0003 from './migrations/0003-staff.ts';
 import * as m0004 from './migrations/0004-sessions.ts';
+import * as m0006 from './migrations/0006-one-record-per-person.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -31,11 +32,15 @@ export interface Store {
   close(): Promise<void>;
 }
 
-const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Promise<void> }> = {
+/** A migration may return counts for the log (never personal data). */
+export type MigrationReport = Readonly<Record<string, number>>;
+
+const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Promise<MigrationReport | void> }> = {
   '0001-vault-core': m0001,
   '0002-identity': m0002,
   '0003-staff': m0003,
   '0004-sessions': m0004,
+  '0006-one-record-per-person': m0006,
 };
 
 /**
@@ -189,7 +194,7 @@ export async function openStore(database: Config['database']): Promise<Store> {
  * tables by scanning every schema of the database, which confuses two services (or test runs)
  * sharing one PostgreSQL database in different schemas.
  */
-export async function migrate(store: Store): Promise<string[]> {
+export async function migrate(store: Store, onReport?: (migration: string, report: MigrationReport) => void): Promise<string[]> {
   return store.db.connection().execute(async (conn) => {
     if (store.dialect === 'postgres') {
       await sql`BEGIN`.execute(conn);
@@ -200,13 +205,16 @@ export async function migrate(store: Store): Promise<string[]> {
       const done = await sql<{ name: string }>`SELECT name FROM custos_migrations`.execute(conn);
       const applied = new Set(done.rows.map((r) => r.name));
       const ran: string[] = [];
+      const reports: [string, MigrationReport][] = [];
       for (const [name, m] of Object.entries(MIGRATIONS)) {
         if (applied.has(name)) continue;
-        await m.up(conn as Kysely<unknown>, store.dialect);
+        const report = await m.up(conn as Kysely<unknown>, store.dialect);
+        if (report !== undefined) reports.push([name, report]);
         await sql`INSERT INTO custos_migrations (name, applied_at) VALUES (${name}, ${new Date().toISOString()})`.execute(conn);
         ran.push(name);
       }
       await sql`COMMIT`.execute(conn);
+      for (const [name, report] of reports) onReport?.(name, report);
       return ran;
     } catch (error) {
       await sql`ROLLBACK`.execute(conn).catch(() => undefined);

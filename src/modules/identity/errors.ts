@@ -28,6 +28,16 @@ export const IdentityErrors = defineErrors({
   IDENTITY_EMAIL_INVALID: { status: 400, description: 'The email address is not a well-formed address.' },
   IDENTITY_EMAIL_TAKEN: { status: 409, description: 'An account of this realm already uses that email address.' },
   IDENTITY_ACCOUNT_NOT_FOUND: { status: 404, description: 'No account with that id.' },
+  IDENTITY_EMAIL_UNVERIFIED: {
+    status: 403,
+    description:
+      "The account's email address is not confirmed yet; its customer data is linked once it is (open the link from the verification mail, or ask for a new one).",
+  },
+  IDENTITY_INVITATION_NO_EMAIL: { status: 409, description: 'The customer has no email address stored to send the invitation to; nothing was sent.' },
+  IDENTITY_CLAIM_CONFLICT: {
+    status: 409,
+    description: 'The account of this address is already linked to another customer record; nothing was changed and the link was not spent.',
+  },
   IDENTITY_TOTP_INVALID: { status: 401, description: 'The authenticator code is wrong or outside the accepted time window.' },
   IDENTITY_TOTP_REPLAYED: {
     status: 401,

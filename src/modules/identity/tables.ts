@@ -73,6 +73,21 @@ export interface IdentityTables {
     used_at: string | null;
     created_at: string;
   };
+  /**
+   * Links a shop sends a stored customer to claim their account (`<clm id>.<secret>`): only a keyed
+   * hash of the secret is stored, and the address the link was mailed to, sealed and bound to the link.
+   */
+  identity_claims: {
+    id: string;
+    customer_id: string;
+    email_sealed: string;
+    secret_hash: string;
+    /** The actor that asked for the invitation (`apikey:…`, `staff:…`), as in the audit log. */
+    created_by: string;
+    expires_at: string;
+    used_at: string | null;
+    created_at: string;
+  };
   /** Attempt counters of the database lockout backend; `key` is a keyed hash, never an email or IP. */
   identity_throttles: {
     key: string;

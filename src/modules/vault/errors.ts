@@ -17,5 +17,11 @@ export const VaultErrors = defineErrors({
     status: 500,
     description: 'A stored ciphertext failed authentication (altered, or moved to another row or field); nothing was released.',
   },
+  VAULT_EMAIL_TAKEN: {
+    status: 409,
+    description:
+      'Another customer record already holds this email (one person, one record); nothing was stored. `existing_id` names it only when the caller may look customers up by email.',
+  },
+  VAULT_ORDER_NUMBER_TAKEN: { status: 409, description: 'This customer already has an order with this `number`; nothing was stored.' },
 });
 registerErrors(VaultErrors);

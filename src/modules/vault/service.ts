@@ -14,6 +14,7 @@ import { PolicyErrors } from '../policy/errors.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
 import { applyWrite, openField, parseStored, reveal, type StoredData } from './codec.ts';
 import { VaultErrors } from './errors.ts';
+import { withUniqueness } from './uniqueness.ts';
 
 /**
  * The vault: customer profiles, addresses and purchase history, stored encrypted per subject,
@@ -47,6 +48,10 @@ export interface VaultService {
   readOrder(ctx: CallContext, id: string): Promise<RecordView>;
   /** Who touched this customer's data, when, why and which fields — never values. */
   accessLog(ctx: CallContext, customerId: string, page: { limit: number; before?: number | undefined }): Promise<AuditRecord[]>;
+  /** The customer record holding this email, by its blind index (uniqueness.ts); nothing is opened. */
+  customerIdByEmail(email: string): Promise<string | undefined>;
+  /** The customer's email alone, in clear, for the stated purpose; audited as a read of `email`. */
+  customerEmail(ctx: CallContext, id: string): Promise<string | undefined>;
 }
 
 const PREFIX: Record<Collection, string> = { customers: ID_PREFIX.customer, addresses: ID_PREFIX.address, orders: ID_PREFIX.order };
@@ -380,7 +385,7 @@ export function createVaultService(deps: {
     }
   }
 
-  return {
+  return withUniqueness(deps, {
     async create(ctx, collection, parentId, values) {
       if (parentId !== undefined) checkId('customers', parentId);
       const c = col(collection);
@@ -548,5 +553,5 @@ export function createVaultService(deps: {
       });
       return audit.forSubject(customerId, page);
     },
-  };
+  });
 }

@@ -49,6 +49,13 @@ export interface AccountService {
   setPassword(id: string, password: Secret<string>): Promise<{ strength: PasswordStrength }>;
   /** True when TOTP is on or a passkey is registered: the 8-character minimum applies. */
   hasSecondFactor(id: string): Promise<boolean>;
+  /**
+   * A new sign-up of an address whose account is still unverified: its password becomes the new
+   * one (hashed under the same policy as creating it) and the second factors enrolled so far are
+   * removed. False, with the same hashing done, when the address was verified meanwhile: an
+   * owner's account is never changed by a sign-up.
+   */
+  replacePending(id: string, password: Secret<string>): Promise<boolean>;
   markEmailVerified(id: string): Promise<void>;
   linkCustomer(id: string, customerId: string | null): Promise<void>;
   /** Deletes the account with its factors and links (erasure, account closure). */
@@ -201,6 +208,26 @@ export function createAccountService(deps: {
     },
 
     hasSecondFactor,
+
+    async replacePending(id, password) {
+      const current = toInfo(await row(id));
+      const { hash } = await passwords.hashNew(password, { realm: current.realm, secondFactor: false, email: current.email });
+      const at = clock.now().toISOString();
+      return db.transaction().execute(async (tx) => {
+        const result = await tx
+          .updateTable('identity_accounts')
+          .set({ password_hash: hash, password_changed_at: at, updated_at: at })
+          .where('id', '=', id)
+          .where('email_verified_at', 'is', null)
+          .executeTakeFirst();
+        if (Number(result.numUpdatedRows) !== 1) return false;
+        // Factors whoever signed up before enrolled are theirs, not the new sign-up's.
+        await tx.deleteFrom('identity_totp').where('account_id', '=', id).execute();
+        await tx.deleteFrom('identity_recovery_codes').where('account_id', '=', id).execute();
+        await tx.deleteFrom('identity_passkeys').where('account_id', '=', id).execute();
+        return true;
+      });
+    },
 
     async markEmailVerified(id) {
       await touch(id, { email_verified_at: clock.now().toISOString() });

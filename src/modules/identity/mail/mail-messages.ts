@@ -1,7 +1,7 @@
 import type { MailMessage } from './mailer.ts';
 
 /**
- * The two messages identity sends. Plain text, no tracking, the link and how long it lasts; the
+ * The messages identity sends. Plain text, no tracking, the link and how long it lasts; the
  * reset message says what to do if the person did not ask, and never reveals whether other
  * accounts exist (OWASP Forgot Password Cheat Sheet). The caller builds `link` from the public
  * URL of the privacy center and the token.
@@ -22,7 +22,26 @@ export function verificationMail(input: { to: string; shopName: string; link: st
       '',
       input.link,
       '',
-      `The link works once and for ${hours(input.validForMs)}. If you did not create an account, you can ignore this message.`,
+      `The link works once and for ${hours(input.validForMs)}. Confirming links the account to what ${input.shopName} holds about this address, such as your orders.`,
+      'If you did not create an account, ignore this message: without the link, nobody gets that access.',
+      '',
+    ].join('\n'),
+  };
+}
+
+/** The invitation a shop sends a customer it stored: choose a password to claim the account. */
+export function claimMail(input: { to: string; shopName: string; link: string; validForMs: number }): MailMessage {
+  return {
+    to: input.to,
+    subject: `Your ${input.shopName} account is ready to claim`,
+    text: [
+      'Hello,',
+      '',
+      `${input.shopName} invites you to claim the account it keeps for this email address, with your orders. To choose a password, open this link:`,
+      '',
+      input.link,
+      '',
+      `The link works once and for ${hours(input.validForMs)}. If you do not want an account, ignore this message.`,
       '',
     ].join('\n'),
   };

@@ -10,41 +10,48 @@ import { AUTHN_EVENTS } from '../audit-events.ts';
 import { normaliseEmail } from '../accounts/email.ts';
 import { IdentityErrors } from '../errors.ts';
 import type { Realm } from '../passwords/password-policy.ts';
+import { linkedCustomer } from '../accounts/customer-link.ts';
+import { registerClaimRoute } from './routes-claim.ts';
+import { refusePassword, spendingLink } from './routes-links.ts';
 import { authErrors, emailField, passwordField } from './routes-schemas.ts';
 import type { IdentityServices } from '../sessions/session-runtime.ts';
 
 /**
- * Sign-up, email verification and password reset. None of them tells whether an address has an
- * account (ASVS 6.3.8): sign-up and reset answer 202 with the same body either way, the password
- * policy is checked before the address is even looked up, and every mail leaves after the answer.
- * Sign-up of a known address mails its owner instead of creating anything. Reset keeps working
- * while the account is locked, clears the lockout, and signs out every session (ASVS 7.4.3).
+ * Sign-up, email verification, claiming a stored customer's account, and password reset. None of
+ * them tells whether an address has an account (ASVS 6.3.8): sign-up and reset answer 202 with the
+ * same body either way, the password policy is checked before the address is even looked up,
+ * sign-up hashes the password once on every path, and every mail leaves after the answer. Reset
+ * keeps working while the account is locked, clears the lockout, and signs out every session
+ * (ASVS 7.4.3).
+ *
+ * Sign-up creates no vault record: the account links to the shop's customer of that email (or a
+ * new one) when the address is verified (customer-link.ts). A sign-up of an address whose account
+ * is still unverified replaces that pending sign-up — its password, second factors, sessions and
+ * verification links — so an address signed up by someone who cannot read its mail blocks nobody,
+ * and that earlier link can no longer verify anything. A verified address is never changed by a
+ * sign-up: its owner is mailed instead.
  */
 export interface AccountRouteDeps {
   readonly identity: IdentityServices;
-  readonly vault: Pick<VaultService, 'create'>;
+  readonly vault: Pick<VaultService, 'create' | 'customerIdByEmail'>;
 }
 
 const accepted = z.object({ status: z.literal('accepted') });
 
-/**
- * The account's own vault customer, created at sign-up with the email as its first field. Never a
- * customer found by the same email in the vault: the address is not verified yet, and linking it
- * would hand a stranger's profile and orders to whoever signs up with that address first.
- */
-export async function ensureCustomer(deps: AccountRouteDeps, account: AccountInfo, requestId: string): Promise<string> {
-  if (account.customer_id !== null) return account.customer_id;
-  const actor = { ref: `account:${account.id}`, kind: 'system' as const, purposes: ['account'] };
-  const { id } = await deps.vault.create({ actor, purpose: 'account', requestId }, 'customers', undefined, { email: account.email });
-  await deps.identity.accounts.linkCustomer(account.id, id);
-  return id;
-}
+type SignUp = { kind: 'created'; account: AccountInfo } | { kind: 'replaced'; account: AccountInfo } | { kind: 'exists' };
 
 export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDeps, realm: Realm, prefix: string): void {
   const { identity } = deps;
   const { accounts, passwords, tokens, sessions, mail, messages, authn } = identity;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = [realm === 'staff' ? 'staff auth' : 'auth'];
+
+  const sendVerification = (account: AccountInfo) =>
+    mail.later('verification', async () => {
+      if (!(await identity.mailBudget('verification', account.id))) return;
+      const issued = await tokens.issue(account.id, 'verify_email');
+      await mail.send(messages.verification(account.email, issued.token));
+    });
 
   if (realm === 'customer') {
     r.post(`${prefix}/signup`, {
@@ -59,38 +66,40 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
         if (email === undefined) fail(IdentityErrors.IDENTITY_EMAIL_INVALID, 'email is not a well-formed address');
         const password = new Secret(request.body.password);
         const ctx = { realm: 'customer' as const, secondFactor: false, email };
-        const created = await identity.gate.run(async (): Promise<AccountInfo | undefined> => {
+        // Every path below hashes the password once, under the same policy and argon2id cost.
+        const outcome = await identity.gate.run(async (): Promise<SignUp> => {
           const verdict = await passwords.evaluate(password, ctx);
-          if (verdict.refusal !== undefined) {
-            const spec = Object.values(IdentityErrors).find((e) => e.code === verdict.refusal?.code) ?? IdentityErrors.IDENTITY_PASSWORD_MALFORMED;
-            fail(spec, 'the password does not meet the password policy', verdict.refusal.details);
+          if (verdict.refusal !== undefined) refusePassword(verdict.refusal);
+          const known = await accounts.findByEmail('customer', email);
+          if (known === undefined) {
+            try {
+              return { kind: 'created', account: (await accounts.create({ realm: 'customer', email, password })).account };
+            } catch (error) {
+              // Two sign-ups of one address at once: the loser is told like any known address.
+              if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_EMAIL_TAKEN.code) return { kind: 'exists' };
+              throw error;
+            }
           }
-          if ((await accounts.findByEmail('customer', email)) !== undefined) {
-            await passwords.hashNew(password, ctx); // the same policy, estimate and argon2id cost as creating the account
-            return undefined;
-          }
-          try {
-            return (await accounts.create({ realm: 'customer', email, password })).account;
-          } catch (error) {
-            // Two sign-ups of one address at once: the loser is told like any known address.
-            if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_EMAIL_TAKEN.code) return undefined;
-            throw error;
-          }
+          if (known.email_verified_at === null && (await accounts.replacePending(known.id, password))) return { kind: 'replaced', account: known };
+          if (known.email_verified_at !== null) await passwords.hashNew(password, ctx);
+          return { kind: 'exists' };
         });
-        if (created === undefined) {
+        if (outcome.kind === 'exists') {
           mail.later('signup_exists', async () => {
             const known = await accounts.findByEmail('customer', email);
             if (known !== undefined && (await identity.mailBudget('signup_exists', known.id))) await mail.send(messages.accountExists(known.email, 'customer'));
           });
           return reply.code(202).send({ status: 'accepted' as const });
         }
-        const account = created;
-        await ensureCustomer(deps, account, request.id);
-        await authn(AUTHN_EVENTS.userCreated, { account: await accounts.get(account.id), outcome: 'success', requestId: request.id });
-        mail.later('verification', async () => {
-          const issued = await tokens.issue(account.id, 'verify_email');
-          await mail.send(messages.verification(account.email, issued.token));
-        });
+        const { account } = outcome;
+        if (outcome.kind === 'replaced') {
+          // The earlier sign-up's sessions and links end here.
+          await sessions.revokeAll(account.id, 'signup_replaced');
+          const revoked = await tokens.revokeAll(account.id);
+          if (revoked > 0) await authn(AUTHN_EVENTS.tokenRevoked, { account, outcome: 'success', requestId: request.id });
+          await authn(AUTHN_EVENTS.userUpdated, { account, outcome: 'success', requestId: request.id });
+        } else await authn(AUTHN_EVENTS.userCreated, { account, outcome: 'success', requestId: request.id });
+        sendVerification(account);
         return reply.code(202).send({ status: 'accepted' as const });
       },
     });
@@ -98,20 +107,14 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
     r.post(`${prefix}/verify-email`, {
       schema: {
         tags,
-        summary: 'Confirm the email address with the token from the mail',
+        summary: "Confirm the email address with the token from the mail; links the account to the shop's customer of that address",
         body: z.object({ token: z.string().max(200) }).strict(),
         response: { 200: z.object({ status: z.literal('verified') }), ...authErrors },
       },
       handler: async (request) => {
-        let accountId: string;
-        try {
-          ({ accountId } = await tokens.consume('verify_email', new Secret(request.body.token)));
-        } catch (error) {
-          if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_TOKEN_REUSED.code)
-            await authn(AUTHN_EVENTS.tokenReuse, { account: undefined, outcome: 'failure', requestId: request.id });
-          throw error;
-        }
-        await accounts.markEmailVerified(accountId);
+        const { accountId } = await spendingLink(authn, request.id, () => tokens.consume('verify_email', new Secret(request.body.token)));
+        if ((await accounts.get(accountId)).email_verified_at === null) await accounts.markEmailVerified(accountId);
+        await linkedCustomer({ accounts, vault: deps.vault }, await accounts.get(accountId), request.id);
         await authn(AUTHN_EVENTS.userUpdated, { account: await accounts.get(accountId), outcome: 'success', requestId: request.id });
         return { status: 'verified' as const };
       },
@@ -121,15 +124,12 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
       schema: { tags, summary: 'Mail a new verification link to the signed-in account', response: { 202: accepted, ...authErrors } },
       handler: async (request, reply) => {
         const account = await accounts.get(requireSession(request).session.accountId);
-        if (account.email_verified_at === null)
-          mail.later('verification', async () => {
-            if (!(await identity.mailBudget('verification', account.id))) return;
-            const issued = await tokens.issue(account.id, 'verify_email');
-            await mail.send(messages.verification(account.email, issued.token));
-          });
+        if (account.email_verified_at === null) sendVerification(account);
         return reply.code(202).send({ status: 'accepted' as const });
       },
     });
+
+    registerClaimRoute(app, deps, prefix);
   }
 
   r.post(`${prefix}/password-reset`, {

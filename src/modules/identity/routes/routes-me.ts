@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { requireSession } from '../../../http/session.ts';
 import { responseShape, type Inventory } from '../../inventory/index.ts';
 import type { CallContext, VaultService } from '../../vault/service.ts';
-import { ensureCustomer } from './routes-account.ts';
+import { linkedCustomer } from '../accounts/customer-link.ts';
 import { authErrors } from './routes-schemas.ts';
 import { customerActor } from '../sessions/session-guard.ts';
 import type { IdentityServices } from '../sessions/session-runtime.ts';
@@ -13,7 +13,9 @@ import type { IdentityServices } from '../sessions/session-runtime.ts';
  * A signed-in customer's own data, read through the vault like any other read — policy decision,
  * audit entry before release — as actor `customer:<id>` with purpose `account` and the session's
  * own customer as the only possible subject (GDPR Art. 15 right of access; the customer-self guard
- * refuses any other subject at the policy decision point).
+ * refuses any other subject at the policy decision point). The session's customer is the shop's
+ * record of the account's verified address (customer-link.ts); an account whose address is not
+ * verified yet has none and gets 403 IDENTITY_EMAIL_UNVERIFIED.
  */
 export interface MeRouteDeps {
   readonly identity: IdentityServices;
@@ -33,7 +35,7 @@ export function registerMeRoutes(app: FastifyInstance, deps: MeRouteDeps): void 
   async function self(request: FastifyRequest): Promise<{ ctx: CallContext; customerId: string }> {
     const auth = requireSession(request);
     const account = await identity.accounts.get(auth.session.accountId);
-    const customerId = await ensureCustomer({ identity, vault }, account, request.id);
+    const customerId = await linkedCustomer({ accounts: identity.accounts, vault }, account, request.id);
     return { ctx: { actor: customerActor(customerId), purpose: 'account', requestId: request.id }, customerId };
   }
 

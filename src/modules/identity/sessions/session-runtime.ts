@@ -26,6 +26,7 @@ import { createSessionService, type SessionService } from './session-service.ts'
 import { createTicketService, type TicketService } from './session-tickets.ts';
 import { createSignInService, type SignInService } from './session-signin.ts';
 import { createTokenService, TOKEN_TTL_MS, type TokenService } from '../accounts/token-service.ts';
+import { createClaimService, type ClaimService } from '../accounts/claim-service.ts';
 import { createTotpService, type TotpService } from '../factors/totp-service.ts';
 
 /**
@@ -59,6 +60,8 @@ export interface IdentityServices {
   readonly totp: TotpService;
   readonly recovery: RecoveryCodeService;
   readonly tokens: TokenService;
+  /** Links a shop sends a stored customer to claim their account. */
+  readonly claims: ClaimService;
   readonly mailer: Mailer;
   readonly mail: MailQueue;
   readonly lockout: Lockout;
@@ -129,6 +132,7 @@ export function createIdentityServices(deps: {
   const recovery = createRecoveryCodeService({ db, clock, key: keys.recoveryMac });
   const totp = createTotpService({ db, clock, key: keys.totpSeal, recovery, issuer: config.shopName });
   const tokens = createTokenService({ db, clock, key: keys.tokenMac });
+  const claims = createClaimService({ db, clock, mac: keys.tokenMac, emailSeal: keys.emailSeal });
   const links = identityLinks(config);
   const mailer = createMailer({
     smtpUrl: config.smtpUrl,
@@ -181,7 +185,7 @@ export function createIdentityServices(deps: {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
   async function sweep(): Promise<number> {
-    sweeping ??= (async () => (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep()))().finally(() => {
+    sweeping ??= (async () => (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await claims.sweep()) + (await lockout.sweep()))().finally(() => {
       sweeping = undefined;
     });
     return sweeping;
@@ -195,6 +199,7 @@ export function createIdentityServices(deps: {
     totp,
     recovery,
     tokens,
+    claims,
     mailer,
     mail,
     lockout,
