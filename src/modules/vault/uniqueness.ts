@@ -64,7 +64,7 @@ async function lookupPurpose(deps: Deps, ctx: CallContext, subjectId: string): P
   if (email === undefined || email.protection !== 'searchable') return undefined;
   const candidates = ctx.purpose !== undefined ? [ctx.purpose] : ctx.actor.purposes;
   for (const purpose of candidates) {
-    if (!ctx.actor.purposes.includes(purpose) || email.purposes[purpose] === undefined) continue;
+    if (!ctx.actor.purposes.includes(purpose) || !email.purposes.has(purpose)) continue;
     try {
       await deps.policy.authorize(ctx.actor, purpose, subjectId);
       if ((await deps.policy.decide(ctx.actor, purpose, subjectId, customers)).has('email')) return purpose;
