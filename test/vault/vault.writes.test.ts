@@ -183,4 +183,15 @@ describe('a write-only purpose (access: none, write: true)', () => {
     expectError(lookup, 403, 'VAULT_LOOKUP_NOT_ALLOWED');
     expectError(await call(t, { method: 'PATCH', url: `/v1/customers/${id}`, auth: checkout.auth, payload: { name: 'X Y' } }), 403, 'POLICY_WRITE_NOT_ALLOWED');
   });
+
+  // Attack: a write-only key probes whether an email is a customer's by storing it again; the
+  // 409 must not name the customer it may not look up.
+  it('a write-only key storing an email already held gets 409 without the existing id (duplicate probe)', async () => {
+    const checkout = await apiKey(t, ['checkout']);
+    const first = await call(t, { method: 'POST', url: '/v1/customers', auth: checkout.auth, payload: { email: 'probe@example.org' } });
+    expect(first.statusCode, first.body).toBe(201);
+    const probe = await call(t, { method: 'POST', url: '/v1/customers', auth: checkout.auth, payload: { email: 'PROBE@example.org ' } });
+    expect(expectError(probe, 409, 'VAULT_EMAIL_TAKEN').error).not.toHaveProperty('existing_id');
+    expect(probe.body).not.toContain(first.json<{ id: string }>().id);
+  });
 });
