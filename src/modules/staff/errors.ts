@@ -37,6 +37,10 @@ export const StaffErrors = defineErrors({
   STAFF_MEMBER_NOT_INVITED: { status: 409, description: 'The staff member already accepted an invitation; no new one is issued.' },
   STAFF_COURSE_UNKNOWN: { status: 404, description: 'No training course with that name.' },
   STAFF_COURSE_INVALID: { status: 400, description: 'A course definition is refused: malformed name or title, or an unknown role.' },
+  STAFF_TRAINING_SELF_CERTIFICATION: {
+    status: 403,
+    description: "A staff member cannot record their own training completion; another training manager (or the `custos` CLI) records it.",
+  },
   STAFF_TRAINING_DATE_INVALID: { status: 400, description: 'The completion date is not a real YYYY-MM-DD date, or lies in the future.' },
   STAFF_REPORT_INVALID: {
     status: 400,
