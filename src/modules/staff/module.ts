@@ -2,7 +2,7 @@
  * The staff capability at a glance (CONVENTIONS.md, module layout).
  *
  * Owns: tables staff_members, staff_roles, staff_invitations, staff_courses, staff_training,
- * staff_reports, staff_elevations (migration 0003-staff); routes under /v1/staff (routes*.ts) and
+ * staff_reports, staff_elevations (migration 0003-staff), staff_role_changes (0005); routes under /v1/staff (routes*.ts) and
  * POST /v1/staff/invitations/accept; error codes STAFF_* (errors.ts); the policy guard for staff
  * actors (guard.ts); `custos staff …` (src/cli/commands/staff.ts).
  *
@@ -29,6 +29,13 @@ export const STAFF_AUDIT_ACTIONS = [
   'staff.member.role',
   'staff.member.suspend',
   'staff.member.reactivate',
+  // Roles (record = the role name; fields = its content: role.<name>, purposes.<p>, permissions.<p>).
+  'staff.role.define',
+  'staff.role.remove',
+  // Role changes waiting for a second admin (record = the change; subject = the member for an assignment).
+  'staff.role_change.request',
+  'staff.role_change.approve',
+  'staff.role_change.deny',
   // Training.
   'staff.course.define',
   'staff.course.remove',

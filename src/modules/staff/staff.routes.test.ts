@@ -88,7 +88,11 @@ describe('/v1/staff HTTP routes', () => {
     expect((await call('POST', '/v1/staff/members', agent.ctx, { email: to, role: 'fulfilment' })).statusCode).toBe(403);
     const created = await call('POST', '/v1/staff/members', admin.ctx, { email: to, role: 'fulfilment' });
     expect(created.statusCode).toBe(201);
-    expect(created.json()).toMatchObject({ status: 'invited', invitation_mailed: true });
+    // The role grants a purpose: the member starts unassigned until a second admin approves it.
+    expect(created.json()).toMatchObject({ status: 'invited', invitation_mailed: true, role: 'unassigned', pending_role_change: { kind: 'assign', role: 'fulfilment', status: 'pending' } });
+    const second = await f.member('admin');
+    const approved = await call('POST', `/v1/staff/role-changes/${created.json().pending_role_change.id}/approve`, second.ctx);
+    expect(approved.json()).toMatchObject({ status: 'applied', decided_by: `staff:${second.id}` });
     const token = f.tokenFor(to).reveal();
     expect(created.body).not.toContain(token.split('.')[1]);
     const accepted = await call('POST', '/v1/staff/invitations/accept', undefined, { token, password: 'Velvet-harbour-mosaic-19' });
@@ -121,9 +125,17 @@ describe('/v1/staff HTTP routes', () => {
   it('changes roles and suspends through staff.manage only', async () => {
     const admin = await f.member('admin');
     const agent = await f.member('support_agent');
+    // A role with nothing beyond the current one applies at once.
+    const narrowed = await call('PATCH', `/v1/staff/members/${agent.id}`, admin.ctx, { role: 'unassigned' });
+    expect(narrowed.statusCode).toBe(200);
+    expect(narrowed.json()).toMatchObject({ role: 'unassigned', purposes: [] });
+    // One that grants waits for a second admin.
     const patched = await call('PATCH', `/v1/staff/members/${agent.id}`, admin.ctx, { role: 'fulfilment' });
-    expect(patched.statusCode).toBe(200);
-    expect(patched.json()).toMatchObject({ role: 'fulfilment', purposes: ['fulfilment'] });
+    expect(patched.statusCode).toBe(202);
+    expect(patched.json().role_change).toMatchObject({ kind: 'assign', role: 'fulfilment', member_id: agent.id, status: 'pending' });
+    const second = await f.member('admin');
+    expect((await call('POST', `/v1/staff/role-changes/${patched.json().role_change.id}/approve`, second.ctx)).statusCode).toBe(200);
+    expect((await call('GET', `/v1/staff/members/${agent.id}`, admin.ctx)).json()).toMatchObject({ role: 'fulfilment', purposes: ['fulfilment'] });
     const suspended = await call('POST', `/v1/staff/members/${agent.id}/suspend`, admin.ctx);
     expect(suspended.json()).toEqual({ id: agent.id, status: 'suspended' });
     const meSuspended = await call('GET', '/v1/staff/me', agent.ctx);

@@ -9,7 +9,7 @@ import type { Directory, StaffMember } from './directory.ts';
 import { StaffErrors } from './errors.ts';
 import type { Notifier } from './notify.ts';
 import { operatorRef, type Operator } from './ports.ts';
-import type { RoleService } from './roles.ts';
+import type { RoleStore } from './roles.ts';
 import { expiresOn, parseDate, utcToday } from './training-dates.ts';
 
 /**
@@ -82,7 +82,7 @@ export function createTrainingService(deps: {
   clock: Clock;
   audit: AuditLog;
   directory: Directory;
-  roles: RoleService;
+  roles: Pick<RoleStore, 'list'>;
   notifier: Notifier;
   validityMonths?: number;
 }): TrainingService {
