@@ -165,5 +165,16 @@ describe('staff roles under dual control', () => {
     ]);
     expect(await runStaffCommand(f.staff, ['roles', 'remove', '--role', name], io)).toBe(0);
     expect((await entries(name)).at(-1)).toEqual({ actor: 'cli', action: 'staff.role.remove', subject: null, fields: [`role.${name}`] });
+
+    // A request made in the console can be decided by the operator.
+    const a = await f.member('admin');
+    const asked = await f.staff.roles.define(as(a), { name, purposes: ['support'], permissions: [] });
+    out.length = 0;
+    expect(await runStaffCommand(f.staff, ['role-changes'], io)).toBe(0);
+    expect(out).toContain(`${asked.pending!.id}\tdefine\t${name}\t-\t${name}\tsupport\t-\tcustom\tpending\tstaff:${a.id}`);
+    out.length = 0;
+    expect(await runStaffCommand(f.staff, ['role-changes', 'approve', '--id', asked.pending!.id], io)).toBe(0);
+    expect(out).toEqual([`${asked.pending!.id}\tdefine\t${name}\t-\tapplied`]);
+    expect((await f.staff.roles.get(name)).purposes).toEqual(['support']);
   });
 });

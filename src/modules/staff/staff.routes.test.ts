@@ -144,4 +144,28 @@ describe('/v1/staff HTTP routes', () => {
     const roles = await call('GET', '/v1/staff/roles', admin.ctx);
     expect(roles.json().data.map((r: { name: string }) => r.name)).toEqual(expect.arrayContaining(['support_agent', 'fulfilment', 'privacy_officer', 'security_officer', 'admin']));
   });
+
+  it('an admin cannot widen a role through PUT /v1/staff/roles alone (self-granted purposes wait for a second admin)', async () => {
+    const admin = await f.member('admin');
+    const put = (ctx: StaffContext, purposes: string[]) => call('PUT', '/v1/staff/roles/gift_desk', ctx, { purposes, permissions: [] });
+    const created = await put(admin.ctx, ['fulfilment']);
+    expect(created.statusCode).toBe(202);
+    expect(created.json()).toMatchObject({ role: null, role_change: { kind: 'define', role: 'gift_desk', status: 'pending' } });
+    const second = await f.member('admin');
+    expect((await call('POST', `/v1/staff/role-changes/${created.json().role_change.id}/approve`, second.ctx)).statusCode).toBe(200);
+    const widened = await put(admin.ctx, ['fulfilment', 'account']);
+    expect(widened.statusCode).toBe(202);
+    const roles = await call('GET', '/v1/staff/roles', admin.ctx);
+    expect(roles.json().data.find((r: { name: string }) => r.name === 'gift_desk')).toMatchObject({ purposes: ['fulfilment'] });
+    const self = await call('POST', `/v1/staff/role-changes/${widened.json().role_change.id}/approve`, admin.ctx);
+    expect(self.statusCode).toBe(403);
+    expect(self.json().error.code).toBe('STAFF_ROLE_CHANGE_SELF_APPROVAL');
+    const pending = await call('GET', '/v1/staff/role-changes?status=pending', second.ctx);
+    expect(pending.json().data.map((c: { id: string }) => c.id)).toContain(widened.json().role_change.id);
+    // Narrowing applies at once.
+    const narrowed = await put(admin.ctx, []);
+    expect(narrowed.statusCode).toBe(200);
+    expect(narrowed.json()).toMatchObject({ name: 'gift_desk', purposes: [] });
+    expect((await app.inject({ method: 'DELETE', url: '/v1/staff/roles/gift_desk', headers: as(admin.ctx) })).statusCode).toBe(204);
+  });
 });
