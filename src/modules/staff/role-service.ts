@@ -140,7 +140,8 @@ export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; au
     }
     if (!awaitsDecision(row, now())) fail(StaffErrors.STAFF_ROLE_CHANGE_NOT_PENDING, 'the role change is not waiting for a decision');
     const change = view(row);
-    const fields = contentFields(row.role, change.definition ?? (await store.get(row.role).catch(() => undefined)), row.kind === 'define');
+    // An approval names what it grants; a refusal of an assignment names the role (which may be gone).
+    const fields = contentFields(row.role, change.definition ?? (outcome === 'applied' ? await store.get(row.role) : undefined), row.kind === 'define');
     await db.transaction().execute(async (tx) => {
       if (outcome === 'applied') {
         if (row.kind === 'define') {
