@@ -7,6 +7,7 @@ import type { AuditLog } from '../audit/service.ts';
 import type { Directory, StaffMember } from './directory.ts';
 import { awaitsDecision } from './dual-control.ts';
 import { StaffErrors } from './errors.ts';
+import type { Notifier } from './notify.ts';
 import { operatorRef, type Operator } from './ports.ts';
 import type { Permission, RoleDef, RoleInput, RoleStore } from './roles.ts';
 
@@ -75,8 +76,16 @@ const contentFields = (name: string, c: Content | undefined, withDescription = f
 ];
 const PERMISSION_OF: Record<RoleChange['kind'], Permission> = { define: 'roles.manage', assign: 'staff.manage' };
 
-export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; audit: AuditLog; directory: Directory; store: RoleStore }): RoleService {
-  const { db, clock, audit, directory, store } = deps;
+export function createRoleService(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  audit: AuditLog;
+  directory: Directory;
+  store: RoleStore;
+  /** Tells the admins who may approve that a change waits for them. */
+  notifier: Notifier;
+}): RoleService {
+  const { db, clock, audit, directory, store, notifier } = deps;
   const now = () => clock.now();
 
   function view(r: Database['staff_role_changes']): RoleChange {
@@ -111,6 +120,17 @@ export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; au
   async function setRole(tx: Transaction<Database>, actor: string, memberId: string, role: RoleDef) {
     await tx.updateTable('staff_members').set({ role: role.name, updated_at: now().toISOString() }).where('id', '=', memberId).execute();
     await audit.appendInTx(tx, { actor, action: 'staff.member.role', subjectId: memberId, collection: 'staff_members', recordId: memberId, fields: ['role', ...contentFields(role.name, role)], outcome: 'success' });
+  }
+
+  /** Mails the admins who may approve a change (ids and names only), once it is stored. */
+  async function announce(change: RoleChange) {
+    const what = change.kind === 'define' ? `define the role ${change.role}` : `give member ${change.memberId ?? ''} the role ${change.role}`;
+    await notifier.tell(
+      PERMISSION_OF[change.kind],
+      'Custos: a role change waits for a second admin',
+      `${change.requestedBy} asked to ${what} (change ${change.id}). It applies once another admin approves it, and lapses after 24 hours.\n` +
+        'Review it in the admin console or with `custos staff role-changes`.',
+    );
   }
 
   async function request(tx: Transaction<Database>, op: Operator, row: Omit<Database['staff_role_changes'], 'id' | 'status' | 'requested_by' | 'requested_at' | 'decided_by' | 'decided_at'>, fields: string[]) {
@@ -181,7 +201,7 @@ export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; au
     async define(op, input) {
       await directory.authorize(op, 'roles.manage');
       const next = store.parse(input);
-      return db.transaction().execute(async (tx) => {
+      const outcome: RoleOutcome<RoleDef | undefined> = await db.transaction().execute(async (tx) => {
         const current = await store.find(next.name, tx);
         if (op.kind === 'cli' || !grants(next, current)) {
           await saveRole(tx, operatorRef(op), next);
@@ -215,6 +235,8 @@ export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; au
         );
         return { result: base, pending };
       });
+      if (outcome.pending !== undefined) await announce(outcome.pending);
+      return outcome;
     },
 
     async remove(op, name) {
@@ -238,6 +260,7 @@ export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; au
       const pending = await db.transaction().execute((tx) =>
         request(tx, op, { kind: 'assign', role: role.name, member_id: member.id, description: null, purposes: null, permissions: null, base: member.role }, contentFields(role.name, role)),
       );
+      await announce(pending);
       return { result: member, pending };
     },
 

@@ -59,8 +59,8 @@ export function createStaffServices(deps: StaffDeps): StaffServices {
   const { db, clock, audit, accounts, keys, knownPurposes, mailer } = deps;
   const roleStore = createRoleStore({ db, clock, knownPurposes });
   const directory = createDirectory({ db, roles: roleStore, mfa: accounts });
-  const roles = createRoleService({ db, clock, audit, directory, store: roleStore });
   const notifier = createNotifier({ directory, accounts, mailer });
+  const roles = createRoleService({ db, clock, audit, directory, store: roleStore, notifier });
   const training = createTrainingService({
     db,
     clock,

@@ -35,6 +35,9 @@ describe('staff roles under dual control', () => {
 
     const asked = await f.staff.roles.define(as(a), { name, purposes: ['fulfilment', 'account'], permissions: ['staff.manage'] });
     expect(asked.pending).toMatchObject({ kind: 'define', role: name, status: 'pending', requestedBy: `staff:${a.id}` });
+    const told = f.mails.filter((m) => m.to === b.email && m.text.includes(asked.pending!.id));
+    expect(told).toHaveLength(1);
+    expect(told[0]!.subject).toBe('Custos: a role change waits for a second admin');
     expect((await f.staff.roles.get(name)).purposes).toEqual(['fulfilment']);
     expect(await codeOf(f.read(desk.id, 'account', customer))).toBe('POLICY_PURPOSE_NOT_ALLOWED');
 
