@@ -98,6 +98,18 @@ export function resolveSessions(app: FastifyInstance, options: SessionHookOption
   });
 }
 
+/** What a staff route answers when the request brings a customer session instead of a staff one. */
+export const CUSTOMER_SESSION_ON_STAFF_ROUTE = 'this is a customer session; staff routes need a staff sign-in (or an API key)';
+
+/**
+ * True when the request presents a live customer session (cookie or bearer). A staff route that
+ * found no staff session asks, so that its answer says "customer session" rather than "sign in".
+ */
+export async function presentsCustomerSession(request: FastifyRequest, sessions: Pick<SessionService, 'resolve'>): Promise<boolean> {
+  const presented = presentedSession(request, 'customer');
+  return presented !== undefined && (await sessions.resolve('customer', presented.token)).ok;
+}
+
 /** The request's live session, or IDENTITY_SESSION_REQUIRED (401). */
 export function requireSession(request: FastifyRequest): AuthSession {
   if (request.authSession === null) fail(SessionErrors.IDENTITY_SESSION_REQUIRED, 'sign in first');

@@ -1,4 +1,5 @@
 import { CLI_OPERATOR } from '../../modules/staff/ports.ts';
+import type { RoleDef, RoleInput } from '../../modules/staff/roles.ts';
 import type { StaffServices } from '../../modules/staff/services.ts';
 import type { TrainingStatus } from '../../modules/staff/training-service.ts';
 import type { Io } from '../io.ts';
@@ -8,8 +9,9 @@ import { parse } from '../main.ts';
 
 /**
  * `custos staff …`: the shop's employees, their roles and training. The operator of the CLI holds
- * the database and the keys, so the services do not check staff permissions for it; every change
- * is still audited with actor 'cli'. Invitation links go out by mail; without a mailer the link is
+ * the database and the keys, so the services do not check staff permissions for it, and role
+ * changes that grant apply at once instead of waiting for a second admin; every change is still
+ * audited with actor 'cli'. Invitation links go out by mail; without a mailer the link is
  * printed once on standard output for the operator to hand over.
  */
 export const STAFF_USAGE = `  staff create --email E --role R               invite a staff member (link by mail; printed once without a mailer)
@@ -18,6 +20,10 @@ export const STAFF_USAGE = `  staff create --email E --role R               invi
   staff role --email E --role R                 change a member's role
   staff suspend|reactivate --email E            stop or restore a member's access at once
   staff roles [--json]                          roles with their purposes and permissions
+  staff roles define --role R --purposes a,b --permissions p,q [--description D]
+  staff roles remove --role R                   remove a custom role nobody holds
+  staff role-changes [--json]                   role changes waiting for a second admin, and decided ones
+  staff role-changes approve|deny --id rch_…    decide a role change asked for in the console
   staff training course add --course C --required-for all|r1,r2 [--title T]
   staff training course remove|list [--course C]
   staff training complete --email E --course C --date YYYY-MM-DD
@@ -29,6 +35,8 @@ const need = (value: string | boolean | undefined, flag: string): string => {
   if (typeof value !== 'string' || value === '') throw new UsageError(`needs ${flag}`);
   return value;
 };
+
+const roleLine = (r: RoleDef) => [r.name, r.purposes.join(',') || '-', r.permissions.join(',') || '-', r.builtIn ? 'built-in' : 'custom'].join('\t');
 
 function statusLines(s: TrainingStatus): string {
   const courses = s.courses.map((c) => `${c.course}:${c.state}${c.expiresOn === null ? '' : `(until ${c.expiresOn})`}`).join(' ');
@@ -67,22 +75,55 @@ export async function runStaffCommand(staff: StaffServices, args: string[], io: 
     const member = await byEmail(need(values.email, '--email E'));
     const done =
       sub === 'role'
-        ? await staff.members.changeRole(CLI_OPERATOR, member.id, need(values.role, '--role R'))
+        ? (await staff.members.changeRole(CLI_OPERATOR, member.id, need(values.role, '--role R'))).result
         : sub === 'suspend'
           ? await staff.members.suspend(CLI_OPERATOR, member.id)
           : await staff.members.reactivate(CLI_OPERATOR, member.id);
     io.out([done.id, done.role, done.status].join('\t'));
     return 0;
   }
+  if (sub === 'roles' && (rest[0] === 'define' || rest[0] === 'remove')) {
+    const { values } = parse(rest.slice(1), { role: { type: 'string' }, purposes: { type: 'string' }, permissions: { type: 'string' }, description: { type: 'string' } });
+    const name = need(values.role, '--role R');
+    if (rest[0] === 'remove') {
+      await staff.roles.remove(CLI_OPERATOR, name);
+      return 0;
+    }
+    const list = (v: string | boolean | undefined) => (typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter((x) => x !== '') : []);
+    const done = await staff.roles.define(CLI_OPERATOR, {
+      name,
+      purposes: list(values.purposes),
+      permissions: list(values.permissions) as RoleInput['permissions'],
+      ...(typeof values.description === 'string' ? { description: values.description } : {}),
+    });
+    if (done.result !== undefined) io.out(roleLine(done.result));
+    return 0;
+  }
+  if (sub === 'role-changes') {
+    const [action, ...more] = rest;
+    if (action === 'approve' || action === 'deny') {
+      const { values } = parse(more, { id: { type: 'string' } });
+      const change = await staff.roles[action](CLI_OPERATOR, need(values.id, '--id rch_…'));
+      io.out([change.id, change.kind, change.role, change.memberId ?? '-', change.status].join('\t'));
+      return 0;
+    }
+    const { values } = parse(rest, { json: { type: 'boolean' } });
+    const changes = await staff.roles.changes(CLI_OPERATOR);
+    if (values.json === true) io.out(JSON.stringify(changes, null, 2));
+    else
+      for (const c of changes)
+        io.out([c.id, c.kind, c.role, c.memberId ?? '-', c.definition === null ? '-' : roleLine({ name: c.role, ...c.definition, builtIn: false }), c.status, c.requestedBy].join('\t'));
+    return 0;
+  }
   if (sub === 'roles') {
     const { values } = parse(rest, { json: { type: 'boolean' } });
     const roles = await staff.roles.list();
     if (values.json === true) io.out(JSON.stringify(roles, null, 2));
-    else for (const r of roles) io.out([r.name, r.purposes.join(',') || '-', r.permissions.join(',') || '-', r.builtIn ? 'built-in' : 'custom'].join('\t'));
+    else for (const r of roles) io.out(roleLine(r));
     return 0;
   }
   if (sub === 'training') return training(staff, rest, io, byEmail);
-  throw new UsageError(`staff create|invite|list|role|suspend|reactivate|roles|training\n${STAFF_USAGE}`);
+  throw new UsageError(`staff create|invite|list|role|suspend|reactivate|roles|role-changes|training\n${STAFF_USAGE}`);
 }
 
 async function training(staff: StaffServices, args: string[], io: Io, byEmail: (email: string) => Promise<{ id: string }>): Promise<number> {

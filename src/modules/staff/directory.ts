@@ -4,7 +4,7 @@ import { isId } from '../../kernel/ids.ts';
 import type { Database } from '../../store/schema.ts';
 import { StaffErrors } from './errors.ts';
 import type { Operator, StaffMfaStatus } from './ports.ts';
-import type { Permission, RoleService } from './roles.ts';
+import type { Permission, RoleStore } from './roles.ts';
 
 /**
  * Reading members and checking their standing, shared by every staff service: a member is loaded
@@ -53,7 +53,7 @@ export interface Directory {
   holders(permission: Permission): Promise<StaffMember[]>;
 }
 
-export function createDirectory(deps: { db: Kysely<Database>; roles: RoleService; mfa: StaffMfaStatus }): Directory {
+export function createDirectory(deps: { db: Kysely<Database>; roles: Pick<RoleStore, 'get'>; mfa: StaffMfaStatus }): Directory {
   const { db, roles, mfa } = deps;
 
   async function toMember(row: MemberRow): Promise<StaffMember> {

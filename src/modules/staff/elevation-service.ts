@@ -7,6 +7,7 @@ import { isId, newId } from '../../kernel/ids.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import type { Directory, StaffMember } from './directory.ts';
+import { awaitsDecision } from './dual-control.ts';
 import { StaffErrors } from './errors.ts';
 import { openText, sealText } from './keys.ts';
 import type { Notifier } from './notify.ts';
@@ -23,8 +24,7 @@ import { operatorRef, type StaffContext } from './ports.ts';
  */
 export const DEFAULT_ELEVATION_MINUTES = 60;
 export const MAX_ELEVATION_MINUTES = 480;
-/** A request waits this long for a decision, then lapses. */
-export const PENDING_TTL_MS = 24 * 3_600_000;
+export { PENDING_TTL_MS } from './dual-control.ts';
 export const DEFAULT_FRESH_MFA_MS = 5 * 60_000;
 
 export const ElevationRequestSchema = z.object({
@@ -124,7 +124,7 @@ export function createElevationService(deps: {
     const row = await load(id);
     if (row.member_id === approver.id) fail(StaffErrors.STAFF_ELEVATION_SELF_APPROVAL, 'an elevation must be approved by a second person');
     const now = clock.now();
-    if (row.status !== 'pending' || now.getTime() - Date.parse(row.requested_at) > PENDING_TTL_MS)
+    if (!awaitsDecision(row, now))
       fail(StaffErrors.STAFF_ELEVATION_NOT_PENDING, 'the elevation is not waiting for a decision');
     const expiresAt = outcome === 'active' ? new Date(now.getTime() + row.duration_minutes * 60_000).toISOString() : null;
     await db.transaction().execute(async (tx) => {

@@ -37,6 +37,10 @@ export const StaffErrors = defineErrors({
   STAFF_MEMBER_NOT_INVITED: { status: 409, description: 'The staff member already accepted an invitation; no new one is issued.' },
   STAFF_COURSE_UNKNOWN: { status: 404, description: 'No training course with that name.' },
   STAFF_COURSE_INVALID: { status: 400, description: 'A course definition is refused: malformed name or title, or an unknown role.' },
+  STAFF_TRAINING_SELF_CERTIFICATION: {
+    status: 403,
+    description: "A staff member cannot record their own training completion; another training manager (or the `custos` CLI) records it.",
+  },
   STAFF_TRAINING_DATE_INVALID: { status: 400, description: 'The completion date is not a real YYYY-MM-DD date, or lies in the future.' },
   STAFF_REPORT_INVALID: {
     status: 400,
@@ -54,6 +58,19 @@ export const StaffErrors = defineErrors({
     description: 'The elevation is no longer waiting for a decision (approved, denied, revoked, or older than 24 hours).',
   },
   STAFF_ELEVATION_SELF_APPROVAL: { status: 403, description: 'An elevation must be approved by a second person, not by the requester.' },
+  STAFF_ROLE_CHANGE_NOT_FOUND: { status: 404, description: 'No role change with that id.' },
+  STAFF_ROLE_CHANGE_NOT_PENDING: {
+    status: 409,
+    description: 'The role change is no longer waiting for a decision (applied, denied, or older than 24 hours).',
+  },
+  STAFF_ROLE_CHANGE_SELF_APPROVAL: {
+    status: 403,
+    description: 'A role change that grants must be approved by a second admin: not its requester, not the member given the role, not a holder of the role being widened.',
+  },
+  STAFF_ROLE_CHANGE_STALE: {
+    status: 409,
+    description: "The role (or the member's role) changed after the request was made; the request no longer applies, ask again.",
+  },
   STAFF_FRESH_MFA_REQUIRED: {
     status: 401,
     description: 'Break-glass access needs a second factor verified within the last 5 minutes; verify again and retry.',

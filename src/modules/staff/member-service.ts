@@ -9,7 +9,7 @@ import { STAFF_ID_PREFIX, type Directory, type StaffMember } from './directory.t
 import { StaffErrors } from './errors.ts';
 import type { Invitations } from './invitations.ts';
 import { operatorRef, type Operator, type StaffAccounts, type StaffMailer } from './ports.ts';
-import type { RoleService } from './roles.ts';
+import type { RoleChange, RoleOutcome, RoleService } from './role-service.ts';
 
 /**
  * The staff directory. A member is created by invitation only: the admin names an email and a
@@ -32,7 +32,11 @@ export interface MemberInfo extends StaffMember {
 }
 
 export interface MemberService {
-  create(op: Operator, input: { email: string; role: string }): Promise<{ member: StaffMember; invitation: InvitationIssued }>;
+  /**
+   * Invites a member. A staff operator giving a role that grants anything creates the member as
+   * `unassigned` and leaves the role pending for a second admin (`pending`); the CLI gives it at once.
+   */
+  create(op: Operator, input: { email: string; role: string }): Promise<{ member: StaffMember; invitation: InvitationIssued; pending: RoleChange | undefined }>;
   /** A new invitation link for a member who has not accepted yet (the old one stops working). */
   invite(op: Operator, memberId: string): Promise<InvitationIssued>;
   /** Public: sets the password through the link and activates the member. */
@@ -40,7 +44,8 @@ export interface MemberService {
   get(op: Operator, id: string): Promise<MemberInfo>;
   findByEmail(op: Operator, email: string): Promise<StaffMember>;
   list(op: Operator): Promise<MemberInfo[]>;
-  changeRole(op: Operator, id: string, role: string): Promise<StaffMember>;
+  /** Gives a member a role (role-service.ts `assign`): a role that grants more waits for a second admin. */
+  changeRole(op: Operator, id: string, role: string): Promise<RoleOutcome<StaffMember>>;
   suspend(op: Operator, id: string): Promise<StaffMember>;
   reactivate(op: Operator, id: string): Promise<StaffMember>;
 }
@@ -101,6 +106,9 @@ export function createMemberService(deps: {
     async create(op, input) {
       await directory.authorize(op, 'staff.manage');
       const role = await roles.get(input.role);
+      // A role that grants anything is given through `assign`, under dual control (role-service.ts).
+      const grantsAny = op.kind !== 'cli' && (role.purposes.length > 0 || role.permissions.length > 0);
+      const initial = grantsAny ? 'unassigned' : role.name;
       const existing = await accounts.findByEmail('staff', input.email);
       if (existing !== undefined && (await directory.memberByAccount(existing.id)) !== undefined)
         fail(StaffErrors.STAFF_MEMBER_EXISTS, 'that email already belongs to a staff member');
@@ -113,7 +121,7 @@ export function createMemberService(deps: {
         issued = await db.transaction().execute(async (tx) => {
           await tx
             .insertInto('staff_members')
-            .values({ id, account_id: accountId, role: role.name, status: 'invited', created_by: operatorRef(op), created_at: at, updated_at: at, suspended_at: null, training_alerted_at: null })
+            .values({ id, account_id: accountId, role: initial, status: 'invited', created_by: operatorRef(op), created_at: at, updated_at: at, suspended_at: null, training_alerted_at: null })
             .execute();
           await audit.appendInTx(tx, { actor: operatorRef(op), action: 'staff.member.create', subjectId: id, collection: 'staff_members', recordId: id, fields: ['role'], outcome: 'success' });
           return invitations.issue(tx, id);
@@ -122,8 +130,9 @@ export function createMemberService(deps: {
         if (isUniqueViolation(error)) fail(StaffErrors.STAFF_MEMBER_EXISTS, 'that email already belongs to a staff member');
         throw error;
       }
+      const pending = grantsAny ? (await roles.assign(op, id, role.name)).pending : undefined;
       const email = existing?.email ?? (await accounts.get(accountId)).email;
-      return { member: await directory.member(id), invitation: await send(email, issued.token, issued.expiresAt) };
+      return { member: await directory.member(id), invitation: await send(email, issued.token, issued.expiresAt), pending };
     },
 
     async invite(op, memberId) {
@@ -184,10 +193,7 @@ export function createMemberService(deps: {
       return out;
     },
 
-    async changeRole(op, id, role) {
-      const def = await roles.get(role);
-      return change(op, id, 'staff.member.role', ['role'], { role: def.name });
-    },
+    changeRole: (op, id, role) => roles.assign(op, id, role),
 
     async suspend(op, id) {
       return change(op, id, 'staff.member.suspend', ['status'], { status: 'suspended', suspended_at: clock.now().toISOString() }, ['invited', 'active']);

@@ -2,13 +2,16 @@
  * The staff capability at a glance (CONVENTIONS.md, module layout).
  *
  * Owns: tables staff_members, staff_roles, staff_invitations, staff_courses, staff_training,
- * staff_reports, staff_elevations (migration 0003-staff); routes under /v1/staff (routes*.ts) and
- * POST /v1/staff/invitations/accept; error codes STAFF_* (errors.ts); the policy guard for staff
- * actors (guard.ts); `custos staff …` (src/cli/commands/staff.ts).
+ * staff_reports, staff_elevations (migration 0003-staff), staff_role_changes (0005-staff-role-changes);
+ * routes under /v1/staff (routes*.ts) and POST /v1/staff/invitations/accept; error codes STAFF_*
+ * (errors.ts); the policy guard for staff actors (guard.ts); dual control of elevations and role
+ * changes (dual-control.ts, elevation-service.ts, role-service.ts); `custos staff …`
+ * (src/cli/commands/staff.ts).
  *
  * Personal data it holds: none in the clear. A member points at an identity account (which keeps
  * the email encrypted); report text and elevation reasons are AES-256-GCM sealed (keys.ts);
- * invitation secrets are kept as SHA-256 only. Audit entries name ids, purposes and kinds.
+ * invitation secrets are kept as SHA-256 only. Audit entries name ids, purposes, permissions and
+ * kinds; a role's description text is never audited.
  *
  * Depends on: identity (StaffAccounts: accounts, second-factor status), a mailer (StaffMailer),
  * audit (AuditLog), the inventory's purposes, policy (Actor, PolicyGuard).
@@ -29,6 +32,13 @@ export const STAFF_AUDIT_ACTIONS = [
   'staff.member.role',
   'staff.member.suspend',
   'staff.member.reactivate',
+  // Roles (record = the role name; fields = its content: role.<name>, purposes.<p>, permissions.<p>).
+  'staff.role.define',
+  'staff.role.remove',
+  // Role changes waiting for a second admin (record = the change; subject = the member for an assignment).
+  'staff.role_change.request',
+  'staff.role_change.approve',
+  'staff.role_change.deny',
   // Training.
   'staff.course.define',
   'staff.course.remove',

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Clock } from '../../kernel/clock.ts';
 import { fail } from '../../kernel/errors.ts';
@@ -10,7 +10,8 @@ import { StaffErrors } from './errors.ts';
  * they may take. Least privilege (PCI DSS 4.0.1 7.2.1, 7.2.2; GDPR Art. 25(2)): each built-in role
  * gets the purposes its job needs and nothing more, and `admin` — who manages people, roles and
  * training — gets no data purpose at all, so that running the staff directory never implies
- * reading customers. Wider access to one customer goes through a just-in-time elevation.
+ * reading customers. Wider access to one customer goes through a just-in-time elevation. Changing
+ * roles is governed by role-service.ts (audited; grants need a second admin).
  */
 export const PERMISSIONS = [
   /** Invite, suspend, reactivate staff and change their roles. */
@@ -65,6 +66,7 @@ export const DEFAULT_ROLES: ReadonlyMap<string, RoleDef> = new Map(
       [],
       ['staff.manage', 'roles.manage', 'training.manage', 'elevation.approve'],
     ),
+    builtIn('unassigned', "No purpose and no permission: a member whose role waits for a second admin's approval.", [], []),
   ].map((r) => [r.name, r]),
 );
 
@@ -78,19 +80,24 @@ export const RoleInputSchema = z.object({
 });
 export type RoleInput = z.input<typeof RoleInputSchema>;
 
-export interface RoleService {
+/** The stored side of roles: reading them, checking a definition, writing it inside a caller's transaction. */
+export interface RoleStore {
   /** Built-in and custom roles, built-in first. */
   list(): Promise<RoleDef[]>;
   /** The role, or STAFF_ROLE_UNKNOWN. */
   get(name: string): Promise<RoleDef>;
-  /** Adds or replaces a custom role; built-in names are refused. */
-  define(input: RoleInput): Promise<RoleDef>;
-  /** Removes a custom role nobody holds. */
-  remove(name: string): Promise<void>;
+  /** The custom role, or undefined (built-in names included). */
+  find(name: string, tx?: Transaction<Database>): Promise<RoleDef | undefined>;
+  /** A checked, normalised custom role (sorted, no repeats), or STAFF_ROLE_INVALID; built-in names are refused. */
+  parse(input: RoleInput): RoleDef;
+  /** Adds or replaces a custom role. */
+  save(tx: Transaction<Database>, role: RoleDef): Promise<void>;
+  /** Removes a custom role nobody holds: STAFF_ROLE_IN_USE, STAFF_ROLE_UNKNOWN. */
+  delete(tx: Transaction<Database>, name: string): Promise<void>;
 }
 
 /** Roles: the built-ins from code, the shop's own from `staff_roles`. */
-export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; knownPurposes: { has(name: string): boolean } }): RoleService {
+export function createRoleStore(deps: { db: Kysely<Database>; clock: Clock; knownPurposes: { has(name: string): boolean } }): RoleStore {
   const { db, clock, knownPurposes } = deps;
   const toDef = (r: Database['staff_roles']): RoleDef => ({
     name: r.name,
@@ -100,7 +107,7 @@ export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; kn
     builtIn: false,
   });
 
-  return {
+  const store: RoleStore = {
     async list() {
       const rows = await db.selectFrom('staff_roles').selectAll().orderBy('name').execute();
       return [...DEFAULT_ROLES.values(), ...rows.map(toDef)];
@@ -109,37 +116,51 @@ export function createRoleService(deps: { db: Kysely<Database>; clock: Clock; kn
     async get(name) {
       const fixed = DEFAULT_ROLES.get(name);
       if (fixed !== undefined) return fixed;
-      const row = await db.selectFrom('staff_roles').selectAll().where('name', '=', name).executeTakeFirst();
-      if (row === undefined) fail(StaffErrors.STAFF_ROLE_UNKNOWN, 'no role with that name');
-      return toDef(row);
+      const role = await store.find(name);
+      if (role === undefined) fail(StaffErrors.STAFF_ROLE_UNKNOWN, 'no role with that name');
+      return role;
     },
 
-    async define(input) {
+    async find(name, tx) {
+      if (DEFAULT_ROLES.has(name)) return undefined;
+      const row = await (tx ?? db).selectFrom('staff_roles').selectAll().where('name', '=', name).executeTakeFirst();
+      return row === undefined ? undefined : toDef(row);
+    },
+
+    parse(input) {
       const parsed = RoleInputSchema.safeParse(input);
       if (!parsed.success) fail(StaffErrors.STAFF_ROLE_INVALID, `invalid role: ${parsed.error.issues[0]?.path.join('.') || 'role'}`);
       const role = parsed.data;
       if (DEFAULT_ROLES.has(role.name)) fail(StaffErrors.STAFF_ROLE_INVALID, 'built-in roles cannot be redefined');
       const undeclared = role.purposes.filter((p) => !knownPurposes.has(p));
       if (undeclared.length > 0) fail(StaffErrors.STAFF_ROLE_INVALID, `purposes not declared in the inventory: ${undeclared.join(', ')}`);
+      return {
+        name: role.name,
+        description: role.description,
+        purposes: [...new Set(role.purposes)].sort(),
+        permissions: [...new Set(role.permissions)].sort(),
+        builtIn: false,
+      };
+    },
+
+    async save(tx, role) {
       const at = clock.now().toISOString();
-      const purposes = JSON.stringify([...new Set(role.purposes)].sort());
-      const permissions = JSON.stringify([...new Set(role.permissions)].sort());
-      await db
+      const purposes = JSON.stringify(role.purposes);
+      const permissions = JSON.stringify(role.permissions);
+      await tx
         .insertInto('staff_roles')
         .values({ name: role.name, description: role.description, purposes, permissions, created_at: at, updated_at: at })
         .onConflict((oc) => oc.column('name').doUpdateSet({ description: role.description, purposes, permissions, updated_at: at }))
         .execute();
-      return this.get(role.name);
     },
 
-    async remove(name) {
+    async delete(tx, name) {
       if (DEFAULT_ROLES.has(name)) fail(StaffErrors.STAFF_ROLE_INVALID, 'built-in roles cannot be removed');
-      await db.transaction().execute(async (tx) => {
-        const held = await tx.selectFrom('staff_members').select('id').where('role', '=', name).limit(1).executeTakeFirst();
-        if (held !== undefined) fail(StaffErrors.STAFF_ROLE_IN_USE, 'the role is still held by staff members');
-        const result = await tx.deleteFrom('staff_roles').where('name', '=', name).executeTakeFirst();
-        if (Number(result.numDeletedRows) === 0) fail(StaffErrors.STAFF_ROLE_UNKNOWN, 'no role with that name');
-      });
+      const held = await tx.selectFrom('staff_members').select('id').where('role', '=', name).limit(1).executeTakeFirst();
+      if (held !== undefined) fail(StaffErrors.STAFF_ROLE_IN_USE, 'the role is still held by staff members');
+      const result = await tx.deleteFrom('staff_roles').where('name', '=', name).executeTakeFirst();
+      if (Number(result.numDeletedRows) === 0) fail(StaffErrors.STAFF_ROLE_UNKNOWN, 'no role with that name');
     },
   };
+  return store;
 }

@@ -5,14 +5,15 @@ import { Secret } from '../../kernel/secret.ts';
 import { staffOf } from './context.ts';
 import type { MemberInfo } from './member-service.ts';
 import { errorBody, idParam, operator, staffErrors } from './routes-common.ts';
-import { ROLE_NAME, PERMISSIONS } from './roles.ts';
+import { ROLE_NAME } from './roles.ts';
+import { registerRoleRoutes, roleChange, roleChangeView } from './routes-roles.ts';
 import { registerSecurityRoutes } from './routes-security.ts';
 import { registerTrainingRoutes } from './routes-training.ts';
 import type { StaffServices } from './services.ts';
 
 /**
- * The staff API under /v1/staff: members and roles here, training in routes-training.ts, threat
- * reports and elevations in routes-security.ts. Every route needs a staff session
+ * The staff API under /v1/staff: members here, roles and role changes in routes-roles.ts, training
+ * in routes-training.ts, threat reports and elevations in routes-security.ts. Every route needs a staff session
  * (`request.staff`, set by the session layer); authorisation is decided by the services, which
  * reload the member on every call. Register in the staff (admin) scope; the invitation route is
  * public and registers separately (`registerStaffInvitationRoutes`).
@@ -31,10 +32,15 @@ const member = z
     suspended_at: z.string().nullable(),
   })
   ;
-const role = z
-  .object({ name: z.string(), description: z.string(), purposes: z.array(z.string()), permissions: z.array(z.string()), built_in: z.boolean() })
-  ;
-const invitation = z.object({ id: z.string(), role: z.string(), status: z.string(), invitation_expires_at: z.string(), invitation_mailed: z.boolean() });
+const invitation = z.object({
+  id: z.string(),
+  role: z.string(),
+  status: z.string(),
+  invitation_expires_at: z.string(),
+  invitation_mailed: z.boolean(),
+  /** The role asked for, waiting for a second admin (the member is `unassigned` meanwhile). */
+  pending_role_change: roleChange.nullable(),
+});
 
 const memberView = (m: MemberInfo) => ({
   id: m.id,
@@ -50,7 +56,7 @@ const memberView = (m: MemberInfo) => ({
 });
 
 export function registerStaffRoutes(app: FastifyInstance, deps: { staff: StaffServices }): void {
-  const { members, roles } = deps.staff;
+  const { members } = deps.staff;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['staff'];
 
@@ -75,8 +81,15 @@ export function registerStaffRoutes(app: FastifyInstance, deps: { staff: StaffSe
       response: { 201: invitation, ...staffErrors },
     },
     handler: async (request, reply) => {
-      const { member: m, invitation: inv } = await members.create(operator(staffOf(request)), request.body);
-      return reply.code(201).send({ id: m.id, role: m.role, status: m.status, invitation_expires_at: inv.expiresAt, invitation_mailed: inv.mailed });
+      const { member: m, invitation: inv, pending } = await members.create(operator(staffOf(request)), request.body);
+      return reply.code(201).send({
+        id: m.id,
+        role: m.role,
+        status: m.status,
+        invitation_expires_at: inv.expiresAt,
+        invitation_mailed: inv.mailed,
+        pending_role_change: pending === undefined ? null : roleChangeView(pending),
+      });
     },
   });
 
@@ -88,14 +101,15 @@ export function registerStaffRoutes(app: FastifyInstance, deps: { staff: StaffSe
   r.patch('/v1/staff/members/:id', {
     schema: {
       tags,
-      summary: "Change a member's role (staff.manage)",
+      summary: "Change a member's role (staff.manage); a role that grants more waits for a second admin (202)",
       params: idParam('stf'),
       body: z.object({ role: z.string().regex(ROLE_NAME) }).strict(),
-      response: { 200: member, ...staffErrors },
+      response: { 200: member, 202: z.object({ role_change: roleChange }), ...staffErrors },
     },
-    handler: async (request) => {
+    handler: async (request, reply) => {
       const op = operator(staffOf(request));
-      await members.changeRole(op, request.params.id, request.body.role);
+      const { pending } = await members.changeRole(op, request.params.id, request.body.role);
+      if (pending !== undefined) return reply.code(202).send({ role_change: roleChangeView(pending) });
       return memberView(await members.get(op, request.params.id));
     },
   });
@@ -118,30 +132,7 @@ export function registerStaffRoutes(app: FastifyInstance, deps: { staff: StaffSe
     });
   }
 
-  r.get('/v1/staff/roles', {
-    schema: { tags, summary: 'Roles, their purposes and permissions', response: { 200: z.object({ data: z.array(role) }), ...staffErrors } },
-    handler: async (request) => {
-      await deps.staff.directory.authorizeSelf(staffOf(request));
-      const list = await roles.list();
-      return { data: list.map((d) => ({ name: d.name, description: d.description, purposes: [...d.purposes], permissions: [...d.permissions], built_in: d.builtIn })) };
-    },
-  });
-
-  r.put('/v1/staff/roles/:name', {
-    schema: {
-      tags,
-      summary: 'Define or replace a custom role (roles.manage)',
-      params: z.object({ name: z.string().regex(ROLE_NAME) }),
-      body: z.object({ description: z.string().max(200).optional(), purposes: z.array(z.string().max(64)).max(32), permissions: z.array(z.enum(PERMISSIONS)) }).strict(),
-      response: { 200: role, ...staffErrors },
-    },
-    handler: async (request) => {
-      await deps.staff.directory.authorizeMember(staffOf(request), 'roles.manage');
-      const d = await roles.define({ name: request.params.name, ...request.body });
-      return { name: d.name, description: d.description, purposes: [...d.purposes], permissions: [...d.permissions], built_in: d.builtIn };
-    },
-  });
-
+  registerRoleRoutes(app, deps);
   registerTrainingRoutes(app, deps);
   registerSecurityRoutes(app, deps);
 }

@@ -12,7 +12,8 @@ import { createMemberService, type MemberService } from './member-service.ts';
 import { createNotifier } from './notify.ts';
 import type { StaffAccounts, StaffMailer } from './ports.ts';
 import { createReportService, type ReportService } from './report-service.ts';
-import { createRoleService, type RoleService } from './roles.ts';
+import { createRoleService, type RoleService } from './role-service.ts';
+import { createRoleStore } from './roles.ts';
 import { createTrainingService, type TrainingService } from './training-service.ts';
 
 export interface StaffServices {
@@ -56,9 +57,10 @@ export interface StaffDeps {
  */
 export function createStaffServices(deps: StaffDeps): StaffServices {
   const { db, clock, audit, accounts, keys, knownPurposes, mailer } = deps;
-  const roles = createRoleService({ db, clock, knownPurposes });
-  const directory = createDirectory({ db, roles, mfa: accounts });
+  const roleStore = createRoleStore({ db, clock, knownPurposes });
+  const directory = createDirectory({ db, roles: roleStore, mfa: accounts });
   const notifier = createNotifier({ directory, accounts, mailer });
+  const roles = createRoleService({ db, clock, audit, directory, store: roleStore, notifier });
   const training = createTrainingService({
     db,
     clock,

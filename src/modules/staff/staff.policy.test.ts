@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { staffActor } from './guard.ts';
+import { CLI_OPERATOR } from './ports.ts';
 import { DEFAULT_ROLES } from './roles.ts';
 import { codeOf, staffFixture, type StaffFixture } from './test-support/fixture.ts';
 
@@ -66,14 +67,14 @@ describe('roles → purposes, through the real vault', () => {
   });
 
   it('lets a shop add a custom role, refusing undeclared purposes and built-in names', async () => {
-    const role = await f.staff.roles.define({ name: 'returns_desk', purposes: ['fulfilment', 'support'], permissions: [] });
-    expect(role.purposes).toEqual(['fulfilment', 'support']);
-    expect(await codeOf(f.staff.roles.define({ name: 'snoop', purposes: ['everything'], permissions: [] }))).toBe('STAFF_ROLE_INVALID');
-    expect(await codeOf(f.staff.roles.define({ name: 'admin', purposes: [], permissions: [] }))).toBe('STAFF_ROLE_INVALID');
+    const { result: role } = await f.staff.roles.define(CLI_OPERATOR, { name: 'returns_desk', purposes: ['fulfilment', 'support'], permissions: [] });
+    expect(role?.purposes).toEqual(['fulfilment', 'support']);
+    expect(await codeOf(f.staff.roles.define(CLI_OPERATOR, { name: 'snoop', purposes: ['everything'], permissions: [] }))).toBe('STAFF_ROLE_INVALID');
+    expect(await codeOf(f.staff.roles.define(CLI_OPERATOR, { name: 'admin', purposes: [], permissions: [] }))).toBe('STAFF_ROLE_INVALID');
     const customer = await f.customer();
     const desk = await f.member('returns_desk');
     expect((await f.read(desk.id, 'fulfilment', customer)).email).toBe('ada@example.org');
-    expect(await codeOf(f.staff.roles.remove('returns_desk'))).toBe('STAFF_ROLE_IN_USE');
+    expect(await codeOf(f.staff.roles.remove(CLI_OPERATOR, 'returns_desk'))).toBe('STAFF_ROLE_IN_USE');
   });
 });
 

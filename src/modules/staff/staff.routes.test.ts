@@ -88,7 +88,11 @@ describe('/v1/staff HTTP routes', () => {
     expect((await call('POST', '/v1/staff/members', agent.ctx, { email: to, role: 'fulfilment' })).statusCode).toBe(403);
     const created = await call('POST', '/v1/staff/members', admin.ctx, { email: to, role: 'fulfilment' });
     expect(created.statusCode).toBe(201);
-    expect(created.json()).toMatchObject({ status: 'invited', invitation_mailed: true });
+    // The role grants a purpose: the member starts unassigned until a second admin approves it.
+    expect(created.json()).toMatchObject({ status: 'invited', invitation_mailed: true, role: 'unassigned', pending_role_change: { kind: 'assign', role: 'fulfilment', status: 'pending' } });
+    const second = await f.member('admin');
+    const approved = await call('POST', `/v1/staff/role-changes/${created.json().pending_role_change.id}/approve`, second.ctx);
+    expect(approved.json()).toMatchObject({ status: 'applied', decided_by: `staff:${second.id}` });
     const token = f.tokenFor(to).reveal();
     expect(created.body).not.toContain(token.split('.')[1]);
     const accepted = await call('POST', '/v1/staff/invitations/accept', undefined, { token, password: 'Velvet-harbour-mosaic-19' });
@@ -121,9 +125,17 @@ describe('/v1/staff HTTP routes', () => {
   it('changes roles and suspends through staff.manage only', async () => {
     const admin = await f.member('admin');
     const agent = await f.member('support_agent');
+    // A role with nothing beyond the current one applies at once.
+    const narrowed = await call('PATCH', `/v1/staff/members/${agent.id}`, admin.ctx, { role: 'unassigned' });
+    expect(narrowed.statusCode).toBe(200);
+    expect(narrowed.json()).toMatchObject({ role: 'unassigned', purposes: [] });
+    // One that grants waits for a second admin.
     const patched = await call('PATCH', `/v1/staff/members/${agent.id}`, admin.ctx, { role: 'fulfilment' });
-    expect(patched.statusCode).toBe(200);
-    expect(patched.json()).toMatchObject({ role: 'fulfilment', purposes: ['fulfilment'] });
+    expect(patched.statusCode).toBe(202);
+    expect(patched.json().role_change).toMatchObject({ kind: 'assign', role: 'fulfilment', member_id: agent.id, status: 'pending' });
+    const second = await f.member('admin');
+    expect((await call('POST', `/v1/staff/role-changes/${patched.json().role_change.id}/approve`, second.ctx)).statusCode).toBe(200);
+    expect((await call('GET', `/v1/staff/members/${agent.id}`, admin.ctx)).json()).toMatchObject({ role: 'fulfilment', purposes: ['fulfilment'] });
     const suspended = await call('POST', `/v1/staff/members/${agent.id}/suspend`, admin.ctx);
     expect(suspended.json()).toEqual({ id: agent.id, status: 'suspended' });
     const meSuspended = await call('GET', '/v1/staff/me', agent.ctx);
@@ -131,5 +143,29 @@ describe('/v1/staff HTTP routes', () => {
     expect(meSuspended.json().error.code).toBe('STAFF_SUSPENDED');
     const roles = await call('GET', '/v1/staff/roles', admin.ctx);
     expect(roles.json().data.map((r: { name: string }) => r.name)).toEqual(expect.arrayContaining(['support_agent', 'fulfilment', 'privacy_officer', 'security_officer', 'admin']));
+  });
+
+  it('an admin cannot widen a role through PUT /v1/staff/roles alone (self-granted purposes wait for a second admin)', async () => {
+    const admin = await f.member('admin');
+    const put = (ctx: StaffContext, purposes: string[]) => call('PUT', '/v1/staff/roles/gift_desk', ctx, { purposes, permissions: [] });
+    const created = await put(admin.ctx, ['fulfilment']);
+    expect(created.statusCode).toBe(202);
+    expect(created.json()).toMatchObject({ role: null, role_change: { kind: 'define', role: 'gift_desk', status: 'pending' } });
+    const second = await f.member('admin');
+    expect((await call('POST', `/v1/staff/role-changes/${created.json().role_change.id}/approve`, second.ctx)).statusCode).toBe(200);
+    const widened = await put(admin.ctx, ['fulfilment', 'account']);
+    expect(widened.statusCode).toBe(202);
+    const roles = await call('GET', '/v1/staff/roles', admin.ctx);
+    expect(roles.json().data.find((r: { name: string }) => r.name === 'gift_desk')).toMatchObject({ purposes: ['fulfilment'] });
+    const self = await call('POST', `/v1/staff/role-changes/${widened.json().role_change.id}/approve`, admin.ctx);
+    expect(self.statusCode).toBe(403);
+    expect(self.json().error.code).toBe('STAFF_ROLE_CHANGE_SELF_APPROVAL');
+    const pending = await call('GET', '/v1/staff/role-changes?status=pending', second.ctx);
+    expect(pending.json().data.map((c: { id: string }) => c.id)).toContain(widened.json().role_change.id);
+    // Narrowing applies at once.
+    const narrowed = await put(admin.ctx, []);
+    expect(narrowed.statusCode).toBe(200);
+    expect(narrowed.json()).toMatchObject({ name: 'gift_desk', purposes: [] });
+    expect((await app.inject({ method: 'DELETE', url: '/v1/staff/roles/gift_desk', headers: as(admin.ctx) })).statusCode).toBe(204);
   });
 });

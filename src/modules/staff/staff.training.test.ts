@@ -105,4 +105,17 @@ describe('training gates access to personal data', () => {
     expect(await codeOf(f.staff.training.blocked(op))).toBe('STAFF_PERMISSION_DENIED');
     expect((await f.staff.training.status(op, agent.id)).blocked).toBe(false);
   });
+
+  it('a training manager cannot certify their own training (self-certification)', async () => {
+    const admin = await f.member('admin', { trained: false });
+    const other = await f.member('admin');
+    const self = { kind: 'staff' as const, memberId: admin.id, mfaVerifiedAt: null };
+    const refused = await failure(f.staff.training.recordCompletion(self, { memberId: admin.id, course: 'security_awareness', completedOn: today() }));
+    expect(refused.code).toBe('STAFF_TRAINING_SELF_CERTIFICATION');
+    expect(refused.status).toBe(403);
+    expect((await f.staff.training.status(self, admin.id)).blocked).toBe(true);
+    // A second manager records it.
+    await f.staff.training.recordCompletion({ kind: 'staff', memberId: other.id, mfaVerifiedAt: null }, { memberId: admin.id, course: 'security_awareness', completedOn: today() });
+    expect((await f.staff.training.status(self, admin.id)).blocked).toBe(false);
+  });
 });

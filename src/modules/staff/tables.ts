@@ -88,4 +88,31 @@ export interface StaffTables {
     expires_at: string | null;
     revoked_at: string | null;
   };
+  /**
+   * Role changes that grant (a role defined or widened, a role given to a member) wait here for a
+   * second admin. Content only: role names, purposes, permissions, ids; no personal data.
+   */
+  staff_role_changes: {
+    /** `rch_…` */
+    id: string;
+    kind: 'define' | 'assign';
+    role: string;
+    /** The member given the role (kind 'assign'). */
+    member_id: string | null;
+    /** The requested definition (kind 'define'); purposes and permissions as sorted JSON arrays. */
+    description: string | null;
+    purposes: string | null;
+    permissions: string | null;
+    /**
+     * What the request was made against, compared at approval: for 'define' the role's content
+     * (JSON) or null for a new role; for 'assign' the member's role then.
+     */
+    base: string | null;
+    status: 'pending' | 'applied' | 'denied';
+    /** Audit actor ref of the requester ('staff:stf_…'). */
+    requested_by: string;
+    requested_at: string;
+    decided_by: string | null;
+    decided_at: string | null;
+  };
 }

@@ -9,7 +9,7 @@ import type { Directory, StaffMember } from './directory.ts';
 import { StaffErrors } from './errors.ts';
 import type { Notifier } from './notify.ts';
 import { operatorRef, type Operator } from './ports.ts';
-import type { RoleService } from './roles.ts';
+import type { RoleStore } from './roles.ts';
 import { expiresOn, parseDate, utcToday } from './training-dates.ts';
 
 /**
@@ -63,7 +63,7 @@ export interface TrainingService {
   defineCourse(op: Operator, input: CourseInput): Promise<CourseDef>;
   removeCourse(op: Operator, name: string): Promise<void>;
   listCourses(): Promise<CourseDef[]>;
-  /** Records that a member completed a course on a date (not in the future). */
+  /** Records that a member completed a course on a date (not in the future); never by that member. */
   recordCompletion(op: Operator, input: { memberId: string; course: string; completedOn: string }): Promise<{ id: string; expiresOn: string }>;
   /** One member's training; members may see their own, others need training.manage. */
   status(op: Operator, memberId: string): Promise<TrainingStatus>;
@@ -82,7 +82,7 @@ export function createTrainingService(deps: {
   clock: Clock;
   audit: AuditLog;
   directory: Directory;
-  roles: RoleService;
+  roles: Pick<RoleStore, 'list'>;
   notifier: Notifier;
   validityMonths?: number;
 }): TrainingService {
@@ -168,6 +168,9 @@ export function createTrainingService(deps: {
 
     async recordCompletion(op, input) {
       await directory.authorize(op, 'training.manage');
+      // Separation of duties: a completion is attested by someone other than the trainee.
+      if (op.kind === 'staff' && op.memberId === input.memberId)
+        fail(StaffErrors.STAFF_TRAINING_SELF_CERTIFICATION, 'a completion must be recorded by someone other than the member who completed the course');
       const member = await directory.member(input.memberId);
       if (parseDate(input.completedOn) === undefined) fail(StaffErrors.STAFF_TRAINING_DATE_INVALID, 'completed_on must be a real date, YYYY-MM-DD');
       if (input.completedOn > utcToday(clock.now())) fail(StaffErrors.STAFF_TRAINING_DATE_INVALID, 'completed_on lies in the future');

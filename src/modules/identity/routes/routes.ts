@@ -2,10 +2,11 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { checkOrigin } from '../../../http/csrf.ts';
-import { presentedSession, resolveSessions, type SessionHookOptions } from '../../../http/session.ts';
+import { CUSTOMER_SESSION_ON_STAFF_ROUTE, presentedSession, presentsCustomerSession, resolveSessions, type SessionHookOptions } from '../../../http/session.ts';
 import { fail } from '../../../kernel/errors.ts';
 import type { Runtime } from '../../../runtime.ts';
 import type { Actor } from '../../policy/service.ts';
+import { StaffErrors } from '../../staff/errors.ts';
 import { registerStaffInvitationRoutes } from '../../staff/routes.ts';
 import { AUTHN_EVENTS } from '../audit-events.ts';
 import type { Realm } from '../passwords/password-policy.ts';
@@ -84,7 +85,10 @@ export function staffScope(runtime: Deps, redis: Redis | undefined, routes: (api
     api.decorateRequest('staff', null);
     api.addHook('preHandler', async (request) => {
       const auth = request.authSession;
-      if (auth === null) return;
+      if (auth === null) {
+        if (await presentsCustomerSession(request, runtime.identity.sessions)) fail(StaffErrors.STAFF_SESSION_REQUIRED, CUSTOMER_SESSION_ON_STAFF_ROUTE);
+        return;
+      }
       request.staff = await staffContextOf(auth.session, { staff: runtime.staff, audit: runtime.audit, sessions: runtime.identity.sessions, requestId: request.id });
     });
     routes(api);
@@ -105,6 +109,8 @@ export function staffVaultActor(runtime: Deps): (request: FastifyRequest) => Pro
     const resolution = await runtime.identity.sessions.resolve('staff', presented.token);
     if (!resolution.ok) {
       await onRejected(runtime)?.(request, resolution);
+      if (resolution.reason === 'unknown' && (await presentsCustomerSession(request, runtime.identity.sessions)))
+        fail(SessionErrors.IDENTITY_SESSION_REQUIRED, CUSTOMER_SESSION_ON_STAFF_ROUTE);
       fail(SessionErrors.IDENTITY_SESSION_REQUIRED, 'the staff session is unknown, expired or revoked; sign in again');
     }
     return staffActorOf(resolution.session, { staff: runtime.staff, audit: runtime.audit, sessions: runtime.identity.sessions, requestId: request.id });
