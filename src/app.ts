@@ -12,6 +12,7 @@ import { TLS_OPTIONS } from './http/tls.ts';
 import { bearerKeyId, requireApiKey } from './http/auth.ts';
 import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
+import { parseJsonBody } from './http/json-body.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -66,6 +67,15 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  // JSON only: text/plain (which Fastify parses by default) is refused with 415 like form bodies.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
 
   // Helmet's middleware, run once against a recorder: the headers are the same for every response,
   // so each request gets the recorded list instead of the middleware.
@@ -140,7 +150,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerVaultRoutes(api, {
       vault: runtime.vault,
       inventory: runtime.inventory,
-      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
+      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
