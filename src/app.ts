@@ -12,6 +12,7 @@ import { TLS_OPTIONS } from './http/tls.ts';
 import { bearerKeyId, requireApiKey } from './http/auth.ts';
 import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
+import { registerIdempotency } from './http/idempotency.ts';
 import { parseJsonBody } from './http/json-body.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
@@ -135,6 +136,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  registerIdempotency(app, { store: runtime.idempotency, logger: runtime.logger });
 
   const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 1 });
   if (redis !== undefined) app.addHook('onClose', async () => void redis.quit());
