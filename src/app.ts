@@ -14,6 +14,7 @@ import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { parseJsonBody } from './http/json-body.ts';
+import { registerWebPages } from './http/web-pages.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -136,6 +137,8 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // The pages the mails link to, in a scope of their own.
+  await app.register(async (web) => registerWebPages(web));
 
   registerIdempotency(app, { store: runtime.idempotency, logger: runtime.logger });
 
