@@ -25,8 +25,8 @@ declare module 'fastify' {
  * still running is 409. Only successful answers are kept; after a refusal the key is free again.
  *
  * Nothing personal is stored: the key and the request only as HMAC-SHA256 under a key of this
- * service, and an answer only when it holds nothing but ids and status words (the vault's
- * `{ "id" }`); any other answer is sent but not kept, and its key is released.
+ * service, and an answer only when it holds nothing but ids, status words and timestamps (the
+ * vault's `{ "id" }`); any other answer is sent but not kept, and its key is released.
  */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
 /** A first request still marked in flight after this long died with its process; its key is freed. */
@@ -122,8 +122,9 @@ export function parseIdempotencyKey(header: string): string | undefined {
 
 const ID = /^[a-z]{2,5}_[0-9A-HJKMNP-TV-Z]{26}$/;
 const WORD = /^[a-z][a-z_]{0,39}$/;
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 
-/** An answer that holds only ids and status words (so it may be kept): `{ "id": "cus_…" }`. */
+/** An answer that holds only ids, status words and timestamps (so it may be kept): `{ "id": "cus_…" }`. */
 export function holdsOnlyIds(payload: string): boolean {
   let value: unknown;
   try {
@@ -132,21 +133,20 @@ export function holdsOnlyIds(payload: string): boolean {
     return false;
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  return Object.entries(value).every(([k, v]) => WORD.test(k) && typeof v === 'string' && (ID.test(v) || WORD.test(v)));
+  return Object.entries(value).every(([k, v]) => WORD.test(k) && typeof v === 'string' && (ID.test(v) || WORD.test(v) || TIMESTAMP.test(v)));
 }
 
+type Hooks<T> = T | T[] | undefined;
+const list = <T>(hooks: Hooks<T>): T[] => (hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]);
+
 /**
- * Hooks on the root instance, so that routes in every scope can opt in. They run after
- * authentication (onRequest in the scopes) and validation, so the key belongs to a known caller
- * and the request is compared as validated.
+ * Adds the two hooks to each route that opts in (and to no other route, which pays nothing). Call
+ * on the root instance before any route is registered. The hooks run after authentication
+ * (onRequest in the scopes) and validation, so the key belongs to a known caller and the request
+ * is compared as validated.
  */
 export function registerIdempotency(app: FastifyInstance, deps: { store: IdempotencyStore; logger: Logger }): void {
-  app.addHook('onRoute', (route) => {
-    if (route.config?.idempotent === true && NEVER.test(route.url))
-      throw new Error(`${route.url}: sign-in, MFA and factor routes cannot honour Idempotency-Key (their answers carry secrets)`);
-  });
-  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.routeOptions.config.idempotent !== true) return;
+  const preHandler = async (request: FastifyRequest, reply: FastifyReply) => {
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     const callerRef = request.actor?.ref;
@@ -159,8 +159,8 @@ export function registerIdempotency(app: FastifyInstance, deps: { store: Idempot
     if (begun.kind === 'in_flight') fail(HttpErrors.IDEMPOTENCY_KEY_IN_FLIGHT, 'a request with this Idempotency-Key is still being processed');
     if (begun.kind === 'replay') return reply.code(begun.status).header('idempotent-replayed', 'true').type('application/json; charset=utf-8').send(begun.response);
     request.idempotency = { callerRef, keyHash: begun.keyHash };
-  });
-  app.addHook('onSend', async (request, reply, payload) => {
+  };
+  const onSend = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const held = request.idempotency;
     if (held === undefined) return payload;
     request.idempotency = undefined;
@@ -176,5 +176,11 @@ export function registerIdempotency(app: FastifyInstance, deps: { store: Idempot
       deps.logger.warn({ route: request.routeOptions.url }, 'idempotency key could not be updated; it is freed when it expires');
     }
     return payload;
+  };
+  app.addHook('onRoute', (route) => {
+    if (route.config?.idempotent !== true) return;
+    if (NEVER.test(route.url)) throw new Error(`${route.url}: sign-in, MFA and factor routes cannot honour Idempotency-Key (their answers carry secrets)`);
+    route.preHandler = [...list(route.preHandler as Hooks<typeof preHandler>), preHandler] as typeof route.preHandler;
+    route.onSend = [...list(route.onSend as Hooks<typeof onSend>), onSend] as typeof route.onSend;
   });
 }

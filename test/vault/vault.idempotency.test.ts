@@ -151,6 +151,20 @@ describe('Idempotency-Key on vault creates', () => {
     expectNoValues(JSON.stringify(rows), [...personalStrings(c.p), key, 'pii-']);
   });
 
+  it('an opted-in route whose answer holds more than ids keeps no answer: a retry runs again, nothing is stored', async () => {
+    const app = Fastify();
+    registerIdempotency(app, { store: t.runtime.idempotency, logger: createLogger('silent') });
+    app.decorateRequest('actor', null);
+    app.addHook('onRequest', async (request) => void (request.actor = { ref: 'apikey:echo', kind: 'apikey', purposes: [] }));
+    let runs = 0;
+    app.post('/echo', { config: { idempotent: true } }, async () => ({ id: 'cus_00000000000000000000000000', email: `person${++runs}@example.org` }));
+    for (let i = 0; i < 2; i++) expect((await app.inject({ method: 'POST', url: '/echo', headers: { 'idempotency-key': 'echo-1' }, payload: {} })).statusCode).toBe(200);
+    expect(runs).toBe(2);
+    const kept = await t.runtime.store.db.selectFrom('idempotency_keys').selectAll().where('caller_ref', '=', 'apikey:echo').execute();
+    expect(kept).toEqual([]);
+    await app.close();
+  });
+
   it('a key lasts 24 hours: after that the same key is new again and the old row is swept', async () => {
     const c = customer();
     const key = `expiry-${crypto.randomUUID()}`;
