@@ -120,7 +120,7 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     await page.close();
   });
 
-  it('/admin/accept-invitation sets the staff password from the invitation mail', async () => {
+  it('/admin/accept-invitation sets the staff password from the invitation mail; /admin/reset-password resets it', async () => {
     const email = `staff.${Date.now()}@example.com`;
     const created = await runCli(['staff', 'create', '--email', email, '--role', 'support_agent'], env);
     expect(created.code, created.stderr).toBe(0);
@@ -131,6 +131,19 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     const signin = await api('/v1/staff/auth/signin', { email, password: NEW_PASSWORD });
     expect(signin.status(), await signin.text()).toBe(200);
     await page.close();
+
+    // /admin/reset-password works the same for staff, against the staff endpoints.
+    const ask = await open(`${server.url}/admin/reset-password`);
+    await ask.getByLabel('Email address').fill(email);
+    await ask.getByRole('button', { name: 'Mail me a link' }).click();
+    await expect.poll(() => status(ask).textContent()).toMatch(/on its way/);
+    const reset = await open(linkIn(await mailTo(email, /Reset/), '/admin/reset-password'));
+    await choosePassword(reset, 'Set the new password', `${NEW_PASSWORD} again`);
+    await expect.poll(() => status(reset).textContent()).toMatch(/password is changed/);
+    const after = await api('/v1/staff/auth/signin', { email, password: `${NEW_PASSWORD} again` });
+    expect(after.status(), await after.text()).toBe(200);
+    await ask.close();
+    await reset.close();
   });
 
   it('/account/claim sends POST /v1/auth/claim { token, password } from the page (request shape; the route comes from account linking)', async () => {
