@@ -12,6 +12,9 @@ import { TLS_OPTIONS } from './http/tls.ts';
 import { bearerKeyId, requireApiKey } from './http/auth.ts';
 import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
+import { registerIdempotency } from './http/idempotency.ts';
+import { parseJsonBody } from './http/json-body.ts';
+import { registerWebPages } from './http/web-pages.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
@@ -67,6 +70,15 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   registerErrorHandling(app);
+  // JSON only: text/plain (which Fastify parses by default) is refused with 415 like form bodies.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
 
   // Helmet's middleware, run once against a recorder: the headers are the same for every response,
   // so each request gets the recorded list instead of the middleware.
@@ -126,6 +138,10 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   });
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  // The pages the mails link to, in a scope of their own.
+  await app.register(async (web) => registerWebPages(web));
+
+  registerIdempotency(app, { store: runtime.idempotency, logger: runtime.logger });
 
   const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 1 });
   if (redis !== undefined) app.addHook('onClose', async () => void redis.quit());
@@ -141,7 +157,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerVaultRoutes(api, {
       vault: runtime.vault,
       inventory: runtime.inventory,
-      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
+      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
   });

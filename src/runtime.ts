@@ -2,6 +2,7 @@ import { createSecretKey, hkdfSync } from 'node:crypto';
 import type { Config } from './config/config.ts';
 import { createKeyStore, type KeyStore } from './crypto/key-store.ts';
 import { deriveRootKeys, envKeyProvider, fileKeyProvider, type RootKeys } from './crypto/keyring.ts';
+import { createIdempotencyStore, type IdempotencyStore } from './http/idempotency.ts';
 import { systemClock, type Clock } from './kernel/clock.ts';
 import { createLogger, type Logger } from './kernel/logger.ts';
 import { createApiKeyService, type ApiKeyService } from './modules/apikeys/service.ts';
@@ -35,6 +36,7 @@ export interface Runtime {
   readonly vault: VaultService;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
+  readonly idempotency: IdempotencyStore;
   close(): Promise<void>;
 }
 
@@ -132,6 +134,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       vault,
       identity,
       staff,
+      idempotency: createIdempotencyStore({ db: store.db, clock, key: moduleBase('idempotency/v1') }),
       async close() {
         if (closed) return;
         closed = true;

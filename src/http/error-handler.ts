@@ -1,7 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorSpec } from '../kernel/errors.ts';
 import { VaultErrors } from '../modules/vault/errors.ts';
+import type { InputRule } from '../modules/inventory/fields.ts';
 import { HttpErrors } from './errors.ts';
+import { fieldPath } from './json-body.ts';
 
 /**
  * One place maps every failure to `{ error: { code, message, request_id, ... } }`. Known errors
@@ -9,14 +11,26 @@ import { HttpErrors } from './errors.ts';
  * its message (a driver's message can quote the values it choked on). Nothing from the request
  * body is ever echoed: validation errors name fields, never values.
  */
-const SAFE_NAME = /^(?:[A-Za-z_][A-Za-z0-9_]{0,63}|\d{1,6})$/;
-const safeName = (name: string) => (SAFE_NAME.test(name) ? name : '[unnamed]');
+const safeName = (name: string) => fieldPath([name]);
+
+/** The input rules of the write schemas (inventory/fields.ts), each with its own code. */
+const RULES: Record<InputRule, { spec: ErrorSpec; what: string }> = {
+  control_character: { spec: VaultErrors.VAULT_TEXT_CONTROL_CHARACTER, what: 'control character in' },
+  invisible_character: { spec: VaultErrors.VAULT_CONTACT_INVISIBLE_CHARACTER, what: 'invisible or format character in' },
+  date_of_birth_range: { spec: VaultErrors.VAULT_DATE_OF_BIRTH_OUT_OF_RANGE, what: 'date of birth in the future or more than 130 years back' },
+  decimal_as_number: { spec: VaultErrors.VAULT_DECIMAL_AS_NUMBER, what: 'decimal amount sent as a JSON number instead of a string' },
+};
+const pathOf = (issue: ValidationIssue) => issue.instancePath.split('/').filter(Boolean).map(safeName).join('.');
+const ruleOf = (issue: ValidationIssue): InputRule | undefined => {
+  const rule = issue.params?.params?.rule;
+  return typeof rule === 'string' && Object.hasOwn(RULES, rule) ? (rule as InputRule) : undefined;
+};
 
 interface ValidationIssue {
   keyword: string;
   instancePath: string;
   message?: string;
-  params?: { keys?: unknown };
+  params?: { keys?: unknown; params?: { rule?: unknown } };
 }
 
 export function send(reply: FastifyReply, request: FastifyRequest, spec: ErrorSpec, message: string, details?: Record<string, unknown>) {
@@ -36,20 +50,26 @@ function validationFailure(request: FastifyRequest, reply: FastifyReply, error: 
       .filter((i) => i.keyword === 'unrecognized_keys')
       .flatMap((i) => {
         const keys = Array.isArray(i.params?.keys) ? (i.params.keys as string[]) : [];
-        const prefix = i.instancePath.split('/').filter(Boolean).map(safeName).join('.');
+        const prefix = pathOf(i);
         return keys.map((k) => (prefix === '' ? safeName(k) : `${prefix}.${safeName(k)}`));
       });
     if (undeclared.length > 0)
       return send(reply, request, VaultErrors.VAULT_FIELD_UNDECLARED, `the inventory does not declare: ${undeclared.join(', ')}`, {
         fields: undeclared,
       });
+    const broken = issues.find((i) => ruleOf(i) !== undefined);
+    if (broken !== undefined) {
+      const rule = ruleOf(broken)!;
+      const named = [...new Set(issues.filter((i) => ruleOf(i) === rule).map((i) => pathOf(i) || '(body)'))];
+      return send(reply, request, RULES[rule].spec, `${RULES[rule].what}: ${named.join(', ')}`, { fields: named });
+    }
     const fields = issues.map((i) => ({
-      field: i.instancePath.split('/').filter(Boolean).map(safeName).join('.') || '(body)',
+      field: pathOf(i) || '(body)',
       problem: i.message ?? i.keyword,
     }));
     return send(reply, request, VaultErrors.VAULT_FIELD_INVALID, `invalid: ${[...new Set(fields.map((f) => f.field))].join(', ')}`, { fields });
   }
-  const names = [...new Set(issues.map((i) => i.instancePath.split('/').filter(Boolean).map(safeName).join('.')))].filter(Boolean);
+  const names = [...new Set(issues.map(pathOf))].filter(Boolean);
   return send(reply, request, HttpErrors.REQUEST_INVALID, `invalid ${where ?? 'request'}${names.length ? `: ${names.join(', ')}` : ''}`);
 }
 

@@ -13,6 +13,7 @@ import * as m0003 from './migrations/0003-staff.ts';
 import * as m0004 from './migrations/0004-sessions.ts';
 import * as m0005 from './migrations/0005-staff-role-changes.ts';
 import * as m0006 from './migrations/0006-one-record-per-person.ts';
+import * as m0007 from './migrations/0007-idempotency.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -43,6 +44,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0004-sessions': m0004,
   '0005-staff-role-changes': m0005,
   '0006-one-record-per-person': m0006,
+  '0007-idempotency': m0007,
 };
 
 /**

@@ -1,4 +1,5 @@
 import type { KeyTables } from '../crypto/tables.ts';
+import type { IdempotencyTables } from '../http/idempotency-tables.ts';
 import type { ApiKeyTables } from '../modules/apikeys/tables.ts';
 import type { AuditTables } from '../modules/audit/tables.ts';
 import type { VaultTables } from '../modules/vault/tables.ts';
@@ -11,4 +12,4 @@ import type { SessionTables } from '../modules/identity/sessions/session-tables.
  * queries another's. Times are ISO-8601 text and binary values base64url text, so the same
  * migrations and queries run on SQLite and PostgreSQL.
  */
-export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables, SessionTables {}
+export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables, SessionTables, IdempotencyTables {}

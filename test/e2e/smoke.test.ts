@@ -14,7 +14,7 @@ describe('vault smoke: store, read by purpose, look up', () => {
       method: 'POST',
       url: '/v1/customers',
       headers: { authorization: auth },
-      payload: { email: 'Ada@Example.org', name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1815-12-10' },
+      payload: { email: 'Ada@Example.org', name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1985-12-10' },
     });
     expect(created.statusCode).toBe(201);
     const { id } = created.json<{ id: string }>();

@@ -14,9 +14,56 @@ type Scalar = Pick<SubFieldSpec, 'type' | 'max_length' | 'min' | 'max' | 'values
 
 export interface SchemaOptions {
   readonly phoneDefaultCountry?: string | undefined;
+  /** Today, for dates that may not lie in the future (the service's clock; the system's by default). */
+  readonly now?: (() => Date) | undefined;
 }
 
 const DECIMAL = /^-?\d{1,15}(\.\d{1,6})?$/;
+
+/**
+ * Rules a value can break beyond its type, each reported as a zod issue whose `params.rule` the
+ * error handler turns into a code of its own (naming the field, never the value).
+ */
+export type InputRule = 'control_character' | 'invisible_character' | 'date_of_birth_range' | 'decimal_as_number';
+
+/** C0 controls other than tab and newline, DEL, and C1 controls. */
+const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
+/**
+ * Characters that do not show: controls, format characters (zero-width space, joiners, word
+ * joiner, soft hyphen, bidi embeddings, overrides, isolates and marks, byte-order mark), line and
+ * paragraph separators, and the fillers and selectors that render as nothing. An email or phone
+ * holding one looks like another person's and would miss their blind index.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u3164\uFE00-\uFE0F\uFFA0]/u;
+
+/** True when free text holds a control character other than tab and newline. */
+export function hasControlCharacter(value: string): boolean {
+  return CONTROL.test(value);
+}
+
+/** True when a value holds a character that does not show (see INVISIBLE). */
+export function hasInvisibleCharacter(value: string): boolean {
+  return INVISIBLE.test(value);
+}
+
+function issue(ctx: z.RefinementCtx, rule: InputRule, message: string): void {
+  ctx.addIssue({ code: 'custom', message, params: { rule } });
+}
+
+const DAY_MS = 86_400_000;
+/** The oldest date of birth accepted: 130 years before today. */
+export const OLDEST_AGE_YEARS = 130;
+
+/**
+ * A date of birth lies neither in the future nor more than 130 years back. "Today" is the latest
+ * date anywhere on Earth (UTC+14), so a birth today in any time zone is accepted.
+ */
+function birthDateInRange(value: string, now: Date): boolean {
+  const latest = new Date(now.getTime() + 14 * 3_600_000).toISOString().slice(0, 10);
+  const oldest = new Date(now.getTime() - DAY_MS);
+  oldest.setUTCFullYear(oldest.getUTCFullYear() - OLDEST_AGE_YEARS);
+  return value <= latest && value >= oldest.toISOString().slice(0, 10);
+}
 
 /** Email as stored and as looked up: trimmed, NFC, lower-case. */
 export function normaliseEmail(value: string): string {
@@ -29,20 +76,32 @@ export function normalisePhone(value: string, defaultCountry?: string): string |
   return parsed?.isPossible() ? parsed.number : undefined;
 }
 
-function scalarSchema(f: Scalar, options: SchemaOptions): z.ZodType<StoredValue> {
+const noInvisible = (value: string, ctx: z.RefinementCtx) => {
+  if (hasInvisibleCharacter(value)) issue(ctx, 'invisible_character', 'must not contain invisible or format characters');
+};
+
+function scalarSchema(f: Scalar, options: SchemaOptions, name?: string): z.ZodType<StoredValue> {
   switch (f.type) {
     case 'string':
-      return z.string().min(1).max(f.max_length ?? 1000);
+      return z
+        .string()
+        .min(1)
+        .max(f.max_length ?? 1000)
+        .superRefine((value, ctx) => {
+          if (hasControlCharacter(value)) issue(ctx, 'control_character', 'must not contain control characters other than tab and newline');
+        });
     case 'email':
       return z
         .string()
         .max(254)
+        .superRefine(noInvisible)
         .transform(normaliseEmail)
         .pipe(z.email({ pattern: z.regexes.unicodeEmail, message: 'must be an email address' }));
     case 'phone':
       return z
         .string()
         .max(40)
+        .superRefine(noInvisible)
         .transform((v, ctx) => {
           const e164 = normalisePhone(v, options.phoneDefaultCountry);
           if (e164 === undefined) {
@@ -51,8 +110,15 @@ function scalarSchema(f: Scalar, options: SchemaOptions): z.ZodType<StoredValue>
           }
           return e164;
         });
-    case 'date':
-      return z.iso.date({ message: 'must be an ISO 8601 date (YYYY-MM-DD)' });
+    case 'date': {
+      const date = z.iso.date({ message: 'must be an ISO 8601 date (YYYY-MM-DD)' });
+      if (name !== 'date_of_birth') return date;
+      const now = options.now ?? (() => new Date());
+      return date.superRefine((value, ctx) => {
+        // A malformed date is reported by the format check alone.
+        if (/^\d{4}-\d{2}-\d{2}$/.test(value) && !birthDateInRange(value, now())) issue(ctx, 'date_of_birth_range', `must not lie in the future or more than ${OLDEST_AGE_YEARS} years back`);
+      });
+    }
     case 'datetime':
       return z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with time zone' });
     case 'locale':
@@ -62,10 +128,21 @@ function scalarSchema(f: Scalar, options: SchemaOptions): z.ZodType<StoredValue>
     case 'currency':
       return z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 currency code such as EUR');
     case 'decimal':
+      // A JSON number loses digits before anything sees it (49.90 arrives as 49.9): refused.
       return z
-        .union([z.string(), z.number()])
-        .transform((v) => (typeof v === 'number' ? String(v) : v))
-        .pipe(z.string().regex(DECIMAL, 'must be a decimal amount such as 19.99'));
+        .unknown()
+        .transform((v, ctx) => {
+          if (typeof v === 'number') {
+            issue(ctx, 'decimal_as_number', 'must be a string such as "19.99", not a JSON number');
+            return z.NEVER;
+          }
+          if (typeof v !== 'string' || !DECIMAL.test(v)) {
+            ctx.addIssue({ code: 'custom', message: 'must be a decimal amount such as "19.99"' });
+            return z.NEVER;
+          }
+          return v;
+        })
+        .meta({ type: 'string', pattern: DECIMAL.source, description: 'A decimal amount as a string, such as "19.99".' });
     case 'integer': {
       let s = z.number().int().min(Number.MIN_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
       if (f.min !== undefined) s = s.min(f.min);
@@ -91,7 +168,7 @@ function nestedSchema(fields: Record<string, SubFieldSpec>, options: SchemaOptio
 export function fieldWriteSchema(f: FieldDef, options: SchemaOptions): z.ZodType<StoredValue> {
   if (f.type === 'object') return nestedSchema(f.fields ?? {}, options);
   if (f.type === 'list') return z.array(nestedSchema(f.fields ?? {}, options)).max(f.max_items ?? 100);
-  return scalarSchema({ ...f, type: f.type }, options);
+  return scalarSchema({ ...f, type: f.type }, options, f.name);
 }
 
 /** The body of a create (required fields required) or of a patch (all optional; null clears). */

@@ -8,6 +8,23 @@ export const VaultErrors = defineErrors({
     description: 'The body carries a field the data inventory does not declare (data minimisation); nothing was stored.',
   },
   VAULT_FIELD_INVALID: { status: 400, description: 'A field has the wrong type or format; nothing was stored.' },
+  VAULT_TEXT_CONTROL_CHARACTER: {
+    status: 400,
+    description: 'A free-text field holds a control character other than tab and newline; `fields` names it; nothing was stored.',
+  },
+  VAULT_CONTACT_INVISIBLE_CHARACTER: {
+    status: 400,
+    description:
+      'An email or phone holds an invisible or format character (zero-width space or joiner, bidi control, control character); `fields` names it; nothing was stored.',
+  },
+  VAULT_DATE_OF_BIRTH_OUT_OF_RANGE: {
+    status: 400,
+    description: '`date_of_birth` lies in the future or more than 130 years back; nothing was stored.',
+  },
+  VAULT_DECIMAL_AS_NUMBER: {
+    status: 400,
+    description: 'A decimal amount (money) came as a JSON number; send it as a string such as "49.90" (a number loses digits); `fields` names it; nothing was stored.',
+  },
   VAULT_LOOKUP_INVALID: { status: 400, description: 'A lookup needs exactly one of `email` or `phone`, well-formed.' },
   VAULT_LOOKUP_NOT_ALLOWED: {
     status: 403,

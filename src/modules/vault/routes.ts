@@ -16,6 +16,15 @@ const idParam = (prefix: string) =>
 const purposeHeader = z.object({
   'custos-purpose': z.string().max(64).optional().meta({ description: 'Why this data is read: a purpose declared in the inventory.' }),
 });
+/** Creates honour Idempotency-Key (src/http/idempotency.ts). */
+const createHeaders = purposeHeader.extend({
+  'idempotency-key': z
+    .string()
+    .max(257)
+    .optional()
+    .meta({ description: 'Makes a retry safe: the same key and body within 24 hours return the first answer and store nothing twice.' }),
+});
+const idempotent = { idempotent: true };
 const errorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose(),
 });
@@ -41,13 +50,14 @@ export function registerVaultRoutes(app: FastifyInstance, deps: { vault: VaultSe
   const security = [{ apiKey: [] }];
 
   r.post('/v1/customers', {
+    config: idempotent,
     schema: {
       tags: ['customers'],
       summary: 'Store a customer',
       security,
-      headers: purposeHeader,
+      headers: createHeaders,
       body: writeSchema(customers, 'create', deps.schemaOptions).meta({ id: 'CustomerWrite' }),
-      response: { 201: created, ...errors },
+      response: { 201: created, ...errors, 409: errorBody, 422: errorBody },
     },
     handler: async (request, reply) => reply.code(201).send(await vault.create(ctx(request), 'customers', undefined, request.body as Values)),
   });
@@ -83,28 +93,30 @@ export function registerVaultRoutes(app: FastifyInstance, deps: { vault: VaultSe
   });
 
   r.post('/v1/customers/:id/addresses', {
+    config: idempotent,
     schema: {
       tags: ['customers'],
       summary: 'Add an address',
       security,
-      headers: purposeHeader,
+      headers: createHeaders,
       params: idParam('cus'),
       body: writeSchema(addresses, 'create', deps.schemaOptions).meta({ id: 'AddressWrite' }),
-      response: { 201: created, ...errors },
+      response: { 201: created, ...errors, 409: errorBody, 422: errorBody },
     },
     handler: async (request, reply) =>
       reply.code(201).send(await vault.create(ctx(request), 'addresses', request.params.id, request.body as Values)),
   });
 
   r.post('/v1/customers/:id/orders', {
+    config: idempotent,
     schema: {
       tags: ['orders'],
       summary: 'Record an order (purchase history)',
       security,
-      headers: purposeHeader,
+      headers: createHeaders,
       params: idParam('cus'),
       body: writeSchema(orders, 'create', deps.schemaOptions).meta({ id: 'OrderWrite' }),
-      response: { 201: created, ...errors },
+      response: { 201: created, ...errors, 409: errorBody, 422: errorBody },
     },
     handler: async (request, reply) =>
       reply.code(201).send(await vault.create(ctx(request), 'orders', request.params.id, request.body as Values)),
