@@ -169,6 +169,19 @@ const ERROR_SCHEMA = {
 
 const PURPOSE_HEADER = 'Custos-Purpose';
 
+/** What each tag groups, for the docs page and generated clients. */
+const TAG_DESCRIPTIONS: Record<string, string> = {
+  customers: 'Customers and their addresses, stored and read by shop backends (API key) and staff (staff session), through the policy.',
+  orders: 'Purchase history.',
+  auth: 'Customer sign-up, sign-in, second factors, passkeys, sessions and password changes.',
+  me: "A signed-in customer's own data and who touched it.",
+  'staff auth': 'Staff sign-in, second factors, passkeys, sessions and password changes.',
+  staff: 'Staff members, invitations and roles.',
+  'staff training': 'Training courses and completions; missing or expired training blocks access to customer data.',
+  'staff security': 'Threat reports by staff.',
+  'staff elevation': 'Just-in-time access to one customer for one purpose beyond the role.',
+};
+
 function completeOperation(method: string, path: string, op: Json, ids: Map<string, string>): void {
   const area = areaOf(path);
   if (typeof op.operationId !== 'string') op.operationId = operationIdOf(method, path);
@@ -247,8 +260,10 @@ export function completeOpenApi(document: Json, serverUrl: string): Json {
       if (schema === undefined || props === undefined) continue;
       schema.example = Object.fromEntries(Object.entries(example).filter(([k]) => k in props));
     }
+  const used = new Set(Object.values(paths).flatMap((item) => Object.values(item).flatMap((op) => (Array.isArray(op.tags) ? (op.tags as string[]) : []))));
   const completed = {
     ...document,
+    tags: [...used].sort().map((name) => (TAG_DESCRIPTIONS[name] === undefined ? { name } : { name, description: TAG_DESCRIPTIONS[name] })),
     servers: [{ url: serverUrl, description: 'This Custos (CUSTOS_PUBLIC_URL, or the address it listens on).' }],
     components: { ...components, schemas, securitySchemes: SECURITY_SCHEMES },
   };
