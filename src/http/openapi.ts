@@ -147,6 +147,23 @@ const EXAMPLES: Record<string, Json> = {
   },
 };
 
+/** Request body examples of inline (unnamed) bodies, by operationId; filtered like EXAMPLES. */
+const BODY_EXAMPLES: Record<string, Json> = {
+  postAuthSignup: { email: 'ada@example.org', password: 'correct horse battery staple' },
+  postAuthSignin: { email: 'ada@example.org', password: 'correct horse battery staple', session_delivery: 'token' },
+  postAuthSigninMfa: { mfa_ticket: 'the mfa_ticket from sign-in', code: '123456', session_delivery: 'token' },
+  postAuthClaim: { token: 'the token from the link', password: 'correct horse battery staple' },
+  postStaffAuthSignin: { email: 'it@shop.example', password: 'a long staff passphrase', session_delivery: 'cookie' },
+  postStaffInvitationsAccept: { token: 'the token from the link', password: 'a long staff passphrase' },
+  postStaffTrainingCompletions: { member_id: 'stf_01M8Y16ZGWZXCPWZSJ7YSRPJAP', course: 'security_awareness', completed_on: '2026-11-30' },
+};
+
+/** `example` keeps only the properties `schema` declares. */
+function fitted(example: Json, schema: Json | undefined): Json | undefined {
+  const props = schema?.properties as Json | undefined;
+  return props === undefined ? undefined : Object.fromEntries(Object.entries(example).filter(([k]) => k in props));
+}
+
 const ERROR_SCHEMA = {
   type: 'object',
   description: 'Every error answer. `code` is stable (docs/errors.md); `message` says what happened, never with personal data; some codes add non-personal details such as `fields`.',
@@ -218,6 +235,13 @@ function completeOperation(method: string, path: string, op: Json, ids: Map<stri
       : `Authentication: ${area.words}${area.optional === true ? ', when there is one' : ''}.`;
   op.description = `${own}\n\n${auth}`;
 
+  const bodyExample = BODY_EXAMPLES[id];
+  const media = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.['application/json'];
+  if (bodyExample !== undefined && media !== undefined) {
+    const example = fitted(bodyExample, media.schema as Json | undefined);
+    if (example !== undefined) media.example = example;
+  }
+
   const responses = (op.responses ?? {}) as Record<string, Json>;
   for (const [status, response] of Object.entries(responses)) {
     const code = Number(status);
@@ -256,9 +280,8 @@ export function completeOpenApi(document: Json, serverUrl: string): Json {
   // Request bodies use the `…Input` variant of a schema (zod's input side).
   for (const [name, example] of Object.entries(EXAMPLES))
     for (const schema of [schemas[name], schemas[`${name}Input`]]) {
-      const props = schema?.properties as Json | undefined;
-      if (schema === undefined || props === undefined) continue;
-      schema.example = Object.fromEntries(Object.entries(example).filter(([k]) => k in props));
+      const fit = fitted(example, schema);
+      if (schema !== undefined && fit !== undefined) schema.example = fit;
     }
   const used = new Set(Object.values(paths).flatMap((item) => Object.values(item).flatMap((op) => (Array.isArray(op.tags) ? (op.tags as string[]) : []))));
   const completed = {

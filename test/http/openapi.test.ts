@@ -83,6 +83,13 @@ describe('OpenAPI document', () => {
     expect(spec.paths['/v1/customers/{id}']!.get!.responses!['403']!.description).toContain('`POLICY_PURPOSE_NOT_ALLOWED`');
   });
 
+  it('shows examples of the quickstart customer and of a sign-in', () => {
+    const body = (path: string) => (spec.paths[path]!.post!.requestBody as { content: Record<string, { schema?: { $ref?: string }; example?: unknown }> }).content['application/json']!;
+    const ref = body('/v1/customers').schema!.$ref!.split('/').at(-1)!;
+    expect((spec.components.schemas[ref] as { example?: unknown }).example).toMatchObject({ email: 'ada@example.org', name: 'Ada Lovelace' });
+    expect(body('/v1/auth/signin').example).toMatchObject({ email: 'ada@example.org' });
+  });
+
   it('marks Custos-Purpose required on vault reads, and optional on writes (API keys may leave it out)', () => {
     const purpose = (op: Operation) => op.parameters?.find((p) => p.in === 'header' && p.name === 'Custos-Purpose');
     expect(purpose(spec.paths['/v1/customers/{id}']!.get!)?.required).toBe(true);
