@@ -48,7 +48,6 @@ export const SECURITY_SCHEMES = {
 type Scheme = keyof typeof SECURITY_SCHEMES;
 
 interface Area {
-  readonly name: string;
   /** Alternatives: any one of them authenticates. Empty: no authentication. */
   readonly security: readonly Scheme[];
   /** The credential may be left out (the operation then acts on no session). */
@@ -61,13 +60,11 @@ interface Area {
 }
 
 const CUSTOMER: Area = {
-  name: 'customer',
   security: ['customerSessionToken', 'customerSessionCookie'],
   words: 'a customer session (bearer token or cookie)',
   errors: ['IDENTITY'],
 };
 const STAFF: Area = {
-  name: 'staff',
   security: ['staffSessionToken', 'staffSessionCookie'],
   words: 'a staff session with a verified second factor (bearer token or cookie)',
   errors: ['IDENTITY', 'STAFF'],
@@ -79,7 +76,7 @@ const PUBLIC_AUTH = /^\/v1\/(?:staff\/)?auth\/(?:signin|signin\/mfa|signup|verif
 /** Which credentials the scope serving `path` accepts (src/app.ts, identity/routes/routes.ts). */
 export function areaOf(path: string): Area | undefined {
   if (PUBLIC_AUTH.test(path) || path === '/v1/staff/invitations/accept')
-    return { name: 'public', security: [], words: 'none', errors: path.startsWith('/v1/staff/') ? ['IDENTITY', 'STAFF'] : ['IDENTITY'] };
+    return { security: [], words: 'none', errors: path.startsWith('/v1/staff/') ? ['IDENTITY', 'STAFF'] : ['IDENTITY'] };
   // Without a session these act on none (sign-out) or serve sign-in (passkey options; step-up needs one).
   if (path === '/v1/auth/signout' || path === '/v1/auth/passkeys/authentication/options') return { ...CUSTOMER, optional: true };
   if (path === '/v1/staff/auth/signout' || path === '/v1/staff/auth/passkeys/authentication/options')
@@ -89,7 +86,6 @@ export function areaOf(path: string): Area | undefined {
   if (path.startsWith('/v1/auth/') || path === '/v1/me' || path.startsWith('/v1/me/')) return { ...CUSTOMER, errors: ['IDENTITY', 'VAULT', 'POLICY', 'AUDIT'] };
   if (/^\/v1\/(?:customers|orders)(?:\/|$)/.test(path))
     return {
-      name: 'vault',
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
       words: 'an API key scoped to purposes, or a staff session',
       errors: ['VAULT', 'POLICY', 'APIKEY', 'STAFF', 'AUDIT'],
