@@ -7,5 +7,8 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
+// An optional .env in the working directory; the real environment wins.
+const { loadEnvFile } = await import('../src/config/env-file.ts');
+loadEnvFile();
 const { main } = await import('../src/cli/main.ts');
 process.exitCode = await main(process.argv.slice(2));

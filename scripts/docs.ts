@@ -30,9 +30,28 @@ export async function renderErrors(): Promise<string> {
   const rows = (await loadAllErrors()).map((e) => `| \`${e.code}\` | ${e.status} | ${e.description.replaceAll('|', '\\|')} |`);
   return `# Error codes
 
-Every error answer has the shape \`{ "error": { "code": "…", "message": "…", "request_id": "…" } }\`
-(some add non-personal details such as \`fields\`). Codes are stable: code against them, not
-against messages. This file is generated from the code by \`npm run docs\`; a test keeps it in step.
+Every error answer is a JSON object with the one member \`error\`, sent with the HTTP status
+below and \`Cache-Control: no-store\`:
+
+\`\`\`json
+{ "error": { "code": "VAULT_FIELD_UNDECLARED", "message": "the inventory does not declare: nickname", "request_id": "0b7c1e52-3f4a-4d8e-9b1a-6c2d5e8f9a01", "fields": ["nickname"] } }
+\`\`\`
+
+| member of \`error\` | sent | meaning |
+|---|---|---|
+| \`code\` | always | a code from the table below: stable, so code against it, not against messages |
+| \`message\` | always | what happened, in words; never personal data (it names fields, never their values) |
+| \`request_id\` | always | the request's id, also sent as the \`X-Request-Id\` header; finds the request in the log |
+| \`fields\` | VAULT_FIELD_UNDECLARED, VAULT_FIELD_INVALID | the undeclared field names; or \`{ "field", "problem" }\` for each invalid field |
+| \`minimum\`, \`maximum\` | IDENTITY_PASSWORD_TOO_SHORT, IDENTITY_PASSWORD_TOO_LONG | the password length limits, in characters |
+| \`retry_after_seconds\` | IDENTITY_THROTTLED, IDENTITY_ACCOUNT_LOCKED | when to try again |
+| \`within_seconds\` | IDENTITY_REAUTH_REQUIRED | how recent the step-up must be |
+| \`permission\` | STAFF_PERMISSION_DENIED | the staff permission the action needs |
+| \`courses\` | STAFF_TRAINING_REQUIRED | the training courses missing or expired |
+| \`field\` | AUDIT_ENTRY_INVALID | the malformed audit entry field |
+
+No other members are sent. This file is generated from the code by \`npm run docs\`; a test keeps
+it in step, and another compares real error answers with the members above.
 
 | code | HTTP status | meaning |
 |---|---|---|

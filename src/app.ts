@@ -15,6 +15,7 @@ import { HttpErrors } from './http/errors.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { parseJsonBody } from './http/json-body.ts';
 import { registerWebPages } from './http/web-pages.ts';
+import { completeOpenApi, SECURITY_SCHEMES } from './http/openapi.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
@@ -115,19 +116,25 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     done();
   });
 
+  const listenHost = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const serverUrl = config.publicUrl ?? `${config.tls.mode === 'off' ? 'http' : 'https'}://${listenHost}:${config.port}`;
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'Custos API',
         version: '1',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
         description:
-          "Customer data vault for online shops: stored encrypted, refused when undeclared, released per purpose, audited. Every read states its purpose in the `Custos-Purpose` header.",
+          'Customer data vault for online shops: stored encrypted, refused when undeclared, released per purpose, audited. ' +
+          'Shop backends call the vault with an API key; customers use their own session under /v1/auth and /v1/me; staff use a staff session under /v1/staff. ' +
+          'Every read states its purpose in the `Custos-Purpose` header. Every error answers `{ "error": { "code", "message", "request_id" } }` with a stable code.',
       },
-      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `custos apikey create`.' } } },
+      components: { securitySchemes: SECURITY_SCHEMES },
     },
     transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    // The zod transform first, then the parts no single route knows (security per scope, codes, ids).
+    transformObject: (documentObject) => completeOpenApi(jsonSchemaTransformObject(documentObject) as Record<string, unknown>, serverUrl),
   });
   await app.register(swaggerUi, {
     routePrefix: '/docs',

@@ -1,4 +1,6 @@
+import { loadEnvFile } from './config/env-file.ts';
 import { serve } from './server.ts';
 
-// load config → build app → listen; nothing else.
+// .env (optional; the real environment wins) → load config → build app → listen; nothing else.
+loadEnvFile();
 await serve();

@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
+import { relative, isAbsolute } from 'node:path';
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { ConfigError, loadConfig } from '../config/config.ts';
+import { ConfigError, loadConfig, type Config } from '../config/config.ts';
 import { AppError } from '../kernel/errors.ts';
 import { InventoryError } from '../modules/inventory/index.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
@@ -61,6 +63,7 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
   process.umask(0o077);
   try {
     const config = loadConfig(env);
+    if (command !== 'migrate') refuseNewDataDir(config);
     runtime = await openRuntime(config, { background: false, logger: createLogger(env.CUSTOS_LOG_LEVEL ?? 'warn', process.stderr) });
     if (command === 'migrate') {
       io.out('database schema is up to date');
@@ -86,6 +89,25 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
   } finally {
     await runtime?.close();
   }
+}
+
+/**
+ * Only `serve` and `migrate` may create the data folder: any other command run from the wrong
+ * folder would otherwise make a new, empty vault there (a new SQLite database and keyring) and
+ * answer from it as if nothing were wrong. The folder matters when the SQLite database lies in it
+ * or the root key comes from its keyring file (no CUSTOS_ROOT_KEY).
+ */
+function refuseNewDataDir(config: Config): void {
+  const dir = config.dataDir;
+  const inside = (file: string) => {
+    const rel = relative(dir, file);
+    return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  };
+  const needed = (config.database.kind === 'sqlite' && inside(config.database.file)) || config.rootKey === undefined;
+  if (needed && !existsSync(dir))
+    throw new ConfigError(
+      `there is no data folder at ${dir} (CUSTOS_DATA_DIR): run custos in the folder the server runs in, or set CUSTOS_DATA_DIR to its data folder; only custos serve and custos migrate create a new one`,
+    );
 }
 
 /** parseArgs with our usage errors. */

@@ -1,9 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
 import { apiClient } from '../resilience/api-client.ts';
-import { CHILD_TIMEOUT, childEnv, killChildren, MAIN, newDatabase, rootKey, runCli, runNode, startServer, tempDir } from '../resilience/harness.ts';
+import { CHILD_TIMEOUT, childEnv, CLI, killChildren, MAIN, newDatabase, rootKey, runCli, runNode, startServer, tempDir } from '../resilience/harness.ts';
 
 /**
  * The `custos` command's contract with scripts and operators: results alone on standard output
@@ -165,5 +166,83 @@ describe(`custos CLI contract (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, ()
     const fixed = await runCli(['apikey', 'create', '--name', 'loyal', '--purposes', 'loyalty'], { ...env, CUSTOS_INVENTORY: file });
     expect(fixed.code, fixed.stderr).toBe(0);
     expect(fixed.stdout.trim()).toMatch(KEY);
+  });
+});
+
+/** `node script args` in `cwd` (the harness runs children in the repository); killed after 60 s. */
+async function runIn(cwd: string, script: string, args: readonly string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [script, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/**
+ * Run from the wrong folder, a command must not make a new, empty vault there and answer from it;
+ * and `custos` and the server read an optional `.env` in the working directory, the real
+ * environment winning, with a warning for a root key kept in it.
+ */
+describe('custos in a folder of its own: data folder and .env', { timeout: CHILD_TIMEOUT }, () => {
+  const bare = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', CUSTOS_LOG_LEVEL: 'warn' };
+  afterAll(async () => killChildren());
+
+  it.each([['apikey', 'list'], ['keys', 'status'], ['audit', 'verify'], ['staff', 'list']])(
+    'custos %s %s run from the wrong folder exits 78 naming CUSTOS_DATA_DIR and the folder, and creates no empty vault there',
+    async (...args) => {
+      const cwd = tempDir();
+      const r = await runIn(cwd, CLI, args, bare);
+      expect(r.code, r.stderr).toBe(78);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toContain('CUSTOS_DATA_DIR');
+      expect(r.stderr).toContain(join(cwd, '.custos'));
+      expect(existsSync(join(cwd, '.custos'))).toBe(false);
+    },
+  );
+
+  it('migrate (like serve) still creates the data folder', async () => {
+    const cwd = tempDir();
+    const r = await runIn(cwd, CLI, ['migrate'], bare);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(cwd, '.custos', 'custos.db'))).toBe(true);
+    const list = await runIn(cwd, CLI, ['apikey', 'list'], bare);
+    expect(list.code, list.stderr).toBe(0);
+  });
+
+  it('custos reads .env in the working directory, and the real environment wins over it', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, '.env'), 'CUSTOS_DATA_DIR=from-dotenv\n');
+    const r = await runIn(cwd, CLI, ['migrate'], bare);
+    expect(r.code, r.stderr).toBe(0);
+    expect(existsSync(join(cwd, 'from-dotenv', 'custos.db'))).toBe(true);
+    expect(existsSync(join(cwd, '.custos'))).toBe(false);
+
+    const real = await runIn(cwd, CLI, ['migrate'], { ...bare, CUSTOS_DATA_DIR: 'from-environment' });
+    expect(real.code, real.stderr).toBe(0);
+    expect(existsSync(join(cwd, 'from-environment', 'custos.db'))).toBe(true);
+  });
+
+  it('a root key found in .env is used but warned about, without printing it', async () => {
+    const cwd = tempDir();
+    const key = rootKey();
+    writeFileSync(join(cwd, '.env'), `# the shop's settings\nCUSTOS_ROOT_KEY=${key}\nCUSTOS_DATA_DIR=data\n`);
+    const r = await runIn(cwd, CLI, ['migrate'], bare);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: .*\.env holds CUSTOS_ROOT_KEY/);
+    expect(r.stderr + r.stdout).not.toContain(key);
+    // The key came from .env, so no keyring file was made.
+    expect(existsSync(join(cwd, 'data', 'keyring.json'))).toBe(false);
+  });
+
+  it('the server (node src/main.ts) reads .env too: a bad port there stops it, naming CUSTOS_PORT', async () => {
+    const cwd = tempDir();
+    writeFileSync(join(cwd, '.env'), 'CUSTOS_PORT=port-from-dotenv\nCUSTOS_DATA_DIR=data\n');
+    const r = await runIn(cwd, MAIN, [], bare);
+    expect(r.code).toBe(78);
+    expect(r.stderr).toContain('CUSTOS_PORT');
   });
 });
