@@ -1,15 +1,15 @@
 import type { Kysely } from 'kysely';
-import type { RootKeys } from '../../crypto/keyring.ts';
+import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
-import { chainHash, entryText, macMatches, signCheckpoint } from './canonical.ts';
+import { chainHash, entryText, macMatchesAny, signCheckpoint } from './canonical.ts';
 import { lockHead, markRejected, selectPending, writeChain, writeHeadAndCheckpoint, type ChainedRow } from './repository.ts';
 
 export interface ChainDeps {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
-  readonly keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  readonly keys: AuditKeys;
   readonly clock: Clock;
   /** Most pending rows chained in one transaction. */
   readonly batch: number;
@@ -43,7 +43,7 @@ export async function chainOnce(deps: ChainDeps): Promise<ChainReport & { proces
     let prev = head.hash;
     for (const row of rows) {
       const text = entryText(row);
-      if (!macMatches(keys.auditMac, text, row.mac)) {
+      if (!macMatchesAny(keys, text, row.mac)) {
         rejected.push({ id: row.id, reason: 'mac' });
         continue;
       }
