@@ -14,6 +14,9 @@ import { rewrapServiceKeys, serviceKeyStatus } from './service-keys.ts';
  * cryptoperiod. Nothing is rotated automatically: the warning asks for `custos keys rotate`.
  */
 export interface KeyStatus {
+  /** The current KEK version, and each KEK version with the data keys it wraps (the first form of this report). */
+  current: number;
+  versions: { version: number; created_at: string; subjects: number }[];
   root: { provider: string; kid: string; previous: string[]; pending_rewrap: number };
   keks: { version: number; created_at: string; age_days: number; root_kid: string | null; data_keys: number; current: boolean }[];
   service_keys: { name: string; version: number; created_at: string; age_days: number; root_kid: string; current: boolean }[];
@@ -37,6 +40,8 @@ export async function keyStatus(deps: { db: Kysely<Database>; keys: KeyStore; ri
     .select([(eb) => eb.fn.count<number>('subject_id').distinct().as('subjects'), (eb) => eb.fn.countAll<number>().as('versions')])
     .executeTakeFirst();
   const status: KeyStatus = {
+    current: kekStatus.current,
+    versions: kekStatus.versions.map(({ version, created_at, subjects }) => ({ version, created_at, subjects })),
     root: {
       provider: ring.name,
       kid: ring.current().kid,
