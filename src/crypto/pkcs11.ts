@@ -16,6 +16,9 @@ export interface Pkcs11Settings {
 const IV = 12;
 const TAG_BITS = 128;
 
+/** One initialization per library in a process (PKCS#11 allows one; several runtimes may share it). */
+const libraries = new Map<string, { p11: InstanceType<Pkcs11Module['PKCS11']>; refs: number }>();
+
 const bad = (variable: string, message: string) => new ConfigError(`invalid configuration:\n  ${variable}: ${message}`);
 
 /**
@@ -35,16 +38,36 @@ export function openPkcs11Root(settings: Pkcs11Settings, mayCreate: boolean): { 
   } catch {
     throw bad('CUSTOS_PKCS11_MODULE', 'the optional dependency pkcs11js is not installed (npm install pkcs11js; it builds with a C++ compiler)');
   }
-  const p11 = new lib.PKCS11();
-  try {
-    p11.load(settings.module);
-  } catch {
-    throw bad('CUSTOS_PKCS11_MODULE', `cannot load the PKCS#11 library ${settings.module}`);
+  const shared = libraries.get(settings.module);
+  let p11: InstanceType<Pkcs11Module['PKCS11']>;
+  if (shared !== undefined) {
+    p11 = shared.p11;
+    shared.refs += 1;
+  } else {
+    p11 = new lib.PKCS11();
+    try {
+      p11.load(settings.module);
+    } catch {
+      throw bad('CUSTOS_PKCS11_MODULE', `cannot load the PKCS#11 library ${settings.module}`);
+    }
+    try {
+      p11.C_Initialize();
+    } catch (error) {
+      if ((error as { code?: number }).code !== lib.CKR_CRYPTOKI_ALREADY_INITIALIZED) throw bad('CUSTOS_PKCS11_MODULE', `the PKCS#11 library ${settings.module} did not initialize`);
+    }
+    libraries.set(settings.module, { p11, refs: 1 });
   }
-  let initialized = false;
+  const release = () => {
+    const entry = libraries.get(settings.module);
+    if (entry === undefined || --entry.refs > 0) return;
+    libraries.delete(settings.module);
+    try {
+      p11.C_Finalize();
+    } catch {
+      // a library that went away: nothing left to release
+    }
+  };
   try {
-    p11.C_Initialize();
-    initialized = true;
     const slot = p11.C_GetSlotList(true).find((s) => p11.C_GetTokenInfo(s).label.trim() === settings.tokenLabel);
     if (slot === undefined) throw bad('CUSTOS_PKCS11_TOKEN_LABEL', 'no token with that label in the HSM');
     let pin: string;
@@ -116,20 +139,14 @@ export function openPkcs11Root(settings: Pkcs11Settings, mayCreate: boolean): { 
       close() {
         try {
           p11.C_CloseSession(session);
-          p11.C_Finalize();
         } catch {
           // closing a session of a token that went away: nothing left to release
         }
+        release();
       },
     };
   } catch (error) {
-    if (initialized) {
-      try {
-        p11.C_Finalize();
-      } catch {
-        // see above
-      }
-    }
+    release();
     if (error instanceof ConfigError) throw error;
     throw bad('CUSTOS_PKCS11_MODULE', `the HSM failed: ${(error as Error).message}`);
   }

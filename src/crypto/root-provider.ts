@@ -14,7 +14,8 @@ export function openRootRing(config: Config, mayCreate: boolean): { ring: RootRi
   if (root.kind === 'env') return { ring: envRootRing(root.key, root.previous), close: () => undefined };
   if (root.kind === 'file') return { ring: fileRootRing(root.file, root.previousFile), close: () => undefined };
   if (root.kind === 'keyring') return { ring: keyringFileRing(config.dataDir), close: () => undefined };
-  const hsm = openPkcs11Root(root, mayCreate);
+  // Moving a software root into the HSM (the old root given as previous) also generates the key.
+  const hsm = openPkcs11Root(root, mayCreate || root.previous !== undefined);
   const previous: RootKey[] = root.previous === undefined ? [] : [softwareRoot(root.previous.reveal())];
   const all = new Map([hsm.root, ...previous].map((r) => [r.kid, r]));
   return {
