@@ -139,6 +139,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       store,
       database: config.database,
       hashKey: rootKeys.apiKeyHash,
+      previousHashKeys: (rootKeys.versions.get('api-key-hash') ?? []).slice(1).map((v) => v.key),
       clock,
       onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'API key revocation listener lost its connection; keys are read from the database until it is back'),
     });

@@ -14,7 +14,7 @@ export const SERVICE_KEY_NAMES = Object.keys(LEGACY_LABELS) as ServiceKeyName[];
 export type ServiceKeyName = keyof typeof LEGACY_LABELS;
 
 /** Keys whose users handle older versions today; the others wait for their data to be re-keyed. */
-export const ROTATABLE_SERVICE_KEYS: readonly ServiceKeyName[] = ['audit-mac', 'audit-signing'];
+export const ROTATABLE_SERVICE_KEYS: readonly ServiceKeyName[] = ['audit-mac', 'audit-signing', 'api-key-hash'];
 
 const aad = (name: string, version: number) => `custos:service-key|${name}|${version}`;
 

@@ -200,4 +200,18 @@ describe(`key lifecycle (${TEST_DIALECT})`, () => {
     const report = await verifyAuditLog({ db: next.store.db, keys: next.rootKeys });
     expect(report).toMatchObject({ ok: true });
   });
+
+  it('an API key made before the API-key hash key rotated still verifies afterwards, and one made after verifies too', async () => {
+    const d = newDb();
+    const env = { ...d.env, CUSTOS_ROOT_KEY: b64() };
+    const r = await runtime(env);
+    const before = (await r.apiKeys.create({ name: 'before', purposes: ['account'] })).key.reveal();
+    expect(await rotateServiceKey(r.store.db, r.ring, r.clock, 'api-key-hash')).toBe(2);
+    await r.close();
+    const next = await runtime(env);
+    const after = (await next.apiKeys.create({ name: 'after', purposes: ['account'] })).key.reveal();
+    expect((await next.apiKeys.verify(before)).name).toBe('before');
+    expect((await next.apiKeys.verify(after)).name).toBe('after');
+    await expect(next.apiKeys.verify(`${after.slice(0, -4)}AAAA`)).rejects.toMatchObject({ code: 'APIKEY_INVALID' });
+  });
 });
