@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
@@ -13,6 +14,8 @@ import { verifyAuditLog } from '../../src/modules/audit/verify.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { TEST_DIALECT, testDatabase, type TestDatabase } from '../support/store.ts';
 import { SEED_ACTOR, seedCustomers } from '../resilience/seed.ts';
+import { killChildren, tempDir } from '../resilience/harness.ts';
+import { testApp } from '../support/app.ts';
 
 /**
  * The key lifecycle (ADR 0002) on the suite's database: crypto-shredding that reaches copies of
@@ -26,6 +29,7 @@ afterEach(async () => {
   for (const r of runtimes.splice(0)) await r.close().catch(() => undefined);
 });
 afterAll(async () => {
+  await killChildren(); // removes the temporary folders
   for (const d of dbs.splice(0)) await d.cleanup();
 });
 
@@ -213,5 +217,41 @@ describe(`key lifecycle (${TEST_DIALECT})`, () => {
     expect((await next.apiKeys.verify(before)).name).toBe('before');
     expect((await next.apiKeys.verify(after)).name).toBe('after');
     await expect(next.apiKeys.verify(`${after.slice(0, -4)}AAAA`)).rejects.toMatchObject({ code: 'APIKEY_INVALID' });
+  });
+
+  it('reads the root from CUSTOS_ROOT_KEY_FILE and rotates it with the old file in CUSTOS_ROOT_KEY_PREVIOUS_FILE', async () => {
+    const d = newDb();
+    const secrets = tempDir('custos-secrets-');
+    const oldFile = join(secrets, 'root-old');
+    const newFile = join(secrets, 'root-new');
+    writeFileSync(oldFile, `${b64()}\n`, { mode: 0o400 });
+    writeFileSync(newFile, `${b64()}\n`, { mode: 0o400 });
+    const first = await runtime({ ...d.env, CUSTOS_ROOT_KEY_FILE: oldFile });
+    expect(first.ring.name).toContain(oldFile);
+    const [c] = await seedCustomers(first, 1, 'file', 1);
+    await first.close();
+    const during = await runtime({ ...d.env, CUSTOS_ROOT_KEY_FILE: newFile, CUSTOS_ROOT_KEY_PREVIOUS_FILE: oldFile });
+    await rotateRoot({ db: during.store.db, keys: during.keys, ring: during.ring }, 50);
+    await during.close();
+    const after = await runtime({ ...d.env, CUSTOS_ROOT_KEY_FILE: newFile });
+    expect(await readText(after, c!.id)).toContain(c!.values.email);
+    await expect(runtime({ ...d.env, CUSTOS_ROOT_KEY_FILE: oldFile })).rejects.toThrow(/CUSTOS_ROOT_KEY_FILE/);
+  });
+
+  it('the server warns at start when the root key lies in the keyring file beside the data, and not with CUSTOS_ROOT_KEY', async () => {
+    const logs = (): { stream: PassThrough; text: () => string } => {
+      const stream = new PassThrough();
+      let text = '';
+      stream.on('data', (b: Buffer) => (text += b.toString('utf8')));
+      return { stream, text: () => text };
+    };
+    const embedded = logs();
+    const a = await testApp({ env: { CUSTOS_ROOT_KEY: '' }, logStream: embedded.stream });
+    await a.close();
+    expect(embedded.text()).toMatch(/the root key lies in the keyring file beside the data/);
+    const given = logs();
+    const b = await testApp({ logStream: given.stream });
+    await b.close();
+    expect(given.text()).not.toMatch(/keyring file beside the data/);
   });
 });
