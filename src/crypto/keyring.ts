@@ -24,6 +24,8 @@ export interface RootKeys {
   readonly auditMac: KeyObject;
   /** Older audit MAC versions, newest first: they verify the entries written under them. */
   readonly auditMacPrevious?: readonly KeyObject[];
+  /** The version of `auditMac` (stored service keys only; see src/crypto/service-keys.ts). */
+  readonly auditMacVersion?: number;
   /** Ed25519 key that signs audit checkpoints (the current version). */
   readonly auditSigning: AuditSigner;
   /** Older signing keys: checkpoints name the key that signed them. */
@@ -35,7 +37,7 @@ export interface AuditSigner {
   readonly keyId: string;
 }
 /** What the audit log needs of the key set. */
-export type AuditKeys = Pick<RootKeys, 'auditMac' | 'auditMacPrevious' | 'auditSigning' | 'auditSigningPrevious'>;
+export type AuditKeys = Pick<RootKeys, 'auditMac' | 'auditMacPrevious' | 'auditMacVersion' | 'auditSigning' | 'auditSigningPrevious'>;
 
 export const KEYRING_FILE = 'keyring.json';
 

@@ -93,6 +93,7 @@ export async function loadServiceKeys(db: Kysely<Database>, ring: RootRing, cloc
     apiKeyHash: current('api-key-hash'),
     auditMac: current('audit-mac'),
     auditMacPrevious: all('audit-mac').slice(1).map((v) => v.key),
+    auditMacVersion: all('audit-mac')[0]!.version,
     auditSigning: signers[0]!,
     auditSigningPrevious: signers.slice(1).map((s) => ({ publicKey: s.publicKey, keyId: s.keyId })),
     identityBase: current('identity'),
@@ -129,6 +130,15 @@ export async function rewrapServiceKeys(db: Kysely<Database>, ring: RootRing, ba
     }
   });
   return moved;
+}
+
+/**
+ * True when the database holds a version of `name` newer than `known`: a process started before a
+ * rotation then leaves what it cannot check to processes that hold the new version.
+ */
+export async function newerServiceKeyExists(db: Kysely<Database>, name: ServiceKeyName, known: number): Promise<boolean> {
+  const row = await db.selectFrom('service_keys').select('version').where('name', '=', name).where('version', '>', known).limit(1).executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Service key versions with their ages and root, for `keys status`. */

@@ -254,4 +254,20 @@ describe(`key lifecycle (${TEST_DIALECT})`, () => {
     await b.close();
     expect(given.text()).not.toMatch(/keyring file beside the data/);
   });
+
+  it('a process started before the audit MAC key rotated leaves entries MAC-ed under the new version pending instead of rejecting them', async () => {
+    const d = newDb();
+    const env = { ...d.env, CUSTOS_ROOT_KEY: b64() };
+    const old = await runtime(env);
+    await rotateServiceKey(old.store.db, old.ring, old.clock, 'audit-mac');
+    const fresh = await runtime(env);
+    await seedCustomers(fresh, 1, 'newmac', 1); // entries MAC-ed under v2
+    const report = await old.audit.chainPending();
+    expect(report).toBe(0);
+    const rejected = await old.store.db.selectFrom('audit_log').select('id').where('rejected', 'is not', null).execute();
+    expect(rejected).toEqual([]);
+    await fresh.audit.chainPending();
+    const verified = await verifyAuditLog({ db: fresh.store.db, keys: fresh.rootKeys });
+    expect(verified).toMatchObject({ ok: true, pending: 0 });
+  });
 });

@@ -30,7 +30,7 @@ export function createSqliteThread(file: string, keys: AuditKeys): AuditThread {
 
   function spawn(): { worker: Worker; waiting: Waiting } {
     const worker = new Worker(new URL(`./sqlite-thread-worker${EXTENSION}`, import.meta.url), {
-      workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditMacPrevious: keys.auditMacPrevious, auditSigning: keys.auditSigning } },
+      workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditMacPrevious: keys.auditMacPrevious, auditMacVersion: keys.auditMacVersion, auditSigning: keys.auditSigning } },
     });
     // Requests belong to the thread they were sent to: when it dies, only they fail.
     const waiting: Waiting = new Map();
