@@ -61,11 +61,11 @@ export const CONFIG_VARIABLES = {
   CUSTOS_PKCS11_PIN_FILE: { schema: z.string().min(1).optional(), doc: 'File holding the user PIN of the HSM token (with CUSTOS_PKCS11_MODULE).' },
   CUSTOS_PKCS11_KEY_LABEL: {
     schema: z.string().min(1).max(64).default('custos-root'),
-    doc: 'Label of the root wrapping key in the HSM token; generated there on the first start of an empty database.',
+    doc: 'Label of the root wrapping key in the HSM token; generated there when missing on an empty database, or when CUSTOS_ROOT_KEY_PREVIOUS gives the software root it replaces.',
   },
   CUSTOS_KEY_CRYPTOPERIOD_DAYS: {
     schema: positiveInt.max(3650).default(365),
-    doc: '`custos keys status` warns when the current version of a KEK, of a service key or of the root (as far as its age is known) is older than this many days.',
+    doc: '`custos keys status` warns when the version in use of a KEK or of a service key is older than this many days (it rotates nothing itself).',
   },
   CUSTOS_TLS_CERT: { schema: z.string().min(1).optional(), doc: 'PEM certificate file. Unset: a self-signed one in DATA_DIR.' },
   CUSTOS_TLS_KEY: { schema: z.string().min(1).optional(), doc: 'PEM private key file for CUSTOS_TLS_CERT.' },
