@@ -140,6 +140,28 @@ describe.each(backends)('lockout on $name', (backend) => {
     expect(await outcome(tight.attempt({ account: 'customer:late', ip: '192.0.2.200' }))).toBe('ok');
   });
 
+  it('one address hammering sign-in is stopped by its own budget and cannot spend the global one (another address still signs in)', async () => {
+    const tight = createLockout({
+      counters: backend.counters(),
+      clock: f.clock,
+      key: f.keys.throttleMac,
+      policy: {
+        ip: { limit: 5, windowMs: 600_000, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 },
+        global: { limit: 20, windowMs: 60_000, blockMs: 10_000, backoff: 2, maxBlockMs: 300_000 },
+      },
+    });
+    const hammer = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => outcome(tight.attempt({ account: `customer:${i}`, ip: '198.51.100.66' }))),
+    );
+    expect(hammer.filter((r) => r === 'ok')).toHaveLength(5);
+    expect(hammer.filter((r) => r === 'IDENTITY_THROTTLED')).toHaveLength(55);
+    // 5 admitted attempts spent 5 of the 20 global units: the rest of the world signs in.
+    const others = await Promise.all(
+      Array.from({ length: 15 }, (_, i) => outcome(tight.attempt({ account: `customer:other${i}`, ip: `203.0.113.${i + 1}` }))),
+    );
+    expect(others).toEqual(Array(15).fill('ok'));
+  });
+
   it('stores neither identifiers nor addresses', async () => {
     await lockout.attempt({ account: 'customer:someone@example.com', ip: '203.0.113.99' });
     const stored = await backend.raw();
