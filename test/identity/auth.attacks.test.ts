@@ -219,3 +219,83 @@ describe('cross-site request forgery', () => {
     expect(cross.json<{ token: string }>().token).not.toBe(token);
   });
 });
+
+describe('failed authentication counts against the client address', () => {
+  const read = (app: AuthTest, authorization: string, ip: string) =>
+    app.app.inject({
+      method: 'GET',
+      url: '/v1/customers/cus_01ARZ3NDEKTSV4RRFFQ69G5FAV',
+      headers: { authorization, 'custos-purpose': 'account', 'x-forwarded-for': ip },
+    });
+  const tallyOf = (answers: { statusCode: number; body: string }[]) => {
+    const out: Record<string, number> = {};
+    for (const a of answers) {
+      const key = `${a.statusCode} ${(JSON.parse(a.body) as { error?: { code?: string } }).error?.code ?? ''}`.trim();
+      out[key] = (out[key] ?? 0) + 1;
+    }
+    return out;
+  };
+
+  it('`<storefront key id>_garbage` does not spend the storefront key’s budget, and a flood of bad keys from one address gets 429', async () => {
+    const small = await authApp({ CUSTOS_RATE_LIMIT: '5', CUSTOS_AUTH_FAILURE_LIMIT: '10' });
+    try {
+      const { key } = await small.runtime.apiKeys.create({ name: 'storefront', purposes: ['account'] });
+      const real = `Bearer ${key.reveal()}`;
+      const id = /^ck_([0-9A-Z]{26})_/.exec(key.reveal())![1]!;
+      const garbage = [`Bearer ck_${id}_garbage`, `Bearer ck_${id}_${randomBytes(32).toString('base64url')}`, 'Bearer nonsense', 'Basic Zm9vOmJhcg=='];
+      const flood = [];
+      for (let i = 0; i < 30; i++) flood.push(await read(small, garbage[i % garbage.length]!, '198.51.100.5'));
+      expect(tallyOf(flood)).toEqual({ '401 APIKEY_INVALID': 10, '429 IDENTITY_AUTH_THROTTLED': 20 });
+      expect(flood.at(-1)!.json<{ error: { retry_after_seconds: number } }>().error.retry_after_seconds).toBeGreaterThan(0);
+      // The blocked address is refused before the key it sends is even looked at, the real one included.
+      expect(codeOf(await read(small, real, '198.51.100.5'))).toBe('IDENTITY_AUTH_THROTTLED');
+      // The storefront, from its own address, still has its whole budget of 5 (and only that).
+      const storefront = [];
+      for (let i = 0; i < 6; i++) storefront.push(await read(small, real, '192.0.2.10'));
+      expect(tallyOf(storefront)).toEqual({ '404 VAULT_NOT_FOUND': 5, '429 RATE_LIMITED': 1 });
+      // Other addresses are not affected by the block; the block ends.
+      expect(codeOf(await read(small, `Bearer ck_${id}_garbage`, '192.0.2.11'))).toBe('APIKEY_INVALID');
+      small.clock.advance(61_000);
+      expect(codeOf(await read(small, `Bearer ck_${id}_garbage`, '198.51.100.5'))).toBe('APIKEY_INVALID');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('a flood of forged session cookies and bearer tokens from one IPv6 /64 gets 429, and a live session elsewhere keeps working', async () => {
+    const small = await authApp({ CUSTOS_AUTH_FAILURE_LIMIT: '10' });
+    try {
+      const email = await customer(small);
+      const { jar } = await signIn(small, email);
+      const answers = [];
+      for (let i = 0; i < 24; i++) {
+        const forged = `cs_${randomBytes(32).toString('base64url')}`;
+        const ip = `2001:db8:77:1::${(i + 1).toString(16)}`;
+        const headers = i % 2 === 0 ? { cookie: `${CUSTOMER_COOKIE}=${forged}` } : { authorization: `Bearer ${forged}` };
+        answers.push(await small.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { ...headers, 'x-forwarded-for': ip } }));
+      }
+      expect(tallyOf(answers)).toEqual({ '401 IDENTITY_SESSION_REQUIRED': 10, '429 IDENTITY_AUTH_THROTTLED': 14 });
+      // Staff routes and the vault count the same budget: the address stays blocked there too.
+      const staff = await small.app.inject({ method: 'GET', url: '/v1/staff/auth/session', headers: { authorization: `Bearer cs_${randomBytes(32).toString('base64url')}`, 'x-forwarded-for': '2001:db8:77:1::99' } });
+      expect(codeOf(staff)).toBe('IDENTITY_AUTH_THROTTLED');
+      expect((await browser(small, jar, 'GET', '/v1/auth/session')).statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('with REDIS_URL, two servers share one budget of failed authentications per address', async () => {
+    const root = randomBytes(32).toString('base64');
+    const env = { REDIS_URL: 'redis://127.0.0.1:6379', CUSTOS_ROOT_KEY: root, CUSTOS_AUTH_FAILURE_LIMIT: '10' };
+    const [a, b] = [await authApp(env), await authApp(env)];
+    try {
+      const ip = `10.${randomBytes(1)[0]}.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
+      const answers = [];
+      for (let i = 0; i < 16; i++) answers.push(await read(i % 2 === 0 ? a : b, `Bearer ck_${randomBytes(4).toString('hex')}_garbage`, ip));
+      expect(tallyOf(answers)).toEqual({ '401 APIKEY_INVALID': 10, '429 IDENTITY_AUTH_THROTTLED': 6 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});

@@ -13,6 +13,8 @@ import { createDatabaseCounters } from '../throttling/counters-database.ts';
 import { createRedisCounters } from '../throttling/counters-redis.ts';
 import { deriveIdentityKeys, type IdentityKeys } from '../keys.ts';
 import { createLockout, type Lockout } from '../throttling/lockout.ts';
+import { AUTH_FAILURE_WINDOW_MS, createAuthFailureThrottle, type AuthFailureThrottle } from '../throttling/auth-failures.ts';
+import type { BucketPolicy } from '../throttling/throttle-policy.ts';
 import { passwordResetMail, verificationMail } from '../mail/mail-messages.ts';
 import { createMailer, type Mailer, type MailMessage } from '../mail/mailer.ts';
 import { createPasskeyService, type PasskeyService } from '../factors/passkey-service.ts';
@@ -62,6 +64,8 @@ export interface IdentityServices {
   readonly mailer: Mailer;
   readonly mail: MailQueue;
   readonly lockout: Lockout;
+  /** Failed authentications (API key, bearer, session) per client address: counted before any credential is trusted. */
+  readonly authFailures: AuthFailureThrottle;
   readonly sessions: SessionService;
   readonly tickets: TicketService;
   readonly passkeys: PasskeyService;
@@ -149,6 +153,14 @@ export function createIdentityServices(deps: {
       global: { limit: config.lockout.globalLimit, windowMs: 60_000, blockMs: 10_000, backoff: 2, maxBlockMs: 5 * 60_000 },
     },
   });
+  const authFailures = createAuthFailureThrottle({
+    counters,
+    clock,
+    key: keys.throttleMac,
+    policy: { limit: config.lockout.authFailureLimit, windowMs: AUTH_FAILURE_WINDOW_MS, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 },
+  });
+  const hour = 3_600_000;
+  const mailPolicy: BucketPolicy = { limit: 5, windowMs: hour, blockMs: hour, backoff: 1, maxBlockMs: hour };
   const s = config.sessions;
   const sessionKey = subKey(deps.base, 'session-mac/v1');
   const tickets = createTicketService({ db, clock, key: sessionKey });
@@ -181,7 +193,7 @@ export function createIdentityServices(deps: {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
   async function sweep(): Promise<number> {
-    sweeping ??= (async () => (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep()))().finally(() => {
+    sweeping ??= (async () => (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep((k) => authFailures.policyOf(k) ?? (k.startsWith('m:') ? mailPolicy : undefined))))().finally(() => {
       sweeping = undefined;
     });
     return sweeping;
@@ -198,6 +210,7 @@ export function createIdentityServices(deps: {
     mailer,
     mail,
     lockout,
+    authFailures,
     sessions,
     tickets,
     passkeys,
@@ -205,8 +218,7 @@ export function createIdentityServices(deps: {
     authn,
     async mailBudget(kind, accountId) {
       const key = `m:${createHmac('sha256', keys.throttleMac).update(`mail\u0000${kind}\u0000${accountId}`, 'utf8').digest('base64url')}`;
-      const hour = 3_600_000;
-      const result = await counters.hit(key, { limit: 5, windowMs: hour, blockMs: hour, backoff: 1, maxBlockMs: hour }, clock.now().getTime());
+      const result = await counters.hit(key, mailPolicy, clock.now().getTime());
       return result.allowed;
     },
     shopName: config.shopName,

@@ -7,6 +7,7 @@ import { Secret } from '../../../kernel/secret.ts';
 import { createDatabaseCounters } from './counters-database.ts';
 import { createRedisCounters } from './counters-redis.ts';
 import { createLockout, type Lockout } from './lockout.ts';
+import { createAuthFailureThrottle } from './auth-failures.ts';
 import { identityFixture, type IdentityFixture } from '../test-support/fixture.ts';
 import { hit, type BucketPolicy, type BucketState, type CounterStore } from './throttle-policy.ts';
 import { createTokenService } from '../accounts/token-service.ts';
@@ -160,6 +161,27 @@ describe.each(backends)('lockout on $name', (backend) => {
       Array.from({ length: 15 }, (_, i) => outcome(tight.attempt({ account: `customer:other${i}`, ip: `203.0.113.${i + 1}` }))),
     );
     expect(others).toEqual(Array(15).fill('ok'));
+  });
+
+  it('failed authentications from one address (IPv6 by /64) end in 429, remembered before any credential is checked; other addresses unaffected', async () => {
+    const policy = { limit: 3, windowMs: 900_000, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 };
+    const make = () => createAuthFailureThrottle({ counters: backend.counters(), clock: f.clock, key: f.keys.throttleMac, policy });
+    const failures = make();
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await outcome(failures.failed(`2001:db8:5:6::${i + 1}`)));
+    expect(results).toEqual(['ok', 'ok', 'ok', 'IDENTITY_AUTH_THROTTLED', 'IDENTITY_AUTH_THROTTLED']);
+    expect(await outcome(Promise.resolve().then(() => failures.admit('2001:db8:5:6:ffff::1')))).toBe('IDENTITY_AUTH_THROTTLED');
+    expect(await outcome(Promise.resolve().then(() => failures.admit('2001:db8:5:7::1')))).toBe('ok');
+    // Another process shares the counters: it does not know of the block yet, and learns of it at the next failure.
+    const other = make();
+    expect(await outcome(Promise.resolve().then(() => other.admit('2001:db8:5:6::1')))).toBe('ok');
+    expect(await outcome(other.failed('2001:db8:5:6::1'))).toBe('IDENTITY_AUTH_THROTTLED');
+    expect(await outcome(Promise.resolve().then(() => other.admit('2001:db8:5:6::1')))).toBe('IDENTITY_AUTH_THROTTLED');
+    f.clock.advance(60_000);
+    expect(await outcome(Promise.resolve().then(() => failures.admit('2001:db8:5:6::1')))).toBe('ok');
+    expect(await outcome(failures.failed('2001:db8:5:6::1'))).toBe('ok');
+    expect(failures.policyOf('f:abc')).toEqual(policy);
+    expect(failures.policyOf('i:abc')).toBeUndefined();
   });
 
   it('stores neither identifiers nor addresses', async () => {

@@ -24,8 +24,11 @@ export interface Lockout {
   attempt(input: { account: string; ip?: string | undefined }): Promise<{ remaining: number }>;
   clear(account: string): Promise<void>;
   status(account: string): Promise<{ locked: boolean; until: string | undefined; attempts: number }>;
-  /** Forgets buckets with nothing left to remember (database backend; Redis expires them itself). */
-  sweep(): Promise<number>;
+  /**
+   * Forgets buckets with nothing left to remember (database backend; Redis expires them itself).
+   * `others` names the policy of keys other throttles keep in the same counters.
+   */
+  sweep(others?: (key: string) => BucketPolicy | undefined): Promise<number>;
 }
 
 export function createLockout(deps: { counters: CounterStore; clock: Clock; key: KeyObject; policy?: LockoutPolicyInput }): Lockout {
@@ -77,8 +80,8 @@ export function createLockout(deps: { counters: CounterStore; clock: Clock; key:
       return { locked, until: locked ? new Date(state.blockedUntil).toISOString() : undefined, attempts: stale ? 0 : state.count };
     },
 
-    async sweep() {
-      return counters.sweep === undefined ? 0 : counters.sweep(clock.now().getTime(), policyOf);
+    async sweep(others) {
+      return counters.sweep === undefined ? 0 : counters.sweep(clock.now().getTime(), (k) => others?.(k) ?? policyOf(k));
     },
   };
 }
