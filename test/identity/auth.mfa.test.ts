@@ -158,7 +158,7 @@ describe('password change and reset sign out every session', () => {
     const phone = (await signIn(t, email)).jar;
     const laptop = (await signIn(t, email)).jar;
     const old = laptop.get(CUSTOMER_COOKIE)!;
-    const changed = await browser(t, laptop, 'POST', '/v1/auth/password', { new_password: 'a completely different passphrase' });
+    const changed = await browser(t, laptop, 'POST', '/v1/auth/password', { password: 'a completely different passphrase' });
     expect(changed.statusCode).toBe(200);
     expect(laptop.get(CUSTOMER_COOKIE)).not.toBe(old);
     expect((await browser(t, phone, 'GET', '/v1/auth/session')).statusCode).toBe(401);
@@ -172,7 +172,7 @@ describe('password change and reset sign out every session', () => {
     const email = await customer(t);
     const { jar } = await signIn(t, email);
     t.clock.advance(11 * 60_000);
-    const res = await browser(t, jar, 'POST', '/v1/auth/password', { new_password: 'a completely different passphrase' });
+    const res = await browser(t, jar, 'POST', '/v1/auth/password', { password: 'a completely different passphrase' });
     expect(codeOf(res)).toBe('IDENTITY_REAUTH_REQUIRED');
   });
 
