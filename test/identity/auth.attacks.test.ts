@@ -183,6 +183,59 @@ describe('session tokens that must not work', () => {
   });
 });
 
+describe('repeated uses of an ended session', () => {
+  const entriesAbout = async (email: string, sessionId: string) => {
+    await t.runtime.audit.chainPending();
+    const account = (await t.runtime.identity.accounts.findByEmail('customer', email))!;
+    const entries = await t.runtime.audit.forSubject(account.customer_id ?? account.id, { limit: 500 });
+    const ended = entries.filter((e) => e.action === 'identity.session_use_after_expire' || e.action === 'identity.session_expired').reverse();
+    // Each names the session it is about.
+    expect(ended.map((e) => e.recordId ?? 'none')).toEqual(ended.map(() => sessionId));
+    return ended.map((e) => `${e.action} ${e.fields.join(',')}`.trim());
+  };
+  const use = (token: string) => t.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { authorization: `Bearer ${token}` } });
+
+  it('50 uses of one revoked session write one entry at once, then at most one summary per minute with the count', async () => {
+    const email = await customer(t);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: SAME_ORIGIN, payload: { email, password: STRONG, session_delivery: 'token' } });
+    const { token, session } = res.json<{ token: string; session: { id: string } }>();
+    expect((await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(204);
+    const answers = await Promise.all(Array.from({ length: 50 }, () => use(token)));
+    expect(answers.every((a) => a.statusCode === 401)).toBe(true);
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_use_after_expire']);
+    t.clock.advance(30_000);
+    await use(token);
+    expect(await entriesAbout(email, session.id)).toHaveLength(1);
+    t.clock.advance(31_000);
+    await use(token); // a minute after the first entry: the 49 waiting, the one at 30 s, and this one
+    for (let i = 0; i < 7; i++) await use(token);
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_use_after_expire', 'identity.session_use_after_expire repeated_uses.51']);
+    // When the uses stop, the sweep writes what is still waiting, once its minute is over.
+    await t.runtime.identity.sweep();
+    expect(await entriesAbout(email, session.id)).toHaveLength(2);
+    t.clock.advance(61_000);
+    await t.runtime.identity.sweep();
+    await t.runtime.identity.sweep();
+    expect(await entriesAbout(email, session.id)).toEqual([
+      'identity.session_use_after_expire',
+      'identity.session_use_after_expire repeated_uses.51',
+      'identity.session_use_after_expire repeated_uses.7',
+    ]);
+  });
+
+  it('an expired session: the use that finds it expired is audited at once, the next 20 only in a summary', async () => {
+    const email = await customer(t);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: SAME_ORIGIN, payload: { email, password: STRONG, session_delivery: 'token' } });
+    const { token, session } = res.json<{ token: string; session: { id: string } }>();
+    t.clock.advance(61 * 60_000);
+    await Promise.all(Array.from({ length: 21 }, () => use(token)));
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_expired']);
+    t.clock.advance(60_000);
+    await use(token);
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_expired', 'identity.session_use_after_expire repeated_uses.21']);
+  });
+});
+
 describe('housekeeping', () => {
   it('sweeps dead sessions, tickets, links and counters, and a swept token still does not work', async () => {
     const email = await customer(t);

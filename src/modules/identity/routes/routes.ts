@@ -7,7 +7,6 @@ import { fail } from '../../../kernel/errors.ts';
 import type { Runtime } from '../../../runtime.ts';
 import type { Actor } from '../../policy/service.ts';
 import { registerStaffInvitationRoutes } from '../../staff/routes.ts';
-import { AUTHN_EVENTS } from '../audit-events.ts';
 import type { Realm } from '../passwords/password-policy.ts';
 import { registerAccountRoutes } from './routes-account.ts';
 import { registerAuthRoutes } from './routes-auth.ts';
@@ -35,14 +34,11 @@ function limits(runtime: Deps, redis: Redis | undefined) {
   };
 }
 
-/** Audits the use of a known session that can no longer be used (OWASP vocabulary: session_expired, session_use_after_expire). */
+/** Audits the use of a known session that can no longer be used (first use at once, then per-minute summaries). */
 function onRejected(runtime: Deps): SessionHookOptions['onRejected'] {
   return async (request, resolution) => {
     if (resolution.reason !== 'expired' && resolution.reason !== 'revoked') return;
-    if (resolution.reason === 'expired' && !resolution.expiredNow) return;
-    const account = await runtime.identity.accounts.get(resolution.accountId).catch(() => undefined);
-    const event = resolution.reason === 'expired' ? AUTHN_EVENTS.sessionExpired : AUTHN_EVENTS.sessionUseAfterExpire;
-    await runtime.identity.authn(event, { account, outcome: resolution.reason === 'expired' ? 'success' : 'denied', requestId: request.id });
+    await runtime.identity.deadSession(resolution, request.id);
   };
 }
 

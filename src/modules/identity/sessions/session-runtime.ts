@@ -21,10 +21,11 @@ import { createPasskeyService, type PasskeyService } from '../factors/passkey-se
 import type { Realm } from '../passwords/password-policy.ts';
 import { createPasswordService, defaultHashConcurrency, type PasswordService } from '../passwords/password-service.ts';
 import { createRecoveryCodeService, type RecoveryCodeService } from '../factors/recovery-codes.ts';
+import { AUTHN_EVENTS } from '../audit-events.ts';
 import { authnAudit, type AuthnAudit } from './session-audit.ts';
 import { createGate, type Gate } from './session-gate.ts';
 import { accountExistsMail, createMailQueue, passwordChangedMail, type MailQueue } from './session-mail.ts';
-import { createSessionService, type SessionService } from './session-service.ts';
+import { createSessionService, type DeadUseEntry, type SessionService } from './session-service.ts';
 import { createTicketService, type TicketService } from './session-tickets.ts';
 import { createSignInService, type SignInService } from './session-signin.ts';
 import { createTokenService, TOKEN_TTL_MS, type TokenService } from '../accounts/token-service.ts';
@@ -76,6 +77,13 @@ export interface IdentityServices {
    */
   mailBudget(kind: string, accountId: string): Promise<boolean>;
   readonly authn: AuthnAudit;
+  /**
+   * Audits a use of a known session that has ended (OWASP vocabulary: `session_expired` for the use
+   * that crossed its limit, `session_use_after_expire` after): the first use at once, then at most
+   * one summary per session per minute carrying the count (`repeated_uses.<n>`); the sweep writes
+   * the summaries still due when the uses stop.
+   */
+  deadSession(resolution: { reason: 'expired' | 'revoked'; accountId: string; sessionId: string; expiredNow: boolean }, requestId: string): Promise<void>;
   readonly shopName: string;
   readonly links: IdentityLinks;
   readonly messages: IdentityMessages;
@@ -190,10 +198,31 @@ export function createIdentityServices(deps: {
     audit: authn,
     standing: deps.standing,
   });
+  async function auditDeadUse(accountId: string, sessionId: string, entry: DeadUseEntry, requestId: string | undefined, expiredNow = false) {
+    const account = await accounts.get(accountId).catch(() => undefined);
+    await authn(expiredNow ? AUTHN_EVENTS.sessionExpired : AUTHN_EVENTS.sessionUseAfterExpire, {
+      account,
+      outcome: expiredNow ? 'success' : 'denied',
+      requestId,
+      session: sessionId,
+      repeatedUses: entry.kind === 'summary' ? entry.count : undefined,
+    });
+  }
+  async function deadSession(resolution: Parameters<IdentityServices['deadSession']>[0], requestId: string): Promise<void> {
+    const expiredNow = resolution.reason === 'expired' && resolution.expiredNow;
+    const entry = expiredNow ? ({ kind: 'first' } as const) : await sessions.deadUse(resolution.sessionId);
+    if (entry !== undefined) await auditDeadUse(resolution.accountId, resolution.sessionId, entry, requestId, expiredNow);
+  }
+  async function summariseDeadUses(): Promise<number> {
+    const due = await sessions.dueDeadUses();
+    for (const d of due) await auditDeadUse(d.accountId, d.sessionId, { kind: 'summary', count: d.count }, undefined);
+    return due.length;
+  }
+
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
   async function sweep(): Promise<number> {
-    sweeping ??= (async () => (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep((k) => authFailures.policyOf(k) ?? (k.startsWith('m:') ? mailPolicy : undefined))))().finally(() => {
+    sweeping ??= (async () => (await summariseDeadUses()) + (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep((k) => authFailures.policyOf(k) ?? (k.startsWith('m:') ? mailPolicy : undefined))))().finally(() => {
       sweeping = undefined;
     });
     return sweeping;
@@ -216,6 +245,7 @@ export function createIdentityServices(deps: {
     passkeys,
     signIn,
     authn,
+    deadSession,
     async mailBudget(kind, accountId) {
       const key = `m:${createHmac('sha256', keys.throttleMac).update(`mail\u0000${kind}\u0000${accountId}`, 'utf8').digest('base64url')}`;
       const result = await counters.hit(key, mailPolicy, clock.now().getTime());
