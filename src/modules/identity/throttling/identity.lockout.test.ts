@@ -184,6 +184,17 @@ describe.each(backends)('lockout on $name', (backend) => {
     expect(failures.policyOf('i:abc')).toBeUndefined();
   });
 
+  it('sweeping keeps a failed-authentication bucket for its whole window: a sweep cannot refill an address’s budget', async () => {
+    const policy = { limit: 3, windowMs: 900_000, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 };
+    const failures = createAuthFailureThrottle({ counters: backend.counters(), clock: f.clock, key: f.keys.throttleMac, policy });
+    await failures.failed('203.0.113.50');
+    await failures.failed('203.0.113.50');
+    f.clock.advance(5 * 60_000);
+    await lockout.sweep((k) => failures.policyOf(k));
+    await failures.failed('203.0.113.50');
+    expect(await outcome(failures.failed('203.0.113.50'))).toBe('IDENTITY_AUTH_THROTTLED');
+  });
+
   it('stores neither identifiers nor addresses', async () => {
     await lockout.attempt({ account: 'customer:someone@example.com', ip: '203.0.113.99' });
     const stored = await backend.raw();
