@@ -222,7 +222,9 @@ export function createIdentityServices(deps: {
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
   async function sweep(): Promise<number> {
-    sweeping ??= (async () => (await summariseDeadUses()) + (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep((k) => authFailures.policyOf(k) ?? (k.startsWith('m:') ? mailPolicy : undefined))))().finally(() => {
+    const counterPolicy = (k: string) => authFailures.policyOf(k) ?? (k.startsWith('m:') ? mailPolicy : undefined);
+    sweeping ??= (async () =>
+      (await summariseDeadUses()) + (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await lockout.sweep(counterPolicy)))().finally(() => {
       sweeping = undefined;
     });
     return sweeping;
