@@ -9,7 +9,7 @@ import { jsonSchemaTransform, jsonSchemaTransformObject, serializerCompiler, val
 import { Redis } from 'ioredis';
 import type { TlsMaterial } from './http/tls.ts';
 import { TLS_OPTIONS } from './http/tls.ts';
-import { bearerKeyId, requireApiKey } from './http/auth.ts';
+import { rateLimitKey, requireApiKey } from './http/auth.ts';
 import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
 import { registerIdempotency } from './http/idempotency.ts';
@@ -45,8 +45,9 @@ export interface AppOptions {
  * Builds the Fastify instance over a runtime; never listens (Fastify: app vs server). Security
  * headers on every response (HSTS ≥ 1 year with includeSubDomains, CSP with frame-ancestors
  * 'none', nosniff, no-referrer: ASVS 3.4.1, 3.4.3, 3.4.6), `Cache-Control: no-store` on the API
- * (ASVS 14.3.2), bounded bodies, per-key rate limits, and no request logging beyond route,
- * status and timing.
+ * (ASVS 14.3.2), bounded bodies, per-key rate limits (keyed by the verified key, never by a key
+ * id read before verification), a per-address budget of failed authentications, and no request
+ * logging beyond route, status and timing.
  */
 export async function buildApp(runtime: Runtime, options: AppOptions = {}): Promise<FastifyInstance> {
   const { config } = runtime;
@@ -157,10 +158,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     await api.register(rateLimit, {
       max: config.rateLimitPerMinute,
       timeWindow: 60_000,
-      keyGenerator: (request) => bearerKeyId(request) ?? request.ip,
+      // The limiter's hooks are route-level, so they run after the authentication hook below.
+      keyGenerator: rateLimitKey,
       ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-' }),
     });
-    requireApiKey(api, runtime.apiKeys, staffVaultActor(runtime));
+    requireApiKey(api, runtime.apiKeys, staffVaultActor(runtime), runtime.identity.authFailures);
     registerVaultRoutes(api, {
       vault: runtime.vault,
       inventory: runtime.inventory,

@@ -129,6 +129,10 @@ export const CONFIG_VARIABLES = {
   CUSTOS_LOCKOUT_MINUTES: { schema: positiveInt.min(30).max(1440).default(30), doc: 'How long a locked account stays locked (at least 30: PCI DSS 4.0.1 8.3.4). Password reset keeps working.' },
   CUSTOS_SIGNIN_IP_LIMIT: { schema: positiveInt.default(100), doc: 'Sign-in attempts per client address (IPv6 per /64) per 15 minutes before a growing block.' },
   CUSTOS_SIGNIN_GLOBAL_LIMIT: { schema: positiveInt.default(10_000), doc: 'Sign-in attempts per minute across the service before a growing block.' },
+  CUSTOS_AUTH_FAILURE_LIMIT: {
+    schema: positiveInt.default(100),
+    doc: 'Requests with an API key, bearer token or session that is not accepted, per client address (IPv6 per /64) per 15 minutes, before a growing block (429) during which the address is refused before any credential is checked.',
+  },
   CUSTOS_TRAINING_VALIDITY_MONTHS: {
     schema: positiveInt.max(12).default(12),
     doc: 'How long a staff training completion counts (at most 12 months: PCI DSS 4.0.1 12.6.3).',
@@ -184,7 +188,14 @@ export interface Config {
     readonly reauthMinutes: number;
   };
   readonly passwords: { readonly maxLength: number; readonly hashConcurrency: number | undefined };
-  readonly lockout: { readonly threshold: number; readonly minutes: number; readonly ipLimit: number; readonly globalLimit: number };
+  readonly lockout: {
+    readonly threshold: number;
+    readonly minutes: number;
+    readonly ipLimit: number;
+    readonly globalLimit: number;
+    /** Failed authentications (API key, bearer, session) per client address per 15 minutes. */
+    readonly authFailureLimit: number;
+  };
   readonly trainingValidityMonths: number;
 }
 
@@ -305,6 +316,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       minutes: p.CUSTOS_LOCKOUT_MINUTES,
       ipLimit: p.CUSTOS_SIGNIN_IP_LIMIT,
       globalLimit: p.CUSTOS_SIGNIN_GLOBAL_LIMIT,
+      authFailureLimit: p.CUSTOS_AUTH_FAILURE_LIMIT,
     }),
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
   });

@@ -1,7 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { fail } from '../kernel/errors.ts';
+import { AppError, fail } from '../kernel/errors.ts';
 import { ApiKeyErrors } from '../modules/apikeys/errors.ts';
 import type { ApiKeyService } from '../modules/apikeys/service.ts';
+import type { FailureBudget } from '../modules/identity/throttling/auth-failures.ts';
+import { throttleSubject } from '../modules/identity/throttling/client-address.ts';
 import type { Actor } from '../modules/policy/service.ts';
 
 declare module 'fastify' {
@@ -15,27 +17,42 @@ declare module 'fastify' {
  * `sessionActor`, a request that carries no API key may instead be authenticated by a session
  * (a staff session: cookie with the origin check, or bearer); it returns undefined when the request
  * presents none, and the API-key rules apply as before.
+ *
+ * With `failures`, an address blocked for failed authentications is refused before anything it
+ * presents is looked at, and every credential that is presented and not accepted (bad or unknown
+ * API key, garbage bearer, dead staff session) counts against the client address, never against
+ * the key id it names. A request that presents nothing is told so and counts nothing.
  */
 export function requireApiKey(
   app: FastifyInstance,
   apiKeys: ApiKeyService,
   sessionActor?: (request: FastifyRequest) => Promise<Actor | undefined>,
+  failures?: FailureBudget,
 ): void {
   app.decorateRequest('actor', null);
-  app.addHook('onRequest', async (request: FastifyRequest) => {
+
+  async function authenticate(request: FastifyRequest): Promise<Actor> {
     if (sessionActor !== undefined && !/^Bearer\s+ck_/i.test(request.headers.authorization ?? '')) {
       const actor = await sessionActor(request);
-      if (actor !== undefined) {
-        request.actor = actor;
-        return;
-      }
+      if (actor !== undefined) return actor;
     }
     const header = request.headers.authorization;
     if (header === undefined || header === '') fail(ApiKeyErrors.APIKEY_MISSING, 'send Authorization: Bearer <api key>');
     const [scheme, token] = header.split(' ', 2);
     if (scheme?.toLowerCase() !== 'bearer' || token === undefined) fail(ApiKeyErrors.APIKEY_INVALID, 'invalid API key');
     const key = await apiKeys.verify(token);
-    request.actor = { ref: `apikey:${key.id}`, kind: 'apikey', purposes: key.purposes };
+    return { ref: `apikey:${key.id}`, kind: 'apikey', purposes: key.purposes };
+  }
+
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    failures?.admit(request.ip);
+    try {
+      request.actor = await authenticate(request);
+    } catch (error) {
+      if (failures !== undefined && error instanceof AppError && error.status === 401 && error.code !== ApiKeyErrors.APIKEY_MISSING.code)
+        await failures.failed(request.ip);
+      throw error;
+    }
   });
 }
 
@@ -44,9 +61,11 @@ export function actorOf(request: FastifyRequest): Actor {
   return request.actor;
 }
 
-/** The key id part of a bearer token, for per-key rate limits (before the key is verified). */
-export function bearerKeyId(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  const m = header === undefined ? null : /^Bearer ck_([0-9A-Z]{26})_/i.exec(header);
-  return m?.[1];
+/**
+ * What the per-key request limit counts against: the actor authentication verified (an API key, a
+ * staff session's member), or the client address (IPv6 by /64) when there is none. Never a key
+ * id read from an unverified header: `<another key's id>_garbage` must not spend that key's budget.
+ */
+export function rateLimitKey(request: FastifyRequest): string {
+  return request.actor === null ? `ip:${throttleSubject(request.ip)}` : request.actor.ref;
 }

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { fail } from '../kernel/errors.ts';
 import type { Realm } from '../modules/identity/passwords/password-policy.ts';
 import { SessionErrors } from '../modules/identity/sessions/session-errors.ts';
+import type { FailureBudget } from '../modules/identity/throttling/auth-failures.ts';
 import type { Resolution, SessionService, SessionView } from '../modules/identity/sessions/session-service.ts';
 import { checkOrigin } from './csrf.ts';
 
@@ -73,13 +74,17 @@ export interface SessionHookOptions {
   readonly publicOrigin: string | undefined;
   /** Called for a known session that is expired or revoked (audit: session_expired, session_use_after_expire). */
   readonly onRejected?: (request: FastifyRequest, resolution: Resolution & { ok: false }) => Promise<void>;
+  /** Failed authentications per client address: a session that is presented and not live counts. */
+  readonly failures?: FailureBudget | undefined;
 }
 
 /**
  * Resolves the realm's session on every request of the scope (optional: routes that need one call
  * `requireSession`), after the origin check: cookie-borne unsafe requests must prove their origin,
  * requests without any session must at least not come from another origin (login CSRF). A dead
- * cookie is cleared in the answer.
+ * cookie is cleared in the answer. With `failures`, a presented session is not even looked up
+ * from an address blocked for failed authentications, and one that is not live counts against
+ * the client address.
  */
 export function resolveSessions(app: FastifyInstance, options: SessionHookOptions): void {
   const { sessions, realm, publicOrigin } = options;
@@ -88,6 +93,7 @@ export function resolveSessions(app: FastifyInstance, options: SessionHookOption
     const presented = presentedSession(request, realm);
     if (presented?.via !== 'bearer') checkOrigin(request, { publicOrigin, requireEvidence: presented !== undefined });
     if (presented === undefined) return;
+    options.failures?.admit(request.ip);
     const resolution = await sessions.resolve(realm, presented.token);
     if (resolution.ok) {
       request.authSession = { session: resolution.session, via: presented.via };
@@ -95,6 +101,7 @@ export function resolveSessions(app: FastifyInstance, options: SessionHookOption
     }
     if (presented.via === 'cookie') clearCookie(reply, realm, SESSION_COOKIE[realm]);
     if (options.onRejected !== undefined) await options.onRejected(request, resolution);
+    await options.failures?.failed(request.ip);
   });
 }
 

@@ -14,6 +14,7 @@ import * as m0004 from './migrations/0004-sessions.ts';
 import * as m0005 from './migrations/0005-staff-role-changes.ts';
 import * as m0006 from './migrations/0006-one-record-per-person.ts';
 import * as m0007 from './migrations/0007-idempotency.ts';
+import * as m0008 from './migrations/0008-session-dead-uses.ts';
 import * as m0009 from './migrations/0009-key-lifecycle.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -46,6 +47,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0005-staff-role-changes': m0005,
   '0006-one-record-per-person': m0006,
   '0007-idempotency': m0007,
+  '0008-session-dead-uses': m0008,
   '0009-key-lifecycle': m0009,
 };
 

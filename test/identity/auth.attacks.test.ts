@@ -11,7 +11,9 @@ import {
   SAME_ORIGIN,
   signIn,
   STRONG,
+  tokenIn,
   uniqueEmail,
+  withoutRequestId,
   type AuthTest,
 } from './helpers.ts';
 
@@ -25,6 +27,17 @@ beforeAll(async () => {
   t = await authApp();
 });
 afterAll(async () => t.close());
+
+/** A fresh reset link for the address, as the mail carries it. */
+async function resetLink(email: string): Promise<string> {
+  const asked = await t.app.inject({ method: 'POST', url: '/v1/auth/password-reset', headers: SAME_ORIGIN, payload: { email } });
+  if (asked.statusCode !== 202) throw new Error(`reset answered ${asked.statusCode}`);
+  const mail = (await t.outbox()).filter((m) => m.to === email && /Reset/.test(m.subject)).at(-1);
+  if (mail === undefined) throw new Error('no reset mail');
+  return tokenIn(mail.body);
+}
+const confirmReset = (token: string, password: string) =>
+  t.app.inject({ method: 'POST', url: '/v1/auth/password-reset/confirm', headers: SAME_ORIGIN, payload: { token, password } });
 
 const signup = (email: string, password: string) => t.app.inject({ method: 'POST', url: '/v1/auth/signup', headers: SAME_ORIGIN, payload: { email, password } });
 
@@ -62,13 +75,47 @@ describe('passwords that are refused', () => {
     expect((await signIn(t, email, password.slice(0, 63))).res.statusCode).toBe(401);
   });
 
-  it('applies the policy to a password change and to a reset as well', async () => {
+  it('applies the policy to a password change and to a reset as well, and both name the new password and its refusal alike', async () => {
     const email = await customer(t);
     const { jar } = await signIn(t, email);
-    const weak = await browser(t, jar, 'POST', '/v1/auth/password', { new_password: '1QAZ2WSX3EDC4RFV' });
-    expect(codeOf(weak)).toBe('IDENTITY_PASSWORD_BREACHED');
-    const reset = await t.app.inject({ method: 'POST', url: '/v1/auth/password-reset/confirm', headers: SAME_ORIGIN, payload: { token: 'x', password: 'short' } });
-    expect(codeOf(reset)).toBe('IDENTITY_PASSWORD_TOO_SHORT');
+    const link = await resetLink(email);
+    for (const password of ['1QAZ2WSX3EDC4RFV', 'short', 'I love Acme-Outdoor gear a lot']) {
+      const changed = await browser(t, jar, 'POST', '/v1/auth/password', { password });
+      const reset = await confirmReset(link, password);
+      expect(changed.statusCode).toBe(400);
+      expect(withoutRequestId(reset)).toBe(withoutRequestId(changed));
+    }
+    expect(codeOf(await confirmReset(link, '1QAZ2WSX3EDC4RFV'))).toBe('IDENTITY_PASSWORD_BREACHED');
+  });
+
+  it('a reset link survives a password refused for containing the email’s name (or too short without a second factor)', async () => {
+    const email = await customer(t);
+    const name = email.split('@')[0]!;
+    const link = await resetLink(email);
+    const contextual = await confirmReset(link, `${name} forever and always`);
+    expect(codeOf(contextual)).toBe('IDENTITY_PASSWORD_CONTEXT');
+    // Ten characters would do with a second factor, not without one: the account's own rule decides, before the link is spent.
+    const short = await confirmReset(link, 'ten chars!');
+    expect(codeOf(short)).toBe('IDENTITY_PASSWORD_TOO_SHORT');
+    expect(short.json()).toMatchObject({ error: { minimum: 15 } });
+    const done = await confirmReset(link, 'a fresh and long passphrase');
+    expect(done.statusCode).toBe(200);
+    expect((await signIn(t, email, 'a fresh and long passphrase')).res.statusCode).toBe(200);
+    expect(codeOf(await confirmReset(link, 'yet another long passphrase'))).toBe('IDENTITY_TOKEN_REUSED');
+  });
+
+  it('two confirmations racing with one reset link: exactly one sets its password, the other stores nothing', async () => {
+    const email = await customer(t);
+    const link = await resetLink(email);
+    const passwords = ['first racing passphrase here', 'second racing passphrase here'];
+    const answers = await Promise.all(passwords.map((p) => confirmReset(link, p)));
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 400]);
+    const loser = answers.find((a) => a.statusCode === 400)!;
+    expect(codeOf(loser)).toBe('IDENTITY_TOKEN_REUSED');
+    const winner = passwords[answers.findIndex((a) => a.statusCode === 200)]!;
+    const other = passwords.find((p) => p !== winner)!;
+    expect((await signIn(t, email, other)).res.statusCode).toBe(401);
+    expect((await signIn(t, email, winner)).res.statusCode).toBe(200);
   });
 });
 
@@ -133,6 +180,59 @@ describe('session tokens that must not work', () => {
     expect(actions).toContain('identity.session_use_after_expire');
     expect(actions).toContain('identity.session_expired');
     expect(actions).toContain('identity.session_revoked');
+  });
+});
+
+describe('repeated uses of an ended session', () => {
+  const entriesAbout = async (email: string, sessionId: string) => {
+    await t.runtime.audit.chainPending();
+    const account = (await t.runtime.identity.accounts.findByEmail('customer', email))!;
+    const entries = await t.runtime.audit.forSubject(account.customer_id ?? account.id, { limit: 500 });
+    const ended = entries.filter((e) => e.action === 'identity.session_use_after_expire' || e.action === 'identity.session_expired').reverse();
+    // Each names the session it is about.
+    expect(ended.map((e) => e.recordId ?? 'none')).toEqual(ended.map(() => sessionId));
+    return ended.map((e) => `${e.action} ${e.fields.join(',')}`.trim());
+  };
+  const use = (token: string) => t.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { authorization: `Bearer ${token}` } });
+
+  it('50 uses of one revoked session write one entry at once, then at most one summary per minute with the count', async () => {
+    const email = await customer(t);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: SAME_ORIGIN, payload: { email, password: STRONG, session_delivery: 'token' } });
+    const { token, session } = res.json<{ token: string; session: { id: string } }>();
+    expect((await t.app.inject({ method: 'POST', url: '/v1/auth/signout', headers: { authorization: `Bearer ${token}` } })).statusCode).toBe(204);
+    const answers = await Promise.all(Array.from({ length: 50 }, () => use(token)));
+    expect(answers.every((a) => a.statusCode === 401)).toBe(true);
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_use_after_expire']);
+    t.clock.advance(30_000);
+    await use(token);
+    expect(await entriesAbout(email, session.id)).toHaveLength(1);
+    t.clock.advance(31_000);
+    await use(token); // a minute after the first entry: the 49 waiting, the one at 30 s, and this one
+    for (let i = 0; i < 7; i++) await use(token);
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_use_after_expire', 'identity.session_use_after_expire repeated_uses.51']);
+    // When the uses stop, the sweep writes what is still waiting, once its minute is over.
+    await t.runtime.identity.sweep();
+    expect(await entriesAbout(email, session.id)).toHaveLength(2);
+    t.clock.advance(61_000);
+    await t.runtime.identity.sweep();
+    await t.runtime.identity.sweep();
+    expect(await entriesAbout(email, session.id)).toEqual([
+      'identity.session_use_after_expire',
+      'identity.session_use_after_expire repeated_uses.51',
+      'identity.session_use_after_expire repeated_uses.7',
+    ]);
+  });
+
+  it('an expired session: the use that finds it expired is audited at once, the next 20 only in a summary', async () => {
+    const email = await customer(t);
+    const res = await t.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: SAME_ORIGIN, payload: { email, password: STRONG, session_delivery: 'token' } });
+    const { token, session } = res.json<{ token: string; session: { id: string } }>();
+    t.clock.advance(61 * 60_000);
+    await Promise.all(Array.from({ length: 21 }, () => use(token)));
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_expired']);
+    t.clock.advance(60_000);
+    await use(token);
+    expect(await entriesAbout(email, session.id)).toEqual(['identity.session_expired', 'identity.session_use_after_expire repeated_uses.21']);
   });
 });
 
@@ -217,5 +317,85 @@ describe('cross-site request forgery', () => {
     const cross = await t.app.inject({ method: 'POST', url: '/v1/auth/step-up', headers: { authorization: `Bearer ${token}`, origin: 'https://evil.example' }, payload: { password: STRONG } });
     expect(cross.statusCode).toBe(200);
     expect(cross.json<{ token: string }>().token).not.toBe(token);
+  });
+});
+
+describe('failed authentication counts against the client address', () => {
+  const read = (app: AuthTest, authorization: string, ip: string) =>
+    app.app.inject({
+      method: 'GET',
+      url: '/v1/customers/cus_01ARZ3NDEKTSV4RRFFQ69G5FAV',
+      headers: { authorization, 'custos-purpose': 'account', 'x-forwarded-for': ip },
+    });
+  const tallyOf = (answers: { statusCode: number; body: string }[]) => {
+    const out: Record<string, number> = {};
+    for (const a of answers) {
+      const key = `${a.statusCode} ${(JSON.parse(a.body) as { error?: { code?: string } }).error?.code ?? ''}`.trim();
+      out[key] = (out[key] ?? 0) + 1;
+    }
+    return out;
+  };
+
+  it('`<storefront key id>_garbage` does not spend the storefront key’s budget, and a flood of bad keys from one address gets 429', async () => {
+    const small = await authApp({ CUSTOS_RATE_LIMIT: '5', CUSTOS_AUTH_FAILURE_LIMIT: '10' });
+    try {
+      const { key } = await small.runtime.apiKeys.create({ name: 'storefront', purposes: ['account'] });
+      const real = `Bearer ${key.reveal()}`;
+      const id = /^ck_([0-9A-Z]{26})_/.exec(key.reveal())![1]!;
+      const garbage = [`Bearer ck_${id}_garbage`, `Bearer ck_${id}_${randomBytes(32).toString('base64url')}`, 'Bearer nonsense', 'Basic Zm9vOmJhcg=='];
+      const flood = [];
+      for (let i = 0; i < 30; i++) flood.push(await read(small, garbage[i % garbage.length]!, '198.51.100.5'));
+      expect(tallyOf(flood)).toEqual({ '401 APIKEY_INVALID': 10, '429 IDENTITY_AUTH_THROTTLED': 20 });
+      expect(flood.at(-1)!.json<{ error: { retry_after_seconds: number } }>().error.retry_after_seconds).toBeGreaterThan(0);
+      // The blocked address is refused before the key it sends is even looked at, the real one included.
+      expect(codeOf(await read(small, real, '198.51.100.5'))).toBe('IDENTITY_AUTH_THROTTLED');
+      // The storefront, from its own address, still has its whole budget of 5 (and only that).
+      const storefront = [];
+      for (let i = 0; i < 6; i++) storefront.push(await read(small, real, '192.0.2.10'));
+      expect(tallyOf(storefront)).toEqual({ '404 VAULT_NOT_FOUND': 5, '429 RATE_LIMITED': 1 });
+      // Other addresses are not affected by the block; the block ends.
+      expect(codeOf(await read(small, `Bearer ck_${id}_garbage`, '192.0.2.11'))).toBe('APIKEY_INVALID');
+      small.clock.advance(61_000);
+      expect(codeOf(await read(small, `Bearer ck_${id}_garbage`, '198.51.100.5'))).toBe('APIKEY_INVALID');
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('a flood of forged session cookies and bearer tokens from one IPv6 /64 gets 429, and a live session elsewhere keeps working', async () => {
+    const small = await authApp({ CUSTOS_AUTH_FAILURE_LIMIT: '10' });
+    try {
+      const email = await customer(small);
+      const { jar } = await signIn(small, email);
+      const answers = [];
+      for (let i = 0; i < 24; i++) {
+        const forged = `cs_${randomBytes(32).toString('base64url')}`;
+        const ip = `2001:db8:77:1::${(i + 1).toString(16)}`;
+        const headers = i % 2 === 0 ? { cookie: `${CUSTOMER_COOKIE}=${forged}` } : { authorization: `Bearer ${forged}` };
+        answers.push(await small.app.inject({ method: 'GET', url: '/v1/auth/session', headers: { ...headers, 'x-forwarded-for': ip } }));
+      }
+      expect(tallyOf(answers)).toEqual({ '401 IDENTITY_SESSION_REQUIRED': 10, '429 IDENTITY_AUTH_THROTTLED': 14 });
+      // Staff routes and the vault count the same budget: the address stays blocked there too.
+      const staff = await small.app.inject({ method: 'GET', url: '/v1/staff/auth/session', headers: { authorization: `Bearer cs_${randomBytes(32).toString('base64url')}`, 'x-forwarded-for': '2001:db8:77:1::99' } });
+      expect(codeOf(staff)).toBe('IDENTITY_AUTH_THROTTLED');
+      expect((await browser(small, jar, 'GET', '/v1/auth/session')).statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('with REDIS_URL, two servers share one budget of failed authentications per address', async () => {
+    const root = randomBytes(32).toString('base64');
+    const env = { REDIS_URL: 'redis://127.0.0.1:6379', CUSTOS_ROOT_KEY: root, CUSTOS_AUTH_FAILURE_LIMIT: '10' };
+    const [a, b] = [await authApp(env), await authApp(env)];
+    try {
+      const ip = `10.${randomBytes(1)[0]}.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
+      const answers = [];
+      for (let i = 0; i < 16; i++) answers.push(await read(i % 2 === 0 ? a : b, `Bearer ck_${randomBytes(4).toString('hex')}_garbage`, ip));
+      expect(tallyOf(answers)).toEqual({ '401 APIKEY_INVALID': 10, '429 IDENTITY_AUTH_THROTTLED': 6 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
   });
 });

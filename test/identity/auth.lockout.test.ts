@@ -110,4 +110,18 @@ describe('per-address throttle', () => {
       await small.close();
     }
   });
+
+  it('one address hammering sign-in cannot spend the global budget: with lowered limits another address still signs in', async () => {
+    const small = await authApp({ CUSTOS_SIGNIN_IP_LIMIT: '5', CUSTOS_SIGNIN_GLOBAL_LIMIT: '20' });
+    try {
+      const go = (ip: string, email = uniqueEmail(), password = 'spray spray spray spray') =>
+        small.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: { ...SAME_ORIGIN, 'x-forwarded-for': ip }, payload: { email, password } });
+      const victim = await customer(small);
+      const hammered = tally(await Promise.all(Array.from({ length: 40 }, () => go('198.51.100.77'))));
+      expect(hammered).toEqual({ '401 IDENTITY_SIGNIN_FAILED': 5, '429 IDENTITY_THROTTLED': 35 });
+      expect((await go('192.0.2.45', victim, 'violet umbrellas march north at dawn')).statusCode).toBe(200);
+    } finally {
+      await small.close();
+    }
+  });
 });

@@ -50,9 +50,9 @@ describe('enrolment', () => {
     const started = await browser(t, jar, 'POST', '/v1/auth/totp');
     expect(started.statusCode).toBe(200);
     const body = started.json<{ otpauth_uri: string; qr_code: string; secret: string }>();
-    expect(body.otpauth_uri).toMatch(/^otpauth:\/\/totp\/Acme%20Outdoor:customer\?/);
+    // The authenticator label names the shop (issuer) and the account (its email), per the key URI format.
+    expect(authenticatorLabel(body.otpauth_uri)).toEqual({ type: 'totp', issuer: 'Acme Outdoor', account: email, issuerParameter: 'Acme Outdoor' });
     expect(body.qr_code).toMatch(/^data:image\/png;base64,/);
-    expect(body.otpauth_uri).not.toContain(encodeURIComponent(email));
     const beforeConfirm = jar.get(CUSTOMER_COOKIE)!;
     const confirmed = await browser(t, jar, 'POST', '/v1/auth/totp/confirm', { code: totpCode(body.secret, t.clock.now()) });
     expect(confirmed.statusCode).toBe(200);
@@ -62,6 +62,26 @@ describe('enrolment', () => {
     expect(jar.get(CUSTOMER_COOKIE)).not.toBe(beforeConfirm);
     const state = await browser(t, jar, 'GET', '/v1/auth/session');
     expect(state.json<{ account: { second_factors: string[] } }>().account.second_factors).toEqual(['totp', 'recovery_code']);
+  });
+});
+
+/** The parts of an otpauth:// key URI an authenticator app shows: `otpauth://TYPE/ISSUER:ACCOUNT?issuer=ISSUER&…`. */
+function authenticatorLabel(uri: string) {
+  const u = new URL(uri);
+  const [issuer, account] = decodeURIComponent(u.pathname.slice(1)).split(':');
+  return { type: u.host, issuer, account, issuerParameter: u.searchParams.get('issuer') };
+}
+
+describe('authenticator label', () => {
+  it('two accounts in one authenticator app can be told apart: the issuer is the shop, the account is the email', async () => {
+    const labels = [];
+    for (const email of [await customer(t), await customer(t)]) {
+      const { jar } = await signIn(t, email);
+      const started = await browser(t, jar, 'POST', '/v1/auth/totp');
+      labels.push({ email, label: authenticatorLabel(started.json<{ otpauth_uri: string }>().otpauth_uri) });
+    }
+    for (const { email, label } of labels) expect(label).toEqual({ type: 'totp', issuer: 'Acme Outdoor', account: email, issuerParameter: 'Acme Outdoor' });
+    expect(labels[0]!.label.account).not.toBe(labels[1]!.label.account);
   });
 });
 
@@ -158,7 +178,7 @@ describe('password change and reset sign out every session', () => {
     const phone = (await signIn(t, email)).jar;
     const laptop = (await signIn(t, email)).jar;
     const old = laptop.get(CUSTOMER_COOKIE)!;
-    const changed = await browser(t, laptop, 'POST', '/v1/auth/password', { new_password: 'a completely different passphrase' });
+    const changed = await browser(t, laptop, 'POST', '/v1/auth/password', { password: 'a completely different passphrase' });
     expect(changed.statusCode).toBe(200);
     expect(laptop.get(CUSTOMER_COOKIE)).not.toBe(old);
     expect((await browser(t, phone, 'GET', '/v1/auth/session')).statusCode).toBe(401);
@@ -172,7 +192,7 @@ describe('password change and reset sign out every session', () => {
     const email = await customer(t);
     const { jar } = await signIn(t, email);
     t.clock.advance(11 * 60_000);
-    const res = await browser(t, jar, 'POST', '/v1/auth/password', { new_password: 'a completely different passphrase' });
+    const res = await browser(t, jar, 'POST', '/v1/auth/password', { password: 'a completely different passphrase' });
     expect(codeOf(res)).toBe('IDENTITY_REAUTH_REQUIRED');
   });
 

@@ -29,6 +29,7 @@ export async function testApp(options: { env?: Record<string, string>; clock?: C
     CUSTOS_PLAIN_HTTP: 'true',
     CUSTOS_TRUST_PROXY: '127.0.0.1',
     CUSTOS_RATE_LIMIT: '100000',
+    CUSTOS_AUTH_FAILURE_LIMIT: '100000',
     CUSTOS_LOG_LEVEL: options.logStream === undefined ? 'silent' : 'info',
     ...options.env,
   };

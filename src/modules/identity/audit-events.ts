@@ -13,6 +13,9 @@
  * - IDENTITY_TOTP_REPLAYED, IDENTITY_TOKEN_REUSED, IDENTITY_RECOVERY_CODE_REUSED → `authn_token_reuse`
  * - TOTP confirmed, passkey registered → `authn_mfa_enabled`; TOTP turned off, passkey removed → `authn_mfa_disabled`
  * - verification or reset link issued → `authn_token_created`; superseded → `authn_token_revoked`
+ * - a session used after it ended: the use that found it expired → `session_expired`; the first use
+ *   after that, or of a revoked session → `session_use_after_expire`; later uses → at most one
+ *   `session_use_after_expire` a minute per session, its one field `repeated_uses.<n>` the count
  */
 export const AUTHN_EVENTS = {
   loginSuccess: 'authn_login_success',

@@ -81,6 +81,11 @@ export const IdentityErrors = defineErrors({
     status: 429,
     description: 'Too many sign-in attempts from this address, or overall; try again later. `details.retry_after_seconds` says when.',
   },
+  IDENTITY_AUTH_THROTTLED: {
+    status: 429,
+    description:
+      'Too many requests from this address (IPv6 per /64) whose API key, bearer token or session was not accepted; refused before any credential is checked until the block ends. `details.retry_after_seconds` says when.',
+  },
   IDENTITY_BUSY: {
     status: 503,
     description: 'Too many password checks are already waiting; try again in a moment (bounded hashing concurrency).',

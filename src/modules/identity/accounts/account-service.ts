@@ -45,8 +45,12 @@ export interface AccountService {
   lockoutKey(realm: Realm, email: string): string;
   /** The account when email and password match; undefined otherwise, at the same cost either way. */
   authenticate(input: { realm: Realm; email: string; password: Secret<string> }): Promise<AccountInfo | undefined>;
-  /** Sets a new password under the policy for this account's factors (NIST SP 800-63B §3.1.1.2). */
-  setPassword(id: string, password: Secret<string>): Promise<{ strength: PasswordStrength }>;
+  /**
+   * Sets a new password under the policy for this account's factors (NIST SP 800-63B §3.1.1.2).
+   * `beforeStore` runs once the password passed every rule and is hashed, just before it is
+   * stored; if it throws, nothing is stored (a reset link is spent there, and only there).
+   */
+  setPassword(id: string, password: Secret<string>, beforeStore?: () => Promise<void>): Promise<{ strength: PasswordStrength }>;
   /** True when TOTP is on or a passkey is registered: the 8-character minimum applies. */
   hasSecondFactor(id: string): Promise<boolean>;
   /**
@@ -198,11 +202,12 @@ export function createAccountService(deps: {
       return toInfo(found);
     },
 
-    async setPassword(id, password) {
+    async setPassword(id, password, beforeStore) {
       const current = await row(id);
       const address = toInfo(current).email;
       const secondFactor = await hasSecondFactor(id);
       const { hash, strength } = await passwords.hashNew(password, { realm: current.realm, secondFactor, email: address });
+      await beforeStore?.();
       await touch(id, { password_hash: hash, password_changed_at: clock.now().toISOString() });
       return { strength };
     },

@@ -32,6 +32,8 @@ export interface IssuedToken {
 
 export interface TokenService {
   issue(accountId: string, purpose: TokenPurpose): Promise<IssuedToken>;
+  /** Checks a link (valid, unexpired, unused) without using it; throws like `consume`. */
+  peek(purpose: TokenPurpose, token: Secret<string>): Promise<{ accountId: string }>;
   /** Uses a link once; throws IDENTITY_TOKEN_INVALID or IDENTITY_TOKEN_REUSED. */
   consume(purpose: TokenPurpose, token: Secret<string>): Promise<{ accountId: string }>;
   /** Revokes every unused link of the account (after a password change, say); returns how many. */
@@ -58,6 +60,22 @@ export function createTokenService(deps: {
     let q = db.deleteFrom('identity_tokens').where('account_id', '=', accountId).where('used_at', 'is', null);
     if (purpose !== undefined) q = q.where('purpose', '=', purpose);
     return Number((await q.executeTakeFirst()).numDeletedRows);
+  }
+
+  /** The link's row when it is valid, unexpired and unused; throws otherwise. */
+  async function check(purpose: TokenPurpose, token: Secret<string>) {
+    const m = FORMAT.exec(token.reveal());
+    if (m === null) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
+    const [, id, secret] = m as unknown as [string, string, string];
+    const row = await db.selectFrom('identity_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    const presented = digest(purpose, id, secret);
+    const stored = row === undefined ? DUMMY : Buffer.from(row.secret_hash, 'base64url');
+    const matches = stored.length === presented.length && timingSafeEqual(stored, presented);
+    if (row === undefined || !matches || row.purpose !== purpose) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
+    if (row.used_at !== null) fail(IdentityErrors.IDENTITY_TOKEN_REUSED, 'the link was already used');
+    const now = clock.now().toISOString();
+    if (row.expires_at <= now) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link has expired');
+    return { row, id, now };
   }
 
   return {
@@ -97,18 +115,13 @@ export function createTokenService(deps: {
       return { token: new Secret(`${id}.${secret}`), expires_at: expires, revoked };
     },
 
+    async peek(purpose, token) {
+      const { row } = await check(purpose, token);
+      return { accountId: row.account_id };
+    },
+
     async consume(purpose, token) {
-      const m = FORMAT.exec(token.reveal());
-      if (m === null) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
-      const [, id, secret] = m as unknown as [string, string, string];
-      const row = await db.selectFrom('identity_tokens').selectAll().where('id', '=', id).executeTakeFirst();
-      const presented = digest(purpose, id, secret);
-      const stored = row === undefined ? DUMMY : Buffer.from(row.secret_hash, 'base64url');
-      const matches = stored.length === presented.length && timingSafeEqual(stored, presented);
-      if (row === undefined || !matches || row.purpose !== purpose) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
-      if (row.used_at !== null) fail(IdentityErrors.IDENTITY_TOKEN_REUSED, 'the link was already used');
-      const now = clock.now().toISOString();
-      if (row.expires_at <= now) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link has expired');
+      const { row, id, now } = await check(purpose, token);
       const result = await db
         .updateTable('identity_tokens')
         .set({ used_at: now })

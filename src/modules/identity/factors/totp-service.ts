@@ -32,8 +32,12 @@ export interface TotpEnrolment {
 }
 
 export interface TotpService {
-  /** Starts (or restarts) enrolment with a fresh secret; refused while TOTP is on. */
-  begin(accountId: string, label: string): Promise<TotpEnrolment>;
+  /**
+   * Starts (or restarts) enrolment with a fresh secret; refused while TOTP is on. `accountName`
+   * is the account's email: the app shows it under the shop's name, so that two accounts in one
+   * app can be told apart.
+   */
+  begin(accountId: string, accountName: string): Promise<TotpEnrolment>;
   /** The first valid code turns TOTP on; returns ten recovery codes, shown once. */
   confirm(accountId: string, code: Secret<string>): Promise<{ recoveryCodes: Secret<readonly string[]> }>;
   /** Accepts a current code once; throws IDENTITY_TOTP_INVALID, IDENTITY_TOTP_REPLAYED or IDENTITY_TOTP_NOT_ENABLED. */
@@ -55,8 +59,18 @@ export function createTotpService(deps: {
 }): TotpService {
   const { db, clock, key, recovery, issuer } = deps;
 
-  const totpOf = (secret: Buffer, label = 'account') =>
-    new TOTP({ issuer, label, algorithm: 'SHA1', digits: TOTP_DIGITS, period: TOTP_PERIOD, secret: new OtpSecret({ buffer: new Uint8Array(secret).buffer }) });
+  // Key URI format: the label is `issuer:account name` and the issuer parameter repeats the issuer;
+  // neither part may contain a colon of its own.
+  const noColon = (text: string) => text.replace(/:/g, '').trim();
+  const totpOf = (secret: Buffer, accountName = 'account') =>
+    new TOTP({
+      issuer: noColon(issuer),
+      label: noColon(accountName),
+      algorithm: 'SHA1',
+      digits: TOTP_DIGITS,
+      period: TOTP_PERIOD,
+      secret: new OtpSecret({ buffer: new Uint8Array(secret).buffer }),
+    });
 
   async function load(accountId: string) {
     return db.selectFrom('identity_totp').selectAll().where('account_id', '=', accountId).executeTakeFirst();
@@ -74,7 +88,7 @@ export function createTotpService(deps: {
   }
 
   return {
-    async begin(accountId, label) {
+    async begin(accountId, accountName) {
       const account = await db.selectFrom('identity_accounts').select('id').where('id', '=', accountId).executeTakeFirst();
       if (account === undefined) fail(IdentityErrors.IDENTITY_ACCOUNT_NOT_FOUND, 'no account with that id');
       const raw = new OtpSecret({ size: 20 });
@@ -93,7 +107,7 @@ export function createTotpService(deps: {
         .executeTakeFirst();
       if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0)
         fail(IdentityErrors.IDENTITY_TOTP_ALREADY_ENABLED, 'an authenticator app is already turned on');
-      const uri = totpOf(secret, label).toString();
+      const uri = totpOf(secret, accountName).toString();
       return {
         otpauth_uri: new Secret(uri),
         qr_code: new Secret(await QRCode.toDataURL(uri, { errorCorrectionLevel: 'M' })),

@@ -164,26 +164,27 @@ export function registerAccountRoutes(app: FastifyInstance, deps: AccountRouteDe
     },
     handler: async (request) => {
       const password = new Secret(request.body.password);
-      // Rules that hold for every account are checked before the link is spent.
-      const verdict = await passwords.evaluate(password, { realm, secondFactor: true });
-      if (verdict.refusal !== undefined) {
-        const spec = Object.values(IdentityErrors).find((e) => e.code === verdict.refusal?.code) ?? IdentityErrors.IDENTITY_PASSWORD_MALFORMED;
-        fail(spec, 'the password does not meet the password policy', verdict.refusal.details);
-      }
-      let accountId: string;
-      try {
-        ({ accountId } = await tokens.consume('reset_password', new Secret(request.body.token)));
-      } catch (error) {
+      const token = new Secret(request.body.token);
+      const failed = async (error: unknown, otherwise?: AccountInfo) => {
         if (error instanceof AppError && error.code === IdentityErrors.IDENTITY_TOKEN_REUSED.code)
           await authn(AUTHN_EVENTS.tokenReuse, { account: undefined, outcome: 'failure', requestId: request.id });
+        else if (otherwise !== undefined) await authn(AUTHN_EVENTS.passwordChangeFail, { account: otherwise, outcome: 'failure', requestId: request.id });
+      };
+      let accountId: string;
+      try {
+        ({ accountId } = await tokens.peek('reset_password', token));
+      } catch (error) {
+        await failed(error);
         throw error;
       }
       const account = await accounts.get(accountId);
       if (account.realm !== realm) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
+      // The link is spent only once the password passed every rule of this account, and atomically:
+      // of two confirmations with one link, one spends it and the other stores nothing.
       try {
-        await identity.gate.run(() => accounts.setPassword(account.id, password));
+        await identity.gate.run(() => accounts.setPassword(account.id, password, async () => void (await tokens.consume('reset_password', token))));
       } catch (error) {
-        await authn(AUTHN_EVENTS.passwordChangeFail, { account, outcome: 'failure', requestId: request.id });
+        await failed(error, account);
         throw error;
       }
       if (account.email_verified_at === null) await accounts.markEmailVerified(account.id);

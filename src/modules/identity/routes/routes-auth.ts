@@ -213,7 +213,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps, re
     schema: {
       tags,
       summary: 'Change the password (needs a recent step-up); signs out every session and starts a new one here',
-      body: z.object({ new_password: passwordField }).strict(),
+      // `password`, like the reset confirmation, sign-up and the invitation: every route that sets a password names it so.
+      body: z.object({ password: passwordField }).strict(),
       response: { 200: sessionIssued, ...authErrors },
     },
     handler: async (request, reply) => {
@@ -221,7 +222,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps, re
       requireRecent(sessions, auth);
       const account = await accounts.get(auth.session.accountId);
       try {
-        await identity.gate.run(() => accounts.setPassword(account.id, new Secret(request.body.new_password)));
+        await identity.gate.run(() => accounts.setPassword(account.id, new Secret(request.body.password)));
       } catch (error) {
         await authn(AUTHN_EVENTS.passwordChangeFail, { account, outcome: 'failure', requestId: request.id });
         throw error;

@@ -63,7 +63,7 @@ export function registerFactorRoutes(app: FastifyInstance, deps: FactorRouteDeps
     },
     handler: async (request) => {
       const { account } = await recent(request);
-      const started = await totp.begin(account.id, realm);
+      const started = await totp.begin(account.id, account.email);
       return { otpauth_uri: started.otpauth_uri.reveal(), qr_code: started.qr_code.reveal(), secret: started.secret.reveal() };
     },
   });

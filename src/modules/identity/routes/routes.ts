@@ -8,7 +8,6 @@ import type { Runtime } from '../../../runtime.ts';
 import type { Actor } from '../../policy/service.ts';
 import { StaffErrors } from '../../staff/errors.ts';
 import { registerStaffInvitationRoutes } from '../../staff/routes.ts';
-import { AUTHN_EVENTS } from '../audit-events.ts';
 import type { Realm } from '../passwords/password-policy.ts';
 import { registerAccountRoutes } from './routes-account.ts';
 import { registerAuthRoutes } from './routes-auth.ts';
@@ -16,12 +15,14 @@ import { registerFactorRoutes } from './routes-factors.ts';
 import { registerMeRoutes } from './routes-me.ts';
 import { SessionErrors } from '../sessions/session-errors.ts';
 import { staffActorOf, staffContextOf } from '../sessions/session-staff.ts';
+import { throttleSubject } from '../throttling/client-address.ts';
 
 /**
  * The HTTP side of identity, each realm in its own Fastify scope so that no hook leaks into
  * another (CONVENTIONS: public and admin scopes): customers under /v1/auth and /v1/me, staff under
  * /v1/staff/auth, and a scope for the staff capability's routes with `request.staff` set from the
- * staff session. Every scope is rate-limited per client address like the API.
+ * staff session. Every scope is rate-limited per client address (IPv6 per /64), and a session
+ * that is presented and not live counts against the address's budget of failed authentications.
  */
 type Deps = Pick<Runtime, 'identity' | 'staff' | 'vault' | 'inventory' | 'clock' | 'config' | 'audit'>;
 
@@ -29,24 +30,27 @@ function limits(runtime: Deps, redis: Redis | undefined) {
   return {
     max: runtime.config.rateLimitPerMinute,
     timeWindow: 60_000,
-    keyGenerator: (request: FastifyRequest) => request.ip,
+    keyGenerator: (request: FastifyRequest) => throttleSubject(request.ip),
     ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-auth-' }),
   };
 }
 
-/** Audits the use of a known session that can no longer be used (OWASP vocabulary: session_expired, session_use_after_expire). */
+/** Audits the use of a known session that can no longer be used (first use at once, then per-minute summaries). */
 function onRejected(runtime: Deps): SessionHookOptions['onRejected'] {
   return async (request, resolution) => {
     if (resolution.reason !== 'expired' && resolution.reason !== 'revoked') return;
-    if (resolution.reason === 'expired' && !resolution.expiredNow) return;
-    const account = await runtime.identity.accounts.get(resolution.accountId).catch(() => undefined);
-    const event = resolution.reason === 'expired' ? AUTHN_EVENTS.sessionExpired : AUTHN_EVENTS.sessionUseAfterExpire;
-    await runtime.identity.authn(event, { account, outcome: resolution.reason === 'expired' ? 'success' : 'denied', requestId: request.id });
+    await runtime.identity.deadSession(resolution, request.id);
   };
 }
 
 function sessionOptions(runtime: Deps, realm: Realm): SessionHookOptions {
-  return { sessions: runtime.identity.sessions, realm, publicOrigin: runtime.config.publicUrl, onRejected: onRejected(runtime) };
+  return {
+    sessions: runtime.identity.sessions,
+    realm,
+    publicOrigin: runtime.config.publicUrl,
+    onRejected: onRejected(runtime),
+    failures: runtime.identity.authFailures,
+  };
 }
 
 /** Customer and staff sign-in, and the customer's own data. */

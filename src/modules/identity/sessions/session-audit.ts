@@ -16,15 +16,25 @@ export interface AuthnSubject {
 
 export type AuthnAudit = (
   event: AuthnEvent,
-  input: { account: AuthnSubject | undefined; outcome: 'success' | 'denied' | 'failure'; requestId?: string | undefined },
+  input: {
+    account: AuthnSubject | undefined;
+    outcome: 'success' | 'denied' | 'failure';
+    requestId?: string | undefined;
+    /** The session (`ses_…`) the event is about, as the entry's record. */
+    session?: string | undefined;
+    /** A summary of this many repeated uses, recorded as the entry's one field `repeated_uses.<n>` (a count, never a value). */
+    repeatedUses?: number | undefined;
+  },
 ) => Promise<void>;
 
 export function authnAudit(audit: Pick<AuditLog, 'append'>): AuthnAudit {
-  return async (event, { account, outcome, requestId }) => {
+  return async (event, { account, outcome, requestId, session, repeatedUses }) => {
     await audit.append({
       actor: account === undefined ? 'anonymous' : `account:${account.id}`,
       action: `identity.${event}`,
       subjectId: account === undefined ? null : (account.customer_id ?? account.id),
+      ...(session === undefined ? {} : { recordId: session }),
+      ...(repeatedUses === undefined ? {} : { fields: [`repeated_uses.${repeatedUses}`] }),
       outcome,
       requestId: requestId ?? null,
     });

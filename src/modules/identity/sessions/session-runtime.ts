@@ -13,16 +13,19 @@ import { createDatabaseCounters } from '../throttling/counters-database.ts';
 import { createRedisCounters } from '../throttling/counters-redis.ts';
 import { deriveIdentityKeys, type IdentityKeys } from '../keys.ts';
 import { createLockout, type Lockout } from '../throttling/lockout.ts';
+import { AUTH_FAILURE_WINDOW_MS, createAuthFailureThrottle, type AuthFailureThrottle } from '../throttling/auth-failures.ts';
+import type { BucketPolicy } from '../throttling/throttle-policy.ts';
 import { passwordResetMail, verificationMail } from '../mail/mail-messages.ts';
 import { createMailer, type Mailer, type MailMessage } from '../mail/mailer.ts';
 import { createPasskeyService, type PasskeyService } from '../factors/passkey-service.ts';
 import type { Realm } from '../passwords/password-policy.ts';
 import { createPasswordService, defaultHashConcurrency, type PasswordService } from '../passwords/password-service.ts';
 import { createRecoveryCodeService, type RecoveryCodeService } from '../factors/recovery-codes.ts';
+import { AUTHN_EVENTS } from '../audit-events.ts';
 import { authnAudit, type AuthnAudit } from './session-audit.ts';
 import { createGate, type Gate } from './session-gate.ts';
 import { accountExistsMail, createMailQueue, passwordChangedMail, type MailQueue } from './session-mail.ts';
-import { createSessionService, type SessionService } from './session-service.ts';
+import { createSessionService, type DeadUseEntry, type SessionService } from './session-service.ts';
 import { createTicketService, type TicketService } from './session-tickets.ts';
 import { createSignInService, type SignInService } from './session-signin.ts';
 import { createTokenService, TOKEN_TTL_MS, type TokenService } from '../accounts/token-service.ts';
@@ -65,6 +68,8 @@ export interface IdentityServices {
   readonly mailer: Mailer;
   readonly mail: MailQueue;
   readonly lockout: Lockout;
+  /** Failed authentications (API key, bearer, session) per client address: counted before any credential is trusted. */
+  readonly authFailures: AuthFailureThrottle;
   readonly sessions: SessionService;
   readonly tickets: TicketService;
   readonly passkeys: PasskeyService;
@@ -75,6 +80,13 @@ export interface IdentityServices {
    */
   mailBudget(kind: string, accountId: string): Promise<boolean>;
   readonly authn: AuthnAudit;
+  /**
+   * Audits a use of a known session that has ended (OWASP vocabulary: `session_expired` for the use
+   * that crossed its limit, `session_use_after_expire` after): the first use at once, then at most
+   * one summary per session per minute carrying the count (`repeated_uses.<n>`); the sweep writes
+   * the summaries still due when the uses stop.
+   */
+  deadSession(resolution: { reason: 'expired' | 'revoked'; accountId: string; sessionId: string; expiredNow: boolean }, requestId: string): Promise<void>;
   readonly shopName: string;
   readonly links: IdentityLinks;
   readonly messages: IdentityMessages;
@@ -153,6 +165,14 @@ export function createIdentityServices(deps: {
       global: { limit: config.lockout.globalLimit, windowMs: 60_000, blockMs: 10_000, backoff: 2, maxBlockMs: 5 * 60_000 },
     },
   });
+  const authFailures = createAuthFailureThrottle({
+    counters,
+    clock,
+    key: keys.throttleMac,
+    policy: { limit: config.lockout.authFailureLimit, windowMs: AUTH_FAILURE_WINDOW_MS, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 },
+  });
+  const hour = 3_600_000;
+  const mailPolicy: BucketPolicy = { limit: 5, windowMs: hour, blockMs: hour, backoff: 1, maxBlockMs: hour };
   const s = config.sessions;
   const sessionKey = subKey(deps.base, 'session-mac/v1');
   const tickets = createTicketService({ db, clock, key: sessionKey });
@@ -182,10 +202,33 @@ export function createIdentityServices(deps: {
     audit: authn,
     standing: deps.standing,
   });
+  async function auditDeadUse(accountId: string, sessionId: string, entry: DeadUseEntry, requestId: string | undefined, expiredNow = false) {
+    const account = await accounts.get(accountId).catch(() => undefined);
+    await authn(expiredNow ? AUTHN_EVENTS.sessionExpired : AUTHN_EVENTS.sessionUseAfterExpire, {
+      account,
+      outcome: expiredNow ? 'success' : 'denied',
+      requestId,
+      session: sessionId,
+      repeatedUses: entry.kind === 'summary' ? entry.count : undefined,
+    });
+  }
+  async function deadSession(resolution: Parameters<IdentityServices['deadSession']>[0], requestId: string): Promise<void> {
+    const expiredNow = resolution.reason === 'expired' && resolution.expiredNow;
+    const entry = expiredNow ? ({ kind: 'first' } as const) : await sessions.deadUse(resolution.sessionId);
+    if (entry !== undefined) await auditDeadUse(resolution.accountId, resolution.sessionId, entry, requestId, expiredNow);
+  }
+  async function summariseDeadUses(): Promise<number> {
+    const due = await sessions.dueDeadUses();
+    for (const d of due) await auditDeadUse(d.accountId, d.sessionId, { kind: 'summary', count: d.count }, undefined);
+    return due.length;
+  }
+
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<number> | undefined;
   async function sweep(): Promise<number> {
-    sweeping ??= (async () => (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await claims.sweep()) + (await lockout.sweep()))().finally(() => {
+    const counterPolicy = (k: string) => authFailures.policyOf(k) ?? (k.startsWith('m:') ? mailPolicy : undefined);
+    sweeping ??= (async () =>
+      (await summariseDeadUses()) + (await sessions.sweep()) + (await tickets.sweep()) + (await tokens.sweep()) + (await claims.sweep()) + (await lockout.sweep(counterPolicy)))().finally(() => {
       sweeping = undefined;
     });
     return sweeping;
@@ -203,15 +246,16 @@ export function createIdentityServices(deps: {
     mailer,
     mail,
     lockout,
+    authFailures,
     sessions,
     tickets,
     passkeys,
     signIn,
     authn,
+    deadSession,
     async mailBudget(kind, accountId) {
       const key = `m:${createHmac('sha256', keys.throttleMac).update(`mail\u0000${kind}\u0000${accountId}`, 'utf8').digest('base64url')}`;
-      const hour = 3_600_000;
-      const result = await counters.hit(key, { limit: 5, windowMs: hour, blockMs: hour, backoff: 1, maxBlockMs: hour }, clock.now().getTime());
+      const result = await counters.hit(key, mailPolicy, clock.now().getTime());
       return result.allowed;
     },
     shopName: config.shopName,

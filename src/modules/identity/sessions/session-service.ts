@@ -77,9 +77,24 @@ export interface SessionService {
   revoke(accountId: string, sessionId: string, reason: string): Promise<boolean>;
   /** Revokes every live session of the account (password change or reset: ASVS 7.4.3); returns how many. */
   revokeAll(accountId: string, reason: string): Promise<number>;
+  /**
+   * Counts one use of a session that has ended (the use that crossed a limit is counted by
+   * `resolve` itself: `expiredNow`). Says what to audit: the first use at once, then at most one
+   * summary per session per minute with the uses since the last entry; undefined: nothing now
+   * (the use waits for the next summary). The count lives on the session's row, so every process
+   * shares it, and a compare-and-set on the time of the last entry elects one writer.
+   */
+  deadUse(sessionId: string): Promise<DeadUseEntry | undefined>;
+  /** Claims the summaries that are due (uses waiting, last entry a minute old or more), for the sweep to write. */
+  dueDeadUses(): Promise<{ sessionId: string; accountId: string; count: number }[]>;
   /** Deletes sessions past their absolute limit (and revoked ones) more than a day ago. */
   sweep(): Promise<number>;
 }
+
+export type DeadUseEntry = { readonly kind: 'first' } | { readonly kind: 'summary'; readonly count: number };
+
+/** At most one audit entry about a dead session's uses per this long. */
+export const DEAD_USE_SUMMARY_MS = 60_000;
 
 type Row = Database['identity_sessions'];
 
@@ -109,10 +124,22 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
 
   const newToken = () => new Secret(`cs_${randomBytes(32).toString('base64url')}`);
 
-  async function expire(row: Row, at: string): Promise<boolean> {
+  /** Summarises `count` waiting uses if the last entry is still the one read (`since`): true for the one writer. */
+  async function claim(sessionId: string, since: string | null, count: number, at: string): Promise<boolean> {
     const result = await db
       .updateTable('identity_sessions')
-      .set({ revoked_at: at, revoked_reason: 'expired' })
+      .set((eb) => ({ dead_use_logged_at: at, dead_uses: eb('dead_uses', '-', count) }))
+      .where('id', '=', sessionId)
+      .where('dead_use_logged_at', since === null ? 'is' : '=', since)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async function expire(row: Row, at: string): Promise<boolean> {
+    // The use that crosses the limit is the first use of the ended session, audited at once.
+    const result = await db
+      .updateTable('identity_sessions')
+      .set({ revoked_at: at, revoked_reason: 'expired', dead_use_logged_at: at })
       .where('id', '=', row.id)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
@@ -140,6 +167,8 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
         rotated_at: null,
         revoked_at: null,
         revoked_reason: null,
+        dead_uses: 0,
+        dead_use_logged_at: null,
       };
       await db.insertInto('identity_sessions').values(row).execute();
       return { token, session: view(row) };
@@ -224,6 +253,36 @@ export function createSessionService(deps: { db: Kysely<Database>; clock: Clock;
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
       return Number(result.numUpdatedRows);
+    },
+
+    async deadUse(sessionId) {
+      const counted = await db
+        .updateTable('identity_sessions')
+        .set((eb) => ({ dead_uses: eb('dead_uses', '+', 1) }))
+        .where('id', '=', sessionId)
+        .returning(['dead_uses', 'dead_use_logged_at'])
+        .executeTakeFirst();
+      if (counted === undefined) return undefined;
+      const now = clock.now();
+      const since = counted.dead_use_logged_at;
+      if (since === null) return (await claim(sessionId, null, 1, now.toISOString())) ? { kind: 'first' } : undefined;
+      if (now.getTime() - Date.parse(since) < DEAD_USE_SUMMARY_MS) return undefined;
+      return (await claim(sessionId, since, counted.dead_uses, now.toISOString())) ? { kind: 'summary', count: counted.dead_uses } : undefined;
+    },
+
+    async dueDeadUses() {
+      const now = clock.now();
+      const rows = await db
+        .selectFrom('identity_sessions')
+        .select(['id', 'account_id', 'dead_uses', 'dead_use_logged_at'])
+        .where('dead_uses', '>', 0)
+        .where('dead_use_logged_at', '<=', iso(now.getTime() - DEAD_USE_SUMMARY_MS))
+        .limit(5000)
+        .execute();
+      const due: { sessionId: string; accountId: string; count: number }[] = [];
+      for (const row of rows)
+        if (await claim(row.id, row.dead_use_logged_at, row.dead_uses, now.toISOString())) due.push({ sessionId: row.id, accountId: row.account_id, count: row.dead_uses });
+      return due;
     },
 
     async sweep() {

@@ -26,6 +26,10 @@ export interface SessionTables {
     rotated_at: string | null;
     revoked_at: string | null;
     revoked_reason: string | null;
+    /** Uses after the session ended that no audit entry has summarised yet. */
+    dead_uses: number;
+    /** When the last audit entry about uses after the end was written; null: none yet. */
+    dead_use_logged_at: string | null;
   };
   /** The step between a verified password and a verified second factor: short-lived, few tries. */
   identity_mfa_tickets: {

@@ -7,6 +7,7 @@ import { Secret } from '../../../kernel/secret.ts';
 import { createDatabaseCounters } from './counters-database.ts';
 import { createRedisCounters } from './counters-redis.ts';
 import { createLockout, type Lockout } from './lockout.ts';
+import { createAuthFailureThrottle } from './auth-failures.ts';
 import { identityFixture, type IdentityFixture } from '../test-support/fixture.ts';
 import { hit, type BucketPolicy, type BucketState, type CounterStore } from './throttle-policy.ts';
 import { createTokenService } from '../accounts/token-service.ts';
@@ -138,6 +139,60 @@ describe.each(backends)('lockout on $name', (backend) => {
     expect(results.filter((r) => r === 'IDENTITY_THROTTLED')).toHaveLength(10);
     f.clock.advance(10_000);
     expect(await outcome(tight.attempt({ account: 'customer:late', ip: '192.0.2.200' }))).toBe('ok');
+  });
+
+  it('one address hammering sign-in is stopped by its own budget and cannot spend the global one (another address still signs in)', async () => {
+    const tight = createLockout({
+      counters: backend.counters(),
+      clock: f.clock,
+      key: f.keys.throttleMac,
+      policy: {
+        ip: { limit: 5, windowMs: 600_000, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 },
+        global: { limit: 20, windowMs: 60_000, blockMs: 10_000, backoff: 2, maxBlockMs: 300_000 },
+      },
+    });
+    const hammer = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => outcome(tight.attempt({ account: `customer:${i}`, ip: '198.51.100.66' }))),
+    );
+    expect(hammer.filter((r) => r === 'ok')).toHaveLength(5);
+    expect(hammer.filter((r) => r === 'IDENTITY_THROTTLED')).toHaveLength(55);
+    // 5 admitted attempts spent 5 of the 20 global units: the rest of the world signs in.
+    const others = await Promise.all(
+      Array.from({ length: 15 }, (_, i) => outcome(tight.attempt({ account: `customer:other${i}`, ip: `203.0.113.${i + 1}` }))),
+    );
+    expect(others).toEqual(Array(15).fill('ok'));
+  });
+
+  it('failed authentications from one address (IPv6 by /64) end in 429, remembered before any credential is checked; other addresses unaffected', async () => {
+    const policy = { limit: 3, windowMs: 900_000, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 };
+    const make = () => createAuthFailureThrottle({ counters: backend.counters(), clock: f.clock, key: f.keys.throttleMac, policy });
+    const failures = make();
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await outcome(failures.failed(`2001:db8:5:6::${i + 1}`)));
+    expect(results).toEqual(['ok', 'ok', 'ok', 'IDENTITY_AUTH_THROTTLED', 'IDENTITY_AUTH_THROTTLED']);
+    expect(await outcome(Promise.resolve().then(() => failures.admit('2001:db8:5:6:ffff::1')))).toBe('IDENTITY_AUTH_THROTTLED');
+    expect(await outcome(Promise.resolve().then(() => failures.admit('2001:db8:5:7::1')))).toBe('ok');
+    // Another process shares the counters: it does not know of the block yet, and learns of it at the next failure.
+    const other = make();
+    expect(await outcome(Promise.resolve().then(() => other.admit('2001:db8:5:6::1')))).toBe('ok');
+    expect(await outcome(other.failed('2001:db8:5:6::1'))).toBe('IDENTITY_AUTH_THROTTLED');
+    expect(await outcome(Promise.resolve().then(() => other.admit('2001:db8:5:6::1')))).toBe('IDENTITY_AUTH_THROTTLED');
+    f.clock.advance(60_000);
+    expect(await outcome(Promise.resolve().then(() => failures.admit('2001:db8:5:6::1')))).toBe('ok');
+    expect(await outcome(failures.failed('2001:db8:5:6::1'))).toBe('ok');
+    expect(failures.policyOf('f:abc')).toEqual(policy);
+    expect(failures.policyOf('i:abc')).toBeUndefined();
+  });
+
+  it('sweeping keeps a failed-authentication bucket for its whole window: a sweep cannot refill an address’s budget', async () => {
+    const policy = { limit: 3, windowMs: 900_000, blockMs: 60_000, backoff: 2, maxBlockMs: 3_600_000 };
+    const failures = createAuthFailureThrottle({ counters: backend.counters(), clock: f.clock, key: f.keys.throttleMac, policy });
+    await failures.failed('203.0.113.50');
+    await failures.failed('203.0.113.50');
+    f.clock.advance(5 * 60_000);
+    await lockout.sweep((k) => failures.policyOf(k));
+    await failures.failed('203.0.113.50');
+    expect(await outcome(failures.failed('203.0.113.50'))).toBe('IDENTITY_AUTH_THROTTLED');
   });
 
   it('stores neither identifiers nor addresses', async () => {

@@ -13,7 +13,8 @@ import { LockoutPolicySchema, type BucketPolicy, type CounterStore, type Lockout
  *   typed, so unknown emails lock exactly like real ones (ASVS 6.3.8), and never to the IP;
  *   a success or a password reset clears it (`clear`). Password reset is not gated by it.
  * - per client address (IPv6 by /64): attempts per window, blocks growing with each repeat;
- * - global: a ceiling on attempts per window across the service, with backoff.
+ * - global: a ceiling on attempts per window across the service, with backoff. Only attempts the
+ *   address budget admitted count here, so refused attempts cannot spend it for everyone.
  * Keys are HMACs, so neither identifiers nor addresses are stored.
  *
  * Use: `await lockout.attempt({ account, ip })` → check the password → on success `clear(account)`.
@@ -23,8 +24,11 @@ export interface Lockout {
   attempt(input: { account: string; ip?: string | undefined }): Promise<{ remaining: number }>;
   clear(account: string): Promise<void>;
   status(account: string): Promise<{ locked: boolean; until: string | undefined; attempts: number }>;
-  /** Forgets buckets with nothing left to remember (database backend; Redis expires them itself). */
-  sweep(): Promise<number>;
+  /**
+   * Forgets buckets with nothing left to remember (database backend; Redis expires them itself).
+   * `others` names the policy of keys other throttles keep in the same counters.
+   */
+  sweep(others?: (key: string) => BucketPolicy | undefined): Promise<number>;
 }
 
 export function createLockout(deps: { counters: CounterStore; clock: Clock; key: KeyObject; policy?: LockoutPolicyInput }): Lockout {
@@ -40,11 +44,8 @@ export function createLockout(deps: { counters: CounterStore; clock: Clock; key:
   return {
     async attempt({ account, ip }) {
       const now = clock.now().getTime();
-      const global = await counters.hit('g:all', policy.global, now);
-      if (!global.allowed)
-        fail(IdentityErrors.IDENTITY_THROTTLED, 'too many sign-in attempts; try again later', {
-          retry_after_seconds: seconds(global.retryAfterMs),
-        });
+      // The address first: an attempt its own address refuses never reaches (nor spends) the
+      // service-wide budget, so one address cannot throttle everyone else's sign-in.
       if (ip !== undefined) {
         const byIp = await counters.hit(mac('i', throttleSubject(ip)), policy.ip, now);
         if (!byIp.allowed)
@@ -52,6 +53,11 @@ export function createLockout(deps: { counters: CounterStore; clock: Clock; key:
             retry_after_seconds: seconds(byIp.retryAfterMs),
           });
       }
+      const global = await counters.hit('g:all', policy.global, now);
+      if (!global.allowed)
+        fail(IdentityErrors.IDENTITY_THROTTLED, 'too many sign-in attempts; try again later', {
+          retry_after_seconds: seconds(global.retryAfterMs),
+        });
       const byAccount = await counters.hit(accountKey(account), policy.account, now);
       if (!byAccount.allowed)
         fail(IdentityErrors.IDENTITY_ACCOUNT_LOCKED, 'too many failed sign-ins; the account is locked for a while', {
@@ -74,8 +80,8 @@ export function createLockout(deps: { counters: CounterStore; clock: Clock; key:
       return { locked, until: locked ? new Date(state.blockedUntil).toISOString() : undefined, attempts: stale ? 0 : state.count };
     },
 
-    async sweep() {
-      return counters.sweep === undefined ? 0 : counters.sweep(clock.now().getTime(), policyOf);
+    async sweep(others) {
+      return counters.sweep === undefined ? 0 : counters.sweep(clock.now().getTime(), (k) => others?.(k) ?? policyOf(k));
     },
   };
 }
