@@ -130,7 +130,7 @@ const isErrorBody = (schema: unknown): boolean => {
 
 /** Examples in the default inventory's terms; only the properties a schema has are kept. */
 const EXAMPLES: Record<string, Json> = {
-  CustomerWrite: { email: 'ada@example.org', name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1815-12-10', locale: 'en-GB' },
+  CustomerWrite: { email: 'ada@example.org', name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1985-12-10', locale: 'en-GB' },
   CustomerPatch: { phone: null, locale: 'en-US' },
   AddressWrite: { line1: '12 St James’s Square', city: 'London', postal_code: 'SW1Y 4JH', country: 'GB' },
   OrderWrite: {

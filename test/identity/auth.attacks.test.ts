@@ -387,7 +387,10 @@ describe('failed authentication counts against the client address', () => {
   it('with REDIS_URL, two servers share one budget of failed authentications per address', async () => {
     const root = randomBytes(32).toString('base64');
     const env = { REDIS_URL: 'redis://127.0.0.1:6379', CUSTOS_ROOT_KEY: root, CUSTOS_AUTH_FAILURE_LIMIT: '10' };
-    const [a, b] = [await authApp(env), await authApp(env)];
+    // Two server processes of one deployment: one database (and so one set of service keys), one Redis.
+    const a = await authApp(env);
+    const shared = Object.fromEntries(['DATABASE_URL', 'DATABASE_SCHEMA', 'CUSTOS_DATA_DIR'].filter((k) => a.env[k] !== undefined).map((k) => [k, a.env[k]!]));
+    const b = await authApp({ ...env, ...shared });
     try {
       const ip = `10.${randomBytes(1)[0]}.${randomBytes(1)[0]}.${randomBytes(1)[0]}`;
       const answers = [];

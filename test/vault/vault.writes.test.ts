@@ -108,7 +108,7 @@ describe('writes through the policy', () => {
   });
 
   it("the README quickstart's key creates a customer without Custos-Purpose, through its purposes together; the entry names those used", async () => {
-    const res = await call(t, { method: 'POST', url: '/v1/customers', auth: owner.auth, payload: { email: 'ada@example.org', name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1815-12-10', locale: 'en-GB' } });
+    const res = await call(t, { method: 'POST', url: '/v1/customers', auth: owner.auth, payload: { email: 'ada@example.org', name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1985-12-10', locale: 'en-GB' } });
     expect(res.statusCode, res.body).toBe(201);
     const id = res.json<{ id: string }>().id;
     const [entry] = await log(id);

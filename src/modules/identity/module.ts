@@ -9,7 +9,8 @@ import { AUTHN_EVENT_NAMES } from './audit-events.ts';
  * Owns: tables identity_accounts, identity_totp, identity_recovery_codes, identity_passkeys,
  * identity_webauthn_challenges, identity_tokens, identity_throttles (migration 0002-identity;
  * tables.ts) and identity_sessions, identity_mfa_tickets (migration 0004-sessions;
- * sessions/session-tables.ts); the routes under /v1/auth and /v1/me (customers) and
+ * sessions/session-tables.ts) and identity_claims, the links a shop sends a stored customer to claim
+ * their account (migration 0006-one-record-per-person; routes/routes-claim.ts); the routes under /v1/auth and /v1/me (customers) and
  * /v1/staff/auth (staff), each realm in its own Fastify scope (routes/routes.ts); the session
  * cookies `__Host-custos_session` and `__Host-custos_staff` (src/http/session.ts) and the origin
  * check for cookie-borne unsafe requests (src/http/csrf.ts); error codes IDENTITY_* (errors.ts,

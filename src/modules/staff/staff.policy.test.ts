@@ -73,7 +73,7 @@ describe('roles → purposes, through the real vault', () => {
     expect(await codeOf(f.staff.roles.define(CLI_OPERATOR, { name: 'admin', purposes: [], permissions: [] }))).toBe('STAFF_ROLE_INVALID');
     const customer = await f.customer();
     const desk = await f.member('returns_desk');
-    expect((await f.read(desk.id, 'fulfilment', customer)).email).toBe('ada@example.org');
+    expect((await f.read(desk.id, 'fulfilment', customer)).email).toMatch(/^ada(\+\d+)?@example\.org$/);
     expect(await codeOf(f.staff.roles.remove(CLI_OPERATOR, 'returns_desk'))).toBe('STAFF_ROLE_IN_USE');
   });
 });

@@ -30,6 +30,8 @@ export const VAULT_AUDIT_ACTIONS = [
   'vault.update',
   'vault.read',
   'vault.lookup',
+  // A lookup candidate whose opened value does not match the blind index it was found by.
+  'vault.integrity.blind_index_mismatch',
   // A customer's access log read through the vault API.
   'audit.read',
 ] as const;

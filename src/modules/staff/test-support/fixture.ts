@@ -69,6 +69,7 @@ export async function staffFixture(options: { start?: Date; validityMonths?: num
     await totp.confirm(accountId, new Secret(code));
   }
 
+  let stored = 0;
   return {
     store,
     db: store.db,
@@ -100,8 +101,12 @@ export async function staffFixture(options: { start?: Date; validityMonths?: num
     },
 
     /** A customer stored by the shop's backend. */
-    async customer(values: Values = { email: 'ada@example.org', name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1815-12-10' }) {
-      const { id } = await vault.create({ actor: shop, purpose: 'account', requestId: 'setup' }, 'customers', undefined, values);
+    async customer(values?: Values) {
+      // An email belongs to one customer record: the second default customer gets its own address.
+      stored += 1;
+      const email = stored === 1 ? 'ada@example.org' : `ada+${stored}@example.org`;
+      const body = values ?? { email, name: 'Ada Lovelace', phone: '+44 20 7946 0958', date_of_birth: '1815-12-10' };
+      const { id } = await vault.create({ actor: shop, purpose: 'account', requestId: 'setup' }, 'customers', undefined, body);
       return id;
     },
 
