@@ -29,6 +29,8 @@ export interface AuditEntry {
   purpose?: string | null;
   outcome: 'success' | 'denied' | 'failure';
   requestId?: string | null;
+  /** A vault write: the record version it produced. */
+  recordVersion?: number | null;
 }
 
 export interface AuditRecord {

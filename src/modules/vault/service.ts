@@ -1,18 +1,20 @@
 import type { KeyObject } from 'node:crypto';
-import type SQLite from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
 import { blindIndex } from '../../crypto/blind-index.ts';
-import type { KeyStore } from '../../crypto/key-store.ts';
+import type { Dek, KeyStore } from '../../crypto/key-store.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { AppError, fail } from '../../kernel/errors.ts';
 import { ID_PREFIX, isId, newId } from '../../kernel/ids.ts';
 import type { Dialect, Store } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
-import { INSERT_COLUMNS, type AuditEntry, type AuditLog, type AuditRecord } from '../audit/service.ts';
+import type { AuditEntry, AuditLog, AuditRecord } from '../audit/service.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
-import { applyWrite, openField, parseStored, reveal, type StoredData } from './codec.ts';
+import { applyWrite, holdsField, isLegacy, openRecord, parseStored, reveal, sealRecord, sealedUnder, type OpenedData, type RecordPlace, type StoredData } from './codec.ts';
+import { createPostgresStorage } from './storage-postgres.ts';
+import { createSqliteStorage } from './storage-sqlite.ts';
+import type { Row, VaultStorage } from './storage.ts';
 import { VaultErrors } from './errors.ts';
 
 /**
@@ -29,7 +31,6 @@ export interface CallContext {
 
 export type Collection = 'customers' | 'addresses' | 'orders';
 export type Values = Record<string, StoredValue | undefined>;
-type Row = Database['records'];
 
 export interface RecordView {
   id: string;
@@ -47,27 +48,30 @@ export interface VaultService {
   readOrder(ctx: CallContext, id: string): Promise<RecordView>;
   /** Who touched this customer's data, when, why and which fields — never values. */
   accessLog(ctx: CallContext, customerId: string, page: { limit: number; before?: number | undefined }): Promise<AuditRecord[]>;
+  /**
+   * One step of the re-seal job (reseal.ts): the records after `after` (by id, up to `limit`) that
+   * are in the per-field format or sealed under another data key than `target` names, sealed again
+   * under it; each as a compare-and-swap on the record version, re-read when a write landed first.
+   */
+  resealBatch(after: string, limit: number, target: SealTarget): Promise<ResealStep>;
+  /** Marks the store re-sealed if no per-field record is left (from then on that format is refused); returns whether it did. */
+  completeReseal(): Promise<boolean>;
+  /** Each record's id and version, by id, for `audit verify --records`. */
+  recordVersions(after: string, limit: number): Promise<{ id: string; version: number }[]>;
+}
+
+/** The data key to seal a subject's records under (undefined: the subject has none; left as is). */
+export type SealTarget = (subjectId: string) => Promise<Dek | undefined>;
+export interface ResealStep {
+  /** The last id examined; undefined when the scan reached the end. */
+  next: string | undefined;
+  examined: number;
+  resealed: number;
+  /** Records that failed to open (altered): left as they are and named by id. */
+  failed: string[];
 }
 
 const PREFIX: Record<Collection, string> = { customers: ID_PREFIX.customer, addresses: ID_PREFIX.address, orders: ID_PREFIX.order };
-
-/** PostgreSQL text with `:name` parameters → `$n` text and a binder (one number per name). */
-function named(text: string): { sql: string; bind: (values: Record<string, unknown>) => unknown[] } {
-  const names: string[] = [];
-  const sql = text.replace(/(?<!:):([a-z_]+)/g, (_m, name: string) => {
-    let i = names.indexOf(name);
-    if (i < 0) i = names.push(name) - 1;
-    return `$${i + 1}`;
-  });
-  return {
-    sql,
-    bind: (values) =>
-      names.map((n) => {
-        if (!(n in values)) throw new Error(`no value for :${n}`);
-        return values[n];
-      }),
-  };
-}
 
 /** Most records one lookup returns (customers sharing a value, with their addresses). */
 const LOOKUP_LIMIT = 1000;
@@ -93,6 +97,7 @@ export function createVaultService(deps: {
   phoneDefaultCountry?: string | undefined;
 }): VaultService {
   const { db, keys, inventory, policy, audit, clock } = deps;
+  const storage: VaultStorage = deps.dialect === 'postgres' ? createPostgresStorage({ db, read: deps.read, keys, audit }) : createSqliteStorage({ db, batch: sqliteBatch(deps.batch), keys, audit });
   const col = (name: Collection): CollectionDef => inventory.collections.get(name)!;
   const searchable = (c: CollectionDef) => [...c.fields.values()].filter((f) => f.protection === 'searchable');
   const { read } = deps;
@@ -118,6 +123,7 @@ export function createVaultService(deps: {
     .limit(sql.lit(LOOKUP_LIMIT))
     .compile().sql;
   const ORDER_ROW = db.selectFrom('records').selectAll().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
+  const RECORD_ROW = db.selectFrom('records').selectAll().where('id', '=', '').compile().sql;
 
   /**
    * The stated purpose, checked. A caller stating a declared purpose it is not scoped to is an
@@ -186,11 +192,43 @@ export function createVaultService(deps: {
     return { rows, replaced };
   }
 
-  async function writeIndexes(tx: Kysely<Database>, c: CollectionDef, recordId: string, values: Values, replace: boolean) {
-    const { rows, replaced } = indexRows(c, recordId, values);
-    if (replace && replaced.length > 0)
-      await tx.deleteFrom('blind_indexes').where('record_id', '=', recordId).where('collection', '=', c.name).where('field', 'in', replaced).execute();
-    if (rows.length > 0) await tx.insertInto('blind_indexes').values(rows).execute();
+  /**
+   * A write's one statement (PostgreSQL) or batch job (SQLite) that failed for a reason other
+   * than the request (the database, or the audit log it writes in the same step): nothing was
+   * stored, and the caller is told so; the cause goes to the log with the request.
+   */
+  async function stored(write: Promise<void>): Promise<void> {
+    try {
+      await write;
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw new AppError(VaultErrors.VAULT_WRITE_UNAVAILABLE.code, VaultErrors.VAULT_WRITE_UNAVAILABLE.status, 'the write could not be stored; nothing was stored', {
+        cause: error,
+      });
+    }
+  }
+
+  /** Whether per-field records are still read: until the store is marked re-sealed (read once per process). */
+  let legacyRead: Promise<boolean> | undefined;
+  const legacyAllowed = (): Promise<boolean> => {
+    const pending = (legacyRead ??= storage.resealed().then((done) => !done));
+    pending.catch(() => {
+      if (legacyRead === pending) legacyRead = undefined;
+    });
+    return pending;
+  };
+  const placeOf = (row: Row): RecordPlace => ({ collection: row.collection, id: row.id, subjectId: row.subject_id, version: row.version });
+  /** The data key a stored record was sealed under. */
+  const keyFor = (subjectId: string, _data: StoredData): Promise<Dek | undefined> => keys.dekFor(db, subjectId, false);
+  /** Opened rows, so that a lookup's check and its release open each record once. */
+  const openedRows = new WeakMap<Row, OpenedData>();
+  async function openRow(row: Row, data: StoredData = parseStored(row.data)): Promise<OpenedData> {
+    let opened = openedRows.get(row);
+    if (opened === undefined) {
+      opened = openRecord(await keyFor(row.subject_id, data), placeOf(row), data, await legacyAllowed());
+      openedRows.set(row, opened);
+    }
+    return opened;
   }
 
   /**
@@ -198,11 +236,8 @@ export function createVaultService(deps: {
    * as the query was. A blind-index row pointing at another record (edited or misplaced) fails.
    */
   async function holds(row: Row, field: string, fieldType: string, normalised: string): Promise<boolean> {
-    const data = parseStored(row.data);
-    const dek = await keys.dekFor(db, row.subject_id, false);
-    let value: StoredValue | undefined;
-    if (Object.hasOwn(data.p, field)) value = data.p[field];
-    else if (Object.hasOwn(data.e, field) && dek !== undefined) value = openField(dek, 'customers', field, row.id, data.e[field]!);
+    const data = await openRow(row);
+    const value: StoredValue | undefined = Object.hasOwn(data.p, field) ? data.p[field] : data.e[field];
     return value !== undefined && value !== null && indexValue(fieldType, value) === normalised;
   }
 
@@ -220,7 +255,7 @@ export function createVaultService(deps: {
       }
       const data = parsed[i]!;
       for (const name of decision.keys())
-        if (Object.hasOwn(data.e, name) || Object.hasOwn(data.p, name)) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
+        if (holdsField(data, name)) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
     }
     // The collection of the record the request named (a customer read with addresses is a customers read).
     const requested = (recordId === null ? undefined : rows.find((r) => r.id === recordId)) ?? rows[0];
@@ -235,14 +270,15 @@ export function createVaultService(deps: {
       outcome: 'success',
       requestId: ctx.requestId,
     });
-    const dek = await keys.dekFor(db, subjectId, false);
-    return rows.map((row, i) => {
-      const c = col(row.collection as Collection);
-      const fields = reveal(dek, c, row.id, parsed[i]!, decisions.get(row.collection)!);
+    const views: RecordView[] = [];
+    for (const [i, row] of rows.entries()) {
+      const opened = await openRow(row, parsed[i]!);
+      const fields = reveal(col(row.collection as Collection), opened, decisions.get(row.collection)!);
       const view: RecordView = { id: row.id, created_at: row.created_at, updated_at: row.updated_at, ...fields };
       if (row.collection !== 'customers') view.customer_id = row.subject_id;
-      return view;
-    });
+      views.push(view);
+    }
+    return views;
   }
 
   function customerView(views: RecordView[]): RecordView {
@@ -251,134 +287,6 @@ export function createVaultService(deps: {
     return { ...rest, addresses: views.filter((v) => v !== customer).map(({ customer_id: _c, ...a }) => a) } as RecordView;
   }
 
-
-  /**
-   * PostgreSQL: a create is ONE statement (data-modifying CTEs, atomic like a transaction): the
-   * subject's new data key or the parent check, the record, its blind indexes and its audit entry.
-   * A transaction of separate statements cost six round trips, each on this process's CPU and the
-   * database's. Every later insert selects FROM the one before, so when the key's guard refuses
-   * (a newer KEK exists) or the parent is missing, nothing at all is inserted.
-   */
-  const PG_REST = `r AS (
-      INSERT INTO records (id, collection, subject_id, parent_id, data, created_at, updated_at)
-      SELECT :id, :collection, p.subject_id, :parent_id, :data, :at, :at FROM p RETURNING id),
-    b AS (
-      INSERT INTO blind_indexes (collection, field, digest, record_id)
-      SELECT :collection, t.field, t.digest, r.id FROM r, unnest(:index_fields::text[], :index_digests::text[]) AS t(field, digest)),
-    a AS (
-      INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) SELECT ${INSERT_COLUMNS.map((k) => `:audit_${k}`).join(', ')} FROM r)
-    SELECT id FROM r`;
-  const PG_CREATE_SUBJECT = named(`WITH k AS (
-      INSERT INTO subject_keys (subject_id, kek_version, dek_version, wrapped, created_at)
-      SELECT :subject_id, :kek_version::integer, 1, :wrapped, :at WHERE NOT EXISTS (SELECT 1 FROM keks WHERE version > :kek_version::integer)
-      RETURNING subject_id),
-    p AS (SELECT subject_id FROM k),
-    ${PG_REST}`);
-  const PG_CREATE_CHILD = named(`WITH p AS (SELECT subject_id FROM records WHERE id = :parent_id AND collection = 'customers'),
-    ${PG_REST}`);
-
-  async function createPg(audited: AuditEntry, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
-    const subjectId = parentId ?? id;
-    const entry = audit.pendingRow(audited);
-    const { rows: indexes } = indexRows(c, id, values);
-    const params: Record<string, unknown> = {
-      id,
-      collection: c.name,
-      parent_id: parentId ?? null,
-      at,
-      index_fields: indexes.map((r) => r.field),
-      index_digests: indexes.map((r) => r.digest),
-    };
-    for (const k of INSERT_COLUMNS) params[`audit_${k}`] = entry[k];
-    if (parentId !== undefined) {
-      const dek = await keys.dekFor(db, parentId, false);
-      if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      params.data = JSON.stringify(applyWrite(dek, c, id, { e: {}, p: {} }, values));
-      const inserted = await read<{ id: string }>(PG_CREATE_CHILD.sql, PG_CREATE_CHILD.bind(params));
-      if (inserted.length === 0) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      return;
-    }
-    for (let attempt = 0; ; attempt++) {
-      const { dek, row } = await keys.mintDek(subjectId);
-      params.data = JSON.stringify(applyWrite(dek, c, id, { e: {}, p: {} }, values));
-      Object.assign(params, { subject_id: subjectId, kek_version: row.kek_version, wrapped: row.wrapped });
-      const inserted = await read<{ id: string }>(PG_CREATE_SUBJECT.sql, PG_CREATE_SUBJECT.bind(params));
-      if (inserted.length === 1) {
-        keys.adopt(subjectId, dek);
-        return;
-      }
-      // A key rotation added a KEK since this process last read the current version.
-      keys.kekOutdated();
-      if (attempt >= 2) throw new Error('the current KEK version kept changing during a create');
-    }
-  }
-
-  /**
-   * SQLite: a create is a job of the store's write batch (write-batch.ts): the writes that arrive
-   * together share one transaction and one fsync, each in its own savepoint. The statements are
-   * prepared once on the connection; the data key is minted before, under the KEK version this
-   * process last read, and the job refuses (inserting nothing) if a newer KEK exists.
-   */
-  const SQ = {
-    subjectKey:
-      'INSERT INTO subject_keys (subject_id, kek_version, dek_version, wrapped, created_at) SELECT ?, ?, 1, ?, ? WHERE NOT EXISTS (SELECT 1 FROM keks WHERE version > ?)',
-    parent: "SELECT subject_id FROM records WHERE id = ? AND collection = 'customers'",
-    record: 'INSERT INTO records (id, collection, subject_id, parent_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    index: 'INSERT INTO blind_indexes (collection, field, digest, record_id) VALUES (?, ?, ?, ?)',
-    audit: `INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
-  };
-  type Prepared = Record<keyof typeof SQ, SQLite.Statement>;
-  const prepared = new WeakMap<SQLite.Database, Prepared>();
-  const statements = (sqlite: SQLite.Database): Prepared => {
-    let p = prepared.get(sqlite);
-    if (p === undefined) {
-      p = Object.fromEntries(Object.entries(SQ).map(([k, text]) => [k, sqlite.prepare(text)])) as Prepared;
-      prepared.set(sqlite, p);
-    }
-    return p;
-  };
-  class KekMoved extends Error {}
-
-  async function createSqlite(batch: NonNullable<Store['batch']>, audited: AuditEntry, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
-    const subjectId = parentId ?? id;
-    const entry = audit.pendingRow(audited);
-    const { rows: indexes } = indexRows(c, id, values);
-    const auditValues = INSERT_COLUMNS.map((k) => entry[k]);
-    const insertRest = (st: Prepared, data: StoredData) => {
-      st.record.run(id, c.name, subjectId, parentId ?? null, JSON.stringify(data), at, at);
-      for (const r of indexes) st.index.run(r.collection, r.field, r.digest, r.record_id);
-      st.audit.run(...auditValues);
-    };
-    if (parentId !== undefined) {
-      const dek = await keys.dekFor(db, parentId, false);
-      if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
-      await batch.run((sqlite) => {
-        const st = statements(sqlite);
-        if (st.parent.get(parentId) === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        insertRest(st, data);
-      });
-      return;
-    }
-    for (let attempt = 0; ; attempt++) {
-      const { dek, row } = await keys.mintDek(subjectId);
-      const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
-      try {
-        await batch.run((sqlite) => {
-          const st = statements(sqlite);
-          if (st.subjectKey.run(subjectId, row.kek_version, row.wrapped, at, row.kek_version).changes !== 1) throw new KekMoved();
-          insertRest(st, data);
-        });
-        keys.adopt(subjectId, dek);
-        return;
-      } catch (error) {
-        if (!(error instanceof KekMoved)) throw error;
-        // A key rotation added a KEK since this process last read the current version.
-        keys.kekOutdated();
-        if (attempt >= 2) throw new Error('the current KEK version kept changing during a create');
-      }
-    }
-  }
 
   return {
     async create(ctx, collection, parentId, values) {
@@ -391,34 +299,18 @@ export function createVaultService(deps: {
       const purposes = await purposeFor(ctx, { action: 'vault.create', subjectId: parentId ?? null, collection }, () =>
         policy.authorizeWrite(ctx.actor, ctx.purpose, subjectId, collection, fields),
       );
-      const entry = writeEntry(ctx, 'vault.create', subjectId, collection, id, fields, purposes);
       const at = now.toISOString();
-      if (deps.dialect === 'postgres' || deps.batch !== undefined) {
-        try {
-          if (deps.batch !== undefined) await createSqlite(deps.batch, entry, c, id, parentId, values, at);
-          else await createPg(entry, c, id, parentId, values, at);
-          return { id };
-        } catch (error) {
-          // Nothing was stored. Which part failed (the audit log, say) is not told apart in one
-          // statement or batch job: the same write as separate statements runs and names it.
-          if (error instanceof AppError) throw error;
-        }
-      }
-      await db.transaction().execute(async (tx) => {
-        if (parentId !== undefined) {
-          const parent = await tx.selectFrom('records').select('id').where('id', '=', parentId).where('collection', '=', 'customers').executeTakeFirst();
-          if (parent === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        }
-        const dek = await keys.dekFor(tx, subjectId, parentId === undefined ? 'new' : false);
-        if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
-        await tx
-          .insertInto('records')
-          .values({ id, collection, subject_id: subjectId, parent_id: parentId ?? null, data: JSON.stringify(data), created_at: at, updated_at: at })
-          .execute();
-        await writeIndexes(tx, c, id, values, false);
-        await audit.appendInTx(tx, entry);
-      });
+      const opened = applyWrite(c, { e: {}, p: {} }, values);
+      await stored(storage.create({
+        id,
+        collection,
+        subjectId,
+        parentId,
+        at,
+        indexes: indexRows(c, id, values).rows,
+        seal: (dek) => sealRecord(dek, { collection, id, subjectId, version: 1 }, opened),
+        entry: writeEntry(ctx, 'vault.create', subjectId, collection, id, fields, purposes),
+      }));
       return { id };
     },
 
@@ -430,18 +322,20 @@ export function createVaultService(deps: {
       );
       const c = col('customers');
       const at = clock.now().toISOString();
-      await db.transaction().execute(async (tx) => {
-        let q = tx.selectFrom('records').select(['data']).where('id', '=', id).where('collection', '=', 'customers');
-        if (deps.dialect === 'postgres') q = q.forUpdate();
-        const row = await q.executeTakeFirst();
-        if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        const dek = await keys.dekFor(tx, id, false);
-        if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        const data: StoredData = applyWrite(dek, c, id, parseStored(row.data), values);
-        await tx.updateTable('records').set({ data: JSON.stringify(data), updated_at: at }).where('id', '=', id).execute();
-        await writeIndexes(tx, c, id, values, true);
-        await audit.appendInTx(tx, writeEntry(ctx, 'vault.update', id, 'customers', id, fields, purposes));
-      });
+      const legacy = await legacyAllowed();
+      const { rows: indexes, replaced } = indexRows(c, id, values);
+      await stored(storage.update({
+        id,
+        collection: 'customers',
+        at,
+        indexes,
+        replaced,
+        rewrite: (row, dek, version) => {
+          const current = openRecord(dek, placeOf(row), parseStored(row.data), legacy);
+          return sealRecord(dek, { ...placeOf(row), version }, applyWrite(c, current, values));
+        },
+        entry: writeEntry(ctx, 'vault.update', id, 'customers', id, fields, purposes),
+      }));
       return { id, updated_at: at };
     },
 
@@ -548,5 +442,49 @@ export function createVaultService(deps: {
       });
       return audit.forSubject(customerId, page);
     },
+
+    async resealBatch(after, limit, target) {
+      const rows = await storage.scan(after, limit);
+      const step: ResealStep = { next: rows.at(-1)?.id, examined: rows.length, resealed: 0, failed: [] };
+      for (const first of rows) {
+        let row: Row | undefined = first;
+        while (row !== undefined) {
+          const data = parseStored(row.data);
+          const to = await target(row.subject_id);
+          if (to === undefined || (!isLegacy(data) && sealedUnder(data) === to.version)) break;
+          let opened: OpenedData;
+          try {
+            opened = openRecord(await keyFor(row.subject_id, data), placeOf(row), data, true);
+          } catch (error) {
+            if (!(error instanceof AppError)) throw error;
+            step.failed.push(row.id);
+            break;
+          }
+          if (await storage.reseal(row.id, row.version, sealRecord(to, placeOf(row), opened))) {
+            step.resealed += 1;
+            break;
+          }
+          // A write landed since the row was read: it wins; the row is read again.
+          [row] = await deps.read<Row>(RECORD_ROW, [row.id]);
+        }
+      }
+      return step;
+    },
+
+    async completeReseal() {
+      if (await storage.legacyLeft()) return false;
+      await storage.markResealed();
+      legacyRead = Promise.resolve(false);
+      return true;
+    },
+
+    async recordVersions(after, limit) {
+      return db.selectFrom('records').select(['id', 'version']).where('id', '>', after).orderBy('id').limit(limit).execute();
+    },
   };
+}
+
+function sqliteBatch(batch: Store['batch']): NonNullable<Store['batch']> {
+  if (batch === undefined) throw new Error('the vault on SQLite writes through the store\'s write batch (Store.batch)');
+  return batch;
 }
