@@ -12,7 +12,7 @@ import { createGroupCommit } from './group-commit.ts';
 import { hasPending, insertPending, selectForSubject } from './repository.ts';
 import { createRowBuilder, type PendingRow } from './schema.ts';
 
-export { verifyAuditLog, type VerifyResult, type VerifyDeps } from './verify.ts';
+export { verifyAuditLog, writtenRecordVersions, type VerifyResult, type VerifyDeps } from './verify.ts';
 export { INSERT_COLUMNS } from './repository.ts';
 export type { PendingRow } from './schema.ts';
 

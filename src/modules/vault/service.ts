@@ -54,6 +54,8 @@ export interface VaultService {
    * under it; each as a compare-and-swap on the record version, re-read when a write landed first.
    */
   resealBatch(after: string, limit: number, target: SealTarget): Promise<ResealStep>;
+  /** Whether the store is not yet marked re-sealed (the re-seal job has work or has not run). */
+  resealPending(): Promise<boolean>;
   /** Marks the store re-sealed if no per-field record is left (from then on that format is refused); returns whether it did. */
   completeReseal(): Promise<boolean>;
   /** Each record's id and version, by id, for `audit verify --records`. */
@@ -469,6 +471,10 @@ export function createVaultService(deps: {
         }
       }
       return step;
+    },
+
+    async resealPending() {
+      return !(await storage.resealed());
     },
 
     async completeReseal() {

@@ -1,11 +1,11 @@
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { KeyStore } from '../../crypto/key-store.ts';
 import { fail } from '../../kernel/errors.ts';
 import type { Store } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import { INSERT_COLUMNS, type AuditLog } from '../audit/service.ts';
 import { VaultErrors } from './errors.ts';
-import { commonQueries, type Row, type VaultStorage } from './storage.ts';
+import { commonQueries, type VaultStorage } from './storage.ts';
 
 /** PostgreSQL text with `:name` parameters → `$n` text and a binder (one number per name). */
 function named(text: string): { sql: string; bind: (values: Record<string, unknown>) => unknown[] } {
@@ -28,8 +28,9 @@ function named(text: string): { sql: string; bind: (values: Record<string, unkno
 /**
  * PostgreSQL: each write is ONE statement (data-modifying CTEs, atomic like a transaction), sent
  * as a named statement through Store.read: a create inserts the subject's new data key or checks
- * the parent, then the record, its blind indexes and its audit entry; an update locks the row,
- * writes the next record version, replaces its blind indexes and inserts its audit entry. Every
+ * the parent, then the record, its blind indexes and its audit entry. An update reads and locks
+ * the row in a transaction, then one statement writes the next record version, replaces its
+ * blind indexes and inserts its audit entry. Every
  * later step selects FROM the one before, so when a guard refuses (a newer KEK exists, the parent
  * or record is missing, the row changed since it was read) nothing at all is written. A
  * transaction of separate statements cost six round trips, each on this process's CPU and the
@@ -53,22 +54,27 @@ const CREATE_SUBJECT = named(`WITH k AS (
   ${PG_REST}`);
 const CREATE_CHILD = named(`WITH p AS (SELECT subject_id FROM records WHERE id = :parent_id AND collection = 'customers'),
   ${PG_REST}`);
-/** The update: applied only if the row is still at the version it was read at (the caller read it unlocked). */
+/**
+ * The update: applied only if the row is still at the version it was read at (the caller read it
+ * unlocked). The steps of one statement see the same snapshot, so an index row that stays (the
+ * value did not change) is kept rather than deleted and inserted again.
+ */
 const UPDATE = named(`WITH r AS (
     UPDATE records SET data = :data, updated_at = :at, version = :version::integer
     WHERE id = :id AND collection = :collection AND version = :version::integer - 1 RETURNING id),
+  t AS (SELECT * FROM unnest(:index_fields::text[], :index_digests::text[]) AS t(field, digest)),
   d AS (
-    DELETE FROM blind_indexes WHERE record_id IN (SELECT id FROM r) AND collection = :collection AND field = ANY(:replaced::text[])),
+    DELETE FROM blind_indexes WHERE record_id IN (SELECT id FROM r) AND collection = :collection AND field = ANY(:replaced::text[])
+      AND (field, digest) NOT IN (SELECT field, digest FROM t)),
   b AS (
     INSERT INTO blind_indexes (collection, field, digest, record_id)
-    SELECT :collection, t.field, t.digest, r.id FROM r, unnest(:index_fields::text[], :index_digests::text[]) AS t(field, digest)),
+    SELECT :collection, t.field, t.digest, r.id FROM r, t ON CONFLICT DO NOTHING),
   a AS (
     INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) SELECT ${AUDIT_VALUES} FROM r)
   SELECT id FROM r`);
 const RESEAL = named('UPDATE records SET data = :data WHERE id = :id AND version = :version::integer RETURNING id');
-const ROW = 'SELECT * FROM records WHERE id = $1 AND collection = $2';
 
-/** Most mints per create while KEK versions keep being added; most re-reads of an update while other writes land. */
+/** Most mints per create while KEK versions keep being added. */
 const ATTEMPTS = 3;
 
 export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store['read']; keys: KeyStore; audit: AuditLog }): VaultStorage {
@@ -116,10 +122,11 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
     },
 
     async update(u) {
-      for (let attempt = 1; ; attempt++) {
-        const [row] = await read<Row>(ROW, [u.id, u.collection]);
+      // The row is locked for the transaction, so concurrent updates of one record queue instead of failing.
+      await db.transaction().execute(async (tx) => {
+        const row = await tx.selectFrom('records').selectAll().where('id', '=', u.id).where('collection', '=', u.collection).forUpdate().executeTakeFirst();
         if (row === undefined) notFound();
-        const dek = await keys.dekFor(db, row.subject_id, false);
+        const dek = await keys.dekFor(tx, row.subject_id, false);
         if (dek === undefined) notFound();
         const version = row.version + 1;
         const params = {
@@ -132,10 +139,9 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
           ...indexParams(u.indexes),
           ...auditParams(u.entry, version),
         };
-        if ((await read(UPDATE.sql, UPDATE.bind(params))).length === 1) return;
-        // Another write committed between the read and this statement: apply this one to its result.
-        if (attempt >= ATTEMPTS) throw new Error('the record kept changing during an update');
-      }
+        const result = await tx.executeQuery<{ id: string }>(CompiledQuery.raw(UPDATE.sql, UPDATE.bind(params)));
+        if (result.rows.length !== 1) throw new Error('a locked record changed during its update');
+      });
     },
 
     async reseal(id, version, data) {
