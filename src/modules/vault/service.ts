@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { blindIndex } from '../../crypto/blind-index.ts';
 import type { Dek, KeyStore } from '../../crypto/key-store.ts';
 import type { Clock } from '../../kernel/clock.ts';
@@ -75,9 +75,6 @@ export interface ResealStep {
 
 const PREFIX: Record<Collection, string> = { customers: ID_PREFIX.customer, addresses: ID_PREFIX.address, orders: ID_PREFIX.order };
 
-/** Most records one lookup returns (customers sharing a value, with their addresses). */
-const LOOKUP_LIMIT = 1000;
-
 /** The fields a write sets or clears (undefined: left as is), by name. */
 const written = (values: Values): string[] => Object.keys(values).filter((k) => values[k] !== undefined).sort();
 
@@ -99,33 +96,12 @@ export function createVaultService(deps: {
   phoneDefaultCountry?: string | undefined;
 }): VaultService {
   const { db, keys, inventory, policy, audit, clock } = deps;
-  const storage: VaultStorage = deps.dialect === 'postgres' ? createPostgresStorage({ db, read: deps.read, keys, audit }) : createSqliteStorage({ db, batch: sqliteBatch(deps.batch), keys, audit });
+  const storage: VaultStorage =
+    deps.dialect === 'postgres'
+      ? createPostgresStorage({ db, read: deps.read, keys, audit })
+      : createSqliteStorage({ db, read: deps.read, batch: sqliteBatch(deps.batch), keys, audit });
   const col = (name: Collection): CollectionDef => inventory.collections.get(name)!;
   const searchable = (c: CollectionDef) => [...c.fields.values()].filter((f) => f.protection === 'searchable');
-  const { read } = deps;
-
-  // The statements of every read, built and compiled once (Kysely would build them per call).
-  // They leave the order to the caller: on SQLite an ORDER BY over the IN list costs a temporary
-  // B-tree, three times the cost of the lookup itself, for a handful of rows sorted here instead.
-  const CUSTOMER_ROWS = db
-    .selectFrom('records')
-    .selectAll()
-    .where('subject_id', '=', '')
-    .where('collection', 'in', ['customers', 'addresses'])
-    .compile().sql;
-  // An IN subquery rather than a join: measured on SQLite, a third of the join's time.
-  const LOOKUP_ROWS = db
-    .selectFrom('records')
-    .selectAll()
-    .where('subject_id', 'in', (eb) =>
-      eb.selectFrom('blind_indexes').select('record_id').where('collection', '=', 'customers').where('field', '=', '').where('digest', '=', ''),
-    )
-    .where('collection', 'in', ['customers', 'addresses'])
-    // A literal: a bound LIMIT made SQLite's statement two to four times slower.
-    .limit(sql.lit(LOOKUP_LIMIT))
-    .compile().sql;
-  const ORDER_ROW = db.selectFrom('records').selectAll().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
-  const RECORD_ROW = db.selectFrom('records').selectAll().where('id', '=', '').compile().sql;
 
   /**
    * The stated purpose, checked. A caller stating a declared purpose it is not scoped to is an
@@ -344,7 +320,7 @@ export function createVaultService(deps: {
     async readCustomer(ctx, id) {
       checkId('customers', id);
       await stated(ctx, { action: 'vault.read', subjectId: id, collection: 'customers', recordId: id });
-      const rows = byId(await read<Row>(CUSTOMER_ROWS, [id, 'customers', 'addresses']));
+      const rows = byId(await storage.customerRows(id));
       if (!rows.some((r) => r.id === id)) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
       return customerView(await release(ctx, 'vault.read', id, rows, id));
     },
@@ -366,7 +342,7 @@ export function createVaultService(deps: {
       const normalised = indexValue(def.type, by[field]!);
       if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
       const digest = blindIndex(deps.blindIndexKey, 'customers', field, normalised);
-      const rows = byId(await read<Row>(LOOKUP_ROWS, ['customers', field, digest, 'customers', 'addresses']));
+      const rows = byId(await storage.lookupRows(field, digest));
       const bySubject = new Map<string, Row[]>();
       for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
       const out: RecordView[] = [];
@@ -405,11 +381,8 @@ export function createVaultService(deps: {
       checkId('customers', customerId);
       await stated(ctx, { action: 'vault.read', subjectId: customerId, collection: 'orders' });
       if (page.cursor !== undefined) checkId('orders', page.cursor);
-      const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
-      if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      let q = db.selectFrom('records').selectAll().where('subject_id', '=', customerId).where('collection', '=', 'orders');
-      if (page.cursor !== undefined) q = q.where('id', '<', page.cursor);
-      const rows = await q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+      if (!(await storage.customerExists(customerId))) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      const rows = await storage.orderRows(customerId, page.cursor, page.limit + 1);
       const more = rows.length > page.limit;
       const slice = more ? rows.slice(0, page.limit) : rows;
       const data = slice.length === 0 ? [] : await release(ctx, 'vault.read', customerId, slice, null);
@@ -419,7 +392,7 @@ export function createVaultService(deps: {
     async readOrder(ctx, id) {
       checkId('orders', id);
       await stated(ctx, { action: 'vault.read', collection: 'orders', recordId: id });
-      const [row] = await read<Row>(ORDER_ROW, [id, 'orders']);
+      const row = await storage.orderRow(id);
       if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no order with that id');
       const [view] = await release(ctx, 'vault.read', row.subject_id, [row], id);
       return view!;
@@ -428,8 +401,7 @@ export function createVaultService(deps: {
     async accessLog(ctx, customerId, page) {
       checkId('customers', customerId);
       const purpose = await stated(ctx, { action: 'audit.read', subjectId: customerId, collection: 'customers', recordId: customerId });
-      const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
-      if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      if (!(await storage.customerExists(customerId))) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
       await policy.authorize(ctx.actor, purpose, customerId);
       await audit.append({
         actor: ctx.actor.ref,
@@ -467,7 +439,7 @@ export function createVaultService(deps: {
             break;
           }
           // A write landed since the row was read: it wins; the row is read again.
-          [row] = await deps.read<Row>(RECORD_ROW, [row.id]);
+          row = await storage.recordRow(row.id);
         }
       }
       return step;
@@ -485,7 +457,7 @@ export function createVaultService(deps: {
     },
 
     async recordVersions(after, limit) {
-      return db.selectFrom('records').select(['id', 'version']).where('id', '>', after).orderBy('id').limit(limit).execute();
+      return storage.versions(after, limit);
     },
   };
 }

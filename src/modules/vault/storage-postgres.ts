@@ -90,7 +90,7 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
   });
 
   return {
-    ...commonQueries(db),
+    ...commonQueries(db, read),
 
     async create(r) {
       const params: Record<string, unknown> = {

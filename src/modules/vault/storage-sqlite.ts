@@ -2,6 +2,7 @@ import type SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
 import type { KeyStore } from '../../crypto/key-store.ts';
 import { fail } from '../../kernel/errors.ts';
+import type { Store } from '../../store/database.ts';
 import type { WriteBatcher } from '../../store/write-batch.ts';
 import type { Database } from '../../store/schema.ts';
 import { INSERT_COLUMNS, type AuditLog } from '../audit/service.ts';
@@ -34,8 +35,8 @@ class KekMoved extends Error {}
 /** Most mints per create while KEK versions keep being added. */
 const MINT_ATTEMPTS = 3;
 
-export function createSqliteStorage(deps: { db: Kysely<Database>; batch: WriteBatcher; keys: KeyStore; audit: AuditLog }): VaultStorage {
-  const { db, batch, keys, audit } = deps;
+export function createSqliteStorage(deps: { db: Kysely<Database>; read: Store['read']; batch: WriteBatcher; keys: KeyStore; audit: AuditLog }): VaultStorage {
+  const { db, read, batch, keys, audit } = deps;
   const prepared = new WeakMap<SQLite.Database, Prepared>();
   const statements = (sqlite: SQLite.Database): Prepared => {
     let p = prepared.get(sqlite);
@@ -48,7 +49,7 @@ export function createSqliteStorage(deps: { db: Kysely<Database>; batch: WriteBa
   const notFound: () => never = () => fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
 
   return {
-    ...commonQueries(db),
+    ...commonQueries(db, read),
 
     async create(r) {
       const entry = audit.pendingRow({ ...r.entry, recordVersion: 1 });

@@ -1,4 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
+import type { Store } from '../../store/database.ts';
 import type { Dek } from '../../crypto/key-store.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditEntry } from '../audit/service.ts';
@@ -40,6 +41,17 @@ export interface RecordUpdate {
 }
 
 export interface VaultStorage {
+  /** A customer's record and their addresses, unordered. */
+  customerRows(customerId: string): Promise<Row[]>;
+  /** The customers (with their addresses) whose blind index of `field` is `digest`, unordered. */
+  lookupRows(field: string, digest: string): Promise<Row[]>;
+  orderRow(id: string): Promise<Row | undefined>;
+  recordRow(id: string): Promise<Row | undefined>;
+  customerExists(id: string): Promise<boolean>;
+  /** A customer's orders, newest first, before the `before` id. */
+  orderRows(customerId: string, before: string | undefined, limit: number): Promise<Row[]>;
+  /** Each record's id and version, by id. */
+  versions(after: string, limit: number): Promise<{ id: string; version: number }[]>;
   /** Inserts a record (and, for a new customer, their data key); VAULT_NOT_FOUND when the parent is missing. */
   create(record: NewRecord): Promise<void>;
   /** Rewrites a record as the next record version; VAULT_NOT_FOUND when it does not exist. */
@@ -62,9 +74,45 @@ export interface VaultStorage {
 /** The first characters of `data` in the envelope format (codec.ts writes `s` first). */
 export const ENVELOPE_PREFIX = '{"s":';
 
-/** The storage's reads and marks that are the same statement on both dialects. */
-export function commonQueries(db: Kysely<Database>): Pick<VaultStorage, 'scan' | 'legacyLeft' | 'resealed' | 'markResealed'> {
+/** Most records one lookup returns (customers sharing a value, with their addresses). */
+const LOOKUP_LIMIT = 1000;
+
+/**
+ * The storage's reads and marks: the same statements on both dialects. The reads of the hot path
+ * are built and compiled once (Kysely would build them per call) and run through Store.read. They
+ * leave the order to the caller: on SQLite an ORDER BY over the IN list costs a temporary B-tree,
+ * three times the cost of the lookup itself, for a handful of rows sorted by the service instead.
+ */
+export function commonQueries(db: Kysely<Database>, read: Store['read']): Omit<VaultStorage, 'create' | 'update' | 'reseal'> {
+  const CUSTOMER_ROWS = db.selectFrom('records').selectAll().where('subject_id', '=', '').where('collection', 'in', ['customers', 'addresses']).compile().sql;
+  // An IN subquery rather than a join: measured on SQLite, a third of the join's time.
+  const LOOKUP_ROWS = db
+    .selectFrom('records')
+    .selectAll()
+    .where('subject_id', 'in', (eb) =>
+      eb.selectFrom('blind_indexes').select('record_id').where('collection', '=', 'customers').where('field', '=', '').where('digest', '=', ''),
+    )
+    .where('collection', 'in', ['customers', 'addresses'])
+    // A literal: a bound LIMIT made SQLite's statement two to four times slower.
+    .limit(sql.lit(LOOKUP_LIMIT))
+    .compile().sql;
+  const ORDER_ROW = db.selectFrom('records').selectAll().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
+  const RECORD_ROW = db.selectFrom('records').selectAll().where('id', '=', '').compile().sql;
   return {
+    customerRows: (customerId) => read<Row>(CUSTOMER_ROWS, [customerId, 'customers', 'addresses']),
+    lookupRows: (field, digest) => read<Row>(LOOKUP_ROWS, ['customers', field, digest, 'customers', 'addresses']),
+    orderRow: async (id) => (await read<Row>(ORDER_ROW, [id, 'orders']))[0],
+    recordRow: async (id) => (await read<Row>(RECORD_ROW, [id]))[0],
+    async customerExists(id) {
+      const row = await db.selectFrom('records').select('id').where('id', '=', id).where('collection', '=', 'customers').executeTakeFirst();
+      return row !== undefined;
+    },
+    orderRows(customerId, before, limit) {
+      let q = db.selectFrom('records').selectAll().where('subject_id', '=', customerId).where('collection', '=', 'orders');
+      if (before !== undefined) q = q.where('id', '<', before);
+      return q.orderBy('id', 'desc').limit(limit).execute();
+    },
+    versions: (after, limit) => db.selectFrom('records').select(['id', 'version']).where('id', '>', after).orderBy('id').limit(limit).execute(),
     scan: (after, limit) => db.selectFrom('records').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute(),
     async legacyLeft() {
       const row = await db.selectFrom('records').select('id').where('data', 'not like', `${ENVELOPE_PREFIX}%`).limit(1).executeTakeFirst();
