@@ -1,7 +1,8 @@
-import { createSecretKey, hkdfSync } from 'node:crypto';
-import type { Config } from './config/config.ts';
-import { createKeyStore, type KeyStore } from './crypto/key-store.ts';
-import { deriveRootKeys, envKeyProvider, fileKeyProvider, type RootKeys } from './crypto/keyring.ts';
+import { ConfigError, type Config } from './config/config.ts';
+import { createKeyStore, KeyError, type KeyStore } from './crypto/key-store.ts';
+import { KEYRING_FILE, RootKeyMissing, type RootRing } from './crypto/keyring.ts';
+import { openRootRing } from './crypto/root-provider.ts';
+import { loadServiceKeys, ServiceKeyError, type ServiceKeySet } from './crypto/service-keys.ts';
 import { systemClock, type Clock } from './kernel/clock.ts';
 import { createLogger, type Logger } from './kernel/logger.ts';
 import { createApiKeyService, type ApiKeyService } from './modules/apikeys/service.ts';
@@ -25,7 +26,10 @@ import { migrate, openStore, type Store } from './store/database.ts';
 export interface Runtime {
   readonly config: Config;
   readonly store: Store;
-  readonly rootKeys: RootKeys;
+  /** The service keys (current versions, and older versions where verification needs them). */
+  readonly rootKeys: ServiceKeySet;
+  /** The root keys of the configured provider (current, and previous during a root rotation). */
+  readonly ring: RootRing;
   readonly keys: KeyStore;
   readonly inventory: Inventory;
   readonly clock: Clock;
@@ -51,18 +55,39 @@ export interface RuntimeOptions {
 export async function openRuntime(config: Config, options: RuntimeOptions = {}): Promise<Runtime> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.logLevel);
-  // Validate the inventory and the keys before touching the database: a bad file stops start-up.
+  // Validate the inventory before touching the database: a bad file stops start-up.
   const inventory = loadInventory(config.inventoryFile);
-  const provider = config.rootKey !== undefined ? envKeyProvider(config.rootKey) : fileKeyProvider(config.dataDir);
-  const rootKeys = deriveRootKeys(provider);
-  // Module base keys, HKDF of the root under their own labels (only ever used as HKDF input).
-  const root = provider.rootKey().reveal();
-  const moduleBase = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', root, Buffer.alloc(0), `custos/${label}`, 32)));
   const store = await openStore(config.database);
+  let closeRing = () => undefined as void;
   try {
     if (options.migrate !== false) await migrate(store);
-    const keys = createKeyStore({ db: store.db, kekWrap: rootKeys.kekWrap, clock });
-    await keys.init();
+    const empty = (await store.db.selectFrom('keks').select('version').limit(1).executeTakeFirst()) === undefined;
+    const opened = openRootRing(config, empty);
+    closeRing = opened.close;
+    const ring = opened.ring;
+    if (config.root.kind === 'keyring' && options.background !== false) {
+      logger.warn(
+        { keyring: `${config.dataDir}/${KEYRING_FILE}` },
+        'the root key lies in the keyring file beside the data it protects: a copy of the data folder holds both; set CUSTOS_ROOT_KEY_FILE, CUSTOS_ROOT_KEY or CUSTOS_PKCS11_MODULE for production (README "Keys and backups")',
+      );
+    }
+    const keys = createKeyStore({
+      db: store.db,
+      ring,
+      clock,
+      store,
+      database: config.database,
+      onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'key change listener lost its connection; data keys are read from the database until it is back'),
+    });
+    let rootKeys: ServiceKeySet;
+    try {
+      await keys.init();
+      rootKeys = await loadServiceKeys(store.db, ring, clock);
+    } catch (error) {
+      // A root that does not open this database's keys is a configuration error: it names the variable.
+      if (error instanceof KeyError || error instanceof ServiceKeyError || error instanceof RootKeyMissing) throw new ConfigError(error.message);
+      throw error;
+    }
     const audit = createAuditLog({
       db: store.db,
       dialect: store.dialect,
@@ -80,7 +105,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       logger,
       audit,
-      base: moduleBase('identity/v1'),
+      base: rootKeys.identityBase,
       blindIndex: rootKeys.blindIndex,
       standing: staffSignInStanding(() => staff),
     });
@@ -89,7 +114,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       audit,
       accounts: identity.accounts,
-      keys: deriveStaffKeys({ base: moduleBase('staff/v1') }),
+      keys: deriveStaffKeys({ base: rootKeys.staffBase }),
       knownPurposes: inventory.purposes,
       invitationUrl: identity.links.staffInvitation,
       mailer: { send: async (m) => void (await identity.mailer.send(m)) },
@@ -115,6 +140,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       store,
       database: config.database,
       hashKey: rootKeys.apiKeyHash,
+      previousHashKeys: (rootKeys.versions.get('api-key-hash') ?? []).slice(1).map((v) => v.key),
       clock,
       onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'API key revocation listener lost its connection; keys are read from the database until it is back'),
     });
@@ -126,6 +152,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       config,
       store,
       rootKeys,
+      ring,
       keys,
       inventory,
       clock,
@@ -144,11 +171,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         await identity.close();
         await apiKeys.close();
         await audit.stop();
+        await keys.close();
         await store.close();
+        closeRing();
       },
     };
   } catch (error) {
     await store.close();
+    closeRing();
     throw error;
   }
 }

@@ -13,6 +13,11 @@ const bool = z
 
 const positiveInt = z.coerce.number().int().positive();
 
+const rootKeySchema = z
+  .string()
+  .regex(/^[A-Za-z0-9+/_-]{43}=?$/, 'must be 32 bytes in base64 (openssl rand -base64 32)')
+  .transform((v) => new Secret(Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64')));
+
 export const CONFIG_VARIABLES = {
   CUSTOS_HOST: { schema: z.string().min(1).default('127.0.0.1'), doc: 'Address to listen on.' },
   CUSTOS_PORT: { schema: z.coerce.number().int().min(0).max(65535).default(8443), doc: 'Port to listen on.' },
@@ -33,12 +38,34 @@ export const CONFIG_VARIABLES = {
   },
   DATABASE_POOL_SIZE: { schema: positiveInt.max(200).default(10), doc: 'PostgreSQL connections per process.' },
   CUSTOS_ROOT_KEY: {
-    schema: z
-      .string()
-      .regex(/^[A-Za-z0-9+/_-]{43}=?$/, 'must be 32 bytes in base64 (openssl rand -base64 32)')
-      .transform((v) => new Secret(Buffer.from(v, v.includes('-') || v.includes('_') ? 'base64url' : 'base64')))
-      .optional(),
-    doc: 'Root key (32 bytes, base64). Unset: a local keyring file in DATA_DIR, created on first start with mode 0600.',
+    schema: rootKeySchema.optional(),
+    doc: 'Root key (32 bytes, base64). Unset (and no CUSTOS_ROOT_KEY_FILE or CUSTOS_PKCS11_MODULE): a local keyring file in DATA_DIR, created on first start with mode 0600, beside the data it protects.',
+  },
+  CUSTOS_ROOT_KEY_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: 'File holding the root key (32 bytes, base64), outside DATA_DIR: a systemd credential or a Kubernetes secret mount.',
+  },
+  CUSTOS_ROOT_KEY_PREVIOUS: {
+    schema: rootKeySchema.optional(),
+    doc: 'During a root rotation (`custos keys rotate --root`): the old root key, while CUSTOS_ROOT_KEY holds the new one. Remove it once the rotation has finished.',
+  },
+  CUSTOS_ROOT_KEY_PREVIOUS_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: 'During a root rotation: the file of the old root key, while CUSTOS_ROOT_KEY_FILE names the new one.',
+  },
+  CUSTOS_PKCS11_MODULE: {
+    schema: z.string().min(1).optional(),
+    doc: 'PKCS#11 library of an HSM (e.g. /usr/lib/softhsm/libsofthsm2.so): the root wrapping key is generated in the HSM and never leaves it.',
+  },
+  CUSTOS_PKCS11_TOKEN_LABEL: { schema: z.string().min(1).optional(), doc: 'Label of the HSM token holding the root wrapping key (with CUSTOS_PKCS11_MODULE).' },
+  CUSTOS_PKCS11_PIN_FILE: { schema: z.string().min(1).optional(), doc: 'File holding the user PIN of the HSM token (with CUSTOS_PKCS11_MODULE).' },
+  CUSTOS_PKCS11_KEY_LABEL: {
+    schema: z.string().min(1).max(64).default('custos-root'),
+    doc: 'Label of the root wrapping key in the HSM token; generated there when missing on an empty database, or when CUSTOS_ROOT_KEY_PREVIOUS gives the software root it replaces.',
+  },
+  CUSTOS_KEY_CRYPTOPERIOD_DAYS: {
+    schema: positiveInt.max(3650).default(365),
+    doc: '`custos keys status` warns when the version in use of a KEK or of a service key is older than this many days (it rotates nothing itself).',
   },
   CUSTOS_TLS_CERT: { schema: z.string().min(1).optional(), doc: 'PEM certificate file. Unset: a self-signed one in DATA_DIR.' },
   CUSTOS_TLS_KEY: { schema: z.string().min(1).optional(), doc: 'PEM private key file for CUSTOS_TLS_CERT.' },
@@ -119,6 +146,20 @@ export interface Config {
     | { readonly kind: 'sqlite'; readonly file: string }
     | { readonly kind: 'postgres'; readonly url: Secret<string>; readonly schema: string | undefined; readonly poolSize: number };
   readonly rootKey: Secret<Buffer> | undefined;
+  /** Where the root key comes from (src/crypto/root-provider.ts). */
+  readonly root:
+    | { readonly kind: 'keyring' }
+    | { readonly kind: 'env'; readonly key: Secret<Buffer>; readonly previous: Secret<Buffer> | undefined }
+    | { readonly kind: 'file'; readonly file: string; readonly previousFile: string | undefined }
+    | {
+        readonly kind: 'pkcs11';
+        readonly module: string;
+        readonly tokenLabel: string;
+        readonly pinFile: string;
+        readonly keyLabel: string;
+        readonly previous: Secret<Buffer> | undefined;
+      };
+  readonly keyCryptoperiodDays: number;
   readonly tls:
     | { readonly mode: 'self-signed' }
     | { readonly mode: 'files'; readonly cert: string; readonly key: string }
@@ -152,6 +193,41 @@ export class ConfigError extends Error {
     super(message);
     this.name = 'ConfigError';
   }
+}
+
+const bad = (variable: string, message: string) => new ConfigError(`invalid configuration:\n  ${variable}: ${message}`);
+
+/** One root key source; a root key file must lie outside DATA_DIR (a backup of the folder must not hold it). */
+function rootSource(p: Parsed, dataDir: string, cwd: string): Config['root'] {
+  const given = (['CUSTOS_ROOT_KEY', 'CUSTOS_ROOT_KEY_FILE', 'CUSTOS_PKCS11_MODULE'] as const).filter((v) => p[v] !== undefined);
+  if (given.length > 1) throw bad(given[1]!, `set only one of ${given.join(', ')}`);
+  if (p.CUSTOS_ROOT_KEY_PREVIOUS_FILE !== undefined && p.CUSTOS_ROOT_KEY_FILE === undefined)
+    throw bad('CUSTOS_ROOT_KEY_PREVIOUS_FILE', 'goes with CUSTOS_ROOT_KEY_FILE');
+  if (p.CUSTOS_ROOT_KEY_PREVIOUS !== undefined && p.CUSTOS_ROOT_KEY === undefined && p.CUSTOS_PKCS11_MODULE === undefined)
+    throw bad('CUSTOS_ROOT_KEY_PREVIOUS', 'goes with CUSTOS_ROOT_KEY or CUSTOS_PKCS11_MODULE');
+  const outside = (variable: string, file: string) => {
+    const abs = resolve(cwd, file);
+    if (abs === dataDir || abs.startsWith(`${dataDir}/`)) throw bad(variable, 'must lie outside CUSTOS_DATA_DIR: a copy of the data folder must not hold its key');
+    return abs;
+  };
+  if (p.CUSTOS_ROOT_KEY !== undefined) return { kind: 'env', key: p.CUSTOS_ROOT_KEY, previous: p.CUSTOS_ROOT_KEY_PREVIOUS };
+  if (p.CUSTOS_ROOT_KEY_FILE !== undefined) {
+    const previousFile = p.CUSTOS_ROOT_KEY_PREVIOUS_FILE === undefined ? undefined : outside('CUSTOS_ROOT_KEY_PREVIOUS_FILE', p.CUSTOS_ROOT_KEY_PREVIOUS_FILE);
+    return { kind: 'file', file: outside('CUSTOS_ROOT_KEY_FILE', p.CUSTOS_ROOT_KEY_FILE), previousFile };
+  }
+  if (p.CUSTOS_PKCS11_MODULE !== undefined) {
+    if (p.CUSTOS_PKCS11_TOKEN_LABEL === undefined) throw bad('CUSTOS_PKCS11_TOKEN_LABEL', 'is required with CUSTOS_PKCS11_MODULE');
+    if (p.CUSTOS_PKCS11_PIN_FILE === undefined) throw bad('CUSTOS_PKCS11_PIN_FILE', 'is required with CUSTOS_PKCS11_MODULE');
+    return {
+      kind: 'pkcs11',
+      module: resolve(cwd, p.CUSTOS_PKCS11_MODULE),
+      tokenLabel: p.CUSTOS_PKCS11_TOKEN_LABEL,
+      pinFile: outside('CUSTOS_PKCS11_PIN_FILE', p.CUSTOS_PKCS11_PIN_FILE),
+      keyLabel: p.CUSTOS_PKCS11_KEY_LABEL,
+      previous: p.CUSTOS_ROOT_KEY_PREVIOUS,
+    };
+  }
+  return { kind: 'keyring' };
 }
 
 /** Parses the environment once; throws ConfigError naming each bad variable (never its value). */
@@ -193,12 +269,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tls = { mode: 'files', cert: resolve(cwd, p.CUSTOS_TLS_CERT), key: resolve(cwd, p.CUSTOS_TLS_KEY) };
   } else tls = { mode: 'self-signed' };
 
+  const root = rootSource(p, dataDir, cwd);
+
   return Object.freeze({
     host: p.CUSTOS_HOST,
     port: p.CUSTOS_PORT,
     dataDir,
     database: Object.freeze(database),
     rootKey: p.CUSTOS_ROOT_KEY,
+    root: Object.freeze(root),
+    keyCryptoperiodDays: p.CUSTOS_KEY_CRYPTOPERIOD_DAYS,
     tls: Object.freeze(tls),
     trustProxy: p.CUSTOS_TRUST_PROXY,
     inventoryFile: p.CUSTOS_INVENTORY === undefined ? undefined : resolve(cwd, p.CUSTOS_INVENTORY),

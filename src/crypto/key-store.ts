@@ -1,13 +1,27 @@
 import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Config } from '../config/config.ts';
 import type { Database } from '../store/schema.ts';
+import type { Store } from '../store/database.ts';
+import { channelSql, watchChannel, type ChannelWatch } from '../store/notify.ts';
 import type { Clock } from '../kernel/clock.ts';
 import { open, seal } from './aead.ts';
+import { rootByKid, rootFromWrapKey, type RootRing } from './keyring.ts';
 
 /**
- * Key-encryption keys (versioned, wrapped by the root) and one data key per data subject (wrapped
- * by a KEK). Rotation adds a KEK version and re-wraps data keys; field ciphertexts never change,
- * because they are sealed under the data key, whose own version is part of their associated data.
+ * Key-encryption keys (versioned, wrapped by the root key) and data keys, one row per (subject,
+ * version), wrapped by a KEK (NIST SP 800-57 Pt. 1 §6.2: keys wrapped under keys). A KEK rotation
+ * adds a KEK version and re-wraps data keys; field ciphertexts never change, because they are
+ * sealed under the data key, whose own version is part of their associated data.
+ *
+ * Caches stay exact: data keys are cached by (subject, version) and KEKs by version, and every
+ * change that must reach other processes (a destroyed or new data key, a retired KEK) bumps the
+ * `key_state` generation in its transaction. SQLite: a cache hit first reads the generation row
+ * (one prepared statement) and empties the caches when it moved. PostgreSQL: the change also sends
+ * a NOTIFY that empties every listening process's caches when it commits, and the caches are used
+ * only while the LISTEN connection is up (as API-key revocation does, src/modules/apikeys).
+ * A write checks its key row inside its own transaction (PostgreSQL: FOR SHARE, so a destruction
+ * waits for it), so nothing is sealed under a destroyed or superseded data key.
  */
 export type Dek = { readonly key: KeyObject; readonly version: number; readonly __role: 'dek' };
 type Kek = { readonly key: KeyObject; readonly version: number; readonly __role: 'kek' };
@@ -34,14 +48,26 @@ function unwrap(key: KeyObject, wrapped: string, aad: string, what: string): Key
   return createSecretKey(raw);
 }
 
+export interface KekVersionStatus {
+  version: number;
+  created_at: string;
+  root_kid: string | null;
+  /** Data keys this version wraps. */
+  subjects: number;
+}
+
 export interface KeyStore {
-  /** Makes sure a first KEK exists; safe to run from several processes. */
+  /** Makes sure a first KEK exists and that this root opens it; safe to run from several processes. */
   init(): Promise<void>;
   /**
-   * The data key of a subject, created on first use inside the caller's transaction. `create`:
-   * 'new' for an id just generated (no lookup needed), true to create when missing, false to only load.
+   * The current data key of a subject, created on first use inside the caller's transaction.
+   * `create`: 'new' for an id just generated (no lookup needed), true to create when missing,
+   * false to only load. Inside a transaction the key row is always read (and on PostgreSQL
+   * locked FOR SHARE): a destroyed key is not served, a superseded one is not sealed under.
    */
   dekFor(db: Db, subjectId: string, create: boolean | 'new'): Promise<Dek | undefined>;
+  /** A given version of a subject's data key, for opening what was sealed under it. */
+  dekVersion(db: Db, subjectId: string, version: number): Promise<Dek | undefined>;
   /**
    * A fresh data key for a new subject, wrapped under the current KEK as this process last read it
    * (nothing is written): for a caller that stores the row in its own statement, guarded so that
@@ -52,28 +78,103 @@ export interface KeyStore {
   adopt(subjectId: string, dek: Dek): void;
   /** A newer KEK version exists: read the current version again before the next mint. */
   kekOutdated(): void;
-  /** Destroys a subject's data key (crypto-shredding) and forgets it here. */
-  forget(subjectId: string): void;
-  status(): Promise<{ current: number; versions: { version: number; created_at: string; subjects: number }[] }>;
+  /** Adds a data-key version for a subject (wrapped under the current KEK); returns it. Older versions stay for opening. */
+  addDekVersion(subjectId: string): Promise<number>;
+  /**
+   * Crypto-shredding: deletes every version of a subject's wrapped data key and empties every
+   * process's cache of it (in the caller's transaction when given). Returns how many versions went.
+   */
+  destroy(subjectId: string, via?: Db): Promise<number>;
+  status(): Promise<{ current: number; versions: KekVersionStatus[] }>;
   /** Adds a KEK version; returns it. */
   addKekVersion(): Promise<number>;
   /** Re-wraps up to `batch` data keys still under an older KEK; returns how many it moved. */
   rewrapBatch(target: number, batch: number): Promise<number>;
   pendingRewrap(target: number): Promise<number>;
+  /** Destroys every KEK version older than the current one that wraps no data key; returns them. */
+  retire(): Promise<number[]>;
+  /** Re-wraps up to `batch` KEKs not yet under the current root key; returns how many it moved. */
+  rewrapKeksToRoot(batch: number): Promise<number>;
+  /** KEKs not yet under the current root key. */
+  pendingRootRewrap(): Promise<number>;
+  /** Stops listening for key changes (PostgreSQL). */
+  close(): Promise<void>;
 }
 
-export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject; clock: Clock; cacheSize?: number }): KeyStore {
-  const { db, kekWrap, clock } = deps;
+const CHANNEL = 'custos_keys';
+
+export function createKeyStore(deps: {
+  db: Kysely<Database>;
+  /** The root keys (current and, during a root rotation, previous). */
+  ring?: RootRing;
+  /** A single root given by its wrapping key (tests). */
+  kekWrap?: KeyObject;
+  clock: Clock;
+  cacheSize?: number;
+  /** The store, for the generation check on SQLite's read connection and FOR SHARE on PostgreSQL. */
+  store?: Pick<Store, 'dialect' | 'read'>;
+  /** PostgreSQL: where to LISTEN for key changes (without it, every data key is read from its row). */
+  database?: Config['database'];
+  onListenError?: (error: unknown) => void;
+}): KeyStore {
+  const { db, clock } = deps;
+  const ring: RootRing = deps.ring ?? singleRing(deps.kekWrap);
   const cacheSize = deps.cacheSize ?? 50_000;
+  const dialect = deps.store?.dialect;
   const keks = new Map<number, Kek>();
+  /** Data keys by `subject\0version`; `latest` maps a subject to its current version. */
   const deks = new Map<string, Dek>();
+  const latest = new Map<string, number>();
+  const slot = (subjectId: string, version: number) => `${subjectId}\u0000${version}`;
+
+  // --- cache validity ---
+  let seenGeneration: number | undefined;
+  let watch: ChannelWatch | undefined;
+  const pgDatabase = deps.database?.kind === 'postgres' && dialect === 'postgres' ? deps.database : undefined;
+  const emptyCaches = () => {
+    deks.clear();
+    latest.clear();
+    keks.clear();
+  };
+  const generationSql = db.selectFrom('key_state').select('value').where('name', '=', 'generation').compile().sql;
+  const readGeneration = async (): Promise<number> => {
+    if (deps.store !== undefined && dialect === 'sqlite') return Number((await deps.store.read<{ value: number }>(generationSql, ['generation']))[0]?.value ?? 0);
+    const row = await db.selectFrom('key_state').select('value').where('name', '=', 'generation').executeTakeFirst();
+    return Number(row?.value ?? 0);
+  };
+  /** True when the caches may be used; empties them first if another process changed a key. */
+  async function cachesValid(): Promise<boolean> {
+    if (pgDatabase !== undefined) {
+      watch ??= watchChannel(pgDatabase, CHANNEL, emptyCaches, deps.onListenError);
+      return watch.live;
+    }
+    const generation = await readGeneration();
+    if (generation !== seenGeneration) {
+      emptyCaches();
+      seenGeneration = generation;
+    }
+    return true;
+  }
+  /** In the changing transaction: every process empties its caches once it commits. */
+  async function bump(tx: Db): Promise<void> {
+    await sql`UPDATE key_state SET value = value + 1 WHERE name = 'generation'`.execute(tx);
+    if (dialect === 'postgres' || (dialect === undefined && deps.database?.kind === 'postgres')) {
+      await sql`SELECT pg_notify(${sql.raw(channelSql(CHANNEL))}, '')`.execute(tx);
+    }
+  }
+
+  function unwrapKek(row: { version: number; wrapped: string; root_kid: string | null }): Buffer {
+    const raw = (row.root_kid === null ? ring.current() : rootByKid(ring, row.root_kid, `KEK v${row.version}`)).unwrap(row.wrapped, kekAad(row.version));
+    if (raw === undefined) throw new KeyError(`KEK v${row.version} failed to unwrap: wrong root key (${ring.variable}) or altered key material`);
+    return raw;
+  }
 
   async function kek(version: number, via: Db = db): Promise<Kek> {
     const cached = keks.get(version);
     if (cached !== undefined) return cached;
-    const row = await via.selectFrom('keks').select(['version', 'wrapped']).where('version', '=', version).executeTakeFirst();
+    const row = await via.selectFrom('keks').select(['version', 'wrapped', 'root_kid']).where('version', '=', version).executeTakeFirst();
     if (row === undefined) throw new KeyError(`KEK version ${version} is missing`);
-    const k: Kek = { key: unwrap(kekWrap, row.wrapped, kekAad(version), `KEK v${version}`), version, __role: 'kek' };
+    const k: Kek = { key: createSecretKey(unwrapKek(row)), version, __role: 'kek' };
     keks.set(version, k);
     return k;
   }
@@ -87,65 +188,112 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
 
   let current: Promise<number> | undefined;
 
-  function remember(subjectId: string, dek: Dek): void {
+  function remember(subjectId: string, dek: Dek, isLatest: boolean): void {
     if (deks.size >= cacheSize) {
       const oldest = deks.keys().next().value;
       if (oldest !== undefined) deks.delete(oldest);
     }
-    deks.set(subjectId, dek);
+    deks.set(slot(subjectId, dek.version), dek);
+    if (isLatest) {
+      if (latest.size >= cacheSize) latest.clear();
+      latest.set(subjectId, dek.version);
+    }
+  }
+  function forgetSubject(subjectId: string): void {
+    const version = latest.get(subjectId);
+    latest.delete(subjectId);
+    if (version !== undefined) for (let v = 1; v <= version; v++) deks.delete(slot(subjectId, v));
+  }
+
+  type KeyRow = Pick<Database['subject_keys'], 'kek_version' | 'dek_version' | 'wrapped'>;
+  async function openRow(via: Db, subjectId: string, row: KeyRow): Promise<Dek> {
+    const k = await kek(row.kek_version, via);
+    return { key: unwrap(k.key, row.wrapped, dekAad(subjectId, row.kek_version, row.dek_version), 'data key'), version: row.dek_version, __role: 'dek' };
   }
 
   async function insertKek(version: number): Promise<void> {
+    const root = ring.current();
     await db
       .insertInto('keks')
-      .values({ version, wrapped: wrap(kekWrap, randomBytes(32), kekAad(version)), created_at: clock.now().toISOString() })
+      .values({ version, wrapped: root.wrap(randomBytes(32), kekAad(version)), created_at: clock.now().toISOString(), root_kid: root.kid })
       .onConflict((oc) => oc.column('version').doNothing())
       .execute();
+  }
+
+  function newRow(subjectId: string, k: Kek, version: number, raw: Buffer): Database['subject_keys'] {
+    return {
+      subject_id: subjectId,
+      kek_version: k.version,
+      dek_version: version,
+      wrapped: wrap(k.key, raw, dekAad(subjectId, k.version, version)),
+      created_at: clock.now().toISOString(),
+    };
   }
 
   return {
     async init() {
       const row = await db.selectFrom('keks').select('version').limit(1).executeTakeFirst();
       if (row === undefined) await insertKek(1);
+      // KEKs made before roots were named (migration 0009) are wrapped by the root of this start.
+      const unnamed = await db.selectFrom('keks').select(['version', 'wrapped', 'root_kid']).where('root_kid', 'is', null).execute();
+      for (const r of unnamed) {
+        unwrapKek(r);
+        await db.updateTable('keks').set({ root_kid: ring.current().kid }).where('version', '=', r.version).where('root_kid', 'is', null).execute();
+      }
       // Unwrapping proves the root key is the one these keys were made with.
       await kek(await currentVersion(db));
     },
 
     async dekFor(via, subjectId, create) {
-      const cached = deks.get(subjectId);
-      if (cached !== undefined) return cached;
-      const row = create === 'new' ? undefined : await via
-        .selectFrom('subject_keys')
-        .select(['kek_version', 'dek_version', 'wrapped'])
-        .where('subject_id', '=', subjectId)
-        .executeTakeFirst();
+      const inTx = via.isTransaction;
+      if (!inTx && (await cachesValid())) {
+        const version = latest.get(subjectId);
+        const cached = version === undefined ? undefined : deks.get(slot(subjectId, version));
+        if (cached !== undefined) return cached;
+      }
+      let row: KeyRow | undefined;
+      if (create !== 'new') {
+        let q = via
+          .selectFrom('subject_keys')
+          .select(['kek_version', 'dek_version', 'wrapped'])
+          .where('subject_id', '=', subjectId)
+          .orderBy('dek_version', 'desc')
+          .limit(1);
+        if (inTx && dialect === 'postgres') q = q.forShare();
+        row = await q.executeTakeFirst();
+      }
       if (row !== undefined) {
-        const k = await kek(row.kek_version, via);
-        const dek: Dek = {
-          key: unwrap(k.key, row.wrapped, dekAad(subjectId, row.kek_version, row.dek_version), 'data key'),
-          version: row.dek_version,
-          __role: 'dek',
-        };
-        remember(subjectId, dek);
+        const cached = deks.get(slot(subjectId, row.dek_version));
+        const dek = cached ?? (await openRow(via, subjectId, row));
+        remember(subjectId, dek, true);
         return dek;
       }
+      forgetSubject(subjectId);
       if (!create) return undefined;
       const k = await kek(await currentVersion(via), via);
       const raw = randomBytes(32);
-      await via
-        .insertInto('subject_keys')
-        .values({
-          subject_id: subjectId,
-          kek_version: k.version,
-          dek_version: 1,
-          wrapped: wrap(k.key, raw, dekAad(subjectId, k.version, 1)),
-          created_at: clock.now().toISOString(),
-        })
-        .execute();
+      await via.insertInto('subject_keys').values(newRow(subjectId, k, 1, raw)).execute();
       // Cached at once: if the caller's transaction rolls back, the subject id (random, fresh) is
       // never used again, so the entry is merely unused.
       const dek: Dek = { key: createSecretKey(raw), version: 1, __role: 'dek' };
-      remember(subjectId, dek);
+      remember(subjectId, dek, true);
+      return dek;
+    },
+
+    async dekVersion(via, subjectId, version) {
+      if (!via.isTransaction && (await cachesValid())) {
+        const cached = deks.get(slot(subjectId, version));
+        if (cached !== undefined) return cached;
+      }
+      const row = await via
+        .selectFrom('subject_keys')
+        .select(['kek_version', 'dek_version', 'wrapped'])
+        .where('subject_id', '=', subjectId)
+        .where('dek_version', '=', version)
+        .executeTakeFirst();
+      if (row === undefined) return undefined;
+      const dek = await openRow(via, subjectId, row);
+      remember(subjectId, dek, false);
       return dek;
     },
 
@@ -156,32 +304,44 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
       });
       const k = await kek(await read);
       const raw = randomBytes(32);
-      return {
-        dek: { key: createSecretKey(raw), version: 1, __role: 'dek' },
-        row: {
-          subject_id: subjectId,
-          kek_version: k.version,
-          dek_version: 1,
-          wrapped: wrap(k.key, raw, dekAad(subjectId, k.version, 1)),
-          created_at: clock.now().toISOString(),
-        },
-      };
+      return { dek: { key: createSecretKey(raw), version: 1, __role: 'dek' }, row: newRow(subjectId, k, 1, raw) };
     },
 
     adopt(subjectId, dek) {
-      remember(subjectId, dek);
+      remember(subjectId, dek, true);
     },
 
     kekOutdated() {
       current = undefined;
     },
 
-    forget(subjectId) {
-      deks.delete(subjectId);
+    async addDekVersion(subjectId) {
+      const version = await db.transaction().execute(async (tx) => {
+        const top = await tx.selectFrom('subject_keys').select((eb) => eb.fn.max('dek_version').as('v')).where('subject_id', '=', subjectId).executeTakeFirst();
+        if (top?.v === null || top?.v === undefined) throw new KeyError('the subject has no data key');
+        const next = Number(top.v) + 1;
+        const k = await kek(await currentVersion(tx), tx);
+        await tx.insertInto('subject_keys').values(newRow(subjectId, k, next, randomBytes(32))).execute();
+        await bump(tx);
+        return next;
+      });
+      forgetSubject(subjectId);
+      return version;
+    },
+
+    async destroy(subjectId, via) {
+      const run = async (tx: Db) => {
+        const result = await tx.deleteFrom('subject_keys').where('subject_id', '=', subjectId).executeTakeFirst();
+        await bump(tx);
+        return Number(result.numDeletedRows);
+      };
+      const n = via === undefined ? await db.transaction().execute(run) : await run(via);
+      forgetSubject(subjectId);
+      return n;
     },
 
     async status() {
-      const versions = await db.selectFrom('keks').select(['version', 'created_at']).orderBy('version').execute();
+      const versions = await db.selectFrom('keks').select(['version', 'created_at', 'root_kid']).orderBy('version').execute();
       const counts = await db
         .selectFrom('subject_keys')
         .select(['kek_version', (eb) => eb.fn.countAll<number>().as('n')])
@@ -216,6 +376,7 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
         .select(['subject_id', 'kek_version', 'dek_version', 'wrapped'])
         .where('kek_version', '<', target)
         .orderBy('subject_id')
+        .orderBy('dek_version')
         .limit(batch)
         .execute();
       let moved = 0;
@@ -229,6 +390,7 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
             .updateTable('subject_keys')
             .set({ kek_version: target, wrapped: wrap(to.key, raw, dekAad(row.subject_id, target, row.dek_version)) })
             .where('subject_id', '=', row.subject_id)
+            .where('dek_version', '=', row.dek_version)
             .where('kek_version', '=', row.kek_version)
             .executeTakeFirst();
           moved += Number(result.numUpdatedRows);
@@ -236,5 +398,64 @@ export function createKeyStore(deps: { db: Kysely<Database>; kekWrap: KeyObject;
       });
       return moved;
     },
+
+    async retire() {
+      const retired = await db.transaction().execute(async (tx) => {
+        const top = await currentVersion(tx);
+        const unused = await tx
+          .selectFrom('keks')
+          .select('version')
+          .where('version', '<', top)
+          .where(({ not, exists, selectFrom }) => not(exists(selectFrom('subject_keys').select('subject_id').whereRef('subject_keys.kek_version', '=', 'keks.version'))))
+          .orderBy('version')
+          .execute();
+        const versions = unused.map((r) => r.version);
+        if (versions.length === 0) return versions;
+        await tx.deleteFrom('keks').where('version', 'in', versions).execute();
+        await bump(tx);
+        return versions;
+      });
+      for (const v of retired) keks.delete(v);
+      return retired;
+    },
+
+    async rewrapKeksToRoot(batch) {
+      const target = ring.current();
+      const rows = await db.selectFrom('keks').select(['version', 'wrapped', 'root_kid']).where('root_kid', '!=', target.kid).orderBy('version').limit(batch).execute();
+      let moved = 0;
+      await db.transaction().execute(async (tx) => {
+        for (const row of rows) {
+          const raw = unwrapKek(row);
+          const result = await tx
+            .updateTable('keks')
+            .set({ root_kid: target.kid, wrapped: target.wrap(raw, kekAad(row.version)) })
+            .where('version', '=', row.version)
+            .where('root_kid', '=', row.root_kid!)
+            .executeTakeFirst();
+          moved += Number(result.numUpdatedRows);
+        }
+      });
+      return moved;
+    },
+
+    async pendingRootRewrap() {
+      const row = await db
+        .selectFrom('keks')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where((eb) => eb.or([eb('root_kid', '!=', ring.current().kid), eb('root_kid', 'is', null)]))
+        .executeTakeFirst();
+      return Number(row?.n ?? 0);
+    },
+
+    async close() {
+      await watch?.close();
+      watch = undefined;
+    },
   };
+}
+
+function singleRing(kekWrap: KeyObject | undefined): RootRing {
+  if (kekWrap === undefined) throw new KeyError('createKeyStore needs a root ring or a kekWrap key');
+  const root = rootFromWrapKey(kekWrap);
+  return { name: 'a given wrapping key', variable: 'CUSTOS_ROOT_KEY', current: () => root, previous: () => [], byKid: (kid) => (kid === root.kid ? root : undefined), reload: () => undefined };
 }

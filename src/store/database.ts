@@ -11,6 +11,7 @@ import * as m0001 from './migrations/0001-vault-core.ts';
 import * as m0002 from './migrations/0002-identity.ts';
 import * as m0003 from './migrations/0003-staff.ts';
 import * as m0004 from './migrations/0004-sessions.ts';
+import * as m0009 from './migrations/0009-key-lifecycle.ts';
 import * as m0012 from './migrations/0012-record-envelope.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0002-identity': m0002,
   '0003-staff': m0003,
   '0004-sessions': m0004,
+  '0009-key-lifecycle': m0009,
   '0012-record-envelope': m0012,
 };
 

@@ -3,8 +3,19 @@ import type { CommandRun } from '../main.ts';
 import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
 import { runReseal } from '../../modules/vault/reseal.ts';
+import { keyStatus, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
+import { rotateServiceKey, ROTATABLE_SERVICE_KEYS, SERVICE_KEY_NAMES, type ServiceKeyName } from '../../crypto/service-keys.ts';
+
+const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [--batch-size N] | rotate --key NAME | retire | reseal [--batch-size N]';
 
 /**
+ * `custos keys status [--json]`: every key's versions, ages and what each wraps, with warnings
+ * past the cryptoperiod (CUSTOS_KEY_CRYPTOPERIOD_DAYS).
+ * `custos keys rotate --root`: re-wraps the KEKs and service keys under a new root (see
+ * src/crypto/key-lifecycle.ts for how each provider presents the old and the new root).
+ * `custos keys rotate --key NAME`: adds a version of one service key.
+ * `custos keys retire`: destroys every KEK version that wraps no data key any more.
+ *
  * `custos keys rotate`: adds a KEK version, then re-wraps data keys in batches. Each batch is its
  * own transaction and only moves keys still under an older version, so an interrupted rotation
  * run again simply finishes; reads and writes go on meanwhile (PCI DSS 3.6, 3.7: cryptoperiods).
@@ -27,17 +38,60 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
   const [sub, ...rest] = args;
   if (sub === 'status') {
     const { values } = parse(rest, { json: { type: 'boolean' } });
-    const status = await runtime.keys.status();
+    const status = await keyStatus({
+      db: runtime.store.db,
+      keys: runtime.keys,
+      ring: runtime.ring,
+      clock: runtime.clock,
+      cryptoperiodDays: runtime.config.keyCryptoperiodDays,
+    });
     if (values.json === true) io.out(JSON.stringify(status, null, 2));
     else {
-      io.out(`current KEK version: ${status.current}`);
-      for (const v of status.versions) io.out(`v${v.version}\t${v.created_at}\t${v.subjects} data keys`);
+      io.out(`root: ${status.root.provider}, key ${status.root.kid}${status.root.previous.length > 0 ? ` (previous: ${status.root.previous.join(', ')})` : ''}`);
+      io.out(`current KEK version: ${status.keks.find((k) => k.current)?.version ?? 0}`);
+      for (const v of status.keks) io.out(`v${v.version}\t${v.created_at}\t${v.age_days} days\t${v.data_keys} data keys`);
+      io.out('service keys:');
+      for (const k of status.service_keys) io.out(`${k.name} v${k.version}${k.current ? ' (current)' : ''}\t${k.created_at}\t${k.age_days} days`);
+      io.out(`data keys: ${status.data_keys.versions} versions of ${status.data_keys.subjects} customers`);
+      for (const w of status.warnings) io.err(`warning: ${w}`);
     }
     return 0;
   }
+  if (sub === 'retire') {
+    parse(rest, {});
+    const retired = await runtime.keys.retire();
+    for (const v of retired) await runtime.audit.append({ actor: 'cli', action: 'keys.retire', recordId: `kek:v${v}`, fields: [], outcome: 'success' });
+    io.out(retired.length === 0 ? 'no KEK version to retire' : `destroyed KEK versions ${retired.map((v) => `v${v}`).join(', ')}`);
+    return 0;
+  }
   if (sub === 'rotate') {
-    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' } });
+    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' } });
     const batch = batchSize(values['batch-size']);
+    if (values.root === true && values.key !== undefined) throw new UsageError('--root and --key go separately');
+    if (values.key !== undefined) {
+      const name = values.key as ServiceKeyName;
+      if (!SERVICE_KEY_NAMES.includes(name)) throw new UsageError(`--key must be one of ${SERVICE_KEY_NAMES.join(', ')}`);
+      if (!ROTATABLE_SERVICE_KEYS.includes(name)) {
+        throw new UsageError(`${name} cannot rotate yet: what it protects must be re-keyed with it (only ${ROTATABLE_SERVICE_KEYS.join(', ')} rotate now)`);
+      }
+      const version = await rotateServiceKey(runtime.store.db, runtime.ring, runtime.clock, name);
+      await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `${name}:v${version}`, fields: [], outcome: 'success' });
+      io.out(`added ${name} v${version}; servers use it from their next start, and older versions keep verifying what they signed`);
+      return 0;
+    }
+    if (values.root === true) {
+      let result;
+      try {
+        result = await rotateRoot({ db: runtime.store.db, keys: runtime.keys, ring: runtime.ring }, batch, (done) => io.progress(`re-wrapped ${done}`));
+      } catch (error) {
+        if (error instanceof RootRotationError) throw new UsageError(error.message);
+        throw error;
+      }
+      io.done();
+      await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `root:${result.kid}`, fields: [], outcome: 'success' });
+      io.out(`rotated: root ${result.kid} wraps every KEK and service key (${result.rewrapped} re-wrapped)`);
+      return 0;
+    }
     // Finish an interrupted rotation first: if older versions still wrap keys, the newest KEK is the target.
     const before = await runtime.keys.status();
     const unfinished = before.versions.some((v) => v.version < before.current && v.subjects > 0);
@@ -79,5 +133,5 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     io.out(`re-sealed ${report.resealed} records (${report.examined} examined): every record is an envelope`);
     return 0;
   }
-  throw new UsageError('keys rotate|status|reseal');
+  throw new UsageError(USAGE);
 };

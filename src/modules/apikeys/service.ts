@@ -59,6 +59,8 @@ export function createApiKeyService(deps: {
   /** PostgreSQL: where to LISTEN for revocations (without it, every request reads the row). */
   database?: Config['database'];
   hashKey: KeyObject;
+  /** Older versions of the hash key (after `custos keys rotate --key api-key-hash`): keys hashed under them still verify. */
+  previousHashKeys?: readonly KeyObject[];
   clock: Clock;
   onListenError?: (error: unknown) => void;
 }): ApiKeyService {
@@ -154,7 +156,10 @@ export function createApiKeyService(deps: {
       const id = `${ID_PREFIX.apiKey}_${m[1]!}`;
       const row = await rowById(id);
       const expected = row === undefined ? DUMMY : Buffer.from(row.secret_hash, 'base64url');
-      const matches = timingSafeEqual(digest(m[2]!), expected.length === 32 ? expected : DUMMY);
+      const against = expected.length === 32 ? expected : DUMMY;
+      const matches =
+        timingSafeEqual(digest(m[2]!), against) ||
+        (deps.previousHashKeys ?? []).some((k) => timingSafeEqual(createHmac('sha256', k).update(m[2]!, 'utf8').digest(), against));
       if (row === undefined || !matches || row.revoked_at !== null) fail(ApiKeyErrors.APIKEY_INVALID, 'invalid API key');
       return toInfo(row);
     },

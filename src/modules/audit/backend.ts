@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import type { RootKeys } from '../../crypto/keyring.ts';
+import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
@@ -26,7 +26,7 @@ export const CHAIN_BATCH = 2000;
 export function createAuditBackend(deps: {
   db: Kysely<Database>;
   dialect: Dialect;
-  keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  keys: AuditKeys;
   clock: Clock;
   thread: boolean;
   /** Runs one statement outside any transaction, prepared once per connection (Store.read). */

@@ -1,3 +1,4 @@
+import type { AuditKeys } from '../../crypto/keyring.ts';
 import { createHash, createHmac, sign, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
 
 /** prev_hash of the first entry (and the head of an empty log). */
@@ -62,6 +63,21 @@ export function macMatches(key: KeyObject, text: string, mac: string): boolean {
   const expected = Buffer.from(createHmac('sha256', key).update(text).digest('hex'));
   const given = Buffer.from(mac);
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * The MAC check of an entry under the current audit MAC key or an older version: an entry keeps
+ * the MAC it was written with, and a rotation of the MAC key leaves old entries verifiable.
+ */
+export function macMatchesAny(keys: AuditKeys, text: string, mac: string): boolean {
+  if (macMatches(keys.auditMac, text, mac)) return true;
+  return (keys.auditMacPrevious ?? []).some((key) => macMatches(key, text, mac));
+}
+
+/** The public key of the signing-key version a checkpoint names, if it is one of this service's. */
+export function checkpointKey(keys: AuditKeys, keyId: string): KeyObject | undefined {
+  if (keys.auditSigning.keyId === keyId) return keys.auditSigning.publicKey;
+  return keys.auditSigningPrevious?.find((k) => k.keyId === keyId)?.publicKey;
 }
 
 /**

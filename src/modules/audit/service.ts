@@ -1,11 +1,11 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { RootKeys } from '../../crypto/keyring.ts';
+import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { AppError, fail } from '../../kernel/errors.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
-import { entryText, macMatches } from './canonical.ts';
+import { entryText, macMatchesAny } from './canonical.ts';
 import { createAuditBackend } from './backend.ts';
 import { AUDIT_QUERY_INVALID, AUDIT_UNAVAILABLE } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
@@ -72,7 +72,7 @@ export interface AuditLog {
 export interface AuditLogDeps {
   db: Kysely<Database>;
   dialect: Dialect;
-  keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  keys: AuditKeys;
   clock: Clock;
   /**
    * While a commit is in progress, the longest wait, in ms, before the entries of concurrent reads
@@ -208,7 +208,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       const out: AuditRecord[] = [];
       for (const r of rows) {
         // A row without a valid MAC was not written by Custos: never show it as history.
-        if (!macMatches(keys.auditMac, entryText(r), r.mac)) {
+        if (!macMatchesAny(keys, entryText(r), r.mac)) {
           logger?.warn({ auditEntryId: r.id }, 'audit entry with an invalid MAC left out of a subject listing');
           continue;
         }

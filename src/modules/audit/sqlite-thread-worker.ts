@@ -9,7 +9,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { Kysely } from 'kysely';
 import { ImmediateSqliteDialect } from '../../store/database.ts';
-import type { RootKeys } from '../../crypto/keyring.ts';
+import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Database } from '../../store/schema.ts';
 import { chainAll } from './chainer.ts';
 
@@ -24,7 +24,7 @@ export type ThreadReply =
 const { file, columns, keys } = workerData as {
   file: string;
   columns: readonly string[];
-  keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  keys: AuditKeys;
 };
 const port = parentPort;
 if (port === null) throw new Error('sqlite-thread-worker runs as a worker thread');

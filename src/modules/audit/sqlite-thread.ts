@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { RootKeys } from '../../crypto/keyring.ts';
+import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { ChainReport } from './chainer.ts';
 import { INSERT_COLUMNS } from './repository.ts';
 import type { PendingRow } from './schema.ts';
@@ -23,14 +23,14 @@ type Request = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<
  * starts on first use, is started again after a crash (requests in flight then fail: fail
  * closed), and is unreferenced while idle so that it never holds the process open.
  */
-export function createSqliteThread(file: string, keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>): AuditThread {
+export function createSqliteThread(file: string, keys: AuditKeys): AuditThread {
   type Waiting = Map<number, { resolve: (reply: ThreadReply & { ok: true }) => void; reject: (error: Error) => void }>;
   let current: { worker: Worker; waiting: Waiting } | undefined;
   let nextId = 1;
 
   function spawn(): { worker: Worker; waiting: Waiting } {
     const worker = new Worker(new URL(`./sqlite-thread-worker${EXTENSION}`, import.meta.url), {
-      workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditSigning: keys.auditSigning } },
+      workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditMacPrevious: keys.auditMacPrevious, auditMacVersion: keys.auditMacVersion, auditSigning: keys.auditSigning } },
     });
     // Requests belong to the thread they were sent to: when it dies, only they fail.
     const waiting: Waiting = new Map();

@@ -1,13 +1,13 @@
-import { randomBytes } from 'node:crypto';
-import { deriveRootKeys, envKeyProvider, type RootKeys } from '../../crypto/keyring.ts';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { deriveRootKeys, type RootKeys } from '../../crypto/keyring.ts';
 import { systemClock, type Clock } from '../../kernel/clock.ts';
 import { Secret } from '../../kernel/secret.ts';
 import type { Store } from '../../store/database.ts';
 import { createAuditLog, type AuditEntry, type AuditLog } from './service.ts';
 
 /** Helpers for the audit tests (and for tests of modules that write audit entries). */
-export function testAuditKeys(rootKey: Buffer = randomBytes(32)): RootKeys {
-  return deriveRootKeys(envKeyProvider(new Secret(rootKey)));
+export function testAuditKeys(rootKey: Buffer = randomBytes(32)): RootKeys & { kekWrap: KeyObject } {
+  return deriveRootKeys(new Secret(rootKey));
 }
 
 export function sampleEntry(i: number, overrides: Partial<AuditEntry> = {}): AuditEntry {

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { RootKeys } from '../../crypto/keyring.ts';
+import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Database } from '../../store/schema.ts';
-import { checkpointSignatureValid, chainHash, entryText, GENESIS_HASH, macMatches } from './canonical.ts';
+import { checkpointKey, checkpointSignatureValid, chainHash, entryText, GENESIS_HASH, macMatchesAny } from './canonical.ts';
 import type { StoredRow } from './repository.ts';
 
 export type VerifyResult =
@@ -10,7 +10,7 @@ export type VerifyResult =
 
 export interface VerifyDeps {
   readonly db: Kysely<Database>;
-  readonly keys: Pick<RootKeys, 'auditMac' | 'auditSigning'>;
+  readonly keys: AuditKeys;
   /**
    * A head kept outside the database (e.g. from an earlier verify): the log must still contain it.
    * Without one, removing the newest entries together with their checkpoints and the head is not
@@ -126,7 +126,7 @@ async function run(
       if (seq !== expected) throw at(`entry seq ${expected} is missing before this one (removed or renumbered)`);
       if (row.rejected !== null) throw at('a chained entry is marked as rejected');
       const text = entryText(row);
-      if (!macMatches(keys.auditMac, text, row.mac)) throw at('the MAC does not match the entry: it was altered or forged');
+      if (!macMatchesAny(keys, text, row.mac)) throw at('the MAC does not match the entry: it was altered or forged');
       if (row.prev_hash !== prev) throw at('prev_hash does not link to the previous entry (an entry was removed, inserted or moved)');
       const hash = chainHash(prev, seq, row.id, row.mac, text);
       if (hash !== row.hash) throw at('the hash does not match the entry (altered, moved or renumbered)');
@@ -135,8 +135,9 @@ async function run(
       if (cp !== undefined && cp.seq < seq) throw new Bad(cp.seq, 0, `a checkpoint exists for seq ${cp.seq}, which has no entry`);
       if (cp !== undefined && cp.seq === seq) {
         if (cp.hash !== hash) throw at('the signed checkpoint at this entry does not match the chain');
-        if (cp.key_id !== keys.auditSigning.keyId) throw at('the checkpoint at this entry is signed by an unknown key');
-        if (!checkpointSignatureValid(keys.auditSigning.publicKey, cp, cp.signature)) {
+        const signer = checkpointKey(keys, cp.key_id);
+        if (signer === undefined) throw at('the checkpoint at this entry is signed by an unknown key');
+        if (!checkpointSignatureValid(signer, cp, cp.signature)) {
           throw at('the checkpoint signature at this entry is invalid (forged checkpoint)');
         }
         checkpoints += 1;
@@ -200,7 +201,7 @@ async function run(
         throw at(`the chainer refused this entry${why}: it was forged or altered`);
       }
       if (row.prev_hash !== null || row.hash !== null) throw at('a pending entry carries chain fields');
-      if (!macMatches(keys.auditMac, entryText(row), row.mac)) throw at('the MAC does not match the pending entry: it was altered or forged');
+      if (!macMatchesAny(keys, entryText(row), row.mac)) throw at('the MAC does not match the pending entry: it was altered or forged');
       if (isReplay(row.nonce)) throw at('the entry is a replayed copy of an earlier one (same nonce)');
       pending += 1;
     }

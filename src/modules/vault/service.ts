@@ -11,7 +11,7 @@ import type { AuditEntry, AuditLog, AuditRecord } from '../audit/service.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
-import { applyWrite, holdsField, isLegacy, openRecord, parseStored, reveal, sealRecord, sealedUnder, type OpenedData, type RecordPlace, type StoredData } from './codec.ts';
+import { applyWrite, holdsField, integrityFailure, isLegacy, openRecord, parseStored, reveal, sealRecord, sealedUnder, type OpenedData, type RecordPlace, type StoredData } from './codec.ts';
 import { createPostgresStorage } from './storage-postgres.ts';
 import { createSqliteStorage } from './storage-sqlite.ts';
 import type { Row, VaultStorage } from './storage.ts';
@@ -196,8 +196,16 @@ export function createVaultService(deps: {
     return pending;
   };
   const placeOf = (row: Row): RecordPlace => ({ collection: row.collection, id: row.id, subjectId: row.subject_id, version: row.version });
-  /** The data key a stored record was sealed under. */
-  const keyFor = (subjectId: string, _data: StoredData): Promise<Dek | undefined> => keys.dekFor(db, subjectId, false);
+  /** The data key a stored record was sealed under (its version is in the stored text). */
+  async function keyFor(subjectId: string, data: StoredData): Promise<Dek | undefined> {
+    const version = sealedUnder(data);
+    if (version === undefined) return keys.dekFor(db, subjectId, false);
+    const dek = await keys.dekVersion(db, subjectId, version);
+    if (dek !== undefined) return dek;
+    // An erased subject has no key at all; a subject with keys but not this version names a wrong one.
+    if ((await keys.dekFor(db, subjectId, false)) !== undefined) throw integrityFailure();
+    return undefined;
+  }
   /** Opened rows, so that a lookup's check and its release open each record once. */
   const openedRows = new WeakMap<Row, OpenedData>();
   async function openRow(row: Row, data: StoredData = parseStored(row.data)): Promise<OpenedData> {
@@ -308,8 +316,13 @@ export function createVaultService(deps: {
         at,
         indexes,
         replaced,
-        rewrite: (row, dek, version) => {
-          const current = openRecord(dek, placeOf(row), parseStored(row.data), legacy);
+        rewrite: (row, keyOf, dek, version) => {
+          const data = parseStored(row.data);
+          const sealed = sealedUnder(data);
+          const from = sealed === undefined ? undefined : keyOf(sealed);
+          // Re-sealed under another key between loading the keys and this write: refused, nothing stored.
+          if (sealed !== undefined && from === undefined) throw new Error('the record was re-sealed during the update');
+          const current = openRecord(from, placeOf(row), data, legacy);
           return sealRecord(dek, { ...placeOf(row), version }, applyWrite(c, current, values));
         },
         entry: writeEntry(ctx, 'vault.update', id, 'customers', id, fields, purposes),

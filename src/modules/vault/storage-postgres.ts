@@ -5,7 +5,7 @@ import type { Store } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import { INSERT_COLUMNS, type AuditLog } from '../audit/service.ts';
 import { VaultErrors } from './errors.ts';
-import { commonQueries, type VaultStorage } from './storage.ts';
+import { commonQueries, updateKeys, type VaultStorage } from './storage.ts';
 
 /** PostgreSQL text with `:name` parameters → `$n` text and a binder (one number per name). */
 function named(text: string): { sql: string; bind: (values: Record<string, unknown>) => unknown[] } {
@@ -126,15 +126,15 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
       await db.transaction().execute(async (tx) => {
         const row = await tx.selectFrom('records').selectAll().where('id', '=', u.id).where('collection', '=', u.collection).forUpdate().executeTakeFirst();
         if (row === undefined) notFound();
-        const dek = await keys.dekFor(tx, row.subject_id, false);
-        if (dek === undefined) notFound();
+        const loaded = await updateKeys(keys, tx, row.subject_id, row.data);
+        if (loaded === undefined) notFound();
         const version = row.version + 1;
         const params = {
           id: u.id,
           collection: u.collection,
           at: u.at,
           version,
-          data: u.rewrite(row, dek, version),
+          data: u.rewrite(row, loaded.keyOf, loaded.dek, version),
           replaced: u.replaced,
           ...indexParams(u.indexes),
           ...auditParams(u.entry, version),

@@ -7,7 +7,7 @@ import type { WriteBatcher } from '../../store/write-batch.ts';
 import type { Database } from '../../store/schema.ts';
 import { INSERT_COLUMNS, type AuditLog } from '../audit/service.ts';
 import { VaultErrors } from './errors.ts';
-import { commonQueries, type Row, type VaultStorage } from './storage.ts';
+import { commonQueries, updateKeys, type Row, type VaultStorage } from './storage.ts';
 
 /**
  * SQLite: every write is a job of the store's write batch (write-batch.ts): the writes that
@@ -29,6 +29,8 @@ const SQ = {
   audit: `INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
 };
 type Prepared = Record<keyof typeof SQ, SQLite.Statement>;
+/** The row an update reads first (Store.read) to load the keys it needs. */
+const ROW = SQ.row;
 
 /** A rotation added a KEK after this process read the current version: mint again. */
 class KekMoved extends Error {}
@@ -90,16 +92,18 @@ export function createSqliteStorage(deps: { db: Kysely<Database>; read: Store['r
     },
 
     async update(u) {
-      const row0 = await db.selectFrom('records').select('subject_id').where('id', '=', u.id).where('collection', '=', u.collection).executeTakeFirst();
+      const before = await read<Row>(ROW, [u.id, u.collection]);
+      const row0 = before[0];
       if (row0 === undefined) notFound();
-      const dek = await keys.dekFor(db, row0.subject_id, false);
-      if (dek === undefined) notFound();
+      const loaded = await updateKeys(keys, db, row0.subject_id, row0.data);
+      if (loaded === undefined) notFound();
+      const { dek, keyOf } = loaded;
       await batch.run((sqlite) => {
         const st = statements(sqlite);
         const row = st.row.get(u.id, u.collection) as Row | undefined;
         if (row === undefined) notFound();
         const version = row.version + 1;
-        st.update.run(u.rewrite(row, dek, version), u.at, version, u.id);
+        st.update.run(u.rewrite(row, keyOf, dek, version), u.at, version, u.id);
         for (const field of u.replaced) st.unindex.run(u.id, u.collection, field);
         for (const x of u.indexes) st.index.run(x.collection, x.field, x.digest, x.record_id);
         const entry = audit.pendingRow({ ...u.entry, recordVersion: version });

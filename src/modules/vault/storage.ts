@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { Store } from '../../store/database.ts';
-import type { Dek } from '../../crypto/key-store.ts';
+import type { Dek, KeyStore } from '../../crypto/key-store.ts';
+import { parseStored, sealedUnder } from './codec.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditEntry } from '../audit/service.ts';
 
@@ -35,9 +36,27 @@ export interface RecordUpdate {
   /** New blind-index rows, and the searchable fields whose rows they replace. */
   readonly indexes: readonly IndexRow[];
   readonly replaced: readonly string[];
-  /** The record's new `data`, from the current row, sealed under `dek` as `version`. */
-  rewrite(row: Row, dek: Dek, version: number): string;
+  /**
+   * The record's new `data`, from the current row (opened with `keyOf` its data-key version),
+   * sealed under `dek`, the subject's current data key, as `version`.
+   */
+  rewrite(row: Row, keyOf: KeyOf, dek: Dek, version: number): string;
   readonly entry: AuditEntry;
+}
+
+/** The keys of a subject by data-key version, as loaded for one write. */
+export type KeyOf = (version: number) => Dek | undefined;
+
+/**
+ * The keys an update needs: the subject's current data key (to seal under) and the one the
+ * stored record names (to open it), loaded before the write's synchronous part.
+ */
+export async function updateKeys(keys: KeyStore, via: Kysely<Database>, subjectId: string, data: string): Promise<{ dek: Dek; keyOf: KeyOf } | undefined> {
+  const dek = await keys.dekFor(via, subjectId, false);
+  if (dek === undefined) return undefined;
+  const sealed = sealedUnder(parseStored(data));
+  const old = sealed === undefined || sealed === dek.version ? dek : await keys.dekVersion(via, subjectId, sealed);
+  return { dek, keyOf: (version) => (version === dek.version ? dek : version === old?.version ? old : undefined) };
 }
 
 export interface VaultStorage {

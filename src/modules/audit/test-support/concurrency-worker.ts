@@ -4,7 +4,7 @@
  * write transactions while chaining in the background, then stops. Exit code 0 on success.
  */
 import { loadConfig } from '../../../config/config.ts';
-import { deriveRootKeys, envKeyProvider } from '../../../crypto/keyring.ts';
+import { deriveRootKeys } from '../../../crypto/keyring.ts';
 import { systemClock } from '../../../kernel/clock.ts';
 import { openStore } from '../../../store/database.ts';
 import { createAuditLog } from '../service.ts';
@@ -12,7 +12,7 @@ import { sampleEntry } from '../testing.ts';
 
 const config = loadConfig(process.env);
 if (config.rootKey === undefined) throw new Error('CUSTOS_ROOT_KEY is required');
-const keys = deriveRootKeys(envKeyProvider(config.rootKey));
+const keys = deriveRootKeys(config.rootKey);
 const count = Number(process.env.AUDIT_WORKER_COUNT ?? '100');
 const tag = process.env.AUDIT_WORKER_TAG ?? 'w';
 const store = await openStore(config.database);

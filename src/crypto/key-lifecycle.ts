@@ -1,0 +1,118 @@
+import { sql, type Kysely } from 'kysely';
+import type { Clock } from '../kernel/clock.ts';
+import type { Database } from '../store/schema.ts';
+import type { KeyStore } from './key-store.ts';
+import type { RootRing } from './keyring.ts';
+import { rewrapServiceKeys, serviceKeyStatus } from './service-keys.ts';
+
+/**
+ * What `custos keys status` and `custos keys rotate --root` do, over the key store, the service
+ * keys and the root ring.
+ *
+ * Cryptoperiods (NIST SP 800-57 Pt. 1 §5.3): every KEK and service-key version records when it was
+ * made, and the status warns when the version in use (the newest) is older than the configured
+ * cryptoperiod. Nothing is rotated automatically: the warning asks for `custos keys rotate`.
+ */
+export interface KeyStatus {
+  /** The current KEK version, and each KEK version with the data keys it wraps (the first form of this report). */
+  current: number;
+  versions: { version: number; created_at: string; subjects: number }[];
+  root: { provider: string; kid: string; previous: string[]; pending_rewrap: number };
+  keks: { version: number; created_at: string; age_days: number; root_kid: string | null; data_keys: number; current: boolean }[];
+  service_keys: { name: string; version: number; created_at: string; age_days: number; root_kid: string; current: boolean }[];
+  data_keys: { subjects: number; versions: number };
+  cryptoperiod_days: number;
+  warnings: string[];
+}
+
+const DAY = 86_400_000;
+
+export async function keyStatus(deps: { db: Kysely<Database>; keys: KeyStore; ring: RootRing; clock: Clock; cryptoperiodDays: number }): Promise<KeyStatus> {
+  const { db, keys, ring, clock, cryptoperiodDays } = deps;
+  const now = clock.now().getTime();
+  const age = (at: string) => Math.floor((now - Date.parse(at)) / DAY);
+  const kekStatus = await keys.status();
+  const service = await serviceKeyStatus(db);
+  const newest = new Map<string, number>();
+  for (const s of service) newest.set(s.name, Math.max(newest.get(s.name) ?? 0, s.version));
+  const dataKeys = await db
+    .selectFrom('subject_keys')
+    .select([(eb) => eb.fn.count<number>('subject_id').distinct().as('subjects'), (eb) => eb.fn.countAll<number>().as('versions')])
+    .executeTakeFirst();
+  const status: KeyStatus = {
+    current: kekStatus.current,
+    versions: kekStatus.versions.map(({ version, created_at, subjects }) => ({ version, created_at, subjects })),
+    root: {
+      provider: ring.name,
+      kid: ring.current().kid,
+      previous: ring.previous().map((r) => r.kid),
+      pending_rewrap: (await keys.pendingRootRewrap()) + service.filter((s) => s.root_kid !== ring.current().kid).length,
+    },
+    keks: kekStatus.versions.map((v) => ({
+      version: v.version,
+      created_at: v.created_at,
+      age_days: age(v.created_at),
+      root_kid: v.root_kid,
+      data_keys: v.subjects,
+      current: v.version === kekStatus.current,
+    })),
+    service_keys: service.map((s) => ({ ...s, age_days: age(s.created_at), current: newest.get(s.name) === s.version })),
+    data_keys: { subjects: Number(dataKeys?.subjects ?? 0), versions: Number(dataKeys?.versions ?? 0) },
+    cryptoperiod_days: cryptoperiodDays,
+    warnings: [],
+  };
+  for (const k of status.keks) {
+    if (k.current && k.age_days > cryptoperiodDays) status.warnings.push(`KEK v${k.version} is ${k.age_days} days old, past the cryptoperiod of ${cryptoperiodDays} days: run custos keys rotate`);
+    if (!k.current && k.data_keys === 0) status.warnings.push(`KEK v${k.version} wraps no data key: custos keys retire destroys it`);
+  }
+  for (const s of status.service_keys) {
+    if (s.current && s.age_days > cryptoperiodDays) status.warnings.push(`service key ${s.name} v${s.version} is ${s.age_days} days old, past the cryptoperiod of ${cryptoperiodDays} days`);
+  }
+  if (status.root.pending_rewrap > 0) status.warnings.push(`${status.root.pending_rewrap} keys are not yet wrapped by the current root: run custos keys rotate --root`);
+  return status;
+}
+
+export class RootRotationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RootRotationError';
+  }
+}
+
+/**
+ * Root rotation: re-wraps every KEK and service key under the provider's current root, in batches,
+ * each its own transaction conditional on the root it read, so a rotation killed half-way and run
+ * again finishes. With the keyring file, a new root is made first (the old one kept as previous in
+ * the file until the end); with CUSTOS_ROOT_KEY, CUSTOS_ROOT_KEY_FILE or an HSM the operator
+ * presents the new root as current and the old one as previous, and this only re-wraps.
+ */
+export async function rotateRoot(
+  deps: { db: Kysely<Database>; keys: KeyStore; ring: RootRing },
+  batch: number,
+  progress: (done: number) => void = () => undefined,
+): Promise<{ started: boolean; rewrapped: number; kid: string }> {
+  const { db, keys, ring } = deps;
+  const pending = async () =>
+    (await keys.pendingRootRewrap()) +
+    Number((await db.selectFrom('service_keys').select((eb) => eb.fn.countAll<number>().as('n')).where('root_kid', '!=', ring.current().kid).executeTakeFirst())?.n ?? 0);
+  let started = false;
+  if ((await pending()) === 0 && ring.previous().length === 0) {
+    if (ring.rotate === undefined) {
+      throw new RootRotationError(
+        `the current root already wraps every key: present the new root as ${ring.variable === 'CUSTOS_PKCS11_KEY_LABEL' ? 'the HSM key' : ring.variable} and the old one as ${ring.variable === 'CUSTOS_ROOT_KEY_FILE' ? 'CUSTOS_ROOT_KEY_PREVIOUS_FILE' : 'CUSTOS_ROOT_KEY_PREVIOUS'}, then run this again`,
+      );
+    }
+    ring.rotate();
+    started = true;
+  }
+  let done = 0;
+  for (;;) {
+    const moved = (await keys.rewrapKeksToRoot(batch)) + (await rewrapServiceKeys(db, ring, batch));
+    done += moved;
+    progress(done);
+    if (moved === 0 && (await pending()) === 0) break;
+  }
+  await sql`UPDATE key_state SET value = value + 1 WHERE name = 'generation'`.execute(db);
+  ring.settle?.();
+  return { started, rewrapped: done, kid: ring.current().kid };
+}
