@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { createLogger } from '../src/kernel/logger.ts';
-import { reveal, parseStored } from '../src/modules/vault/codec.ts';
+import { openRecord, parseStored, reveal } from '../src/modules/vault/codec.ts';
 import { openRuntime } from '../src/runtime.ts';
 import { prepareDatabase } from './databases.ts';
 import { buildTwinApp } from './twin/app.ts';
@@ -104,7 +104,10 @@ try {
   await time('  the same kind of query, built by Kysely each time', N, () => sdb.selectFrom('api_keys').selectAll().where('id', '=', 'key_x').executeTakeFirst());
   await time('  the same query, compiled once (executeQuery)', N, () => sdb.executeQuery(compiled));
   await time('policy.decide (support, customers)', N, (i) => runtime.policy.decide(actor, 'support', id(i), customers));
-  await time('parse + reveal 3 allowed fields (AES-GCM open + mask)', N, () => reveal(dek, customers, row.id, parseStored(row.data), decision));
+  const place = { collection: row.collection, id: row.id, subjectId: row.subject_id, version: row.version };
+  await time('parse + open the record + reveal 3 allowed fields (one AES-GCM open + mask)', N, () =>
+    reveal(customers, openRecord(dek, place, parseStored(row.data), true), decision),
+  );
   const entry = (i: number) => ({ actor: actor.ref, action: 'vault.read', subjectId: id(i), collection: 'customers', recordId: id(i), fields: ['email', 'name', 'phone'], purpose: 'support', outcome: 'success' as const, requestId: `r${i}` });
   await time('audit.append, alone (flush wait + insert + commit)', Math.min(N, 300), (i) => runtime.audit.append(entry(i)));
   await time('audit.append, group commit', N * 4, (i) => runtime.audit.append(entry(i)), 32);

@@ -10,6 +10,7 @@ import { createApiKeyService, type ApiKeyService } from './modules/apikeys/servi
 import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
+import { runReseal } from './modules/vault/reseal.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
@@ -145,6 +146,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'API key revocation listener lost its connection; keys are read from the database until it is back'),
     });
+    // Records still in the per-field format are sealed whole in the background (custos keys reseal).
+    const resealing = new AbortController();
+    const resealed = options.background === false ? Promise.resolve() : resealInBackground(vault, keys, store, logger, resealing.signal);
     let closed = false;
     return {
       config,
@@ -165,6 +169,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       async close() {
         if (closed) return;
         closed = true;
+        resealing.abort();
+        await resealed;
         await identity.close();
         await apiKeys.close();
         await audit.stop();
@@ -177,5 +183,25 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     await store.close();
     closeRing();
     throw error;
+  }
+}
+
+/** Re-seal batch size in the background, and the pause after each batch (SQLite: the server's own writes go first). */
+const BACKGROUND_RESEAL = { batch: 200, giveWayMs: 20 };
+
+async function resealInBackground(vault: VaultService, keys: KeyStore, store: Store, logger: Logger, signal: AbortSignal): Promise<void> {
+  try {
+    if (!(await vault.resealPending())) return;
+    const report = await runReseal(vault, {
+      ...BACKGROUND_RESEAL,
+      giveWayMs: store.dialect === 'sqlite' ? BACKGROUND_RESEAL.giveWayMs : 0,
+      target: (subjectId) => keys.dekFor(store.db, subjectId, false),
+      signal,
+    });
+    if (report.resealed > 0 || report.failed.length > 0)
+      logger.info({ resealed: report.resealed, failed: report.failed.length, complete: report.complete }, 'records re-sealed as envelopes');
+    if (report.failed.length > 0) logger.warn({ records: report.failed }, 'records that failed their integrity check were left as they are');
+  } catch (error) {
+    if (!signal.aborted) logger.warn({ code: (error as { code?: unknown }).code }, 'the background re-seal stopped; `custos keys reseal` finishes it');
   }
 }

@@ -25,7 +25,9 @@ export const USAGE = `usage: custos <command> [options]
   apikey revoke ID                              revoke a key at once
   keys rotate                                   add a key-encryption key version and re-wrap every data key
   keys status [--json]                          key versions and how many data keys each wraps
-  audit verify                                  check the audit log's hash chain, MACs and signed checkpoints
+  keys reseal [--batch-size N]                  seal every record still in the per-field format as one envelope (resumable)
+  audit verify [--records]                      check the audit log's hash chain, MACs and signed checkpoints
+                                                (--records: and that each record is at the version its last write produced)
   staff create --email E --role R               invite a staff member (link by mail; printed once without a mailer)
   staff invite --email E                        a new invitation link for a member who has not accepted yet
   staff list [--json]                           staff members, roles, status, second factor

@@ -2,10 +2,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandRun } from '../main.ts';
 import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
+import { runReseal } from '../../modules/vault/reseal.ts';
 import { keyStatus, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
 import { rotateServiceKey, ROTATABLE_SERVICE_KEYS, SERVICE_KEY_NAMES, type ServiceKeyName } from '../../crypto/service-keys.ts';
 
-const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [--batch-size N] | rotate --key NAME | retire';
+const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [--batch-size N] | rotate --key NAME | retire | reseal [--batch-size N]';
 
 /**
  * `custos keys status [--json]`: every key's versions, ages and what each wraps, with warnings
@@ -26,6 +27,12 @@ const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [-
  * least GIVE_WAY_MS: it holds the write lock at most about half the time.
  */
 const GIVE_WAY_MS = 5;
+
+function batchSize(given: string | undefined): number {
+  const batch = given === undefined ? 500 : Number(given);
+  if (!Number.isInteger(batch) || batch < 1 || batch > 10_000) throw new UsageError('--batch-size must be 1..10000');
+  return batch;
+}
 
 export const keysCommand: CommandRun = async (runtime, args, io) => {
   const [sub, ...rest] = args;
@@ -59,8 +66,7 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
   }
   if (sub === 'rotate') {
     const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' } });
-    const batch = values['batch-size'] === undefined ? 500 : Number(values['batch-size']);
-    if (!Number.isInteger(batch) || batch < 1 || batch > 10_000) throw new UsageError('--batch-size must be 1..10000');
+    const batch = batchSize(values['batch-size']);
     if (values.root === true && values.key !== undefined) throw new UsageError('--root and --key go separately');
     if (values.key !== undefined) {
       const name = values.key as ServiceKeyName;
@@ -105,6 +111,26 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     io.done();
     await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `kek:v${target}`, fields: [], outcome: 'success' });
     io.out(`rotated: KEK v${target} wraps every data key (${done} re-wrapped)`);
+    return 0;
+  }
+  if (sub === 'reseal') {
+    const { values } = parse(rest, { 'batch-size': { type: 'string' } });
+    const batch = batchSize(values['batch-size']);
+    const { db } = runtime.store;
+    const report = await runReseal(runtime.vault, {
+      batch,
+      giveWayMs: runtime.config.database.kind === 'sqlite' ? GIVE_WAY_MS : 0,
+      target: (subjectId) => runtime.keys.dekFor(db, subjectId, false),
+      progress: (examined, resealed) => io.progress(`examined ${examined} records, re-sealed ${resealed}`),
+    });
+    io.done();
+    await runtime.audit.append({ actor: 'cli', action: 'keys.reseal', fields: [], outcome: report.complete ? 'success' : 'failure' });
+    for (const id of report.failed) io.err(`record ${id} failed its integrity check and was left as it is`);
+    if (!report.complete) {
+      io.out(`re-sealed ${report.resealed} of ${report.examined} records; ${report.failed.length} failed their integrity check: not finished`);
+      return 1;
+    }
+    io.out(`re-sealed ${report.resealed} records (${report.examined} examined): every record is an envelope`);
     return 0;
   }
   throw new UsageError(USAGE);

@@ -5,6 +5,8 @@ import { createHash, createHmac, sign, timingSafeEqual, verify, type KeyObject }
 export const GENESIS_HASH = '0'.repeat(64);
 
 const ENTRY_VERSION = 'custos.audit.entry/1';
+/** An entry that names the record version a write produced: version 1's array, then that version. */
+const ENTRY_VERSION_RECORD = 'custos.audit.entry/2';
 const CHECKPOINT_VERSION = 'custos.audit.checkpoint/1';
 
 /** The columns an entry is made of, as stored; `fields` is the JSON text of the field names. */
@@ -20,6 +22,8 @@ export interface EntryColumns {
   readonly purpose: string | null;
   readonly outcome: string;
   readonly request_id: string | null;
+  /** Absent or NULL on every entry but a vault write's. */
+  readonly record_version?: number | null;
 }
 
 /**
@@ -28,8 +32,9 @@ export interface EntryColumns {
  * "equivalent" value is still a change). PCI DSS 4.0.1 10.2.2 (what an audit record holds).
  */
 export function entryText(e: EntryColumns): string {
-  return JSON.stringify([
-    ENTRY_VERSION,
+  const recordVersion = e.record_version ?? null;
+  const base: unknown[] = [
+    recordVersion === null ? ENTRY_VERSION : ENTRY_VERSION_RECORD,
     e.nonce,
     e.at,
     e.actor,
@@ -41,7 +46,10 @@ export function entryText(e: EntryColumns): string {
     e.purpose,
     e.outcome,
     e.request_id,
-  ]);
+  ];
+  // Entries without a record version keep version 1's exact text, so their MACs still verify.
+  if (recordVersion !== null) base.push(Number(recordVersion));
+  return JSON.stringify(base);
 }
 
 /** HMAC-SHA256 (hex) of the canonical entry: only a holder of the audit MAC key can make one. */

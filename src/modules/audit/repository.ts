@@ -23,6 +23,7 @@ export const INSERT_COLUMNS = [
   'purpose',
   'outcome',
   'request_id',
+  'record_version',
   'nonce',
   'mac',
 ] as const;
@@ -32,7 +33,7 @@ const COLUMN_LIST = INSERT_COLUMNS.join(', ');
 const SQLITE_ROWS_PER_INSERT = 1000;
 const SQLITE_ROWS_PER_UPDATE = 2000;
 
-const PG_INSERT = `INSERT INTO audit_log (${COLUMN_LIST}) SELECT * FROM unnest(${INSERT_COLUMNS.map((_, i) => `$${i + 1}::text[]`).join(', ')})`;
+const PG_INSERT = `INSERT INTO audit_log (${COLUMN_LIST}) SELECT * FROM unnest(${INSERT_COLUMNS.map((c, i) => `$${i + 1}::${c === 'record_version' ? 'integer' : 'text'}[]`).join(', ')})`;
 
 function placeholders(rows: number, columns: number): string {
   const tuple = `(${new Array<string>(columns).fill('?').join(', ')})`;

@@ -34,6 +34,8 @@ export const auditEntrySchema = z.object({
   purpose: z.string().regex(PATTERNS.purpose).nullish(),
   outcome: z.enum(OUTCOMES),
   requestId: z.string().regex(PATTERNS.requestId).nullish(),
+  /** The record version a vault write produced (`audit verify --records` compares it with the record). */
+  recordVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
 });
 
 /**
@@ -54,6 +56,7 @@ export function plainlyValid(e: AuditEntryInput): boolean {
     optional(e.purpose, PATTERNS.purpose) &&
     optional(e.requestId, PATTERNS.requestId) &&
     (OUTCOMES as readonly unknown[]).includes(e.outcome) &&
+    (e.recordVersion === undefined || e.recordVersion === null || (Number.isSafeInteger(e.recordVersion) && e.recordVersion >= 0)) &&
     (e.fields === undefined ||
       (Array.isArray(e.fields) && e.fields.length <= MAX_FIELDS && e.fields.every((f) => typeof f === 'string' && PATTERNS.field.test(f))))
   );
@@ -63,6 +66,7 @@ export type AuditEntryInput = z.input<typeof auditEntrySchema>;
 
 /** A validated entry as it is inserted: pending (no seq/prev_hash/hash yet), MAC set. */
 export interface PendingRow extends EntryColumns {
+  readonly record_version: number | null;
   readonly mac: string;
 }
 
@@ -85,7 +89,7 @@ export function createRowBuilder(macKey: KeyObject, now: () => Date): (entry: Au
       e = parsed.data;
     }
     counter += 1;
-    const columns: EntryColumns = {
+    const columns: EntryColumns & { record_version: number | null } = {
       nonce: `${prefix}.${counter.toString(36)}`,
       at: now().toISOString(),
       actor: e.actor,
@@ -97,6 +101,7 @@ export function createRowBuilder(macKey: KeyObject, now: () => Date): (entry: Au
       purpose: e.purpose ?? null,
       outcome: e.outcome,
       request_id: e.requestId ?? null,
+      record_version: e.recordVersion ?? null,
     };
     return { ...columns, mac: entryMac(macKey, entryText(columns)) };
   };

@@ -12,7 +12,7 @@ import { createGroupCommit } from './group-commit.ts';
 import { hasPending, insertPending, selectForSubject } from './repository.ts';
 import { createRowBuilder, type PendingRow } from './schema.ts';
 
-export { verifyAuditLog, type VerifyResult, type VerifyDeps } from './verify.ts';
+export { verifyAuditLog, writtenRecordVersions, type VerifyResult, type VerifyDeps } from './verify.ts';
 export { INSERT_COLUMNS } from './repository.ts';
 export type { PendingRow } from './schema.ts';
 
@@ -29,6 +29,8 @@ export interface AuditEntry {
   purpose?: string | null;
   outcome: 'success' | 'denied' | 'failure';
   requestId?: string | null;
+  /** A vault write: the record version it produced. */
+  recordVersion?: number | null;
 }
 
 export interface AuditRecord {

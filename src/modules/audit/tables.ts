@@ -20,6 +20,8 @@ export interface AuditTables {
     purpose: string | null;
     outcome: string;
     request_id: string | null;
+    /** The record version a write produced (vault writes); NULL otherwise. */
+    record_version: number | null;
     /** Unique per entry and covered by the MAC, so a replayed copy is refused or detected. */
     nonce: string;
     /** HMAC-SHA256 (hex) of the canonical entry under the audit MAC key. */

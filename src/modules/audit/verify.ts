@@ -212,3 +212,20 @@ async function run(
   }
   return { ok: true, entries: lastSeq, checkpoints, pending, head: { seq: head.seq, hash: head.hash } };
 }
+
+/**
+ * The record version each record's last audited write produced (`audit verify --records`): the
+ * highest `record_version` of the entries naming the record, since every write increments it.
+ * Read after the chain verified, so every entry counted is one Custos wrote.
+ */
+export async function writtenRecordVersions(db: Kysely<Database>): Promise<Map<string, number>> {
+  const rows = await db
+    .selectFrom('audit_log')
+    .select(['record_id', (eb) => eb.fn.max('record_version').as('version')])
+    .where('record_version', 'is not', null)
+    .where('record_id', 'is not', null)
+    .where('rejected', 'is', null)
+    .groupBy('record_id')
+    .execute();
+  return new Map(rows.map((r) => [r.record_id!, Number(r.version)]));
+}

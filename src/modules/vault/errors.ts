@@ -32,7 +32,13 @@ export const VaultErrors = defineErrors({
   },
   VAULT_INTEGRITY_FAILURE: {
     status: 500,
-    description: 'A stored ciphertext failed authentication (altered, or moved to another row or field); nothing was released.',
+    description:
+      'A stored record failed authentication (altered, a field added, removed or swapped, or moved to another row, collection or customer); nothing was released.',
+  },
+  VAULT_WRITE_UNAVAILABLE: {
+    status: 503,
+    description:
+      'The write could not be stored together with its audit entry (the database or the audit log refused it); nothing was stored. Retry later.',
   },
   VAULT_EMAIL_TAKEN: {
     status: 409,

@@ -1,20 +1,22 @@
 import type { KeyObject } from 'node:crypto';
-import type SQLite from 'better-sqlite3';
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { blindIndex } from '../../crypto/blind-index.ts';
-import type { KeyStore } from '../../crypto/key-store.ts';
+import type { Dek, KeyStore } from '../../crypto/key-store.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { AppError, fail } from '../../kernel/errors.ts';
 import { ID_PREFIX, isId, newId } from '../../kernel/ids.ts';
 import type { Dialect, Store } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
-import { INSERT_COLUMNS, type AuditEntry, type AuditLog, type AuditRecord } from '../audit/service.ts';
+import type { AuditEntry, AuditLog, AuditRecord } from '../audit/service.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
-import { applyWrite, openField, parseStored, reveal, type StoredData } from './codec.ts';
+import { applyWrite, holdsField, integrityFailure, isLegacy, openRecord, parseStored, reveal, sealRecord, sealedUnder, type OpenedData, type RecordPlace, type StoredData } from './codec.ts';
+import { createPostgresStorage } from './storage-postgres.ts';
+import { createSqliteStorage } from './storage-sqlite.ts';
+import type { Row, VaultStorage } from './storage.ts';
 import { VaultErrors } from './errors.ts';
-import { withUniqueness } from './uniqueness.ts';
+import { isUniqueViolation, withUniqueness } from './uniqueness.ts';
 
 /**
  * The vault: customer profiles, addresses and purchase history, stored encrypted per subject,
@@ -30,7 +32,6 @@ export interface CallContext {
 
 export type Collection = 'customers' | 'addresses' | 'orders';
 export type Values = Record<string, StoredValue | undefined>;
-type Row = Database['records'];
 
 export interface RecordView {
   id: string;
@@ -52,30 +53,32 @@ export interface VaultService {
   customerIdByEmail(email: string): Promise<string | undefined>;
   /** The customer's email alone, in clear, for the stated purpose; audited as a read of `email`. */
   customerEmail(ctx: CallContext, id: string): Promise<string | undefined>;
+  /**
+   * One step of the re-seal job (reseal.ts): the records after `after` (by id, up to `limit`) that
+   * are in the per-field format or sealed under another data key than `target` names, sealed again
+   * under it; each as a compare-and-swap on the record version, re-read when a write landed first.
+   */
+  resealBatch(after: string, limit: number, target: SealTarget): Promise<ResealStep>;
+  /** Whether the store is not yet marked re-sealed (the re-seal job has work or has not run). */
+  resealPending(): Promise<boolean>;
+  /** Marks the store re-sealed if no per-field record is left (from then on that format is refused); returns whether it did. */
+  completeReseal(): Promise<boolean>;
+  /** Each record's id and version, by id, for `audit verify --records`. */
+  recordVersions(after: string, limit: number): Promise<{ id: string; version: number }[]>;
+}
+
+/** The data key to seal a subject's records under (undefined: the subject has none; left as is). */
+export type SealTarget = (subjectId: string) => Promise<Dek | undefined>;
+export interface ResealStep {
+  /** The last id examined; undefined when the scan reached the end. */
+  next: string | undefined;
+  examined: number;
+  resealed: number;
+  /** Records that failed to open (altered): left as they are and named by id. */
+  failed: string[];
 }
 
 const PREFIX: Record<Collection, string> = { customers: ID_PREFIX.customer, addresses: ID_PREFIX.address, orders: ID_PREFIX.order };
-
-/** PostgreSQL text with `:name` parameters → `$n` text and a binder (one number per name). */
-function named(text: string): { sql: string; bind: (values: Record<string, unknown>) => unknown[] } {
-  const names: string[] = [];
-  const sql = text.replace(/(?<!:):([a-z_]+)/g, (_m, name: string) => {
-    let i = names.indexOf(name);
-    if (i < 0) i = names.push(name) - 1;
-    return `$${i + 1}`;
-  });
-  return {
-    sql,
-    bind: (values) =>
-      names.map((n) => {
-        if (!(n in values)) throw new Error(`no value for :${n}`);
-        return values[n];
-      }),
-  };
-}
-
-/** Most records one lookup returns (customers sharing a value, with their addresses). */
-const LOOKUP_LIMIT = 1000;
 
 /** The fields a write sets or clears (undefined: left as is), by name. */
 const written = (values: Values): string[] => Object.keys(values).filter((k) => values[k] !== undefined).sort();
@@ -98,31 +101,12 @@ export function createVaultService(deps: {
   phoneDefaultCountry?: string | undefined;
 }): VaultService {
   const { db, keys, inventory, policy, audit, clock } = deps;
+  const storage: VaultStorage =
+    deps.dialect === 'postgres'
+      ? createPostgresStorage({ db, read: deps.read, keys, audit })
+      : createSqliteStorage({ db, read: deps.read, batch: sqliteBatch(deps.batch), keys, audit });
   const col = (name: Collection): CollectionDef => inventory.collections.get(name)!;
   const searchable = (c: CollectionDef) => [...c.fields.values()].filter((f) => f.protection === 'searchable');
-  const { read } = deps;
-
-  // The statements of every read, built and compiled once (Kysely would build them per call).
-  // They leave the order to the caller: on SQLite an ORDER BY over the IN list costs a temporary
-  // B-tree, three times the cost of the lookup itself, for a handful of rows sorted here instead.
-  const CUSTOMER_ROWS = db
-    .selectFrom('records')
-    .selectAll()
-    .where('subject_id', '=', '')
-    .where('collection', 'in', ['customers', 'addresses'])
-    .compile().sql;
-  // An IN subquery rather than a join: measured on SQLite, a third of the join's time.
-  const LOOKUP_ROWS = db
-    .selectFrom('records')
-    .selectAll()
-    .where('subject_id', 'in', (eb) =>
-      eb.selectFrom('blind_indexes').select('record_id').where('collection', '=', 'customers').where('field', '=', '').where('digest', '=', ''),
-    )
-    .where('collection', 'in', ['customers', 'addresses'])
-    // A literal: a bound LIMIT made SQLite's statement two to four times slower.
-    .limit(sql.lit(LOOKUP_LIMIT))
-    .compile().sql;
-  const ORDER_ROW = db.selectFrom('records').selectAll().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
 
   /**
    * The stated purpose, checked. A caller stating a declared purpose it is not scoped to is an
@@ -191,11 +175,52 @@ export function createVaultService(deps: {
     return { rows, replaced };
   }
 
-  async function writeIndexes(tx: Kysely<Database>, c: CollectionDef, recordId: string, values: Values, replace: boolean) {
-    const { rows, replaced } = indexRows(c, recordId, values);
-    if (replace && replaced.length > 0)
-      await tx.deleteFrom('blind_indexes').where('record_id', '=', recordId).where('collection', '=', c.name).where('field', 'in', replaced).execute();
-    if (rows.length > 0) await tx.insertInto('blind_indexes').values(rows).execute();
+  /**
+   * A write's one statement (PostgreSQL) or batch job (SQLite) that failed for a reason other
+   * than the request (the database, or the audit log it writes in the same step): nothing was
+   * stored, and the caller is told so; the cause goes to the log with the request.
+   */
+  async function stored(write: Promise<void>): Promise<void> {
+    try {
+      await write;
+    } catch (error) {
+      // A unique index refusing the write is the caller's conflict: uniqueness.ts answers it with a 409.
+      if (error instanceof AppError || isUniqueViolation(error)) throw error;
+      throw new AppError(VaultErrors.VAULT_WRITE_UNAVAILABLE.code, VaultErrors.VAULT_WRITE_UNAVAILABLE.status, 'the write could not be stored; nothing was stored', {
+        cause: error,
+      });
+    }
+  }
+
+  /** Whether per-field records are still read: until the store is marked re-sealed (read once per process). */
+  let legacyRead: Promise<boolean> | undefined;
+  const legacyAllowed = (): Promise<boolean> => {
+    const pending = (legacyRead ??= storage.resealed().then((done) => !done));
+    pending.catch(() => {
+      if (legacyRead === pending) legacyRead = undefined;
+    });
+    return pending;
+  };
+  const placeOf = (row: Row): RecordPlace => ({ collection: row.collection, id: row.id, subjectId: row.subject_id, version: row.version });
+  /** The data key a stored record was sealed under (its version is in the stored text). */
+  async function keyFor(subjectId: string, data: StoredData): Promise<Dek | undefined> {
+    const version = sealedUnder(data);
+    if (version === undefined) return keys.dekFor(db, subjectId, false);
+    const dek = await keys.dekVersion(db, subjectId, version);
+    if (dek !== undefined) return dek;
+    // An erased subject has no key at all; a subject with keys but not this version names a wrong one.
+    if ((await keys.dekFor(db, subjectId, false)) !== undefined) throw integrityFailure();
+    return undefined;
+  }
+  /** Opened rows, so that a lookup's check and its release open each record once. */
+  const openedRows = new WeakMap<Row, OpenedData>();
+  async function openRow(row: Row, data: StoredData = parseStored(row.data)): Promise<OpenedData> {
+    let opened = openedRows.get(row);
+    if (opened === undefined) {
+      opened = openRecord(await keyFor(row.subject_id, data), placeOf(row), data, await legacyAllowed());
+      openedRows.set(row, opened);
+    }
+    return opened;
   }
 
   /**
@@ -203,11 +228,8 @@ export function createVaultService(deps: {
    * as the query was. A blind-index row pointing at another record (edited or misplaced) fails.
    */
   async function holds(row: Row, field: string, fieldType: string, normalised: string): Promise<boolean> {
-    const data = parseStored(row.data);
-    const dek = await keys.dekFor(db, row.subject_id, false);
-    let value: StoredValue | undefined;
-    if (Object.hasOwn(data.p, field)) value = data.p[field];
-    else if (Object.hasOwn(data.e, field) && dek !== undefined) value = openField(dek, 'customers', field, row.id, data.e[field]!);
+    const data = await openRow(row);
+    const value: StoredValue | undefined = Object.hasOwn(data.p, field) ? data.p[field] : data.e[field];
     return value !== undefined && value !== null && indexValue(fieldType, value) === normalised;
   }
 
@@ -225,7 +247,7 @@ export function createVaultService(deps: {
       }
       const data = parsed[i]!;
       for (const name of decision.keys())
-        if (Object.hasOwn(data.e, name) || Object.hasOwn(data.p, name)) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
+        if (holdsField(data, name)) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
     }
     // The collection of the record the request named (a customer read with addresses is a customers read).
     const requested = (recordId === null ? undefined : rows.find((r) => r.id === recordId)) ?? rows[0];
@@ -240,14 +262,15 @@ export function createVaultService(deps: {
       outcome: 'success',
       requestId: ctx.requestId,
     });
-    const dek = await keys.dekFor(db, subjectId, false);
-    return rows.map((row, i) => {
-      const c = col(row.collection as Collection);
-      const fields = reveal(dek, c, row.id, parsed[i]!, decisions.get(row.collection)!);
+    const views: RecordView[] = [];
+    for (const [i, row] of rows.entries()) {
+      const opened = await openRow(row, parsed[i]!);
+      const fields = reveal(col(row.collection as Collection), opened, decisions.get(row.collection)!);
       const view: RecordView = { id: row.id, created_at: row.created_at, updated_at: row.updated_at, ...fields };
       if (row.collection !== 'customers') view.customer_id = row.subject_id;
-      return view;
-    });
+      views.push(view);
+    }
+    return views;
   }
 
   function customerView(views: RecordView[]): RecordView {
@@ -256,134 +279,6 @@ export function createVaultService(deps: {
     return { ...rest, addresses: views.filter((v) => v !== customer).map(({ customer_id: _c, ...a }) => a) } as RecordView;
   }
 
-
-  /**
-   * PostgreSQL: a create is ONE statement (data-modifying CTEs, atomic like a transaction): the
-   * subject's new data key or the parent check, the record, its blind indexes and its audit entry.
-   * A transaction of separate statements cost six round trips, each on this process's CPU and the
-   * database's. Every later insert selects FROM the one before, so when the key's guard refuses
-   * (a newer KEK exists) or the parent is missing, nothing at all is inserted.
-   */
-  const PG_REST = `r AS (
-      INSERT INTO records (id, collection, subject_id, parent_id, data, created_at, updated_at)
-      SELECT :id, :collection, p.subject_id, :parent_id, :data, :at, :at FROM p RETURNING id),
-    b AS (
-      INSERT INTO blind_indexes (collection, field, digest, record_id)
-      SELECT :collection, t.field, t.digest, r.id FROM r, unnest(:index_fields::text[], :index_digests::text[]) AS t(field, digest)),
-    a AS (
-      INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) SELECT ${INSERT_COLUMNS.map((k) => `:audit_${k}`).join(', ')} FROM r)
-    SELECT id FROM r`;
-  const PG_CREATE_SUBJECT = named(`WITH k AS (
-      INSERT INTO subject_keys (subject_id, kek_version, dek_version, wrapped, created_at)
-      SELECT :subject_id, :kek_version::integer, 1, :wrapped, :at WHERE NOT EXISTS (SELECT 1 FROM keks WHERE version > :kek_version::integer)
-      RETURNING subject_id),
-    p AS (SELECT subject_id FROM k),
-    ${PG_REST}`);
-  const PG_CREATE_CHILD = named(`WITH p AS (SELECT subject_id FROM records WHERE id = :parent_id AND collection = 'customers'),
-    ${PG_REST}`);
-
-  async function createPg(audited: AuditEntry, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
-    const subjectId = parentId ?? id;
-    const entry = audit.pendingRow(audited);
-    const { rows: indexes } = indexRows(c, id, values);
-    const params: Record<string, unknown> = {
-      id,
-      collection: c.name,
-      parent_id: parentId ?? null,
-      at,
-      index_fields: indexes.map((r) => r.field),
-      index_digests: indexes.map((r) => r.digest),
-    };
-    for (const k of INSERT_COLUMNS) params[`audit_${k}`] = entry[k];
-    if (parentId !== undefined) {
-      const dek = await keys.dekFor(db, parentId, false);
-      if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      params.data = JSON.stringify(applyWrite(dek, c, id, { e: {}, p: {} }, values));
-      const inserted = await read<{ id: string }>(PG_CREATE_CHILD.sql, PG_CREATE_CHILD.bind(params));
-      if (inserted.length === 0) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      return;
-    }
-    for (let attempt = 0; ; attempt++) {
-      const { dek, row } = await keys.mintDek(subjectId);
-      params.data = JSON.stringify(applyWrite(dek, c, id, { e: {}, p: {} }, values));
-      Object.assign(params, { subject_id: subjectId, kek_version: row.kek_version, wrapped: row.wrapped });
-      const inserted = await read<{ id: string }>(PG_CREATE_SUBJECT.sql, PG_CREATE_SUBJECT.bind(params));
-      if (inserted.length === 1) {
-        keys.adopt(subjectId, dek);
-        return;
-      }
-      // A key rotation added a KEK since this process last read the current version.
-      keys.kekOutdated();
-      if (attempt >= 2) throw new Error('the current KEK version kept changing during a create');
-    }
-  }
-
-  /**
-   * SQLite: a create is a job of the store's write batch (write-batch.ts): the writes that arrive
-   * together share one transaction and one fsync, each in its own savepoint. The statements are
-   * prepared once on the connection; the data key is minted before, under the KEK version this
-   * process last read, and the job refuses (inserting nothing) if a newer KEK exists.
-   */
-  const SQ = {
-    subjectKey:
-      'INSERT INTO subject_keys (subject_id, kek_version, dek_version, wrapped, created_at) SELECT ?, ?, 1, ?, ? WHERE NOT EXISTS (SELECT 1 FROM keks WHERE version > ?)',
-    parent: "SELECT subject_id FROM records WHERE id = ? AND collection = 'customers'",
-    record: 'INSERT INTO records (id, collection, subject_id, parent_id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    index: 'INSERT INTO blind_indexes (collection, field, digest, record_id) VALUES (?, ?, ?, ?)',
-    audit: `INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
-  };
-  type Prepared = Record<keyof typeof SQ, SQLite.Statement>;
-  const prepared = new WeakMap<SQLite.Database, Prepared>();
-  const statements = (sqlite: SQLite.Database): Prepared => {
-    let p = prepared.get(sqlite);
-    if (p === undefined) {
-      p = Object.fromEntries(Object.entries(SQ).map(([k, text]) => [k, sqlite.prepare(text)])) as Prepared;
-      prepared.set(sqlite, p);
-    }
-    return p;
-  };
-  class KekMoved extends Error {}
-
-  async function createSqlite(batch: NonNullable<Store['batch']>, audited: AuditEntry, c: CollectionDef, id: string, parentId: string | undefined, values: Values, at: string): Promise<void> {
-    const subjectId = parentId ?? id;
-    const entry = audit.pendingRow(audited);
-    const { rows: indexes } = indexRows(c, id, values);
-    const auditValues = INSERT_COLUMNS.map((k) => entry[k]);
-    const insertRest = (st: Prepared, data: StoredData) => {
-      st.record.run(id, c.name, subjectId, parentId ?? null, JSON.stringify(data), at, at);
-      for (const r of indexes) st.index.run(r.collection, r.field, r.digest, r.record_id);
-      st.audit.run(...auditValues);
-    };
-    if (parentId !== undefined) {
-      const dek = await keys.dekFor(db, parentId, false);
-      if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
-      await batch.run((sqlite) => {
-        const st = statements(sqlite);
-        if (st.parent.get(parentId) === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        insertRest(st, data);
-      });
-      return;
-    }
-    for (let attempt = 0; ; attempt++) {
-      const { dek, row } = await keys.mintDek(subjectId);
-      const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
-      try {
-        await batch.run((sqlite) => {
-          const st = statements(sqlite);
-          if (st.subjectKey.run(subjectId, row.kek_version, row.wrapped, at, row.kek_version).changes !== 1) throw new KekMoved();
-          insertRest(st, data);
-        });
-        keys.adopt(subjectId, dek);
-        return;
-      } catch (error) {
-        if (!(error instanceof KekMoved)) throw error;
-        // A key rotation added a KEK since this process last read the current version.
-        keys.kekOutdated();
-        if (attempt >= 2) throw new Error('the current KEK version kept changing during a create');
-      }
-    }
-  }
 
   return withUniqueness(deps, {
     async create(ctx, collection, parentId, values) {
@@ -396,34 +291,18 @@ export function createVaultService(deps: {
       const purposes = await purposeFor(ctx, { action: 'vault.create', subjectId: parentId ?? null, collection }, () =>
         policy.authorizeWrite(ctx.actor, ctx.purpose, subjectId, collection, fields),
       );
-      const entry = writeEntry(ctx, 'vault.create', subjectId, collection, id, fields, purposes);
       const at = now.toISOString();
-      if (deps.dialect === 'postgres' || deps.batch !== undefined) {
-        try {
-          if (deps.batch !== undefined) await createSqlite(deps.batch, entry, c, id, parentId, values, at);
-          else await createPg(entry, c, id, parentId, values, at);
-          return { id };
-        } catch (error) {
-          // Nothing was stored. Which part failed (the audit log, say) is not told apart in one
-          // statement or batch job: the same write as separate statements runs and names it.
-          if (error instanceof AppError) throw error;
-        }
-      }
-      await db.transaction().execute(async (tx) => {
-        if (parentId !== undefined) {
-          const parent = await tx.selectFrom('records').select('id').where('id', '=', parentId).where('collection', '=', 'customers').executeTakeFirst();
-          if (parent === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        }
-        const dek = await keys.dekFor(tx, subjectId, parentId === undefined ? 'new' : false);
-        if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        const data = applyWrite(dek, c, id, { e: {}, p: {} }, values);
-        await tx
-          .insertInto('records')
-          .values({ id, collection, subject_id: subjectId, parent_id: parentId ?? null, data: JSON.stringify(data), created_at: at, updated_at: at })
-          .execute();
-        await writeIndexes(tx, c, id, values, false);
-        await audit.appendInTx(tx, entry);
-      });
+      const opened = applyWrite(c, { e: {}, p: {} }, values);
+      await stored(storage.create({
+        id,
+        collection,
+        subjectId,
+        parentId,
+        at,
+        indexes: indexRows(c, id, values).rows,
+        seal: (dek) => sealRecord(dek, { collection, id, subjectId, version: 1 }, opened),
+        entry: writeEntry(ctx, 'vault.create', subjectId, collection, id, fields, purposes),
+      }));
       return { id };
     },
 
@@ -435,25 +314,32 @@ export function createVaultService(deps: {
       );
       const c = col('customers');
       const at = clock.now().toISOString();
-      await db.transaction().execute(async (tx) => {
-        let q = tx.selectFrom('records').select(['data']).where('id', '=', id).where('collection', '=', 'customers');
-        if (deps.dialect === 'postgres') q = q.forUpdate();
-        const row = await q.executeTakeFirst();
-        if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        const dek = await keys.dekFor(tx, id, false);
-        if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-        const data: StoredData = applyWrite(dek, c, id, parseStored(row.data), values);
-        await tx.updateTable('records').set({ data: JSON.stringify(data), updated_at: at }).where('id', '=', id).execute();
-        await writeIndexes(tx, c, id, values, true);
-        await audit.appendInTx(tx, writeEntry(ctx, 'vault.update', id, 'customers', id, fields, purposes));
-      });
+      const legacy = await legacyAllowed();
+      const { rows: indexes, replaced } = indexRows(c, id, values);
+      await stored(storage.update({
+        id,
+        collection: 'customers',
+        at,
+        indexes,
+        replaced,
+        rewrite: (row, keyOf, dek, version) => {
+          const data = parseStored(row.data);
+          const sealed = sealedUnder(data);
+          const from = sealed === undefined ? undefined : keyOf(sealed);
+          // Re-sealed under another key between loading the keys and this write: refused, nothing stored.
+          if (sealed !== undefined && from === undefined) throw new Error('the record was re-sealed during the update');
+          const current = openRecord(from, placeOf(row), data, legacy);
+          return sealRecord(dek, { ...placeOf(row), version }, applyWrite(c, current, values));
+        },
+        entry: writeEntry(ctx, 'vault.update', id, 'customers', id, fields, purposes),
+      }));
       return { id, updated_at: at };
     },
 
     async readCustomer(ctx, id) {
       checkId('customers', id);
       await stated(ctx, { action: 'vault.read', subjectId: id, collection: 'customers', recordId: id });
-      const rows = byId(await read<Row>(CUSTOMER_ROWS, [id, 'customers', 'addresses']));
+      const rows = byId(await storage.customerRows(id));
       if (!rows.some((r) => r.id === id)) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
       return customerView(await release(ctx, 'vault.read', id, rows, id));
     },
@@ -475,7 +361,7 @@ export function createVaultService(deps: {
       const normalised = indexValue(def.type, by[field]!);
       if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
       const digest = blindIndex(deps.blindIndexKey, 'customers', field, normalised);
-      const rows = byId(await read<Row>(LOOKUP_ROWS, ['customers', field, digest, 'customers', 'addresses']));
+      const rows = byId(await storage.lookupRows(field, digest));
       const bySubject = new Map<string, Row[]>();
       for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
       const out: RecordView[] = [];
@@ -514,11 +400,8 @@ export function createVaultService(deps: {
       checkId('customers', customerId);
       await stated(ctx, { action: 'vault.read', subjectId: customerId, collection: 'orders' });
       if (page.cursor !== undefined) checkId('orders', page.cursor);
-      const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
-      if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      let q = db.selectFrom('records').selectAll().where('subject_id', '=', customerId).where('collection', '=', 'orders');
-      if (page.cursor !== undefined) q = q.where('id', '<', page.cursor);
-      const rows = await q.orderBy('id', 'desc').limit(page.limit + 1).execute();
+      if (!(await storage.customerExists(customerId))) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      const rows = await storage.orderRows(customerId, page.cursor, page.limit + 1);
       const more = rows.length > page.limit;
       const slice = more ? rows.slice(0, page.limit) : rows;
       const data = slice.length === 0 ? [] : await release(ctx, 'vault.read', customerId, slice, null);
@@ -528,7 +411,7 @@ export function createVaultService(deps: {
     async readOrder(ctx, id) {
       checkId('orders', id);
       await stated(ctx, { action: 'vault.read', collection: 'orders', recordId: id });
-      const [row] = await read<Row>(ORDER_ROW, [id, 'orders']);
+      const row = await storage.orderRow(id);
       if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no order with that id');
       const [view] = await release(ctx, 'vault.read', row.subject_id, [row], id);
       return view!;
@@ -537,8 +420,7 @@ export function createVaultService(deps: {
     async accessLog(ctx, customerId, page) {
       checkId('customers', customerId);
       const purpose = await stated(ctx, { action: 'audit.read', subjectId: customerId, collection: 'customers', recordId: customerId });
-      const exists = await db.selectFrom('records').select('id').where('id', '=', customerId).where('collection', '=', 'customers').executeTakeFirst();
-      if (exists === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      if (!(await storage.customerExists(customerId))) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
       await policy.authorize(ctx.actor, purpose, customerId);
       await audit.append({
         actor: ctx.actor.ref,
@@ -553,5 +435,69 @@ export function createVaultService(deps: {
       });
       return audit.forSubject(customerId, page);
     },
+
+    async customerEmail(ctx, id) {
+      checkId('customers', id);
+      const customers = col('customers');
+      const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
+      await policy.authorize(ctx.actor, purpose, id);
+      const row = await storage.recordRow(id);
+      if (row === undefined || row.collection !== 'customers') fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+      if ((await policy.decide(ctx.actor, purpose, id, customers)).get('email') !== 'clear')
+        fail(VaultErrors.VAULT_LOOKUP_NOT_ALLOWED, 'the stated purpose may not see email in clear');
+      await audit.append({ actor: ctx.actor.ref, action: 'vault.read', subjectId: id, collection: 'customers', recordId: id, fields: ['email'], purpose, outcome: 'success', requestId: ctx.requestId });
+      const data = parseStored(row.data);
+      const opened = openRecord(await keyFor(id, data), placeOf(row), data, await legacyAllowed());
+      const value = opened.p.email ?? opened.e.email;
+      return typeof value === 'string' ? value : undefined;
+    },
+
+    async resealBatch(after, limit, target) {
+      const rows = await storage.scan(after, limit);
+      const step: ResealStep = { next: rows.at(-1)?.id, examined: rows.length, resealed: 0, failed: [] };
+      for (const first of rows) {
+        let row: Row | undefined = first;
+        while (row !== undefined) {
+          const data = parseStored(row.data);
+          const to = await target(row.subject_id);
+          if (to === undefined || (!isLegacy(data) && sealedUnder(data) === to.version)) break;
+          let opened: OpenedData;
+          try {
+            opened = openRecord(await keyFor(row.subject_id, data), placeOf(row), data, true);
+          } catch (error) {
+            if (!(error instanceof AppError)) throw error;
+            step.failed.push(row.id);
+            break;
+          }
+          if (await storage.reseal(row.id, row.version, sealRecord(to, placeOf(row), opened))) {
+            step.resealed += 1;
+            break;
+          }
+          // A write landed since the row was read: it wins; the row is read again.
+          row = await storage.recordRow(row.id);
+        }
+      }
+      return step;
+    },
+
+    async resealPending() {
+      return !(await storage.resealed());
+    },
+
+    async completeReseal() {
+      if (await storage.legacyLeft()) return false;
+      await storage.markResealed();
+      legacyRead = Promise.resolve(false);
+      return true;
+    },
+
+    async recordVersions(after, limit) {
+      return storage.versions(after, limit);
+    },
   });
+}
+
+function sqliteBatch(batch: Store['batch']): NonNullable<Store['batch']> {
+  if (batch === undefined) throw new Error('the vault on SQLite writes through the store\'s write batch (Store.batch)');
+  return batch;
 }

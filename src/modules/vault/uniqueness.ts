@@ -7,7 +7,7 @@ import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import { normaliseEmail, type Inventory } from '../inventory/index.ts';
 import type { PolicyService } from '../policy/service.ts';
-import { openField, parseStored } from './codec.ts';
+import { parseStored } from './codec.ts';
 import { VaultErrors } from './errors.ts';
 import type { CallContext, VaultService } from './service.ts';
 
@@ -36,6 +36,8 @@ function violated(error: unknown, index: string, sqliteMessage: string): boolean
 
 const emailTaken = (error: unknown) => violated(error, 'blind_indexes_customer_email', ': blind_indexes.digest');
 const numberTaken = (error: unknown) => violated(error, 'records_order_number', "index 'records_order_number'");
+/** A write refused by one of the two unique indexes this file answers for. */
+export const isUniqueViolation = (error: unknown): boolean => emailTaken(error) || numberTaken(error);
 
 export function customerEmailDigest(key: KeyObject, email: string): string | undefined {
   const n = normaliseEmail(email);
@@ -97,7 +99,7 @@ async function refuseEmail(deps: Deps, ctx: CallContext, email: unknown, self?: 
  * The service with the uniqueness rules turned into answers, and the two reads identity needs to
  * link an account to the shop's record.
  */
-export function withUniqueness(deps: Deps, service: Omit<VaultService, 'customerIdByEmail' | 'customerEmail'>): VaultService {
+export function withUniqueness(deps: Deps, service: Omit<VaultService, 'customerIdByEmail'>): VaultService {
   return {
     ...service,
     async create(ctx, collection, parentId, values) {
@@ -118,24 +120,5 @@ export function withUniqueness(deps: Deps, service: Omit<VaultService, 'customer
       }
     },
     customerIdByEmail: (email) => ownerOf(deps, email),
-    async customerEmail(ctx, id) {
-      const customers = deps.inventory.collections.get('customers')!;
-      const purpose = deps.policy.checkPurpose(ctx.actor, ctx.purpose);
-      await deps.policy.authorize(ctx.actor, purpose, id);
-      const row = await deps.db.selectFrom('records').select('data').where('id', '=', id).where('collection', '=', 'customers').executeTakeFirst();
-      if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      if ((await deps.policy.decide(ctx.actor, purpose, id, customers)).get('email') !== 'clear')
-        fail(VaultErrors.VAULT_LOOKUP_NOT_ALLOWED, 'the stated purpose may not see email in clear');
-      await deps.audit.append({ actor: ctx.actor.ref, action: 'vault.read', subjectId: id, collection: 'customers', recordId: id, fields: ['email'], purpose, outcome: 'success', requestId: ctx.requestId });
-      const data = parseStored(row.data);
-      const plain = data.p.email;
-      if (typeof plain === 'string') return plain;
-      const sealed = data.e.email;
-      if (sealed === undefined) return undefined;
-      const dek = await deps.keys.dekFor(deps.db, id, false);
-      if (dek === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      const value = openField(dek, 'customers', 'email', id, sealed);
-      return typeof value === 'string' ? value : undefined;
-    },
   };
 }

@@ -45,8 +45,9 @@ interface StubCandidate {
 /** True when the stored data holds the email and nothing else (what the old sign-up wrote). */
 function onlyEmail(json: string): boolean {
   try {
-    const parsed = JSON.parse(json) as { e?: Record<string, unknown>; p?: Record<string, unknown> };
-    const e = Object.keys(parsed.e ?? {});
+    // Per-field records name their sealed fields in `e`; whole-record envelopes (migration 0012) in `n`.
+    const parsed = JSON.parse(json) as { e?: Record<string, unknown>; n?: unknown; p?: Record<string, unknown> };
+    const e = Array.isArray(parsed.n) ? parsed.n.map(String) : Object.keys(parsed.e ?? {});
     return e.length === 1 && e[0] === 'email' && Object.keys(parsed.p ?? {}).length === 0;
   } catch {
     return false;
