@@ -5,7 +5,11 @@ import { UsageError } from '../io.ts';
 import { keyStatus, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
 import { rotateServiceKey, ROTATABLE_SERVICE_KEYS, SERVICE_KEY_NAMES, type ServiceKeyName } from '../../crypto/service-keys.ts';
 
-const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [--batch-size N] | rotate --key NAME | retire';
+export const KEYS_USAGE = `  keys status [--json]                          every key's versions and ages; warns past the cryptoperiod
+  keys rotate [--batch-size N]                  add a key-encryption key version and re-wrap every data key
+  keys rotate --root [--batch-size N]           re-wrap every KEK and service key under a new root key
+  keys rotate --key NAME                        add a version of one service key (${ROTATABLE_SERVICE_KEYS.join(', ')})
+  keys retire                                   destroy the KEK versions that wrap no data key`;
 
 /**
  * `custos keys status [--json]`: every key's versions, ages and what each wraps, with warnings
@@ -107,5 +111,5 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     io.out(`rotated: KEK v${target} wraps every data key (${done} re-wrapped)`);
     return 0;
   }
-  throw new UsageError(USAGE);
+  throw new UsageError(`keys status|rotate|retire\n${KEYS_USAGE}`);
 };
