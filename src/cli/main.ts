@@ -7,48 +7,47 @@ import { InventoryError } from '../modules/inventory/index.ts';
 import { openRuntime, type Runtime } from '../runtime.ts';
 import { createLogger } from '../kernel/logger.ts';
 import { processIo, UsageError, type Io } from './io.ts';
-import { apikeyCommand } from './commands/apikey.ts';
-import { keysCommand } from './commands/keys.ts';
-import { auditCommand } from './commands/audit.ts';
-import { staffCommand } from './commands/staff.ts';
+import { APIKEY_USAGE, apikeyCommand } from './commands/apikey.ts';
+import { KEYS_USAGE, keysCommand } from './commands/keys.ts';
+import { AUDIT_USAGE, auditCommand } from './commands/audit.ts';
+import { STAFF_USAGE, staffCommand } from './commands/staff.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
  * directly, never HTTP. Exit codes: 0 ok, 1 failure, 2 usage, 78 configuration.
  */
-export const USAGE = `usage: custos <command> [options]
+export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
+
+/**
+ * The commands that open the runtime, each with its own usage lines (the help lists exactly these).
+ * A function, not a constant: the command modules import this one, so their exports may not be
+ * initialised yet while this module is evaluated.
+ */
+export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string }> {
+  return new Map([
+    ['apikey', { run: apikeyCommand, usage: APIKEY_USAGE }],
+    ['keys', { run: keysCommand, usage: KEYS_USAGE }],
+    ['audit', { run: auditCommand, usage: AUDIT_USAGE }],
+    ['staff', { run: staffCommand, usage: STAFF_USAGE }],
+  ]);
+}
+
+/** `custos help`: serve and migrate, then every command's own usage lines. */
+export function usage(): string {
+  return `usage: custos <command> [options]
 
   serve                                         start the HTTPS service (same as npm start)
   migrate                                       bring the database schema up to date
-  apikey create --name NAME --purposes a,b      create an API key; prints it once on stdout
-  apikey list [--json]                          list API keys (never the secrets)
-  apikey revoke ID                              revoke a key at once
-  keys rotate                                   add a key-encryption key version and re-wrap every data key
-  keys status [--json]                          key versions and how many data keys each wraps
-  keys reseal [--batch-size N]                  seal every record still in the per-field format as one envelope (resumable)
-  audit verify [--records]                      check the audit log's hash chain, MACs and signed checkpoints
-                                                (--records: and that each record is at the version its last write produced)
-  staff create --email E --role R               invite a staff member (link by mail; printed once without a mailer)
-  staff invite --email E                        a new invitation link for a member who has not accepted yet
-  staff list [--json]                           staff members, roles, status, second factor
-  staff role --email E --role R                 change a member's role
-  staff suspend|reactivate --email E            stop or restore a member's access at once
-  staff roles [--json]                          roles with their purposes and permissions
-  staff training course add --course C --required-for all|r1,r2 [--title T]
-  staff training course remove|list [--course C]
-  staff training complete --email E --course C --date YYYY-MM-DD
-  staff training status [--email E] [--json]    training per member; blocked members are refused personal data
+${[...commands().values()].map((c) => c.usage).join('\n')}
 
 Configuration comes from the environment, as for the server (see README).`;
+}
 
-export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
-
-const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand };
 
 export async function main(argv: string[], io: Io = processIo(), env: Record<string, string | undefined> = process.env): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    (command === undefined ? io.err : io.out)(USAGE);
+    (command === undefined ? io.err : io.out)(usage());
     return command === undefined ? 2 : 0;
   }
   if (command === 'serve') {
@@ -56,9 +55,9 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
     await serve(env);
     return 0;
   }
-  const run = COMMANDS[command];
+  const run = commands().get(command)?.run;
   if (command !== 'migrate' && run === undefined) {
-    io.err(`custos: unknown command '${command}'\n\n${USAGE}`);
+    io.err(`custos: unknown command '${command}'\n\n${usage()}`);
     return 2;
   }
   let runtime: Runtime | undefined;

@@ -1,6 +1,7 @@
 import { createHmac, type KeyObject } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
+import { z } from 'zod';
 import { fail } from '../kernel/errors.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Logger } from '../kernel/logger.ts';
@@ -29,6 +30,15 @@ declare module 'fastify' {
  * vault's `{ "id" }`); any other answer is sent but not kept, and its key is released.
  */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+
+/** The request header, for the schema of each route that opts in. */
+export const idempotencyKeyHeader = {
+  'idempotency-key': z
+    .string()
+    .max(257)
+    .optional()
+    .meta({ description: 'Makes a retry safe: the same key and request within 24 hours return the first answer and do nothing twice.' }),
+};
 /** A first request still marked in flight after this long died with its process; its key is freed. */
 const ABANDONED_MS = 120_000;
 const SWEEP_EVERY_MS = 10 * 60_000;

@@ -89,19 +89,31 @@ export function areaOf(path: string): Area | undefined {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
       words: 'an API key scoped to purposes, or a staff session',
       errors: ['VAULT', 'POLICY', 'APIKEY', 'STAFF', 'AUDIT'],
-      extraCodes: ['IDENTITY_SESSION_REQUIRED'],
+      extraCodes: [
+        'IDENTITY_SESSION_REQUIRED',
+        'IDENTITY_AUTH_THROTTLED',
+        // The invitation (identity/routes/routes-claim.ts) mails through identity's budget.
+        ...(path === '/v1/customers/{id}/invitation' ? ['IDENTITY_INVITATION_NO_EMAIL', 'IDENTITY_THROTTLED'] : []),
+      ],
     };
   return undefined;
 }
 
 const HTTP_CODES = ['REQUEST_', 'ROUTE_NOT_FOUND', 'RATE_LIMITED', 'INTERNAL_ERROR'];
 
-/** The codes of `status` this area answers with; every code of that status when none matches. */
-function codesFor(area: Area | undefined, status: number): string[] {
+/**
+ * The codes of `status` this area answers with (with the Idempotency-Key codes where the operation
+ * takes that header); every code of that status when none matches.
+ */
+function codesFor(area: Area | undefined, status: number, idempotent: boolean): string[] {
   const all = allErrors().filter((e) => e.status === status);
   if (area === undefined) return all.map((e) => e.code);
   const mine = all.filter(
-    (e) => HTTP_CODES.some((p) => e.code.startsWith(p)) || area.errors.some((m) => e.code.startsWith(`${m}_`)) || area.extraCodes?.includes(e.code) === true,
+    (e) =>
+      HTTP_CODES.some((p) => e.code.startsWith(p)) ||
+      (idempotent && e.code.startsWith('IDEMPOTENCY_KEY_')) ||
+      area.errors.some((m) => e.code.startsWith(`${m}_`)) ||
+      area.extraCodes?.includes(e.code) === true,
   );
   return (mine.length > 0 ? mine : all).map((e) => e.code);
 }
@@ -210,6 +222,7 @@ function completeOperation(method: string, path: string, op: Json, ids: Map<stri
 
   // Custos-Purpose: reads must state it; on writes staff sessions must, API keys may leave it out.
   const parameters = (op.parameters ?? []) as Json[];
+  const idempotent = parameters.some((p) => p.in === 'header' && String(p.name).toLowerCase() === 'idempotency-key');
   for (const p of parameters) {
     if (p.in !== 'header' || String(p.name).toLowerCase() !== 'custos-purpose') continue;
     p.name = PURPOSE_HEADER;
@@ -248,12 +261,12 @@ function completeOperation(method: string, path: string, op: Json, ids: Map<stri
     const content = response.content as Record<string, { schema?: unknown }> | undefined;
     const json = content?.['application/json'];
     if (json !== undefined && isErrorBody(json.schema)) json.schema = { $ref: '#/components/schemas/Error' };
-    const codes = codesFor(area, code);
+    const codes = codesFor(area, code, idempotent);
     response.description = codes.length === 0 ? 'Error.' : `Error; \`code\` is one of: ${codes.map((c) => `\`${c}\``).join(', ')}.`;
   }
   if (!Object.keys(responses).some((s) => s.startsWith('4'))) {
     responses['429'] = {
-      description: `Error; \`code\` is one of: ${codesFor(area, 429).map((c) => `\`${c}\``).join(', ')}.`,
+      description: `Error; \`code\` is one of: ${codesFor(area, 429, idempotent).map((c) => `\`${c}\``).join(', ')}.`,
       content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
     };
   }

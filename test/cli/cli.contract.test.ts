@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TEST_DIALECT, type TestDatabase } from '../support/store.ts';
 import { apiClient } from '../resilience/api-client.ts';
+import { commands } from '../../src/cli/main.ts';
 import { CHILD_TIMEOUT, childEnv, CLI, killChildren, MAIN, newDatabase, rootKey, runCli, runNode, startServer, tempDir } from '../resilience/harness.ts';
 
 /**
@@ -81,6 +82,30 @@ describe(`custos CLI contract (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, ()
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/usage|needs|must|unknown|custos \w+: /i);
+  });
+
+  it('custos help lists every command and subcommand the dispatcher accepts', async () => {
+    const help = await runCli(['help'], env);
+    expect(help.code).toBe(0);
+    const listed = new Map<string, Set<string>>();
+    for (const [, command, sub] of help.stdout.matchAll(/^ {2}([a-z-]+)(?: ([a-z|-]+))?/gm)) {
+      const subs = listed.get(command!) ?? new Set<string>();
+      for (const s of sub?.split('|') ?? []) subs.add(s);
+      listed.set(command!, subs);
+    }
+    expect([...listed.keys()].sort()).toEqual(['migrate', 'serve', ...commands().keys()].sort());
+    // Each command names the subcommands it accepts when given one it does not.
+    const names = [...commands().keys()];
+    const answers = await Promise.all(names.map((command) => runCli([command, 'frobnicate'], env)));
+    for (const [i, command] of names.entries()) {
+      const refused = answers[i]!;
+      expect(refused.code).toBe(2);
+      const accepted = new RegExp(`^custos ${command}: ${command} ([a-z|-]+)`).exec(refused.stderr)?.[1];
+      expect(accepted, refused.stderr).toBeDefined();
+      expect([...listed.get(command)!].sort(), command).toEqual(accepted!.split('|').sort());
+    }
+    for (const line of ['keys rotate --root', 'keys rotate --key NAME', 'keys retire', 'staff roles define', 'staff role-changes approve|deny'])
+      expect(help.stdout).toContain(`  ${line}`);
   });
 
   it('apikey revoke makes the key fail at once on a running server', async () => {

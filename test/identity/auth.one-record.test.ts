@@ -195,6 +195,21 @@ describe('a shop invites a stored customer to claim the account', () => {
     expect(actions).toContain('identity.authn_token_created');
   });
 
+  it('a retried invitation with the same Idempotency-Key sends one mail and answers the same', async () => {
+    const email = uniqueEmail('retry');
+    const id = await stored(email);
+    const send = () => t.app.inject({ method: 'POST', url: `/v1/customers/${id}/invitation`, headers: { authorization: shop, 'idempotency-key': `invite-${id}` } });
+    const first = await send();
+    expect(first.statusCode, first.body).toBe(202);
+    const again = await send();
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toEqual(first.json());
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(await mailsTo(email, /claim/)).toHaveLength(1);
+    // The one link mailed is the live one: the replay superseded nothing.
+    expect((await claim(await lastLink(email, /claim/))).statusCode).toBe(200);
+  });
+
   it('a key without purpose account cannot send invitations (refused, audited)', async () => {
     const id = await stored(uniqueEmail());
     const fulfilment = await t.bearer(['fulfilment']);

@@ -1,3 +1,4 @@
+import { SERVICE_KEY_NAMES } from '../../src/crypto/service-keys.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import type { Io } from '../../src/cli/io.ts';
@@ -48,7 +49,7 @@ describe(`custos keys (${TEST_DIALECT})`, () => {
   it('status lists the KEK and every service key at version 1, with no warning on a new database', async () => {
     const s = await status();
     expect(s.keks).toHaveLength(1);
-    expect(s.service_keys.map((k) => k.name).sort()).toEqual(['api-key-hash', 'audit-mac', 'audit-signing', 'blind-index', 'idempotency', 'identity', 'staff']);
+    expect(s.service_keys.map((k) => k.name).sort()).toEqual([...SERVICE_KEY_NAMES].sort());
     expect(s.warnings).toEqual([]);
   });
 

@@ -75,6 +75,19 @@ describe('vault API description', () => {
       expect(spec.paths[path]![m]!.responses, `${m} ${path}`).toHaveProperty(['200']);
   });
 
+  it('the routes that take Idempotency-Key name its error codes; the invitation names the codes it answers with', () => {
+    const described = (path: string, status: string) => String((spec.paths[path]!.post!.responses?.[status] as { description?: string } | undefined)?.description);
+    for (const path of ['/v1/customers', '/v1/customers/{id}/addresses', '/v1/customers/{id}/orders', '/v1/customers/{id}/invitation']) {
+      expect(spec.paths[path]!.post!.parameters?.some((p) => p.in === 'header' && p.name.toLowerCase() === 'idempotency-key'), path).toBe(true);
+      expect(described(path, '400'), path).toContain('`IDEMPOTENCY_KEY_MALFORMED`');
+      expect(described(path, '409'), path).toContain('`IDEMPOTENCY_KEY_IN_FLIGHT`');
+      expect(described(path, '422'), path).toContain('`IDEMPOTENCY_KEY_REUSED`');
+    }
+    expect(described('/v1/customers/{id}/invitation', '409')).toContain('`IDENTITY_INVITATION_NO_EMAIL`');
+    expect(described('/v1/customers/{id}/invitation', '429')).toContain('`IDENTITY_THROTTLED`');
+    expect(String((spec.paths['/v1/customers/{id}']!.patch!.responses?.['400'] as { description?: string }).description)).not.toContain('IDEMPOTENCY_KEY');
+  });
+
   it('every $ref in the document resolves (no dangling component references)', () => {
     const refs = new Set<string>();
     const walk = (node: unknown): void => {

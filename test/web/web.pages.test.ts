@@ -146,17 +146,38 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     await reset.close();
   });
 
-  it('/account/claim sends POST /v1/auth/claim { token, password } from the page (request shape; the route comes from account linking)', async () => {
-    const page = await open(`${server.url}/account/claim#token=inv_test.secret-part`);
+  it('/account/claim: a shop invites the customer it stored, the mailed link sets the password, and the customer sees the shop’s data at /v1/me', async () => {
+    const key = await runCli(['apikey', 'create', '--name', 'shop', '--purposes', 'account'], env);
+    expect(key.code, key.stderr).toBe(0);
+    const shop = await browser.newContext({ ignoreHTTPSErrors: true });
+    const headers = { authorization: `Bearer ${key.stdout.trim()}` };
+    const email = `claim.${Date.now()}@example.com`;
+    const stored = await shop.request.post(`${server.url}/v1/customers`, { headers, data: { email, name: 'Ines Varga-Holm' } });
+    expect(stored.status(), await stored.text()).toBe(201);
+    const { id } = (await stored.json()) as { id: string };
+    const invited = await shop.request.post(`${server.url}/v1/customers/${id}/invitation`, { headers });
+    expect(invited.status(), await invited.text()).toBe(202);
+    await shop.close();
+
+    const link = linkIn(await mailTo(email, /claim/), '/account/claim');
+    const page = await open(link);
     await page.getByLabel('New password').fill(NEW_PASSWORD);
     await page.getByLabel('The same password again').fill(NEW_PASSWORD);
     const [request] = await Promise.all([page.waitForRequest('**/v1/auth/claim'), page.getByRole('button', { name: 'Create my account' }).click()]);
-    expect(request.method()).toBe('POST');
     expect(request.headers()['content-type']).toBe('application/json');
-    expect(request.postDataJSON()).toEqual({ token: 'inv_test.secret-part', password: NEW_PASSWORD });
-    // A made-up token is refused, and the page says so.
-    await expect.poll(() => status(page).getAttribute('data-kind')).toBe('error');
+    expect(request.postDataJSON()).toEqual({ token: link.split('#token=')[1], password: NEW_PASSWORD });
+    await expect.poll(() => status(page).getAttribute('data-kind')).toBe('done');
+    expect(await status(page).textContent()).toMatch(/account is ready/);
     await page.close();
+
+    // The customer signs in (a fresh browser profile) and /v1/me is the record the shop stored.
+    const person = await browser.newContext({ ignoreHTTPSErrors: true });
+    const signin = await person.request.post(`${server.url}/v1/auth/signin`, { data: { email, password: NEW_PASSWORD }, headers: { origin: server.url } });
+    expect(signin.status(), await signin.text()).toBe(200);
+    const me = await person.request.get(`${server.url}/v1/me`);
+    expect(me.status(), await me.text()).toBe(200);
+    expect(await me.json()).toMatchObject({ id, email, name: 'Ines Varga-Holm' });
+    await person.close();
   });
 
   it('mismatched passwords are caught before anything is sent; no page broke its CSP', async () => {

@@ -2,6 +2,10 @@ import type { CommandRun } from '../main.ts';
 import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
 
+export const APIKEY_USAGE = `  apikey create --name NAME --purposes a,b      create an API key; prints it once on stdout
+  apikey list [--json]                          list API keys (never the secrets)
+  apikey revoke ID                              revoke a key at once`;
+
 /** `custos apikey create|list|revoke`: keys are shown once, alone on standard output. */
 export const apikeyCommand: CommandRun = async (runtime, args, io) => {
   const [sub, ...rest] = args;
@@ -40,5 +44,5 @@ export const apikeyCommand: CommandRun = async (runtime, args, io) => {
     io.out(`${info.id}\trevoked ${info.revoked_at ?? ''}`);
     return 0;
   }
-  throw new UsageError('apikey create|list|revoke');
+  throw new UsageError(`apikey create|list|revoke\n${APIKEY_USAGE}`);
 };

@@ -4,6 +4,9 @@ import type { CommandRun } from '../main.ts';
 import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
 
+export const AUDIT_USAGE = `  audit verify [--records]                      check the audit log's hash chain, MACs and signed checkpoints
+                                                (--records: and that each record is at the version its last write produced)`;
+
 /** Records compared per query by `--records`. */
 const RECORD_PAGE = 1000;
 
@@ -16,7 +19,7 @@ const RECORD_PAGE = 1000;
  */
 export const auditCommand: CommandRun = async (runtime, args, io) => {
   const [sub, ...rest] = args;
-  if (sub !== 'verify') throw new UsageError('audit verify [--records]');
+  if (sub !== 'verify') throw new UsageError(`audit verify [--records]\n${AUDIT_USAGE}`);
   const { values } = parse(rest, { records: { type: 'boolean' } });
   // Entries written but not yet linked (the server links them within milliseconds) are linked first.
   await runtime.audit.chainPending();

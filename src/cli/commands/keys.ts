@@ -6,7 +6,12 @@ import { runReseal } from '../../modules/vault/reseal.ts';
 import { keyStatus, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
 import { rotateServiceKey, ROTATABLE_SERVICE_KEYS, SERVICE_KEY_NAMES, type ServiceKeyName } from '../../crypto/service-keys.ts';
 
-const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [--batch-size N] | rotate --key NAME | retire | reseal [--batch-size N]';
+export const KEYS_USAGE = `  keys status [--json]                          every key's versions and ages; warns past the cryptoperiod
+  keys rotate [--batch-size N]                  add a key-encryption key version and re-wrap every data key
+  keys rotate --root [--batch-size N]           re-wrap every KEK and service key under a new root key
+  keys rotate --key NAME                        add a version of one service key (${ROTATABLE_SERVICE_KEYS.join(', ')})
+  keys retire                                   destroy the KEK versions that wrap no data key
+  keys reseal [--batch-size N]                  seal every record still in the per-field format as one envelope (resumable)`;
 
 /**
  * `custos keys status [--json]`: every key's versions, ages and what each wraps, with warnings
@@ -133,5 +138,5 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     io.out(`re-sealed ${report.resealed} records (${report.examined} examined): every record is an envelope`);
     return 0;
   }
-  throw new UsageError(USAGE);
+  throw new UsageError(`keys status|rotate|retire|reseal\n${KEYS_USAGE}`);
 };

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { idempotencyKeyHeader } from '../../http/idempotency.ts';
 import { actorOf } from '../../http/auth.ts';
 import { responseShape, writeSchema, type Inventory, type SchemaOptions } from '../inventory/index.ts';
 import type { CallContext, Values, VaultService } from './service.ts';
@@ -17,13 +18,7 @@ const purposeHeader = z.object({
   'custos-purpose': z.string().max(64).optional().meta({ description: 'Why this data is read: a purpose declared in the inventory.' }),
 });
 /** Creates honour Idempotency-Key (src/http/idempotency.ts). */
-const createHeaders = purposeHeader.extend({
-  'idempotency-key': z
-    .string()
-    .max(257)
-    .optional()
-    .meta({ description: 'Makes a retry safe: the same key and body within 24 hours return the first answer and store nothing twice.' }),
-});
+const createHeaders = purposeHeader.extend(idempotencyKeyHeader);
 const idempotent = { idempotent: true };
 const errorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose(),

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../../http/auth.ts';
+import { idempotencyKeyHeader } from '../../../http/idempotency.ts';
 import { AppError, fail } from '../../../kernel/errors.ts';
 import { Secret } from '../../../kernel/secret.ts';
 import type { AuditLog } from '../../audit/service.ts';
@@ -24,7 +25,8 @@ import { authErrors, errorBody, passwordField } from './routes-schemas.ts';
  * the customer's email — a read of `email` alone, audited — and mails a single-use link to
  * `/account/claim#token=…`, valid for 72 hours; a new invitation supersedes older unused links. The
  * invitation is audited in the customer's access log (`identity.authn_token_created`), and so is a
- * caller refused for lacking `account`. At most 5 invitation mails per customer an hour.
+ * caller refused for lacking `account`. At most 5 invitation mails per customer an hour. It honours
+ * `Idempotency-Key`: a retry with the same key answers the first answer again and mails nothing.
  *
  * `POST /v1/auth/claim` `{ token, password }`: the link proves the mailbox, so the address counts
  * as verified. The password must pass the whole policy before the link is spent. The account of
@@ -45,11 +47,13 @@ const customerId = z.object({ id: z.string().regex(/^cus_[0-9A-HJKMNP-TV-Z]{26}$
 export function registerInvitationRoute(app: FastifyInstance, deps: ClaimRouteDeps): void {
   const { identity, vault, audit } = deps;
   app.withTypeProvider<ZodTypeProvider>().post('/v1/customers/:id/invitation', {
+    config: { idempotent: true },
     schema: {
       tags: ['customers'],
       summary: 'Invite a stored customer to claim their account: mails a single-use link valid for 72 hours (purpose account)',
       security: [{ apiKey: [] }],
       params: customerId,
+      headers: z.object(idempotencyKeyHeader),
       response: {
         202: z.object({ status: z.literal('accepted'), expires_at: z.string() }),
         400: errorBody,
@@ -57,6 +61,7 @@ export function registerInvitationRoute(app: FastifyInstance, deps: ClaimRouteDe
         403: errorBody,
         404: errorBody,
         409: errorBody,
+        422: errorBody,
         429: errorBody,
       },
     },
