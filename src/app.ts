@@ -15,6 +15,10 @@ import { HttpErrors } from './http/errors.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
+import { registerConsentApiRoutes, registerConsentPublicRoutes } from './modules/consent/routes.ts';
+import { registerConsentMeRoutes } from './modules/consent/routes-me.ts';
+import { resolveSessions } from './http/session.ts';
+import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -92,6 +96,16 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     reply.header('x-request-id', request.id);
     done();
   });
+  // Global Privacy Control (CCPA regs §7025): `Sec-GPC: 1` on a request that carries a customer
+  // session withdraws that customer's sale/sharing consents, once. Any other value is no signal.
+  app.addHook('preHandler', async (request) => {
+    if (request.headers['sec-gpc'] !== '1') return;
+    const auth = request.authSession ?? null;
+    if (auth === null || auth.session.realm !== 'customer') return;
+    const account = await runtime.identity.accounts.get(auth.session.accountId);
+    if (account.customer_id === null) return;
+    await runtime.consent.honorGpc({ actor: customerActor(account.customer_id), requestId: request.id }, account.customer_id);
+  });
   const logRequests = runtime.logger.isLevelEnabled('info');
   app.addHook('onResponse', (request, reply, done) => {
     if (logRequests)
@@ -142,6 +156,17 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
     });
+    registerConsentApiRoutes(api, { consent: runtime.consent });
+  });
+  // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.
+  await app.register(async (me) => {
+    await me.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-consent-' }) });
+    resolveSessions(me, { sessions: runtime.identity.sessions, realm: 'customer', publicOrigin: config.publicUrl });
+    registerConsentMeRoutes(me, { consent: runtime.consent, identity: runtime.identity, vault: runtime.vault });
+  });
+  await app.register(async (pub) => {
+    await pub.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-public-' }) });
+    registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis);

@@ -8,6 +8,9 @@ import { createApiKeyService, type ApiKeyService } from './modules/apikeys/servi
 import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
+import { consentGateFor, openConsent } from './modules/consent/module.ts';
+import type { ConsentService } from './modules/consent/service.ts';
+import { createVaultSubjects } from './modules/vault/audience.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
@@ -35,6 +38,7 @@ export interface Runtime {
   readonly vault: VaultService;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
+  readonly consent: ConsentService;
   close(): Promise<void>;
 }
 
@@ -95,7 +99,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       trainingValidityMonths: config.trainingValidityMonths,
     });
     if (options.background !== false) identity.start();
-    const policy = createPolicyService({ inventory, guards: [customerSelfGuard, staff.guard] });
+    let consent: ConsentService | undefined;
+    const policy = createPolicyService({ inventory, consent: consentGateFor(() => consent), guards: [customerSelfGuard, staff.guard] });
     const vault = createVaultService({
       db: store.db,
       dialect: store.dialect,
@@ -108,6 +113,17 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       audit,
       clock,
       phoneDefaultCountry: config.phoneDefaultCountry,
+    });
+    consent = await openConsent({
+      db: store.db,
+      read: store.read,
+      clock,
+      audit,
+      inventory,
+      policy,
+      subjects: createVaultSubjects({ db: store.db, read: store.read }),
+      base: moduleBase('consent/v1'),
+      issuer: config.publicUrl ?? 'custos',
     });
     const apiKeys = createApiKeyService({
       db: store.db,
@@ -132,6 +148,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       vault,
       identity,
       staff,
+      consent,
       async close() {
         if (closed) return;
         closed = true;

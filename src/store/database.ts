@@ -11,6 +11,7 @@ import * as m0001 from './migrations/0001-vault-core.ts';
 import * as m0002 from './migrations/0002-identity.ts';
 import * as m0003 from './migrations/0003-staff.ts';
 import * as m0004 from './migrations/0004-sessions.ts';
+import * as m0010 from './migrations/0010-consent.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -36,6 +37,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0002-identity': m0002,
   '0003-staff': m0003,
   '0004-sessions': m0004,
+  '0010-consent': m0010,
 };
 
 /**

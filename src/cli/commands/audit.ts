@@ -10,10 +10,13 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
   const result = await verifyAuditLog({ db: runtime.store.db, keys: runtime.rootKeys }, (done, total) =>
     io.progress(`verified ${done}/${total}`),
   );
+  // The consent ledger's rows are bound to their audit entries: an edited, inserted or deleted row is named.
+  const ledger = await runtime.consent.verifyLedger();
   io.done();
+  for (const p of ledger) io.out(`consent ledger BROKEN at row ${p.id}: ${p.reason}`);
   if (result.ok) {
     io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
-    return 0;
+    return ledger.length === 0 ? 0 : 1;
   }
   // Row id 0: the entry is missing altogether (a truncated tail), so there is no row to name.
   const { seq, id } = result.firstBad;

@@ -27,6 +27,9 @@ export interface ConsentGate {
   permits(subjectId: string, purpose: string): Promise<boolean>;
 }
 
+/** A decision; `withheld` says why a purpose's fields were left out (the access log's action names it). */
+export type Decision = ReadonlyMap<string, Access> & { readonly withheld?: 'no_consent' };
+
 export const noConsentRecorded: ConsentGate = { permits: async () => false };
 
 /** A guard may refuse a read outright (throw an AppError) before any data is touched. */
@@ -41,7 +44,7 @@ export interface PolicyService {
    */
   authorize(actor: Actor, purpose: string | undefined, subjectId: string): Promise<void>;
   /** Fields of `collection` the purpose may see for this subject, each clear or masked. */
-  decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<ReadonlyMap<string, Access>>;
+  decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<Decision>;
 }
 
 export function createPolicyService(deps: { inventory: Inventory; consent?: ConsentGate; guards?: readonly PolicyGuard[] }): PolicyService {
@@ -89,7 +92,7 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
       if (consented) return entry.access;
       const out = new Map(entry.access);
       for (const f of entry.consentFields) out.delete(f);
-      return out;
+      return Object.assign(out, { withheld: 'no_consent' as const });
     },
   };
 }

@@ -11,7 +11,7 @@ import type { Database } from '../../store/schema.ts';
 import { INSERT_COLUMNS, type AuditEntry, type AuditLog, type AuditRecord } from '../audit/service.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
-import type { Actor, PolicyService } from '../policy/service.ts';
+import type { Actor, Decision, PolicyService } from '../policy/service.ts';
 import { applyWrite, parseStored, reveal, type StoredData } from './codec.ts';
 import { VaultErrors } from './errors.ts';
 
@@ -171,7 +171,7 @@ export function createVaultService(deps: {
   /** Decide, audit (durable before anything leaves: fail closed), then open and mask. */
   async function release(ctx: CallContext, action: string, subjectId: string, rows: readonly Row[], recordId: string | null): Promise<RecordView[]> {
     const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
-    const decisions = new Map<string, ReadonlyMap<string, 'clear' | 'masked'>>();
+    const decisions = new Map<string, Decision>();
     const touched = new Set<string>();
     const parsed = rows.map((row) => parseStored(row.data));
     for (const [i, row] of rows.entries()) {
@@ -185,9 +185,11 @@ export function createVaultService(deps: {
         if (name in data.e || name in data.p) touched.add(row.collection === 'customers' ? name : `${row.collection}.${name}`);
     }
     const first = rows[0];
+    // Why nothing was released for the purpose: no consent in force (e.g. vault.read.no_consent).
+    const withheld = [...decisions.values()].find((d) => d.withheld !== undefined)?.withheld;
     await audit.append({
       actor: ctx.actor.ref,
-      action,
+      action: withheld === undefined ? action : `${action}.${withheld}`,
       subjectId,
       collection: first?.collection ?? null,
       recordId,

@@ -1,0 +1,314 @@
+import type { KeyObject } from 'node:crypto';
+import { sql, type Kysely } from 'kysely';
+import type { Clock } from '../../kernel/clock.ts';
+import { fail } from '../../kernel/errors.ts';
+import { newId } from '../../kernel/ids.ts';
+import type { Store } from '../../store/database.ts';
+import type { Database } from '../../store/schema.ts';
+import type { AuditLog } from '../audit/service.ts';
+import type { Inventory } from '../inventory/index.ts';
+import type { Actor, ConsentGate, PolicyService } from '../policy/service.ts';
+import type { VaultSubjects } from '../vault/audience.ts';
+import { ConsentErrors } from './errors.ts';
+import { ACTION_OF, ledgerMac, ledgerMacValid, type LedgerRow } from './ledger.ts';
+import type { NoticeVersions } from './notice-versions.ts';
+import { signReceipt, type ReceiptKeys } from './receipts.ts';
+
+/**
+ * The consent ledger (GDPR Art. 7): every grant and withdrawal is a new row, never an update,
+ * committed in one transaction with its audit entry; the current state per purpose is derived
+ * from the newest row. The gate the policy asks at every read is this state: a consent counts
+ * while it is granted and was given under a notice version at least the purpose's `changed_in`.
+ */
+export const SOURCES = ['web_form', 'api', 'import', 'gpc', 'unsubscribe_link', 'staff'] as const;
+export type Source = (typeof SOURCES)[number];
+
+export interface Proof {
+  /** SHA-256 (hex) of the exact text shown to the customer. */
+  readonly text_sha256: string;
+  readonly channel: string;
+  readonly at: string;
+}
+
+export interface ConsentInput {
+  readonly purpose: string;
+  readonly granted: boolean;
+  readonly source: Source;
+  readonly notice_version: number;
+  readonly proof?: Proof | undefined;
+}
+
+export interface CallerContext {
+  readonly actor: Actor;
+  readonly requestId: string;
+}
+
+export interface Recorded {
+  id: string;
+  purpose: string;
+  status: LedgerRow['status'];
+  source: string;
+  notice_version: number;
+  recorded_at: string;
+  in_force: boolean;
+  receipt: string;
+}
+
+export interface PurposeState {
+  purpose: string;
+  status: LedgerRow['status'] | 'none';
+  in_force: boolean;
+  needs_confirmation: boolean;
+  notice_version: number | null;
+  changed_in: number;
+  source: string | null;
+  at: string | null;
+}
+
+export interface ConsentState {
+  customer_id: string;
+  notice_version: number;
+  purposes: PurposeState[];
+  history: { id: string; purpose: string; status: string; source: string; notice_version: number; proof: Proof | null; actor: string; recorded_at: string }[];
+  gpc: { honored: boolean; at: string | null };
+}
+
+export interface LedgerProblem {
+  /** The ledger row id (from the row, or from the audit entry of a row that is gone). */
+  readonly id: string;
+  readonly reason: string;
+}
+
+export interface ConsentService {
+  readonly gate: ConsentGate;
+  readonly notices: NoticeVersions;
+  readonly receipts: ReceiptKeys;
+  /** Records a grant or a withdrawal made through `route` (which sources it may record). */
+  record(ctx: CallerContext, subjectId: string, input: ConsentInput, allowed: readonly Source[]): Promise<Recorded>;
+  /** Current state per consent-based purpose, the whole history, and the GPC status. */
+  state(ctx: CallerContext, subjectId: string): Promise<ConsentState>;
+  /** A Global Privacy Control signal: withdraws every sale/sharing purpose once (CCPA regs §7025). */
+  honorGpc(ctx: CallerContext, subjectId: string): Promise<void>;
+  /** Every ledger row against its MAC and its audit entry, and every consent audit entry against its row. */
+  verifyLedger(): Promise<LedgerProblem[]>;
+}
+
+export interface ConsentDeps {
+  db: Kysely<Database>;
+  read: Store['read'];
+  clock: Clock;
+  audit: AuditLog;
+  inventory: Inventory;
+  policy: PolicyService;
+  subjects: VaultSubjects;
+  notices: NoticeVersions;
+  receipts: ReceiptKeys;
+  ledgerKey: KeyObject;
+  /** The `iss` of receipts (the public URL, or 'custos'). */
+  issuer: string;
+}
+
+export function createConsentService(deps: ConsentDeps): ConsentService {
+  const { db, clock, audit, inventory, policy, subjects, notices, receipts, ledgerKey } = deps;
+  const saleOrSharing = [...inventory.purposes.values()].filter((p) => p.consentBased && p.saleOrSharing).map((p) => p.name);
+
+  const LATEST = db
+    .selectFrom('consent_ledger')
+    .select(['status', 'notice_version'])
+    .where('subject_id', '=', '')
+    .where('purpose', '=', '')
+    .where('status', '<>', 'pending')
+    .orderBy('seq', 'desc')
+    .limit(sql.lit(1))
+    .compile().sql;
+
+  const inForce = (row: Pick<LedgerRow, 'status' | 'notice_version' | 'purpose'> | undefined, purpose: string) =>
+    row !== undefined && row.status === 'granted' && Number(row.notice_version) >= notices.changedIn(purpose);
+
+  const gate: ConsentGate = {
+    async permits(subjectId, purpose) {
+      const [row] = await deps.read<Pick<LedgerRow, 'status' | 'notice_version'>>(LATEST, [subjectId, purpose, 'pending']);
+      return inForce(row === undefined ? undefined : { ...row, purpose }, purpose);
+    },
+  };
+
+  function consentPurpose(purpose: string) {
+    const def = inventory.purposes.get(purpose);
+    if (def === undefined) fail(ConsentErrors.CONSENT_PURPOSE_UNKNOWN, 'the purpose is not declared in the inventory');
+    if (!def.consentBased) fail(ConsentErrors.CONSENT_PURPOSE_NOT_CONSENT_BASED, "the purpose's legal basis is not consent");
+    return def;
+  }
+
+  async function authorize(ctx: CallerContext, subjectId: string) {
+    await policy.authorize(ctx.actor, 'account', subjectId);
+    if (!(await subjects.exists(subjectId))) fail(ConsentErrors.CONSENT_SUBJECT_NOT_FOUND, 'no customer with that id');
+  }
+
+  async function receiptOf(row: LedgerRow | Omit<LedgerRow, 'seq'>): Promise<string> {
+    const proof = row.proof === null ? null : (JSON.parse(row.proof) as Proof);
+    return signReceipt(receipts, {
+      iss: deps.issuer,
+      jti: row.id,
+      sub: row.subject_id,
+      iat: Math.floor(Date.parse(row.recorded_at) / 1000),
+      purpose: row.purpose,
+      status: row.status,
+      source: row.source,
+      notice_version: Number(row.notice_version),
+      ...(proof === null ? {} : { proof }),
+    });
+  }
+
+  /** Appends one row and its audit entry in one transaction. */
+  async function append(ctx: CallerContext, subjectId: string, purpose: string, status: LedgerRow['status'], source: Source, noticeVersion: number, proof: Proof | undefined) {
+    const row = {
+      id: newId('cns', clock.now().getTime()),
+      subject_id: subjectId,
+      purpose,
+      status,
+      source,
+      notice_version: noticeVersion,
+      proof: proof === undefined ? null : JSON.stringify({ text_sha256: proof.text_sha256.toLowerCase(), channel: proof.channel, at: proof.at }),
+      actor: ctx.actor.ref,
+      recorded_at: clock.now().toISOString(),
+      request_id: ctx.requestId,
+    };
+    const full = { ...row, mac: ledgerMac(ledgerKey, row) };
+    await db.transaction().execute(async (tx) => {
+      await tx.insertInto('consent_ledger').values(full).execute();
+      await audit.appendInTx(tx, {
+        actor: ctx.actor.ref,
+        action: ACTION_OF[status],
+        subjectId,
+        collection: null,
+        recordId: row.id,
+        fields: [],
+        purpose,
+        outcome: 'success',
+        requestId: ctx.requestId,
+      });
+    });
+    return full;
+  }
+
+  async function gpcRows(subjectId: string) {
+    return db.selectFrom('consent_ledger').select(['purpose', 'recorded_at']).where('subject_id', '=', subjectId).where('source', '=', 'gpc').orderBy('seq').execute();
+  }
+
+  async function honor(ctx: CallerContext, subjectId: string): Promise<void> {
+    const done = new Set((await gpcRows(subjectId)).map((r) => r.purpose));
+    for (const purpose of saleOrSharing) if (!done.has(purpose)) await append(ctx, subjectId, purpose, 'withdrawn', 'gpc', notices.current(), undefined);
+  }
+
+  return {
+    gate,
+    notices,
+    receipts,
+
+    async record(ctx, subjectId, input, allowed) {
+      const def = consentPurpose(input.purpose);
+      if (input.notice_version > notices.current()) await notices.refresh();
+      if (!Number.isInteger(input.notice_version) || input.notice_version < 1 || input.notice_version > notices.current())
+        fail(ConsentErrors.CONSENT_NOTICE_VERSION_UNKNOWN, 'no notice with that version was published');
+      if (!allowed.includes(input.source)) fail(ConsentErrors.CONSENT_SOURCE_INVALID, 'this caller may not record consents from that source');
+      if (input.source === 'gpc' && (input.granted || !def.saleOrSharing))
+        fail(ConsentErrors.CONSENT_SOURCE_INVALID, 'a Global Privacy Control signal only withdraws sale or sharing purposes');
+      await authorize(ctx, subjectId);
+      let row: Omit<LedgerRow, 'seq'>;
+      if (input.source === 'gpc') {
+        await honor(ctx, subjectId);
+        const latest = await db.selectFrom('consent_ledger').selectAll().where('subject_id', '=', subjectId).where('purpose', '=', input.purpose).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+        row = latest;
+      } else {
+        const status = !input.granted ? 'withdrawn' : def.doubleOptIn ? 'pending' : 'granted';
+        row = await append(ctx, subjectId, input.purpose, status, input.source, input.notice_version, input.proof);
+      }
+      return {
+        id: row.id,
+        purpose: row.purpose,
+        status: row.status,
+        source: row.source,
+        notice_version: Number(row.notice_version),
+        recorded_at: row.recorded_at,
+        in_force: await gate.permits(subjectId, row.purpose),
+        receipt: await receiptOf(row),
+      };
+    },
+
+    async state(ctx, subjectId) {
+      await authorize(ctx, subjectId);
+      await audit.append({ actor: ctx.actor.ref, action: 'consent.read', subjectId, fields: [], purpose: 'account', outcome: 'success', requestId: ctx.requestId });
+      const rows = await db.selectFrom('consent_ledger').selectAll().where('subject_id', '=', subjectId).orderBy('seq').execute();
+      const purposes: PurposeState[] = [];
+      for (const p of inventory.purposes.values()) {
+        if (!p.consentBased) continue;
+        const mine = rows.filter((r) => r.purpose === p.name);
+        const latest = mine.filter((r) => r.status !== 'pending').at(-1);
+        const pending = mine.at(-1)?.status === 'pending' ? mine.at(-1) : undefined;
+        const shown = pending ?? latest;
+        const changedIn = notices.changedIn(p.name);
+        purposes.push({
+          purpose: p.name,
+          status: shown?.status ?? 'none',
+          in_force: inForce(latest, p.name),
+          needs_confirmation: latest?.status === 'granted' && Number(latest.notice_version) < changedIn,
+          notice_version: shown === undefined ? null : Number(shown.notice_version),
+          changed_in: changedIn,
+          source: shown?.source ?? null,
+          at: shown?.recorded_at ?? null,
+        });
+      }
+      const gpc = rows.find((r) => r.source === 'gpc');
+      return {
+        customer_id: subjectId,
+        notice_version: notices.current(),
+        purposes,
+        history: rows.map((r) => ({
+          id: r.id,
+          purpose: r.purpose,
+          status: r.status,
+          source: r.source,
+          notice_version: Number(r.notice_version),
+          proof: r.proof === null ? null : (JSON.parse(r.proof) as Proof),
+          actor: r.actor,
+          recorded_at: r.recorded_at,
+        })),
+        gpc: { honored: gpc !== undefined, at: gpc?.recorded_at ?? null },
+      };
+    },
+
+    async honorGpc(ctx, subjectId) {
+      if (saleOrSharing.length === 0) return;
+      if (!(await subjects.exists(subjectId))) return;
+      await honor(ctx, subjectId);
+    },
+
+    async verifyLedger() {
+      const problems: LedgerProblem[] = [];
+      const entries = new Map<string, { action: string; subjectId: string | null; purpose: string | null; macValid: boolean }>();
+      for (let after = 0; ; ) {
+        const page = await audit.byAction('consent.', { limit: 1000, after });
+        for (const e of page) if (e.recordId !== null) entries.set(e.recordId, e);
+        if (page.length < 1000) break;
+        after = page.at(-1)!.id;
+      }
+      const seen = new Set<string>();
+      for (let after = Number.MIN_SAFE_INTEGER; ; ) {
+        const page = await db.selectFrom('consent_ledger').selectAll().where('seq', '>', after).orderBy('seq').limit(1000).execute();
+        for (const row of page) {
+          seen.add(row.id);
+          const entry = entries.get(row.id);
+          if (!ledgerMacValid(ledgerKey, row)) problems.push({ id: row.id, reason: 'the ledger row does not match its MAC: it was altered' });
+          else if (entry === undefined) problems.push({ id: row.id, reason: 'the ledger row has no audit entry: it was inserted outside Custos' });
+          else if (entry.action !== ACTION_OF[row.status] || entry.subjectId !== row.subject_id || entry.purpose !== row.purpose)
+            problems.push({ id: row.id, reason: 'the ledger row differs from its audit entry' });
+        }
+        if (page.length < 1000) break;
+        after = Number(page.at(-1)!.seq);
+      }
+      for (const [id, entry] of entries)
+        if (!seen.has(id) && entry.macValid) problems.push({ id, reason: 'the ledger row of this audit entry is missing: it was deleted' });
+      return problems;
+    },
+  };
+}
