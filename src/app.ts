@@ -17,6 +17,7 @@ import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/i
 import { registerStaffRoutes } from './modules/staff/routes.ts';
 import { registerConsentApiRoutes, registerConsentPublicRoutes } from './modules/consent/routes.ts';
 import { registerConsentMeRoutes } from './modules/consent/routes-me.ts';
+import { registerConsentLinkRoutes } from './modules/consent/routes-links.ts';
 import { resolveSessions } from './http/session.ts';
 import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import type { Runtime } from './runtime.ts';
@@ -166,6 +167,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   });
   await app.register(async (pub) => {
     await pub.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-public-' }) });
+    registerConsentLinkRoutes(pub, { consent: runtime.consent, inventory: runtime.inventory });
     registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.

@@ -124,6 +124,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       subjects: createVaultSubjects({ db: store.db, read: store.read }),
       base: moduleBase('consent/v1'),
       issuer: config.publicUrl ?? 'custos',
+      baseUrl: config.publicUrl ?? '',
+      // A double opt-in confirmation goes to the customer's email, read for purpose account.
+      async sendConfirmation(subjectId, purpose, url, requestId) {
+        const customer = await vault.readCustomer({ actor: { ref: 'system:consent', kind: 'system', purposes: ['account'] }, purpose: 'account', requestId }, subjectId);
+        if (typeof customer.email !== 'string') return;
+        const text = `Please confirm that ${config.shopName} may use your data for: ${inventory.purposes.get(purpose)?.description ?? purpose}\n\n${url}\n\nIf you did not ask for this, ignore this mail: nothing happens without your confirmation.`;
+        await identity.mailer.send({ to: customer.email, subject: `${config.shopName}: please confirm`, text });
+      },
     });
     const apiKeys = createApiKeyService({
       db: store.db,

@@ -16,5 +16,7 @@ export const ConsentErrors = defineErrors({
     status: 400,
     description: 'The consent receipt is malformed, signed by an unknown key, or its signature does not verify (tampered).',
   },
+  CONSENT_LINK_INVALID: { status: 400, description: 'The unsubscribe or confirmation link was not made by Custos (forged or altered); nothing was recorded.' },
+  CONSENT_LINK_EXPIRED: { status: 410, description: 'The unsubscribe or confirmation link has expired; nothing was recorded.' },
 });
 registerErrors(ConsentErrors);

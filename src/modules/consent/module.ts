@@ -32,12 +32,12 @@ export function noticeContent(inventory: Inventory): unknown {
 }
 
 export async function openConsent(
-  deps: Omit<ConsentDeps, 'notices' | 'receipts' | 'ledgerKey'> & { base: KeyObject },
+  deps: Omit<ConsentDeps, 'notices' | 'receipts' | 'ledgerKey' | 'linkKey'> & { base: KeyObject },
 ): Promise<ConsentService> {
   const { db, clock, inventory, base } = deps;
   const derive = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', base.export(), Buffer.alloc(0), `custos/consent/${label}`, 32)));
   const notices = createNoticeVersions({ db, clock, inventory });
   await notices.sync({ notice: noticeContent(inventory), purposes: purposeContent(inventory) });
   const receipts = createDerivedReceiptKeys({ db, clock, base });
-  return createConsentService({ ...deps, notices, receipts, ledgerKey: derive('ledger-mac/v1') });
+  return createConsentService({ ...deps, notices, receipts, ledgerKey: derive('ledger-mac/v1'), linkKey: derive('links/v1') });
 }

@@ -13,6 +13,8 @@ import { ConsentErrors } from './errors.ts';
 import { ACTION_OF, ledgerMac, ledgerMacValid, type LedgerRow } from './ledger.ts';
 import type { NoticeVersions } from './notice-versions.ts';
 import { signReceipt, type ReceiptKeys } from './receipts.ts';
+import { CONFIRM_TTL_S, openLink, signLink, UNSUBSCRIBE_TTL_S, type LinkKind } from './links.ts';
+import { customerActor } from '../identity/sessions/session-guard.ts';
 
 /**
  * The consent ledger (GDPR Art. 7): every grant and withdrawal is a new row, never an update,
@@ -91,6 +93,14 @@ export interface ConsentService {
   honorGpc(ctx: CallerContext, subjectId: string): Promise<void>;
   /** Every ledger row against its MAC and its audit entry, and every consent audit entry against its row. */
   verifyLedger(): Promise<LedgerProblem[]>;
+  /** A one-click unsubscribe link for this customer and consent-based purpose (RFC 8058). */
+  unsubscribeUrl(subjectId: string, purpose: string): string;
+  /** Checks an unsubscribe token without recording anything; returns its purpose. */
+  checkUnsubscribe(token: string): { purpose: string };
+  /** Follows an unsubscribe token: withdraws the consent (source unsubscribe_link) unless already withdrawn. */
+  unsubscribe(token: string, requestId: string): Promise<{ purpose: string }>;
+  /** Follows a double opt-in confirmation token: the pending grant becomes a grant. */
+  confirm(token: string, requestId: string): Promise<{ purpose: string }>;
 }
 
 export interface ConsentDeps {
@@ -106,6 +116,12 @@ export interface ConsentDeps {
   ledgerKey: KeyObject;
   /** The `iss` of receipts (the public URL, or 'custos'). */
   issuer: string;
+  /** Signs unsubscribe and confirmation links. */
+  linkKey: KeyObject;
+  /** The public origin links point at ('' for relative links). */
+  baseUrl: string;
+  /** Mails the confirmation link of a double opt-in grant to the customer. */
+  sendConfirmation?: (subjectId: string, purpose: string, url: string, requestId: string) => Promise<void>;
 }
 
 export function createConsentService(deps: ConsentDeps): ConsentService {
@@ -191,6 +207,17 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     return full;
   }
 
+  const nowS = () => Math.floor(clock.now().getTime() / 1000);
+  const latestRow = (subjectId: string, purpose: string) =>
+    db.selectFrom('consent_ledger').selectAll().where('subject_id', '=', subjectId).where('purpose', '=', purpose).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  /** The claims of an intact, unexpired link for a consent-based purpose of an existing customer. */
+  async function linkFor(kind: LinkKind, token: string) {
+    const claims = openLink(deps.linkKey, kind, token, nowS());
+    consentPurpose(claims.purpose);
+    if (!(await subjects.exists(claims.subjectId))) fail(ConsentErrors.CONSENT_LINK_INVALID, 'the link names no customer');
+    return { claims, ctx: { actor: customerActor(claims.subjectId), requestId: '' } };
+  }
+
   async function gpcRows(subjectId: string) {
     return db.selectFrom('consent_ledger').select(['purpose', 'recorded_at']).where('subject_id', '=', subjectId).where('source', '=', 'gpc').orderBy('seq').execute();
   }
@@ -222,6 +249,10 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
       } else {
         const status = !input.granted ? 'withdrawn' : def.doubleOptIn ? 'pending' : 'granted';
         row = await append(ctx, subjectId, input.purpose, status, input.source, input.notice_version, input.proof);
+        if (status === 'pending' && deps.sendConfirmation !== undefined) {
+          const token = signLink(deps.linkKey, { kind: 'confirm', subjectId, purpose: input.purpose, row: row.id, exp: nowS() + CONFIRM_TTL_S });
+          await deps.sendConfirmation(subjectId, input.purpose, `${deps.baseUrl}/v1/consents/confirm/${token}`, ctx.requestId);
+        }
       }
       return {
         id: row.id,
@@ -281,6 +312,35 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
       if (saleOrSharing.length === 0) return;
       if (!(await subjects.exists(subjectId))) return;
       await honor(ctx, subjectId);
+    },
+
+    unsubscribeUrl(subjectId, purpose) {
+      consentPurpose(purpose);
+      return `${deps.baseUrl}/v1/unsubscribe/${signLink(deps.linkKey, { kind: 'unsubscribe', subjectId, purpose, exp: nowS() + UNSUBSCRIBE_TTL_S })}`;
+    },
+
+    checkUnsubscribe(token) {
+      const claims = openLink(deps.linkKey, 'unsubscribe', token, nowS());
+      consentPurpose(claims.purpose);
+      return { purpose: claims.purpose };
+    },
+
+    async unsubscribe(token, requestId) {
+      const { claims, ctx } = await linkFor('unsubscribe', token);
+      const latest = await latestRow(claims.subjectId, claims.purpose);
+      if (latest?.status !== 'withdrawn')
+        await append({ ...ctx, requestId }, claims.subjectId, claims.purpose, 'withdrawn', 'unsubscribe_link', notices.current(), undefined);
+      return { purpose: claims.purpose };
+    },
+
+    async confirm(token, requestId) {
+      const { claims, ctx } = await linkFor('confirm', token);
+      const latest = await latestRow(claims.subjectId, claims.purpose);
+      // Only the newest change counts: a withdrawal (or a newer grant) after the pending one stands.
+      if (latest === undefined || latest.id !== claims.row || latest.status !== 'pending') fail(ConsentErrors.CONSENT_LINK_INVALID, 'the grant this link confirms is no longer pending');
+      const proof = latest.proof === null ? undefined : (JSON.parse(latest.proof) as Proof);
+      await append({ ...ctx, requestId }, claims.subjectId, claims.purpose, 'granted', latest.source as Source, Number(latest.notice_version), proof);
+      return { purpose: claims.purpose };
     },
 
     async verifyLedger() {
