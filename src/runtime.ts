@@ -9,7 +9,8 @@ import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
 import { consentGateFor, openConsent } from './modules/consent/module.ts';
-import type { ConsentService } from './modules/consent/service.ts';
+import type { ConsentModule } from './modules/consent/module.ts';
+import { createProcessorService, type ProcessorService } from './modules/processors/service.ts';
 import { createVaultSubjects } from './modules/vault/audience.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
@@ -38,7 +39,8 @@ export interface Runtime {
   readonly vault: VaultService;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
-  readonly consent: ConsentService;
+  readonly consent: ConsentModule;
+  readonly processors: ProcessorService;
   close(): Promise<void>;
 }
 
@@ -99,7 +101,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       trainingValidityMonths: config.trainingValidityMonths,
     });
     if (options.background !== false) identity.start();
-    let consent: ConsentService | undefined;
+    let consent: ConsentModule | undefined;
     const policy = createPolicyService({ inventory, consent: consentGateFor(() => consent), guards: [customerSelfGuard, staff.guard] });
     const vault = createVaultService({
       db: store.db,
@@ -114,7 +116,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       phoneDefaultCountry: config.phoneDefaultCountry,
     });
+    const processors = createProcessorService({ db: store.db, clock, audit, inventory, onChange: async () => void (await consent?.republish()) });
     consent = await openConsent({
+      recipients: () => processors.list(),
       db: store.db,
       read: store.read,
       clock,
@@ -157,6 +161,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       identity,
       staff,
       consent,
+      processors,
       async close() {
         if (closed) return;
         closed = true;

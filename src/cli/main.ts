@@ -9,6 +9,7 @@ import { apikeyCommand } from './commands/apikey.ts';
 import { keysCommand } from './commands/keys.ts';
 import { auditCommand } from './commands/audit.ts';
 import { staffCommand } from './commands/staff.ts';
+import { processorsCommand } from './commands/processors.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -34,12 +35,16 @@ export const USAGE = `usage: custos <command> [options]
   staff training course remove|list [--course C]
   staff training complete --email E --course C --date YYYY-MM-DD
   staff training status [--email E] [--json]    training per member; blocked members are refused personal data
+  processors add --name N --purposes a,b --categories c,d --country CC [--role processor|controller]
+                 [--safeguard adequacy|scc|bcr] [--dpa-signed DATE] [--retention TEXT]
+  processors list [--all] [--json]              recipients of customer data (with --all, past ones too)
+  processors remove ID                          end a recipient; it stays listed as a past recipient
 
 Configuration comes from the environment, as for the server (see README).`;
 
 export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand };
+const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand, processors: processorsCommand };
 
 export async function main(argv: string[], io: Io = processIo(), env: Record<string, string | undefined> = process.env): Promise<number> {
   const [command, ...rest] = argv;

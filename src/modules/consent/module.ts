@@ -20,9 +20,20 @@ export function consentGateFor(service: () => ConsentService | undefined): Conse
   };
 }
 
+/** A recipient as the notice names it (the processor registry's rows fit). */
+export interface Recipient {
+  readonly name: string;
+  readonly role: 'processor' | 'controller';
+  readonly purposes: readonly string[];
+  readonly categories: readonly string[];
+  readonly country: string;
+  readonly safeguard: string | null;
+}
+
 /** What the generated notice says, in a stable shape (its digest decides when a new version is published). */
-export function noticeContent(inventory: Inventory): unknown {
+export function noticeContent(inventory: Inventory, recipients: readonly Recipient[] = []): unknown {
   return {
+    recipients: recipients.map((r) => ({ name: r.name, role: r.role, purposes: r.purposes, categories: r.categories, country: r.country, safeguard: r.safeguard })),
     purposes: [...inventory.purposes.values()].map((p) => ({ name: p.name, descriptions: p.descriptions, bases: p.bases, saleOrSharing: p.saleOrSharing })),
     collections: [...inventory.collections.values()].map((c) => ({
       name: c.name,
@@ -31,13 +42,28 @@ export function noticeContent(inventory: Inventory): unknown {
   };
 }
 
+export interface ConsentModule extends ConsentService {
+  /**
+   * Publishes a new notice version when the notice changed (after a change of the recipients).
+   * Adding a processor changes the notice but no purpose; adding an independent controller as a
+   * recipient of a consent-based purpose changes that purpose, voiding its earlier consents.
+   */
+  republish(): Promise<number>;
+}
+
 export async function openConsent(
-  deps: Omit<ConsentDeps, 'notices' | 'receipts' | 'ledgerKey' | 'linkKey'> & { base: KeyObject },
-): Promise<ConsentService> {
+  deps: Omit<ConsentDeps, 'notices' | 'receipts' | 'ledgerKey' | 'linkKey'> & { base: KeyObject; recipients: () => Promise<readonly Recipient[]> },
+): Promise<ConsentModule> {
   const { db, clock, inventory, base } = deps;
   const derive = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', base.export(), Buffer.alloc(0), `custos/consent/${label}`, 32)));
   const notices = createNoticeVersions({ db, clock, inventory });
-  await notices.sync({ notice: noticeContent(inventory), purposes: purposeContent(inventory) });
+  const republish = async () => {
+    const recipients = await deps.recipients();
+    const controllersOf = (purpose: string) => recipients.filter((r) => r.role === 'controller' && r.purposes.includes(purpose)).map((r) => r.name);
+    return notices.sync({ notice: noticeContent(inventory, recipients), purposes: purposeContent(inventory, controllersOf) });
+  };
+  await republish();
   const receipts = createDerivedReceiptKeys({ db, clock, base });
-  return createConsentService({ ...deps, notices, receipts, ledgerKey: derive('ledger-mac/v1'), linkKey: derive('links/v1') });
+  const service = createConsentService({ ...deps, notices, receipts, ledgerKey: derive('ledger-mac/v1'), linkKey: derive('links/v1') });
+  return Object.assign(service, { republish });
 }

@@ -4,7 +4,8 @@ import type { Dialect } from '../database.ts';
 /**
  * The consent capability (tables in src/modules/consent/tables.ts): the append-only consent
  * ledger, the notice versions Custos publishes and the version each consent-based purpose last
- * changed in, and the versions of the receipts signing key. Runs unchanged on SQLite and PostgreSQL.
+ * changed in, the versions of the receipts signing key, and the processor registry (recipients,
+ * past ones kept with the date they ended). Runs unchanged on SQLite and PostgreSQL.
  */
 export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
   // `seq` orders a subject's changes (two in the same millisecond keep their order).
@@ -38,6 +39,21 @@ export async function up(db: Kysely<unknown>, dialect: Dialect): Promise<void> {
     .addColumn('purpose', 'text', (c) => c.primaryKey())
     .addColumn('digest', 'text', (c) => c.notNull())
     .addColumn('changed_in', 'integer', (c) => c.notNull())
+    .execute();
+
+  await db.schema
+    .createTable('processors')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('role', 'text', (c) => c.notNull())
+    .addColumn('purposes', 'text', (c) => c.notNull())
+    .addColumn('categories', 'text', (c) => c.notNull())
+    .addColumn('country', 'text', (c) => c.notNull())
+    .addColumn('safeguard', 'text')
+    .addColumn('dpa_signed', 'text')
+    .addColumn('retention', 'text')
+    .addColumn('added_at', 'text', (c) => c.notNull())
+    .addColumn('removed_at', 'text')
     .execute();
 
   await db.schema
