@@ -19,6 +19,8 @@ import { registerConsentApiRoutes, registerConsentPublicRoutes } from './modules
 import { registerConsentMeRoutes } from './modules/consent/routes-me.ts';
 import { registerConsentLinkRoutes } from './modules/consent/routes-links.ts';
 import { registerProcessorRoutes } from './modules/processors/routes.ts';
+import { sourcesOf } from './modules/transparency/notice.ts';
+import { registerNoticeRoutes, registerRecordRoutes } from './modules/transparency/routes.ts';
 import { resolveSessions } from './http/session.ts';
 import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import type { Runtime } from './runtime.ts';
@@ -159,6 +161,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
     });
     registerConsentApiRoutes(api, { consent: runtime.consent });
+    registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
   });
   // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.
   await app.register(async (me) => {
@@ -169,6 +172,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(async (pub) => {
     await pub.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-public-' }) });
     registerConsentLinkRoutes(pub, { consent: runtime.consent, inventory: runtime.inventory });
+    registerNoticeRoutes(pub, { sources: () => sourcesOf(runtime), version: () => runtime.consent.notices.current() });
     registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.

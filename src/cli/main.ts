@@ -10,6 +10,7 @@ import { keysCommand } from './commands/keys.ts';
 import { auditCommand } from './commands/audit.ts';
 import { staffCommand } from './commands/staff.ts';
 import { processorsCommand } from './commands/processors.ts';
+import { ropaCommand } from './commands/ropa.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -39,12 +40,13 @@ export const USAGE = `usage: custos <command> [options]
                  [--safeguard adequacy|scc|bcr] [--dpa-signed DATE] [--retention TEXT]
   processors list [--all] [--json]              recipients of customer data (with --all, past ones too)
   processors remove ID                          end a recipient; it stays listed as a past recipient
+  ropa export [--format json|csv]               the record of processing activities (GDPR Art. 30(1))
 
 Configuration comes from the environment, as for the server (see README).`;
 
 export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand, processors: processorsCommand };
+const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand, processors: processorsCommand, ropa: ropaCommand };
 
 export async function main(argv: string[], io: Io = processIo(), env: Record<string, string | undefined> = process.env): Promise<number> {
   const [command, ...rest] = argv;

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { errorBody } from './routes.ts';
 import type { Inventory } from '../inventory/index.ts';
 import type { ConsentService } from './service.ts';
 
@@ -12,7 +13,6 @@ import type { ConsentService } from './service.ts';
  */
 // A wildcard, not a :token parameter: tokens are longer than the router's limit for parameters.
 const tokenParam = z.object({ '*': z.string().min(1).max(1100).meta({ description: 'The token of the link.' }) });
-const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose() });
 const html = z.string().meta({ description: 'An HTML page.' });
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

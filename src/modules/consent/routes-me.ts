@@ -1,12 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { requireSession } from '../../http/session.ts';
 import { ensureCustomer } from '../identity/routes/routes-account.ts';
 import { customerActor } from '../identity/sessions/session-guard.ts';
 import type { IdentityServices } from '../identity/sessions/session-runtime.ts';
 import type { VaultService } from '../vault/service.ts';
-import { asInput, consentBody, consentRecorded, consentState, CUSTOMER_SOURCES } from './routes.ts';
+import { asInput, errorBody, consentBody, consentRecorded, consentState, CUSTOMER_SOURCES } from './routes.ts';
 import type { CallerContext, ConsentService } from './service.ts';
 
 /**
@@ -16,7 +15,6 @@ import type { CallerContext, ConsentService } from './service.ts';
 export function registerConsentMeRoutes(app: FastifyInstance, deps: { consent: ConsentService; identity: IdentityServices; vault: VaultService }): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['me'];
-  const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose() });
   const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody };
 
   async function self(request: FastifyRequest): Promise<{ ctx: CallerContext; customerId: string }> {

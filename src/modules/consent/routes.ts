@@ -11,7 +11,8 @@ import { SOURCES, type ConsentService, type Source } from './service.ts';
  * staff), the customer does the same for themself, and anyone verifies a receipt against the
  * public keys.
  */
-const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose() });
+/** The one error shape (src/http/error-handler.ts), for the response schemas. */
+export const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose() });
 const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody };
 
 const proof = z

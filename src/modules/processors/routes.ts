@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { errorBody } from '../consent/routes.ts';
 import { staffOf } from '../staff/context.ts';
 import type { StaffServices } from '../staff/services.ts';
 import { processorInput, type ProcessorService } from './service.ts';
 
 /** The processor registry for staff holding `privacy.manage` (inside the staff scope). */
-const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose() });
 const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody };
 export const processorView = z
   .object({

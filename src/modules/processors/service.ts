@@ -29,19 +29,7 @@ export const processorInput = z
   .strict();
 export type ProcessorInput = z.input<typeof processorInput>;
 
-export interface Processor {
-  id: string;
-  name: string;
-  role: 'processor' | 'controller';
-  purposes: string[];
-  categories: string[];
-  country: string;
-  safeguard: 'adequacy' | 'scc' | 'bcr' | null;
-  dpa_signed: string | null;
-  retention: string | null;
-  added_at: string;
-  removed_at: string | null;
-}
+export type Processor = Omit<Database['processors'], 'purposes' | 'categories'> & { purposes: string[]; categories: string[] };
 
 export interface ProcessorService {
   add(actor: string, input: ProcessorInput, requestId?: string): Promise<Processor>;
