@@ -17,6 +17,7 @@ import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/i
 import { registerStaffRoutes } from './modules/staff/routes.ts';
 import { registerConsentApiRoutes, registerConsentPublicRoutes } from './modules/consent/routes.ts';
 import { registerConsentMeRoutes } from './modules/consent/routes-me.ts';
+import { audiencePage } from './modules/consent/audience.ts';
 import { registerConsentLinkRoutes } from './modules/consent/routes-links.ts';
 import { registerProcessorRoutes } from './modules/processors/routes.ts';
 import { sourcesOf } from './modules/transparency/notice.ts';
@@ -160,7 +161,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry },
     });
-    registerConsentApiRoutes(api, { consent: runtime.consent });
+    registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
     registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
   });
   // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.

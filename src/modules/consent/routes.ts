@@ -3,6 +3,8 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../http/auth.ts';
 import type { Actor } from '../policy/service.ts';
+import type { CallContext } from '../vault/service.ts';
+import type { AudiencePage } from './audience.ts';
 import { verifyReceipt } from './receipts.ts';
 import { SOURCES, type ConsentService, type Source } from './service.ts';
 
@@ -92,7 +94,7 @@ export const asInput = (body: ConsentChange) => ({ ...body, source: body.source 
 export { recorded as consentRecorded };
 
 /** The API-key routes (inside the API scope, behind its authentication). */
-export function registerConsentApiRoutes(app: FastifyInstance, deps: { consent: ConsentService }): void {
+export function registerConsentApiRoutes(app: FastifyInstance, deps: { consent: ConsentService; audience: (ctx: CallContext & { purpose: string }, page: { limit: number; cursor?: string | undefined }) => Promise<AudiencePage> }): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['consents'];
   const security = [{ apiKey: [] }];
@@ -103,6 +105,23 @@ export function registerConsentApiRoutes(app: FastifyInstance, deps: { consent: 
     handler: async (request, reply) => {
       const c = ctx(request);
       return reply.code(201).send(await deps.consent.record(c, request.params.id, asInput(request.body), shopSources(c.actor)));
+    },
+  });
+
+  r.get('/v1/purposes/:purpose/audience', {
+    schema: {
+      tags,
+      summary: 'Customers whose consent to this purpose is in force now, with its fields (NDJSON, one customer a line; next page by the Custos-Next-Cursor header)',
+      security,
+      params: z.object({ purpose: z.string().min(1).max(64) }),
+      querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(500), cursor: z.string().regex(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/).optional() }),
+      response: { 200: z.string().meta({ description: 'application/x-ndjson' }), ...errors },
+    },
+    handler: async (request, reply) => {
+      // Each page's audit entries are committed (one per customer released) before the page is sent.
+      const page = await deps.audience({ actor: actorOf(request), purpose: request.params.purpose, requestId: request.id }, request.query);
+      if (page.nextCursor !== null) reply.header('custos-next-cursor', page.nextCursor);
+      return reply.type('application/x-ndjson').send(page.rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
     },
   });
 

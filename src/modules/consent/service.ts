@@ -93,6 +93,8 @@ export interface ConsentService {
   honorGpc(ctx: CallerContext, subjectId: string): Promise<void>;
   /** Every ledger row against its MAC and its audit entry, and every consent audit entry against its row. */
   verifyLedger(): Promise<LedgerProblem[]>;
+  /** A consent-based purpose the actor is scoped to (CONSENT_PURPOSE_UNKNOWN, _NOT_CONSENT_BASED, POLICY_PURPOSE_NOT_ALLOWED). */
+  checkConsentPurpose(actor: Actor, purpose: string): void;
   /** A one-click unsubscribe link for this customer and consent-based purpose (RFC 8058). */
   unsubscribeUrl(subjectId: string, purpose: string): string;
   /** Checks an unsubscribe token without recording anything; returns its purpose. */
@@ -312,6 +314,11 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
       if (saleOrSharing.length === 0) return;
       if (!(await subjects.exists(subjectId))) return;
       await honor(ctx, subjectId);
+    },
+
+    checkConsentPurpose(actor, purpose) {
+      consentPurpose(purpose);
+      policy.checkPurpose(actor, purpose);
     },
 
     unsubscribeUrl(subjectId, purpose) {
