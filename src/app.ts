@@ -18,6 +18,7 @@ import { registerStaffRoutes } from './modules/staff/routes.ts';
 import { registerConsentApiRoutes, registerConsentPublicRoutes } from './modules/consent/routes.ts';
 import { registerConsentMeRoutes } from './modules/consent/routes-me.ts';
 import { audiencePage } from './modules/consent/audience.ts';
+import { registerObjectionDecisionRoutes } from './modules/consent/routes-staff.ts';
 import { registerConsentLinkRoutes } from './modules/consent/routes-links.ts';
 import { registerProcessorRoutes } from './modules/processors/routes.ts';
 import { sourcesOf } from './modules/transparency/notice.ts';
@@ -179,6 +180,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis);
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
-  await app.register(staffScope(runtime, redis, (staffApi) => registerProcessorRoutes(staffApi, { processors: runtime.processors, staff: runtime.staff })));
+  await app.register(
+    staffScope(runtime, redis, (staffApi) => {
+      registerProcessorRoutes(staffApi, { processors: runtime.processors, staff: runtime.staff });
+      registerObjectionDecisionRoutes(staffApi, { consent: runtime.consent, staff: runtime.staff });
+    }),
+  );
   return app;
 }

@@ -16,6 +16,11 @@ export const ConsentErrors = defineErrors({
     status: 400,
     description: 'The consent receipt is malformed, signed by an unknown key, or its signature does not verify (tampered).',
   },
+  CONSENT_PURPOSE_NOT_OBJECTABLE: {
+    status: 400,
+    description: 'An objection (GDPR Art. 21) is to a purpose based on legitimate interests; consent-based purposes are withdrawn instead. Nothing was recorded.',
+  },
+  CONSENT_OBJECTION_NOT_PENDING: { status: 409, description: 'There is no pending objection by this customer to this purpose to decide; nothing was recorded.' },
   CONSENT_LINK_INVALID: { status: 400, description: 'The unsubscribe or confirmation link was not made by Custos (forged or altered); nothing was recorded.' },
   CONSENT_LINK_EXPIRED: { status: 410, description: 'The unsubscribe or confirmation link has expired; nothing was recorded.' },
 });

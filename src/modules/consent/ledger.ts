@@ -13,6 +13,9 @@ export const ACTION_OF: Record<LedgerRow['status'], string> = {
   granted: 'consent.grant',
   withdrawn: 'consent.withdraw',
   pending: 'consent.pending',
+  objected: 'consent.object',
+  objection_upheld: 'consent.objection_upheld',
+  objection_rejected: 'consent.objection_rejected',
 };
 
 function text(r: LedgerColumns): string {

@@ -17,6 +17,10 @@ export function consentGateFor(service: () => ConsentService | undefined): Conse
       const s = service();
       return s === undefined ? false : s.gate.permits(subjectId, purpose);
     },
+    objects: async (subjectId, purpose) => {
+      const s = service();
+      return s?.gate.objects === undefined ? false : s.gate.objects(subjectId, purpose);
+    },
   };
 }
 

@@ -5,7 +5,7 @@ import { ensureCustomer } from '../identity/routes/routes-account.ts';
 import { customerActor } from '../identity/sessions/session-guard.ts';
 import type { IdentityServices } from '../identity/sessions/session-runtime.ts';
 import type { VaultService } from '../vault/service.ts';
-import { asInput, errorBody, consentBody, consentRecorded, consentState, CUSTOMER_SOURCES } from './routes.ts';
+import { asInput, errorBody, objectionBody, consentBody, consentRecorded, consentState, CUSTOMER_SOURCES } from './routes.ts';
 import type { CallerContext, ConsentService } from './service.ts';
 
 /**
@@ -29,6 +29,14 @@ export function registerConsentMeRoutes(app: FastifyInstance, deps: { consent: C
     handler: async (request) => {
       const { ctx, customerId } = await self(request);
       return deps.consent.state(ctx, customerId);
+    },
+  });
+
+  r.post('/v1/me/objections', {
+    schema: { tags, summary: 'Object to a purpose based on legitimate interests (GDPR Art. 21)', body: objectionBody, response: { 201: consentRecorded, ...errors } },
+    handler: async (request, reply) => {
+      const { ctx, customerId } = await self(request);
+      return reply.code(201).send(await deps.consent.object(ctx, customerId, request.body.purpose, 'web_form'));
     },
   });
 

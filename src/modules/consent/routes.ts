@@ -41,7 +41,7 @@ const recorded = z
   .object({
     id: z.string(),
     purpose: z.string(),
-    status: z.enum(['granted', 'withdrawn', 'pending']),
+    status: z.enum(['granted', 'withdrawn', 'pending', 'objected', 'objection_upheld', 'objection_rejected']),
     source: z.string(),
     notice_version: z.number(),
     recorded_at: z.string(),
@@ -57,7 +57,7 @@ export const consentState = z
     purposes: z.array(
       z.object({
         purpose: z.string(),
-        status: z.enum(['granted', 'withdrawn', 'pending', 'none']),
+        status: z.enum(['granted', 'withdrawn', 'pending', 'objected', 'objection_upheld', 'objection_rejected', 'none']),
         in_force: z.boolean(),
         needs_confirmation: z.boolean(),
         notice_version: z.number().nullable(),
@@ -82,6 +82,7 @@ export const consentState = z
   })
   .meta({ id: 'ConsentState' });
 
+export const objectionBody = z.object({ purpose: z.string().min(1).max(64) }).strict();
 const idParam = z.object({ id: z.string().regex(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a cus_ id') });
 
 /** Sources the shop's backend may record; `staff` only for a staff session. */
@@ -123,6 +124,18 @@ export function registerConsentApiRoutes(app: FastifyInstance, deps: { consent: 
       if (page.nextCursor !== null) reply.header('custos-next-cursor', page.nextCursor);
       return reply.type('application/x-ndjson').send(page.rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
     },
+  });
+
+  r.post('/v1/customers/:id/objections', {
+    schema: {
+      tags,
+      summary: "Record a customer's objection to a legitimate-interest purpose (GDPR Art. 21): its processing stops at once, pending the privacy officer",
+      security,
+      params: idParam,
+      body: objectionBody,
+      response: { 201: recorded, ...errors },
+    },
+    handler: async (request, reply) => reply.code(201).send(await deps.consent.object(ctx(request), request.params.id, request.body.purpose, 'api')),
   });
 
   r.get('/v1/customers/:id/consents', {

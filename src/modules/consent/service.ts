@@ -93,6 +93,10 @@ export interface ConsentService {
   honorGpc(ctx: CallerContext, subjectId: string): Promise<void>;
   /** Every ledger row against its MAC and its audit entry, and every consent audit entry against its row. */
   verifyLedger(): Promise<LedgerProblem[]>;
+  /** An objection to a legitimate-interest purpose (GDPR Art. 21(1)): its processing stops at once, pending the privacy officer. */
+  object(ctx: CallerContext, subjectId: string, purpose: string, source: Source): Promise<Recorded>;
+  /** The privacy officer's decision on a pending objection (the route checks rights.manage). */
+  decideObjection(ctx: CallerContext, subjectId: string, purpose: string, upheld: boolean): Promise<Recorded>;
   /** A consent-based purpose the actor is scoped to (CONSENT_PURPOSE_UNKNOWN, _NOT_CONSENT_BASED, POLICY_PURPOSE_NOT_ALLOWED). */
   checkConsentPurpose(actor: Actor, purpose: string): void;
   /** A one-click unsubscribe link for this customer and consent-based purpose (RFC 8058). */
@@ -147,6 +151,11 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     async permits(subjectId, purpose) {
       const [row] = await deps.read<Pick<LedgerRow, 'status' | 'notice_version'>>(LATEST, [subjectId, purpose, 'pending']);
       return inForce(row === undefined ? undefined : { ...row, purpose }, purpose);
+    },
+    // Only legitimate-interest purposes have objection rows: the newest row is the objection's state.
+    async objects(subjectId, purpose) {
+      const [row] = await deps.read<Pick<LedgerRow, 'status'>>(LATEST, [subjectId, purpose, 'pending']);
+      return row?.status === 'objected' || row?.status === 'objection_upheld';
     },
   };
 
@@ -220,6 +229,19 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     return { claims, ctx: { actor: customerActor(claims.subjectId), requestId: '' } };
   }
 
+  async function recordedOf(row: Omit<LedgerRow, 'seq'>, inForceNow: boolean): Promise<Recorded> {
+    return {
+      id: row.id,
+      purpose: row.purpose,
+      status: row.status,
+      source: row.source,
+      notice_version: Number(row.notice_version),
+      recorded_at: row.recorded_at,
+      in_force: inForceNow,
+      receipt: await receiptOf(row),
+    };
+  }
+
   async function gpcRows(subjectId: string) {
     return db.selectFrom('consent_ledger').select(['purpose', 'recorded_at']).where('subject_id', '=', subjectId).where('source', '=', 'gpc').orderBy('seq').execute();
   }
@@ -256,16 +278,7 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
           await deps.sendConfirmation(subjectId, input.purpose, `${deps.baseUrl}/v1/consents/confirm/${token}`, ctx.requestId);
         }
       }
-      return {
-        id: row.id,
-        purpose: row.purpose,
-        status: row.status,
-        source: row.source,
-        notice_version: Number(row.notice_version),
-        recorded_at: row.recorded_at,
-        in_force: await gate.permits(subjectId, row.purpose),
-        receipt: await receiptOf(row),
-      };
+      return recordedOf(row, await gate.permits(subjectId, row.purpose));
     },
 
     async state(ctx, subjectId) {
@@ -314,6 +327,23 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
       if (saleOrSharing.length === 0) return;
       if (!(await subjects.exists(subjectId))) return;
       await honor(ctx, subjectId);
+    },
+
+    async object(ctx, subjectId, purpose, source) {
+      const def = inventory.purposes.get(purpose);
+      if (def === undefined) fail(ConsentErrors.CONSENT_PURPOSE_UNKNOWN, 'the purpose is not declared in the inventory');
+      if (!def.bases.includes('legitimate_interest')) fail(ConsentErrors.CONSENT_PURPOSE_NOT_OBJECTABLE, 'the purpose is not based on legitimate interests');
+      await authorize(ctx, subjectId);
+      const row = await append(ctx, subjectId, purpose, 'objected', source, notices.current(), undefined);
+      return recordedOf(row, false);
+    },
+
+    async decideObjection(ctx, subjectId, purpose, upheld) {
+      if (!(await subjects.exists(subjectId))) fail(ConsentErrors.CONSENT_SUBJECT_NOT_FOUND, 'no customer with that id');
+      const latest = await latestRow(subjectId, purpose);
+      if (latest?.status !== 'objected') fail(ConsentErrors.CONSENT_OBJECTION_NOT_PENDING, 'no pending objection to decide');
+      const row = await append(ctx, subjectId, purpose, upheld ? 'objection_upheld' : 'objection_rejected', 'staff', notices.current(), undefined);
+      return recordedOf(row, false);
     },
 
     checkConsentPurpose(actor, purpose) {

@@ -11,8 +11,12 @@ export interface ConsentTables {
     id: string;
     subject_id: string;
     purpose: string;
-    /** granted, withdrawn, pending (double opt-in, waiting for the mailed link). */
-    status: 'granted' | 'withdrawn' | 'pending';
+    /**
+     * granted, withdrawn, pending (double opt-in, waiting for the mailed link); for a
+     * legitimate-interest purpose: objected (GDPR Art. 21, awaiting the privacy officer), then
+     * objection_upheld or objection_rejected.
+     */
+    status: 'granted' | 'withdrawn' | 'pending' | 'objected' | 'objection_upheld' | 'objection_rejected';
     source: string;
     notice_version: number;
     /** JSON {text_sha256, channel, at} or NULL. */

@@ -25,10 +25,12 @@ export interface Actor {
  */
 export interface ConsentGate {
   permits(subjectId: string, purpose: string): Promise<boolean>;
+  /** Whether the subject objected to this purpose's legitimate-interest processing (GDPR Art. 21), pending or upheld. */
+  objects?(subjectId: string, purpose: string): Promise<boolean>;
 }
 
 /** A decision; `withheld` says why a purpose's fields were left out (the access log's action names it). */
-export type Decision = ReadonlyMap<string, Access> & { readonly withheld?: 'no_consent' };
+export type Decision = ReadonlyMap<string, Access> & { readonly withheld?: 'no_consent' | 'objection' };
 
 export const noConsentRecorded: ConsentGate = { permits: async () => false };
 
@@ -53,18 +55,20 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
   const guards = deps.guards ?? [];
 
   // Per collection and purpose, what the inventory allows before consent is taken into account.
-  const table = new Map<string, { access: Map<string, Access>; consentFields: Set<string> }>();
+  const table = new Map<string, { access: Map<string, Access>; consentFields: Set<string>; interestFields: Set<string> }>();
   for (const col of inventory.collections.values()) {
     for (const purpose of inventory.purposes.keys()) {
       const access = new Map<string, Access>();
       const consentFields = new Set<string>();
+      const interestFields = new Set<string>();
       for (const f of col.fields.values()) {
         const use = f.purposes[purpose];
         if (use === undefined) continue;
         access.set(f.name, use.access);
         if (use.basis === 'consent') consentFields.add(f.name);
+        if (use.basis === 'legitimate_interest') interestFields.add(f.name);
       }
-      table.set(`${col.name}\u0000${purpose}`, { access, consentFields });
+      table.set(`${col.name}\u0000${purpose}`, { access, consentFields, interestFields });
     }
   }
 
@@ -87,6 +91,11 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
       for (const guard of guards) await guard(actor, purpose, subjectId);
       const entry = table.get(`${collection.name}\u0000${purpose}`);
       if (entry === undefined) return new Map();
+      if (entry.interestFields.size > 0 && consent.objects !== undefined && (await consent.objects(subjectId, purpose))) {
+        const out = new Map(entry.access);
+        for (const f of entry.interestFields) out.delete(f);
+        return Object.assign(out, { withheld: 'objection' as const });
+      }
       if (entry.consentFields.size === 0) return entry.access;
       const consented = await consent.permits(subjectId, purpose);
       if (consented) return entry.access;

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { processorsCommand } from '../../cli/commands/processors.ts';
 import type { Io } from '../../cli/io.ts';
-import { authApp, browser, codeOf, CookieJar, enrolTotp, signIn, staffMember, STRONG, type AuthTest } from '../../../test/identity/helpers.ts';
+import { authApp, browser, codeOf, type AuthTest } from '../../../test/identity/helpers.ts';
+import { staffSession } from '../consent/test-support/staff-session.ts';
 import { TEST_DIALECT } from '../../../test/support/store.ts';
 import { person } from '../../../test/vault/helpers.ts';
 
@@ -22,13 +23,7 @@ async function cli(...args: string[]) {
   const io: Io = { out: (l) => void out.push(l), err: (l) => void err.push(l), progress: () => undefined, done: () => undefined };
   return { code: await processorsCommand(t.runtime, args, io), out, err };
 }
-const today = () => t.clock.now().toISOString().slice(0, 10);
-async function staffJar(role: string) {
-  const { email } = await staffMember(t, role, { trainedOn: today() });
-  const { jar } = await signIn(t, email, STRONG, new CookieJar(), '/v1/staff/auth');
-  await enrolTotp(t, jar, '/v1/staff/auth');
-  return jar;
-}
+const staffJar = (role: string) => staffSession(t, role);
 
 describe(`processor registry (${TEST_DIALECT})`, () => {
   it('custos processors add/list/remove; removal keeps a past recipient; every change is audited', async () => {
