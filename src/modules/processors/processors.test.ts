@@ -74,4 +74,13 @@ describe(`processor registry (${TEST_DIALECT})`, () => {
     expect(codeOf(await browser(t, agent, 'GET', '/v1/processors'))).toBe(codeOf(refused));
     expect((await t.app.inject({ url: '/v1/processors' })).statusCode).toBe(401);
   });
+
+  it('the record of processing and the data map: a privacy officer reads them; a support agent is refused (no privacy.manage)', async () => {
+    const officer = await staffJar('privacy_officer');
+    expect((await browser(t, officer, 'GET', '/v1/ropa')).statusCode).toBe(200);
+    expect((await browser(t, officer, 'GET', '/v1/data-map')).statusCode).toBe(200);
+    const agent = await staffJar('support_agent');
+    expect((await browser(t, agent, 'GET', '/v1/ropa')).statusCode).toBe(403);
+    expect((await browser(t, agent, 'GET', '/v1/data-map')).statusCode).toBe(403);
+  });
 });
