@@ -20,6 +20,16 @@ import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
+import { registerConsentApiRoutes, registerConsentPublicRoutes } from './modules/consent/routes.ts';
+import { registerConsentMeRoutes } from './modules/consent/routes-me.ts';
+import { audiencePage } from './modules/consent/audience.ts';
+import { registerObjectionDecisionRoutes } from './modules/consent/routes-staff.ts';
+import { registerConsentLinkRoutes } from './modules/consent/routes-links.ts';
+import { registerProcessorRoutes } from './modules/processors/routes.ts';
+import { sourcesOf } from './modules/transparency/notice.ts';
+import { registerNoticeRoutes, registerRecordRoutes } from './modules/transparency/routes.ts';
+import { resolveSessions } from './http/session.ts';
+import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -107,6 +117,16 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     reply.header('x-request-id', request.id);
     done();
   });
+  // Global Privacy Control (CCPA regs §7025): `Sec-GPC: 1` on a request that carries a customer
+  // session withdraws that customer's sale/sharing consents, once. Any other value is no signal.
+  app.addHook('preHandler', async (request) => {
+    if (request.headers['sec-gpc'] !== '1') return;
+    const auth = request.authSession ?? null;
+    if (auth === null || auth.session.realm !== 'customer') return;
+    const account = await runtime.identity.accounts.get(auth.session.accountId);
+    if (account.customer_id === null) return;
+    await runtime.consent.honorGpc({ actor: customerActor(account.customer_id), requestId: request.id }, account.customer_id);
+  });
   const logRequests = runtime.logger.isLevelEnabled('info');
   app.addHook('onResponse', (request, reply, done) => {
     if (logRequests)
@@ -169,9 +189,29 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
+    registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
+    registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
+  });
+  // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.
+  await app.register(async (me) => {
+    await me.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-consent-' }) });
+    resolveSessions(me, { sessions: runtime.identity.sessions, realm: 'customer', publicOrigin: config.publicUrl });
+    registerConsentMeRoutes(me, { consent: runtime.consent, identity: runtime.identity, vault: runtime.vault });
+  });
+  await app.register(async (pub) => {
+    await pub.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-public-' }) });
+    registerConsentLinkRoutes(pub, { consent: runtime.consent, inventory: runtime.inventory });
+    registerNoticeRoutes(pub, { sources: () => sourcesOf(runtime), version: () => runtime.consent.notices.current() });
+    registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis);
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
+  await app.register(
+    staffScope(runtime, redis, (staffApi) => {
+      registerProcessorRoutes(staffApi, { processors: runtime.processors, staff: runtime.staff });
+      registerObjectionDecisionRoutes(staffApi, { consent: runtime.consent, staff: runtime.staff });
+    }),
+  );
   return app;
 }

@@ -11,6 +11,10 @@ import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
 import { runReseal } from './modules/vault/reseal.ts';
+import { consentGateFor, openConsent } from './modules/consent/module.ts';
+import type { ConsentModule } from './modules/consent/module.ts';
+import { createProcessorService, type ProcessorService } from './modules/processors/service.ts';
+import { createVaultSubjects } from './modules/vault/audience.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
@@ -42,6 +46,8 @@ export interface Runtime {
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
   readonly idempotency: IdempotencyStore;
+  readonly consent: ConsentModule;
+  readonly processors: ProcessorService;
   close(): Promise<void>;
 }
 
@@ -123,7 +129,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       trainingValidityMonths: config.trainingValidityMonths,
     });
     if (options.background !== false) identity.start();
-    const policy = createPolicyService({ inventory, guards: [customerSelfGuard, staff.guard] });
+    let consent: ConsentModule | undefined;
+    const policy = createPolicyService({ inventory, consent: consentGateFor(() => consent), guards: [customerSelfGuard, staff.guard] });
     const vault = createVaultService({
       db: store.db,
       dialect: store.dialect,
@@ -136,6 +143,27 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       audit,
       clock,
       phoneDefaultCountry: config.phoneDefaultCountry,
+    });
+    const processors = createProcessorService({ db: store.db, clock, audit, inventory, onChange: async () => void (await consent?.republish()) });
+    consent = await openConsent({
+      recipients: () => processors.list(),
+      db: store.db,
+      read: store.read,
+      clock,
+      audit,
+      inventory,
+      policy,
+      subjects: createVaultSubjects({ db: store.db, read: store.read }),
+      base: rootKeys.consentBase,
+      issuer: config.publicUrl ?? 'custos',
+      baseUrl: config.publicUrl ?? '',
+      // A double opt-in confirmation goes to the customer's email, read for purpose account.
+      async sendConfirmation(subjectId, purpose, url, requestId) {
+        const customer = await vault.readCustomer({ actor: { ref: 'system:consent', kind: 'system', purposes: ['account'] }, purpose: 'account', requestId }, subjectId);
+        if (typeof customer.email !== 'string') return;
+        const text = `Please confirm that ${config.shopName} may use your data for: ${inventory.purposes.get(purpose)?.description ?? purpose}\n\n${url}\n\nIf you did not ask for this, ignore this mail: nothing happens without your confirmation.`;
+        await identity.mailer.send({ to: customer.email, subject: `${config.shopName}: please confirm`, text });
+      },
     });
     const apiKeys = createApiKeyService({
       db: store.db,
@@ -166,6 +194,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       identity,
       staff,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
+      consent,
+      processors,
       async close() {
         if (closed) return;
         closed = true;

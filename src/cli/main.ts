@@ -11,6 +11,8 @@ import { APIKEY_USAGE, apikeyCommand } from './commands/apikey.ts';
 import { KEYS_USAGE, keysCommand } from './commands/keys.ts';
 import { AUDIT_USAGE, auditCommand } from './commands/audit.ts';
 import { STAFF_USAGE, staffCommand } from './commands/staff.ts';
+import { PROCESSORS_USAGE, processorsCommand } from './commands/processors.ts';
+import { ROPA_USAGE, ropaCommand } from './commands/ropa.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -29,6 +31,8 @@ export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string
     ['keys', { run: keysCommand, usage: KEYS_USAGE }],
     ['audit', { run: auditCommand, usage: AUDIT_USAGE }],
     ['staff', { run: staffCommand, usage: STAFF_USAGE }],
+    ['processors', { run: processorsCommand, usage: PROCESSORS_USAGE }],
+    ['ropa', { run: ropaCommand, usage: ROPA_USAGE }],
   ]);
 }
 

@@ -104,6 +104,10 @@ export const CONFIG_VARIABLES = {
     doc: 'Public https:// URL of the privacy center and admin console: links in mails, and the origin accepted for cookie sessions besides the request\'s own. Unset: https://HOST:PORT.',
   },
   CUSTOS_SHOP_NAME: { schema: z.string().trim().min(1).max(100).default('Custos'), doc: 'The shop\'s name: in mails, in authenticator apps, and refused inside passwords.' },
+  CUSTOS_CONTROLLER_NAME: { schema: z.string().trim().min(1).max(200).optional(), doc: 'The controller named in the privacy notice and the record of processing (GDPR Art. 13(1)(a), 30(1)(a)). Unset: CUSTOS_SHOP_NAME.' },
+  CUSTOS_CONTROLLER_ADDRESS: { schema: z.string().trim().min(1).max(500).optional(), doc: "The controller's postal address, in the privacy notice." },
+  CUSTOS_PRIVACY_CONTACT: { schema: z.string().trim().min(3).max(200).optional(), doc: 'Where customers send privacy questions and requests (an email address or URL), in the privacy notice.' },
+  CUSTOS_DPO_CONTACT: { schema: z.string().trim().min(3).max(200).optional(), doc: "The data protection officer's contact, when the shop has one (GDPR Art. 13(1)(b), 37)." },
   CUSTOS_SMTP_URL: {
     schema: z.string().regex(/^smtps?:\/\//, 'must start with smtp:// or smtps://').optional(),
     doc: 'Mail server for verification, reset and staff mails (smtps://user:pass@host:465, or smtp://…?requireTLS=true). Unset: mails are written to DATA_DIR/outbox.',
@@ -178,6 +182,7 @@ export interface Config {
   readonly logLevel: string;
   readonly publicUrl: string | undefined;
   readonly shopName: string;
+  readonly controller: { readonly name: string; readonly address: string | undefined; readonly privacyContact: string | undefined; readonly dpoContact: string | undefined };
   readonly smtpUrl: Secret<string> | undefined;
   readonly mailFrom: string | undefined;
   readonly sessions: {
@@ -301,6 +306,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: p.CUSTOS_LOG_LEVEL,
     publicUrl: p.CUSTOS_PUBLIC_URL === undefined ? undefined : new URL(p.CUSTOS_PUBLIC_URL).origin,
     shopName: p.CUSTOS_SHOP_NAME,
+    controller: Object.freeze({
+      name: p.CUSTOS_CONTROLLER_NAME ?? p.CUSTOS_SHOP_NAME,
+      address: p.CUSTOS_CONTROLLER_ADDRESS,
+      privacyContact: p.CUSTOS_PRIVACY_CONTACT,
+      dpoContact: p.CUSTOS_DPO_CONTACT,
+    }),
     smtpUrl: p.CUSTOS_SMTP_URL === undefined ? undefined : new Secret(p.CUSTOS_SMTP_URL),
     mailFrom: p.CUSTOS_MAIL_FROM,
     sessions: Object.freeze({

@@ -33,6 +33,8 @@ export interface ServiceKeySet extends RootKeys {
   readonly staffBase: KeyObject;
   /** Keyed hashes of Idempotency-Key values and requests (src/http/idempotency.ts). */
   readonly idempotency: KeyObject;
+  /** Base key of consent (only ever used as HKDF input: ledger MACs, links, receipt signing keys). */
+  readonly consentBase: KeyObject;
   /** Raw material of every version, by name, newest first (the blind index rebuild needs the old one). */
   readonly versions: ReadonlyMap<ServiceKeyName, readonly { version: number; key: KeyObject }[]>;
 }
@@ -101,6 +103,7 @@ export async function loadServiceKeys(db: Kysely<Database>, ring: RootRing, cloc
     identityBase: current('identity'),
     staffBase: current('staff'),
     idempotency: current('idempotency'),
+    consentBase: current('consent'),
     versions: new Map([...versions].map(([name, list]) => [name, list.map(({ version, key }) => ({ version, key }))])),
   };
 }

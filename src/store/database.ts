@@ -16,6 +16,7 @@ import * as m0006 from './migrations/0006-one-record-per-person.ts';
 import * as m0007 from './migrations/0007-idempotency.ts';
 import * as m0008 from './migrations/0008-session-dead-uses.ts';
 import * as m0009 from './migrations/0009-key-lifecycle.ts';
+import * as m0010 from './migrations/0010-consent.ts';
 import * as m0012 from './migrations/0012-record-envelope.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -50,6 +51,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0007-idempotency': m0007,
   '0008-session-dead-uses': m0008,
   '0009-key-lifecycle': m0009,
+  '0010-consent': m0010,
   '0012-record-envelope': m0012,
 };
 

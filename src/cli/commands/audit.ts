@@ -26,7 +26,10 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
   const result = await verifyAuditLog({ db: runtime.store.db, keys: runtime.rootKeys }, (done, total) =>
     io.progress(`verified ${done}/${total}`),
   );
+  // The consent ledger's rows are bound to their audit entries: an edited, inserted or deleted row is named.
+  const ledger = await runtime.consent.verifyLedger();
   io.done();
+  for (const p of ledger) io.out(`consent ledger BROKEN at row ${p.id}: ${p.reason}`);
   if (!result.ok) {
     // Row id 0: the entry is missing altogether (a truncated tail), so there is no row to name.
     const { seq, id } = result.firstBad;
@@ -34,6 +37,7 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
     return 1;
   }
   io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
+  if (ledger.length > 0) return 1;
   if (values.records !== true) return 0;
   const mismatches = await compareRecordVersions(runtime.vault, await writtenRecordVersions(runtime.store.db), (n) => io.progress(`compared ${n} records`));
   io.done();

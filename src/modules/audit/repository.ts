@@ -1,4 +1,4 @@
-import { CompiledQuery, type Kysely, type Selectable } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Selectable } from 'kysely';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import type { PendingRow } from './schema.ts';
@@ -165,4 +165,16 @@ export async function selectForSubject(db: Db, subjectId: string, limit: number,
   let q = db.selectFrom('audit_log').selectAll().where('subject_id', '=', subjectId).where('rejected', 'is', null);
   if (before !== undefined) q = q.where('id', '<', before);
   return q.orderBy('id', 'desc').limit(limit).execute();
+}
+
+/** Entries whose action starts with `prefix` (a capability's own actions), oldest first, after row `after`. */
+export async function selectByAction(db: Db, prefix: string, limit: number, after: number): Promise<StoredRow[]> {
+  return db
+    .selectFrom('audit_log')
+    .selectAll()
+    .where(sql<string>`substr(action, 1, ${sql.lit(prefix.length)})`, '=', prefix)
+    .where('id', '>', after)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
 }

@@ -9,7 +9,7 @@ import { entryText, macMatchesAny } from './canonical.ts';
 import { createAuditBackend } from './backend.ts';
 import { AUDIT_QUERY_INVALID, AUDIT_UNAVAILABLE } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
-import { hasPending, insertPending, selectForSubject } from './repository.ts';
+import { hasPending, insertPending, selectByAction, selectForSubject, type StoredRow } from './repository.ts';
 import { createRowBuilder, type PendingRow } from './schema.ts';
 
 export { verifyAuditLog, writtenRecordVersions, type VerifyResult, type VerifyDeps } from './verify.ts';
@@ -61,6 +61,12 @@ export interface AuditLog {
   appendInTx(tx: Transaction<Database>, entry: AuditEntry): Promise<void>;
   /** Entries about one data subject, newest first; `before` is an entry id (cursor). */
   forSubject(subjectId: string, opts: { limit: number; before?: number }): Promise<AuditRecord[]>;
+  /**
+   * Entries whose action starts with `prefix`, oldest first after entry id `after`, each with
+   * whether its MAC holds: a capability that binds its own rows to audit entries (the consent
+   * ledger) checks both sides with it.
+   */
+  byAction(prefix: string, opts: { limit: number; after: number }): Promise<(AuditRecord & { macValid: boolean })[]>;
   /** Chains every pending entry now; returns how many it chained. */
   chainPending(): Promise<number>;
   /** Starts the background chainer (and accepts appends again after stop). */
@@ -92,6 +98,23 @@ export interface AuditLogDeps {
   /** Runs one statement outside any transaction, prepared once per connection (Store.read). */
   statement?: (sql: string, parameters: readonly unknown[]) => Promise<unknown>;
   logger?: Logger;
+}
+
+function recordOf(r: StoredRow): AuditRecord {
+  return {
+    id: r.id,
+    seq: r.seq === null ? null : Number(r.seq),
+    at: r.at,
+    actor: r.actor,
+    action: r.action,
+    subjectId: r.subject_id,
+    collection: r.collection,
+    recordId: r.record_id,
+    fields: JSON.parse(r.fields) as string[],
+    purpose: r.purpose,
+    outcome: r.outcome,
+    requestId: r.request_id,
+  };
 }
 
 /** Batches written at once; more queue up into a bigger next batch. */
@@ -212,22 +235,14 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
           logger?.warn({ auditEntryId: r.id }, 'audit entry with an invalid MAC left out of a subject listing');
           continue;
         }
-        out.push({
-          id: r.id,
-          seq: r.seq === null ? null : Number(r.seq),
-          at: r.at,
-          actor: r.actor,
-          action: r.action,
-          subjectId: r.subject_id,
-          collection: r.collection,
-          recordId: r.record_id,
-          fields: JSON.parse(r.fields) as string[],
-          purpose: r.purpose,
-          outcome: r.outcome,
-          requestId: r.request_id,
-        });
+        out.push(recordOf(r));
       }
       return out;
+    },
+
+    async byAction(prefix, opts) {
+      const rows = await selectByAction(db, prefix, opts.limit, opts.after);
+      return rows.map((r) => ({ ...recordOf(r), macValid: macMatchesAny(keys, entryText(r), r.mac) }));
     },
 
     chainPending,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { isAlias, isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
-import { inventoryFileSchema, type ACCESS, type FieldSpec, type InventoryFile, type LegalBasis } from './schema.ts';
+import { inventoryFileSchema, NOTICE_LANGUAGES, type ACCESS, type FieldSpec, type InventoryFile, type LegalBasis, type NoticeLanguage, type PurposeSpec } from './schema.ts';
 
 /** One purpose's use of a field, with `write` resolved (absent in the file: true where access is clear). */
 export interface PurposeUse {
@@ -26,8 +26,23 @@ export interface CollectionDef {
   readonly fields: ReadonlyMap<string, FieldDef>;
 }
 
+/** A declared purpose. `description` is the English text; `descriptions` holds every notice language. */
+export interface PurposeDef {
+  readonly name: string;
+  readonly description: string;
+  readonly descriptions: Readonly<Record<NoticeLanguage, string>>;
+  /** The legal bases its field uses declare (one, for a consent-based purpose: GDPR Art. 6(1)(a)). */
+  readonly bases: readonly LegalBasis[];
+  /** Every field use of this purpose has basis consent. */
+  readonly consentBased: boolean;
+  readonly saleOrSharing: boolean;
+  /** The notice version the shop declares this purpose last changed in (Custos may know a later one). */
+  readonly changedIn: number | undefined;
+  readonly doubleOptIn: boolean;
+}
+
 export interface Inventory {
-  readonly purposes: ReadonlyMap<string, { readonly description: string }>;
+  readonly purposes: ReadonlyMap<string, PurposeDef>;
   readonly collections: ReadonlyMap<string, CollectionDef>;
   /** Where it came from, for messages and the record of processing. */
   readonly sources: readonly string[];
@@ -195,8 +210,10 @@ export function loadInventory(shopFile?: string): Inventory {
     },
   };
   const messages: string[] = [];
-  const purposes = new Map<string, { description: string }>();
-  for (const [name, p] of Object.entries(file.purposes ?? {})) if (p !== null) purposes.set(name, p);
+  const purposes = new Map<string, PurposeDef>();
+  const declared = new Map<string, PurposeSpec>();
+  for (const [name, p] of Object.entries(file.purposes ?? {})) if (p !== null) declared.set(name, p);
+  const bases = new Map<string, Set<LegalBasis>>([...declared.keys()].map((n) => [n, new Set<LegalBasis>()]));
 
   const collections = new Map<string, CollectionDef>();
   for (const [name, col] of Object.entries(file.collections ?? {})) {
@@ -215,7 +232,8 @@ export function loadInventory(shopFile?: string): Inventory {
       const at = `collections.${name}.fields.${fname}`;
       const uses = new Map<string, PurposeUse>();
       for (const [purpose, use] of Object.entries(f.purposes)) {
-        if (!purposes.has(purpose)) problems.push(`${at}.purposes.${purpose}: unknown purpose`);
+        if (!declared.has(purpose)) problems.push(`${at}.purposes.${purpose}: unknown purpose`);
+        else bases.get(purpose)!.add(use.basis);
         if (use.access === 'none' && use.write !== true)
           problems.push(`${at}.purposes.${purpose}: access none without write: true grants nothing; set write: true or leave the purpose out`);
         if (use.access === 'masked') for (const problem of maskProblems(f)) problems.push(`${at}.${problem}, so access: masked for ${purpose} would release it in clear`);
@@ -230,6 +248,23 @@ export function loadInventory(shopFile?: string): Inventory {
   }
   for (const name of Object.keys(SERVED_COLLECTIONS))
     if (!collections.has(name)) problems.push(`collections.${name}: must be declared`);
+  for (const [name, p] of declared) {
+    const used = [...bases.get(name)!].sort();
+    // A purpose is consent-based when every use is; one that mixes consent with another basis
+    // could not say what a withdrawal stops (GDPR Art. 7(3), 17(1)(b)).
+    if (used.includes('consent') && used.length > 1) problems.push(`purposes.${name}: mixes consent with other legal bases (${used.join(', ')})`);
+    const descriptions = typeof p.description === 'string' ? Object.fromEntries(NOTICE_LANGUAGES.map((l) => [l, p.description as string])) : p.description;
+    purposes.set(name, {
+      name,
+      description: descriptions.en,
+      descriptions: descriptions as Record<NoticeLanguage, string>,
+      bases: used,
+      consentBased: used.length === 1 && used[0] === 'consent',
+      saleOrSharing: p.sale_or_sharing,
+      changedIn: p.changed_in,
+      doubleOptIn: p.double_opt_in,
+    });
+  }
   if (messages.length > 0) {
     const lines = messages.map((text, i) => {
       const path = problemPaths[i]!;

@@ -67,6 +67,23 @@ export const fieldSchema = z
     if (f.protection === 'searchable' && nested) ctx.addIssue({ code: 'custom', path: ['protection'], message: 'only scalar fields can be searchable' });
   });
 
+/** The languages a notice is written in; a purpose's description names each, or is one plain (English) string. */
+export const NOTICE_LANGUAGES = ['en', 'de'] as const;
+export type NoticeLanguage = (typeof NOTICE_LANGUAGES)[number];
+
+/**
+ * A purpose: what the data is used for, in each notice language; whether it sells or shares data
+ * (CCPA: honoured Global Privacy Control opts out of it); from which notice version on earlier
+ * consents stop counting (`changed_in`); and whether a grant waits for a mailed confirmation
+ * (`double_opt_in`).
+ */
+export const purposeSchema = z.strictObject({
+  description: z.union([z.string().min(1), z.strictObject({ en: z.string().min(1), de: z.string().min(1) })]),
+  sale_or_sharing: z.boolean().default(false),
+  changed_in: z.number().int().min(1).optional(),
+  double_opt_in: z.boolean().default(false),
+});
+
 export const collectionSchema = z.strictObject({
   description: z.string().optional(),
   parent: identifier.optional(),
@@ -76,11 +93,12 @@ export const collectionSchema = z.strictObject({
 export const inventoryFileSchema = z.strictObject({
   version: z.literal(1),
   extends: z.literal('default').optional(),
-  purposes: z.record(identifier, z.strictObject({ description: z.string() }).nullable()).optional(),
+  purposes: z.record(identifier, purposeSchema.nullable()).optional(),
   collections: z.record(identifier, collectionSchema.nullable()).optional(),
 });
 
 export type InventoryFile = z.output<typeof inventoryFileSchema>;
+export type PurposeSpec = z.output<typeof purposeSchema>;
 export type FieldSpec = z.output<typeof fieldSchema>;
 export type SubFieldSpec = z.output<typeof subFieldSchema>;
 export type LegalBasis = (typeof LEGAL_BASES)[number];

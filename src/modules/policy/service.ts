@@ -27,7 +27,12 @@ export interface Actor {
  */
 export interface ConsentGate {
   permits(subjectId: string, purpose: string): Promise<boolean>;
+  /** Whether the subject objected to this purpose's legitimate-interest processing (GDPR Art. 21), pending or upheld. */
+  objects?(subjectId: string, purpose: string): Promise<boolean>;
 }
+
+/** A decision; `withheld` says why a purpose's fields were left out (the access log's action names it). */
+export type Decision = ReadonlyMap<string, Access> & { readonly withheld?: 'no_consent' | 'objection' };
 
 export const noConsentRecorded: ConsentGate = { permits: async () => false };
 
@@ -53,7 +58,7 @@ export interface PolicyService {
    */
   authorizeWrite(actor: Actor, purpose: string | undefined, subjectId: string, collection: string, fields: readonly string[]): Promise<readonly string[]>;
   /** Fields of `collection` the purpose may see for this subject, each clear or masked. */
-  decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<ReadonlyMap<string, Access>>;
+  decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<Decision>;
 }
 
 export function createPolicyService(deps: { inventory: Inventory; consent?: ConsentGate; guards?: readonly PolicyGuard[] }): PolicyService {
@@ -62,18 +67,20 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
   const guards = deps.guards ?? [];
 
   // Per collection and purpose, what the inventory allows before consent is taken into account.
-  const table = new Map<string, { access: Map<string, Access>; consentFields: Set<string> }>();
+  const table = new Map<string, { access: Map<string, Access>; consentFields: Set<string>; interestFields: Set<string> }>();
   for (const col of inventory.collections.values()) {
     for (const purpose of inventory.purposes.keys()) {
       const access = new Map<string, Access>();
       const consentFields = new Set<string>();
+      const interestFields = new Set<string>();
       for (const f of col.fields.values()) {
         const use = f.purposes.get(purpose);
         if (use === undefined || use.access === 'none') continue;
         access.set(f.name, use.access);
         if (use.basis === 'consent') consentFields.add(f.name);
+        if (use.basis === 'legitimate_interest') interestFields.add(f.name);
       }
-      table.set(`${col.name}\u0000${purpose}`, { access, consentFields });
+      table.set(`${col.name}\u0000${purpose}`, { access, consentFields, interestFields });
     }
   }
 
@@ -127,12 +134,17 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
       for (const guard of guards) await guard(actor, purpose, subjectId);
       const entry = table.get(`${collection.name}\u0000${purpose}`);
       if (entry === undefined) return new Map();
+      if (entry.interestFields.size > 0 && consent.objects !== undefined && (await consent.objects(subjectId, purpose))) {
+        const out = new Map(entry.access);
+        for (const f of entry.interestFields) out.delete(f);
+        return Object.assign(out, { withheld: 'objection' as const });
+      }
       if (entry.consentFields.size === 0) return entry.access;
       const consented = await consent.permits(subjectId, purpose);
       if (consented) return entry.access;
       const out = new Map(entry.access);
       for (const f of entry.consentFields) out.delete(f);
-      return out;
+      return Object.assign(out, { withheld: 'no_consent' as const });
     },
   };
 }

@@ -30,6 +30,8 @@ export const PERMISSIONS = [
   'incidents.manage',
   /** Work data-subject requests (access, erasure, rectification, restriction, objection). */
   'rights.manage',
+  /** Keep the processor registry; read the record of processing and the data map. */
+  'privacy.manage',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -52,7 +54,7 @@ export const DEFAULT_ROLES: ReadonlyMap<string, RoleDef> = new Map(
       'privacy_officer',
       "Data-subject requests and privacy questions; approves other members' elevations.",
       ['account', 'support', 'legal_obligation'],
-      ['rights.manage', 'elevation.approve', 'audit.read'],
+      ['rights.manage', 'elevation.approve', 'audit.read', 'privacy.manage'],
     ),
     builtIn(
       'security_officer',

@@ -10,7 +10,7 @@ import type { Database } from '../../store/schema.ts';
 import type { AuditEntry, AuditLog, AuditRecord } from '../audit/service.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
-import type { Actor, PolicyService } from '../policy/service.ts';
+import type { Actor, Decision, PolicyService } from '../policy/service.ts';
 import { applyWrite, holdsField, integrityFailure, isLegacy, openRecord, parseStored, reveal, sealRecord, sealedUnder, type OpenedData, type RecordPlace, type StoredData } from './codec.ts';
 import { createPostgresStorage } from './storage-postgres.ts';
 import { createSqliteStorage } from './storage-sqlite.ts';
@@ -236,7 +236,7 @@ export function createVaultService(deps: {
   /** Decide, audit (durable before anything leaves: fail closed), then open and mask. */
   async function release(ctx: CallContext, action: string, subjectId: string, rows: readonly Row[], recordId: string | null): Promise<RecordView[]> {
     const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
-    const decisions = new Map<string, ReadonlyMap<string, 'clear' | 'masked'>>();
+    const decisions = new Map<string, Decision>();
     const touched = new Set<string>();
     const parsed = rows.map((row) => parseStored(row.data));
     for (const [i, row] of rows.entries()) {
@@ -251,9 +251,11 @@ export function createVaultService(deps: {
     }
     // The collection of the record the request named (a customer read with addresses is a customers read).
     const requested = (recordId === null ? undefined : rows.find((r) => r.id === recordId)) ?? rows[0];
+    // Why nothing was released for the purpose: no consent in force (e.g. vault.read.no_consent).
+    const withheld = [...decisions.values()].find((d) => d.withheld !== undefined)?.withheld;
     await audit.append({
       actor: ctx.actor.ref,
-      action,
+      action: withheld === undefined ? action : `${action}.${withheld}`,
       subjectId,
       collection: requested?.collection ?? null,
       recordId,
