@@ -71,7 +71,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     requestTimeout: 30_000,
     keepAliveTimeout: 10_000,
     trustProxy: config.trustProxy ?? false,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 100 },
+    // Path parameters are validated by each route's schema; one-click unsubscribe and opt-in link
+    // tokens (RFC 8058) are the longest, up to 1,100 characters.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1100 },
     // Fastify's own refusals (bad URL encoding, over-long path parameters) in our error shape,
     // without quoting the path, which may carry personal data.
     frameworkErrors: (error, request, reply) => {

@@ -83,6 +83,17 @@ export function areaOf(path: string): Area | undefined {
     return { ...STAFF, optional: true, words: 'a staff session (bearer token or cookie)' };
   if (path.startsWith('/v1/staff/auth/')) return { ...STAFF, words: 'a staff session (bearer token or cookie)' };
   if (path.startsWith('/v1/staff/')) return STAFF;
+  // Public: the privacy notice, receipt keys and their check, and links whose token authorises them.
+  if (/^\/v1\/(?:privacy-notice(?:\.css)?|keys\/receipts|receipts\/verify|unsubscribe\/\{token\}|consents\/confirm\/\{token\})$/.test(path) || path.startsWith('/.well-known/'))
+    return { security: [], words: 'none', errors: ['CONSENT'] };
+  if (path === '/v1/processors' || path.startsWith('/v1/processors/')) return { ...STAFF, errors: ['IDENTITY', 'STAFF', 'PROCESSORS', 'CONSENT'] };
+  if (path === '/v1/ropa' || path === '/v1/data-map' || path.startsWith('/v1/purposes/'))
+    return {
+      security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
+      words: 'an API key scoped to purposes, or a staff session',
+      errors: ['CONSENT', 'TRANSPARENCY', 'PROCESSORS', 'POLICY', 'APIKEY', 'STAFF', 'VAULT', 'AUDIT'],
+      extraCodes: ['IDENTITY_SESSION_REQUIRED', 'IDENTITY_AUTH_THROTTLED'],
+    };
   if (path.startsWith('/v1/auth/') || path === '/v1/me' || path.startsWith('/v1/me/')) return { ...CUSTOMER, errors: ['IDENTITY', 'VAULT', 'POLICY', 'AUDIT'] };
   if (/^\/v1\/(?:customers|orders)(?:\/|$)/.test(path))
     return {

@@ -12,7 +12,7 @@ import type { ConsentService } from './service.ts';
  * only POST changes anything, so mail scanners that fetch links change nothing.
  */
 // A wildcard, not a :token parameter: tokens are longer than the router's limit for parameters.
-const tokenParam = z.object({ '*': z.string().min(1).max(1100).meta({ description: 'The token of the link.' }) });
+const tokenParam = z.object({ token: z.string().min(1).max(1100).meta({ description: 'The token of the link.' }) });
 const html = z.string().meta({ description: 'An HTML page.' });
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -34,31 +34,31 @@ export function registerConsentLinkRoutes(app: FastifyInstance, deps: { consent:
   const describe = (purpose: string) => escape(deps.inventory.purposes.get(purpose)?.description ?? purpose);
   const responses = { 200: html, 400: errorBody, 410: errorBody };
 
-  r.get('/v1/unsubscribe/*', {
+  r.get('/v1/unsubscribe/:token', {
     schema: { tags, summary: 'Confirmation page of a one-click unsubscribe link', params: tokenParam, response: responses },
     handler: async (request, reply) => {
-      const { purpose } = deps.consent.checkUnsubscribe(request.params['*']);
+      const { purpose } = deps.consent.checkUnsubscribe(request.params.token);
       return page(reply, 'Unsubscribe', `<p>Stop: ${describe(purpose)}</p><form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`);
     },
   });
 
-  r.post('/v1/unsubscribe/*', {
+  r.post('/v1/unsubscribe/:token', {
     schema: { tags, summary: 'One-click unsubscribe (RFC 8058): withdraws the consent', params: tokenParam, response: responses },
     handler: async (request, reply) => {
-      const { purpose } = await deps.consent.unsubscribe(request.params['*'], request.id);
+      const { purpose } = await deps.consent.unsubscribe(request.params.token, request.id);
       return page(reply, 'Unsubscribed', `<p>Done. Withdrawn: ${describe(purpose)}</p>`);
     },
   });
 
-  r.get('/v1/consents/confirm/*', {
+  r.get('/v1/consents/confirm/:token', {
     schema: { tags, summary: 'Confirmation page of a double opt-in link', params: tokenParam, response: responses },
     handler: async (_request, reply) => page(reply, 'Confirm', '<form method="post"><button type="submit">Yes, I agree</button></form>'),
   });
 
-  r.post('/v1/consents/confirm/*', {
+  r.post('/v1/consents/confirm/:token', {
     schema: { tags, summary: 'Confirms a pending double opt-in grant', params: tokenParam, response: responses },
     handler: async (request, reply) => {
-      const { purpose } = await deps.consent.confirm(request.params['*'], request.id);
+      const { purpose } = await deps.consent.confirm(request.params.token, request.id);
       return page(reply, 'Confirmed', `<p>Thank you. Granted: ${describe(purpose)}</p>`);
     },
   });

@@ -161,8 +161,8 @@ export function dataMap(src: Sources) {
         category: f.category,
         protection: f.protection,
         retention: f.retention,
-        purposes: Object.entries(f.purposes).map(([purpose, use]) => ({ purpose, basis: use.basis, access: use.access })),
-        processors: current.filter((r) => r.categories.includes(f.category) && r.purposes.some((p) => p in f.purposes)).map((r) => r.name),
+        purposes: [...f.purposes].map(([purpose, use]) => ({ purpose, basis: use.basis, access: use.access })),
+        processors: current.filter((r) => r.categories.includes(f.category) && r.purposes.some((p) => f.purposes.has(p))).map((r) => r.name),
       })),
     })),
   };
