@@ -17,6 +17,7 @@ import { parseJsonBody } from './http/json-body.ts';
 import { registerWebPages } from './http/web-pages.ts';
 import { completeOpenApi, SECURITY_SCHEMES } from './http/openapi.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
+import { registerCardRoutes } from './modules/cards/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -165,6 +166,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     requireApiKey(api, runtime.apiKeys, staffVaultActor(runtime), runtime.identity.authFailures);
     registerVaultRoutes(api, {
       vault: runtime.vault,
+      inventory: runtime.inventory,
+      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
+    });
+    registerCardRoutes(api, {
+      cards: runtime.cards,
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });

@@ -11,6 +11,8 @@ import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
+import { createCardKeys } from './modules/cards/keys.ts';
+import { CARDS_COLLECTION, createCardService, type CardService } from './modules/cards/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
 import { staffSignInStanding } from './modules/identity/sessions/session-staff.ts';
@@ -38,6 +40,7 @@ export interface Runtime {
   readonly apiKeys: ApiKeyService;
   readonly policy: PolicyService;
   readonly vault: VaultService;
+  readonly cards: CardService;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
   readonly idempotency: IdempotencyStore;
@@ -136,6 +139,15 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       phoneDefaultCountry: config.phoneDefaultCountry,
     });
+    const cards = createCardService({
+      db: store.db,
+      keys: createCardKeys({ db: store.db, ring, clock, initial: rootKeys }),
+      policy,
+      audit,
+      clock,
+      collection: inventory.collections.get(CARDS_COLLECTION)!,
+      deterministic: config.cardsDeterministic,
+    });
     const apiKeys = createApiKeyService({
       db: store.db,
       store,
@@ -159,6 +171,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       apiKeys,
       policy,
       vault,
+      cards,
       identity,
       staff,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),

@@ -137,6 +137,10 @@ export const CONFIG_VARIABLES = {
     schema: positiveInt.max(12).default(12),
     doc: 'How long a staff training completion counts (at most 12 months: PCI DSS 4.0.1 12.6.3).',
   },
+  CUSTOS_CARDS_DETERMINISTIC: {
+    schema: bool.default(false),
+    doc: 'Card vault deterministic mode: a card already stored returns its existing token, found through a keyed-hash index of the PAN (PCI DSS 4.0.1 3.5.1.1); tokens stay random.',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -197,6 +201,8 @@ export interface Config {
     readonly authFailureLimit: number;
   };
   readonly trainingValidityMonths: number;
+  /** Card vault: the same card gives the same token (keyed-hash index). */
+  readonly cardsDeterministic: boolean;
 }
 
 export class ConfigError extends Error {
@@ -319,5 +325,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       authFailureLimit: p.CUSTOS_AUTH_FAILURE_LIMIT,
     }),
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
+    cardsDeterministic: p.CUSTOS_CARDS_DETERMINISTIC,
   });
 }

@@ -5,7 +5,7 @@ import { UsageError } from '../io.ts';
 import { keyStatus, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
 import { rotateServiceKey, ROTATABLE_SERVICE_KEYS, SERVICE_KEY_NAMES, type ServiceKeyName } from '../../crypto/service-keys.ts';
 
-const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [--batch-size N] | rotate --key NAME | retire';
+const USAGE = 'keys status [--json] | rotate [--batch-size N] | rotate --root [--batch-size N] | rotate --key NAME | rotate --cards [--resume] [--batch-size N] | retire';
 
 /**
  * `custos keys status [--json]`: every key's versions, ages and what each wraps, with warnings
@@ -58,10 +58,26 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     return 0;
   }
   if (sub === 'rotate') {
-    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' } });
+    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' }, cards: { type: 'boolean' } });
     const batch = values['batch-size'] === undefined ? 500 : Number(values['batch-size']);
     if (!Number.isInteger(batch) || batch < 1 || batch > 10_000) throw new UsageError('--batch-size must be 1..10000');
-    if (values.root === true && values.key !== undefined) throw new UsageError('--root and --key go separately');
+    if ([values.root === true, values.key !== undefined, values.cards === true].filter(Boolean).length > 1) throw new UsageError('--root, --key and --cards go separately');
+    if (values.cards === true) {
+      // New card-vault and card-index versions, then every card re-sealed in batches; each batch is
+      // its own compare-and-set, so an interrupted run resumes with --resume and every card stays
+      // readable throughout (older versions are kept).
+      if (values.resume !== true) {
+        const added = await runtime.cards.rotateKeys();
+        await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `card-vault:v${added.vault}`, fields: [], outcome: 'success' });
+      }
+      let done = 0;
+      for (let moved = await runtime.cards.resealBatch(batch); moved > 0; moved = await runtime.cards.resealBatch(batch)) {
+        done += moved;
+        io.progress(`re-sealed ${done} cards`);
+      }
+      io.out(`rotated: card keys; ${done} cards re-sealed, ${await runtime.cards.pendingReseal()} left`);
+      return 0;
+    }
     if (values.key !== undefined) {
       const name = values.key as ServiceKeyName;
       if (!SERVICE_KEY_NAMES.includes(name)) throw new UsageError(`--key must be one of ${SERVICE_KEY_NAMES.join(', ')}`);

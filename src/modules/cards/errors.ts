@@ -1,0 +1,33 @@
+import { defineErrors, registerErrors } from '../../kernel/errors.ts';
+
+/** Card vault codes; no message ever carries a card number, CVV or cardholder name. */
+export const CardErrors = defineErrors({
+  CARDS_PAN_NOT_DIGITS: { status: 400, description: '`pan` holds something other than the digits 0–9 (send it without spaces or hyphens); nothing was stored.' },
+  CARDS_PAN_LENGTH: { status: 400, description: '`pan` is shorter than 12 or longer than 19 digits; nothing was stored.' },
+  CARDS_PAN_LUHN: { status: 400, description: '`pan` fails the Luhn check (a mistyped card number); nothing was stored.' },
+  CARDS_PAN_BRAND_UNKNOWN: {
+    status: 400,
+    description: '`pan` lies in no known IIN range, or its length is not one its brand issues; nothing was stored.',
+  },
+  CARDS_EXPIRY_IMPOSSIBLE: { status: 400, description: '`exp_month` is not 1–12, or `exp_year` is not a four-digit year within 20 years; nothing was stored.' },
+  CARDS_EXPIRED: { status: 400, description: 'The card expired before this month; nothing was stored.' },
+  CARDS_CVV_INVALID: { status: 400, description: '`cvv` is not 3 digits (4 for American Express); nothing was stored.' },
+  CARDS_PURPOSE_NOT_ALLOWED: {
+    status: 403,
+    description: 'The stated purpose (Custos-Purpose) may not use cards; card operations state `payments` with a key scoped to it.',
+  },
+  CARDS_REVEAL_API_KEY: { status: 403, description: 'No API key can reveal a card number; reveal is for staff holding `cards.reveal` only.' },
+  CARDS_TOKEN_UNKNOWN: { status: 404, description: 'No card has this token.' },
+  CARDS_TOKEN_DELETED: { status: 410, description: 'The card of this token was deleted; its data is gone.' },
+  CARDS_TOKEN_MALFORMED: { status: 400, description: 'The token in the path is neither a `tok_` token nor a format-preserving token (12–19 digits).' },
+  CARDS_INTEGRITY_FAILURE: {
+    status: 500,
+    description: 'A stored card failed authentication (altered, or moved to another row), or its key version is missing; nothing was released.',
+  },
+  CARDS_NUMBER_IN_FREE_TEXT: {
+    status: 400,
+    description:
+      'A free-text field holds what looks like a payment card number (known IIN range, that brand\'s length and the Luhn check); `fields` names it; nothing was stored. Tokenise cards through /v1/cards.',
+  },
+});
+registerErrors(CardErrors);

@@ -1,0 +1,268 @@
+import type { Kysely } from 'kysely';
+import { open, seal } from '../../crypto/aead.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { AppError, fail } from '../../kernel/errors.ts';
+import type { Database } from '../../store/schema.ts';
+import type { AuditLog } from '../audit/service.ts';
+import type { CollectionDef } from '../inventory/index.ts';
+import type { Actor, PolicyService } from '../policy/service.ts';
+import { binOf, detectBrand, expiryEnd, expiryProblem, isToken, last4Of, newToken, panFingerprint, panProblem, type Brand, type TokenFormat } from './card-rules.ts';
+import { CardErrors } from './errors.ts';
+import type { CardKeys } from './keys.ts';
+
+export const CARDS_COLLECTION = 'cards';
+/** The purpose every card operation states (default inventory: legal basis contract). */
+export const PAYMENTS_PURPOSE = 'payments';
+const CARD_FIELDS = ['pan', 'exp_month', 'exp_year', 'cardholder_name'] as const;
+
+export interface CardCallContext {
+  readonly actor: Actor;
+  readonly purpose: string | undefined;
+  readonly requestId: string;
+  /** The client address, recorded with every card audit entry (PCI DSS 10.2.2: origin of the event). */
+  readonly clientAddress: string;
+}
+
+export interface TokeniseInput {
+  readonly pan: string;
+  readonly exp_month: number;
+  readonly exp_year: number;
+  readonly cardholder_name?: string | undefined;
+  readonly customer_id?: string | undefined;
+  readonly token_format?: TokenFormat | undefined;
+}
+
+export interface CardView {
+  token: string;
+  brand: Brand;
+  bin: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+  cardholder_name?: string;
+  customer_id?: string | null;
+}
+
+/** What a sealed card holds; only the relay and staff reveal ever open it. */
+export interface CardSecret {
+  readonly pan: string;
+  readonly exp_month: number;
+  readonly exp_year: number;
+  readonly cardholder_name: string | null;
+}
+
+export interface CardService {
+  tokenise(ctx: CardCallContext, input: TokeniseInput): Promise<CardView>;
+  read(ctx: CardCallContext, token: string): Promise<CardView>;
+  remove(ctx: CardCallContext, token: string): Promise<void>;
+  /** Re-seals up to `batch` cards under the current card keys; returns how many it moved (0: done). */
+  resealBatch(batch: number): Promise<number>;
+  /** Cards not yet under the current card-vault key version. */
+  pendingReseal(): Promise<number>;
+  /** Adds a card-vault and a card-index key version (`custos keys rotate --cards`), then `resealBatch` until done. */
+  rotateKeys(): Promise<{ vault: number; index: number }>;
+}
+
+/**
+ * The client address as an entry of the audit entry's `fields` (`origin.203.0.113.7`, IPv6 with
+ * `_` for `:`), since the audit log has no column for the origin of an event (PCI DSS 10.2.2).
+ */
+export function originField(address: string): string {
+  return `origin.${address.replace(/[^0-9A-Za-z.]/g, '_')}`.slice(0, 128);
+}
+
+/** The policy's subject for a card linked to no customer. */
+const NO_CUSTOMER = 'cards';
+const aad = (token: string, version: number) => `custos:card|${token}|${version}`;
+
+/**
+ * The card vault. PANs are sealed with AES-256-GCM under the card-vault key (PCI DSS 3.5.1), bound
+ * to their token and key version; reads return brand, BIN, last four, expiry and cardholder name,
+ * never the PAN (PCI DSS 3.4.1). In deterministic mode a card already stored returns its existing
+ * token, found through the keyed-hash index (PCI DSS 3.5.1.1); tokens are always random. Every
+ * operation is audited with the client address, never with card data (PCI DSS 10.2).
+ */
+export function createCardService(deps: {
+  db: Kysely<Database>;
+  keys: CardKeys;
+  policy: PolicyService;
+  audit: AuditLog;
+  clock: Clock;
+  collection: CollectionDef;
+  deterministic: boolean;
+}): CardService {
+  const { db, keys, policy, audit, clock } = deps;
+
+  const entry = (ctx: CardCallContext, action: string, subjectId: string, token: string | null, fields: readonly string[], outcome: 'success' | 'denied' | 'failure') => ({
+    actor: ctx.actor.ref,
+    action,
+    subjectId: subjectId === NO_CUSTOMER ? null : subjectId,
+    collection: CARDS_COLLECTION,
+    recordId: token,
+    fields: [...fields, originField(ctx.clientAddress)],
+    purpose: ctx.purpose ?? null,
+    outcome,
+    requestId: ctx.requestId,
+  });
+
+  /** One path for the purpose check of every card operation: stated, the caller's, and one that may use cards. */
+  async function checkPurpose(ctx: CardCallContext, subjectId: string, action: string, token: string | null, write: boolean): Promise<void> {
+    try {
+      const purpose = policy.checkPurpose(ctx.actor, ctx.purpose, write ? 'write' : 'read');
+      if (write) await policy.authorizeWrite(ctx.actor, purpose, subjectId, CARDS_COLLECTION, CARD_FIELDS);
+      else if ((await policy.decide(ctx.actor, purpose, subjectId, deps.collection)).size === 0)
+        fail(CardErrors.CARDS_PURPOSE_NOT_ALLOWED, 'the stated purpose may not use cards; state payments');
+    } catch (error) {
+      if (error instanceof AppError) await audit.append(entry(ctx, action, subjectId, token, [], 'denied'));
+      if (error instanceof AppError && error.code === 'POLICY_WRITE_NOT_ALLOWED') fail(CardErrors.CARDS_PURPOSE_NOT_ALLOWED, 'the stated purpose may not use cards; state payments');
+      throw error;
+    }
+  }
+
+  function validate(input: TokeniseInput): Brand {
+    const problem = panProblem(input.pan);
+    if (problem === 'not_digits') fail(CardErrors.CARDS_PAN_NOT_DIGITS, 'pan must be digits only');
+    if (problem === 'length') fail(CardErrors.CARDS_PAN_LENGTH, 'pan must be 12 to 19 digits');
+    if (problem === 'luhn') fail(CardErrors.CARDS_PAN_LUHN, 'pan fails the Luhn check');
+    const brand = detectBrand(input.pan);
+    if (problem === 'brand' || brand === undefined) fail(CardErrors.CARDS_PAN_BRAND_UNKNOWN, 'pan is in no known IIN range for its length');
+    const expiry = expiryProblem(input.exp_month, input.exp_year, clock.now());
+    if (expiry === 'impossible') fail(CardErrors.CARDS_EXPIRY_IMPOSSIBLE, 'exp_month must be 1-12 and exp_year a four-digit year within 20 years');
+    if (expiry === 'expired') fail(CardErrors.CARDS_EXPIRED, 'the card has expired');
+    return brand;
+  }
+
+  async function row(token: string) {
+    if (!isToken(token)) fail(CardErrors.CARDS_TOKEN_MALFORMED, 'the token is not well-formed');
+    const found = await db.selectFrom('cards').selectAll().where('token', '=', token).executeTakeFirst();
+    if (found === undefined) fail(CardErrors.CARDS_TOKEN_UNKNOWN, 'no card has this token');
+    if (found.deleted_at !== null) fail(CardErrors.CARDS_TOKEN_DELETED, 'this card was deleted');
+    return found;
+  }
+
+  async function openRow(r: Database['cards']): Promise<CardSecret> {
+    const key = r.key_version === null ? undefined : await keys.vault(r.key_version);
+    const plain = key === undefined || r.sealed === null ? undefined : open(key, Buffer.from(r.sealed, 'base64url'), aad(r.token, r.key_version!));
+    if (plain === undefined) fail(CardErrors.CARDS_INTEGRITY_FAILURE, 'a stored card failed authentication; nothing was released');
+    return JSON.parse(plain.toString('utf8')) as CardSecret;
+  }
+
+  const sealFor = (token: string, secret: CardSecret) => {
+    const current = keys.current();
+    return { key_version: current.version, sealed: seal(current.key, Buffer.from(JSON.stringify(secret), 'utf8'), aad(token, current.version)).toString('base64url') };
+  };
+
+  const view = (r: Database['cards'], secret: CardSecret, withName: boolean): CardView => ({
+    token: r.token,
+    brand: r.brand as Brand,
+    bin: r.bin!,
+    last4: r.last4!,
+    exp_month: secret.exp_month,
+    exp_year: secret.exp_year,
+    ...(withName && secret.cardholder_name !== null ? { cardholder_name: secret.cardholder_name } : {}),
+    customer_id: r.customer_id,
+  });
+
+  return {
+    async tokenise(ctx, input) {
+      const subject = input.customer_id ?? NO_CUSTOMER;
+      await checkPurpose(ctx, subject, 'cards.tokenise', null, true);
+      const brand = validate(input);
+      const secret: CardSecret = { pan: input.pan, exp_month: input.exp_month, exp_year: input.exp_year, cardholder_name: input.cardholder_name ?? null };
+      const index = keys.index()[0]!;
+      const fingerprint = deps.deterministic ? panFingerprint(index.key, input.pan) : null;
+      if (deps.deterministic) {
+        // Every index key version, so a card stored before an index rotation is still found.
+        const prints = keys.index().map((k) => panFingerprint(k.key, input.pan));
+        const existing = await db.selectFrom('cards').selectAll().where('fingerprint', 'in', prints).where('deleted_at', 'is', null).executeTakeFirst();
+        if (existing !== undefined) {
+          await audit.append(entry(ctx, 'cards.tokenise', existing.customer_id ?? subject, existing.token, CARD_FIELDS, 'success'));
+          return view(existing, await openRow(existing), false);
+        }
+      }
+      const format = input.token_format ?? 'opaque';
+      const now = clock.now().toISOString();
+      for (let attempt = 0; ; attempt++) {
+        const token = newToken(format, input.pan);
+        const values = {
+          token,
+          customer_id: input.customer_id ?? null,
+          brand,
+          bin: binOf(input.pan),
+          last4: last4Of(input.pan),
+          expires_at: expiryEnd(input.exp_month, input.exp_year).toISOString(),
+          ...sealFor(token, secret),
+          fingerprint,
+          fingerprint_version: fingerprint === null ? null : index.version,
+          created_at: now,
+          deleted_at: null,
+        };
+        // A format-preserving token may collide with one already issued: draw again.
+        const inserted = await db.transaction().execute(async (tx) => {
+          const result = await tx.insertInto('cards').values(values).onConflict((oc) => oc.column('token').doNothing()).executeTakeFirst();
+          if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
+          await audit.appendInTx(tx, entry(ctx, 'cards.tokenise', input.customer_id ?? subject, token, CARD_FIELDS, 'success'));
+          return true;
+        });
+        if (inserted) return view(values, secret, false);
+        if (attempt >= 8) throw new Error('could not draw an unused token');
+      }
+    },
+
+    async read(ctx, token) {
+      const r = await row(token);
+      const subject = r.customer_id ?? NO_CUSTOMER;
+      await checkPurpose(ctx, subject, 'cards.read', token, false);
+      const secret = await openRow(r);
+      await audit.append(entry(ctx, 'cards.read', subject, token, ['exp_month', 'exp_year', 'cardholder_name'], 'success'));
+      return view(r, secret, true);
+    },
+
+    async remove(ctx, token) {
+      const r = await row(token);
+      const subject = r.customer_id ?? NO_CUSTOMER;
+      await checkPurpose(ctx, subject, 'cards.delete', token, true);
+      await db.transaction().execute(async (tx) => {
+        await tx
+          .updateTable('cards')
+          .set({ customer_id: null, brand: null, bin: null, last4: null, expires_at: null, key_version: null, sealed: null, fingerprint: null, fingerprint_version: null, deleted_at: clock.now().toISOString() })
+          .where('token', '=', token)
+          .execute();
+        await audit.appendInTx(tx, entry(ctx, 'cards.delete', subject, token, CARD_FIELDS, 'success'));
+      });
+    },
+
+    async resealBatch(batch) {
+      const current = keys.current();
+      const index = keys.index()[0]!;
+      const rows = await db.selectFrom('cards').selectAll().where('deleted_at', 'is', null).where('key_version', '!=', current.version).limit(batch).execute();
+      let moved = 0;
+      for (const r of rows) {
+        const secret = await openRow(r);
+        const result = await db
+          .updateTable('cards')
+          .set({
+            ...sealFor(r.token, secret),
+            ...(r.fingerprint === null ? {} : { fingerprint: panFingerprint(index.key, secret.pan), fingerprint_version: index.version }),
+          })
+          .where('token', '=', r.token)
+          .where('key_version', '=', r.key_version)
+          .executeTakeFirst();
+        moved += Number(result.numUpdatedRows);
+      }
+      return moved;
+    },
+
+    rotateKeys: () => keys.rotate(),
+
+    async pendingReseal() {
+      const r = await db
+        .selectFrom('cards')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('deleted_at', 'is', null)
+        .where('key_version', '!=', keys.current().version)
+        .executeTakeFirst();
+      return Number(r?.n ?? 0);
+    },
+  };
+}

@@ -1,0 +1,19 @@
+/** cards: one row per token (migration 0015-cards). */
+export interface CardTables {
+  cards: {
+    token: string;
+    customer_id: string | null;
+    brand: string | null;
+    bin: string | null;
+    last4: string | null;
+    /** The first instant after the expiry month (ISO 8601, UTC). */
+    expires_at: string | null;
+    key_version: number | null;
+    /** base64url of the AES-256-GCM box of { pan, exp_month, exp_year, cardholder_name }. */
+    sealed: string | null;
+    fingerprint: string | null;
+    fingerprint_version: number | null;
+    created_at: string;
+    deleted_at: string | null;
+  };
+}

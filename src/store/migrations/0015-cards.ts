@@ -1,0 +1,31 @@
+import type { Kysely } from 'kysely';
+import type { Dialect } from '../database.ts';
+
+/**
+ * The card vault (src/modules/cards/). One row per token: the PAN, expiry and cardholder name
+ * sealed together under a card-vault key version (`key_version`); brand, BIN and last four in
+ * clear (PCI DSS 3.4.1 allows them shown); `fingerprint` the keyed hash of the PAN under the
+ * card-index key version `fingerprint_version` (PCI DSS 3.5.1.1), set only in deterministic mode.
+ * A deleted card keeps its token and `deleted_at`, nothing else. The CVV has no column: it is
+ * never written to disk (PCI DSS 3.3.1). Runs unchanged on SQLite and PostgreSQL.
+ */
+export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> {
+  await db.schema
+    .createTable('cards')
+    .addColumn('token', 'text', (c) => c.primaryKey())
+    .addColumn('customer_id', 'text')
+    .addColumn('brand', 'text')
+    .addColumn('bin', 'text')
+    .addColumn('last4', 'text')
+    .addColumn('expires_at', 'text')
+    .addColumn('key_version', 'integer')
+    .addColumn('sealed', 'text')
+    .addColumn('fingerprint', 'text')
+    .addColumn('fingerprint_version', 'integer')
+    .addColumn('created_at', 'text', (c) => c.notNull())
+    .addColumn('deleted_at', 'text')
+    .execute();
+  await db.schema.createIndex('cards_fingerprint').on('cards').column('fingerprint').execute();
+  await db.schema.createIndex('cards_customer').on('cards').column('customer_id').execute();
+  await db.schema.createIndex('cards_key_version').on('cards').column('key_version').execute();
+}
