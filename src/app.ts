@@ -18,6 +18,7 @@ import { registerWebPages } from './http/web-pages.ts';
 import { completeOpenApi, SECURITY_SCHEMES } from './http/openapi.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerCardRoutes } from './modules/cards/routes.ts';
+import { createRelay } from './modules/cards/relay.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -169,8 +170,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
+    const relay = createRelay({ cards: runtime.cards, allowlist: config.relay.allowlist, caFile: config.relay.caFile });
+    api.addHook('onClose', async () => relay.close());
     registerCardRoutes(api, {
       cards: runtime.cards,
+      relay,
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });

@@ -11,7 +11,9 @@ import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
+import { Redis } from 'ioredis';
 import { createCardKeys } from './modules/cards/keys.ts';
+import { memoryCvvStore, redisCvvStore } from './modules/cards/cvv-store.ts';
 import { CARDS_COLLECTION, createCardService, type CardService } from './modules/cards/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
@@ -139,7 +141,10 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       phoneDefaultCountry: config.phoneDefaultCountry,
     });
+    const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 1 });
+    const cvvs = redis === undefined ? memoryCvvStore(clock) : redisCvvStore(redis);
     const cards = createCardService({
+      cvvs,
       db: store.db,
       keys: createCardKeys({ db: store.db, ring, clock, initial: rootKeys }),
       policy,
@@ -181,6 +186,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         await identity.close();
         await apiKeys.close();
         await audit.stop();
+        cvvs.close();
+        if (redis !== undefined) await redis.quit();
         await keys.close();
         await store.close();
         closeRing();

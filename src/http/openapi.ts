@@ -91,7 +91,7 @@ export function areaOf(path: string): Area | undefined {
       errors: ['VAULT', 'POLICY', 'APIKEY', 'STAFF', 'AUDIT'],
       extraCodes: ['IDENTITY_SESSION_REQUIRED'],
     };
-  if (/^\/v1\/cards(?:\/|$)/.test(path))
+  if (/^\/v1\/(?:cards|relay)(?:\/|$)/.test(path))
     return {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
       words: 'an API key scoped to the payments purpose, or a staff session',

@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../http/auth.ts';
 import { fieldWriteSchema, type Inventory, type SchemaOptions } from '../inventory/index.ts';
+import type { Relay } from './relay.ts';
 import { CARDS_COLLECTION, type CardCallContext, type CardService } from './service.ts';
 
 /**
@@ -31,7 +32,7 @@ export function cardContext(request: FastifyRequest): CardCallContext {
   return { actor: actorOf(request), purpose: typeof purpose === 'string' ? purpose : undefined, requestId: request.id, clientAddress: request.ip };
 }
 
-export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardService; inventory: Inventory; schemaOptions: SchemaOptions }) {
+export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardService; relay: Relay; inventory: Inventory; schemaOptions: SchemaOptions }) {
   const { cards } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const col = deps.inventory.collections.get(CARDS_COLLECTION)!;
@@ -64,8 +65,7 @@ export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardServ
       response: { 201: z.object(cardOut).meta({ id: 'CardToken' }), ...errors },
     },
     handler: async (request, reply) => {
-      const { cvv: _cvv, ...input } = request.body;
-      const card = await cards.tokenise(cardContext(request), input);
+      const card = await cards.tokenise(cardContext(request), request.body);
       return reply.code(201).send({ token: card.token, brand: card.brand, bin: card.bin, last4: card.last4, exp_month: card.exp_month, exp_year: card.exp_year });
     },
   });
@@ -102,5 +102,36 @@ export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardServ
       await cards.remove(cardContext(request), request.params.token);
       return reply.code(204).send(null);
     },
+  });
+
+  r.post('/v1/relay', {
+    config: { idempotent: true },
+    schema: {
+      tags: ['cards'],
+      summary: 'Forward a request to the payment processor with card data in place of token placeholders',
+      description:
+        'Placeholders `{{ <token>.pan }}` (also `.cvv`, `.exp_month`, `.exp_year`, `.cardholder_name`) in header values and in a JSON or form body are replaced, escaped for the content type. Only origins on CUSTOS_RELAY_ALLOWLIST; no redirects followed; bodies bounded; card numbers in the answer replaced by their tokens.',
+      security,
+      headers: purposeHeader.extend({
+        'idempotency-key': z.string().max(257).optional().meta({ description: 'A retry with the same key and body while the first is running is refused (409), so it never charges twice.' }),
+      }),
+      body: z
+        .strictObject({
+          url: z.string().max(2048),
+          method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
+          headers: z.record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$/), z.string().max(8192)).optional(),
+          body: z.union([z.string(), z.record(z.string(), z.unknown()), z.array(z.unknown())]).optional(),
+        })
+        .meta({ id: 'RelayRequest' }),
+      response: {
+        200: z.object({ status: z.number().int(), headers: z.record(z.string(), z.string()), body: z.string() }).meta({ id: 'RelayResponse' }),
+        ...errors,
+        409: errorBody,
+        410: errorBody,
+        413: errorBody,
+        502: errorBody,
+      },
+    },
+    handler: async (request) => deps.relay.forward(cardContext(request), request.body),
   });
 }

@@ -9,6 +9,7 @@ import type { Actor, PolicyService } from '../policy/service.ts';
 import { binOf, detectBrand, expiryEnd, expiryProblem, isToken, last4Of, newToken, panFingerprint, panProblem, type Brand, type TokenFormat } from './card-rules.ts';
 import { CardErrors } from './errors.ts';
 import type { CardKeys } from './keys.ts';
+import type { CvvStore } from './cvv-store.ts';
 
 export const CARDS_COLLECTION = 'cards';
 /** The purpose every card operation states (default inventory: legal basis contract). */
@@ -30,6 +31,8 @@ export interface TokeniseInput {
   readonly cardholder_name?: string | undefined;
   readonly customer_id?: string | undefined;
   readonly token_format?: TokenFormat | undefined;
+  /** Never stored: sealed in the CVV store for one relay use (cvv-store.ts). */
+  readonly cvv?: string | undefined;
 }
 
 export interface CardView {
@@ -59,6 +62,13 @@ export interface CardService {
   resealBatch(batch: number): Promise<number>;
   /** Cards not yet under the current card-vault key version. */
   pendingReseal(): Promise<number>;
+  /**
+   * The card data behind `tokens` for one relay call (PCI DSS 3.3.2: the CVV only if still
+   * waiting); audited per token as `cards.relay`. Unknown or deleted tokens refuse the call.
+   */
+  relaySecrets(ctx: CardCallContext, tokens: readonly string[], fields: ReadonlyMap<string, ReadonlySet<string>>): Promise<Map<string, CardSecret & { cvv?: string }>>;
+  /** Drops the CVVs of these tokens (at the first relay response). */
+  dropCvvs(tokens: readonly string[]): Promise<void>;
   /** Adds a card-vault and a card-index key version (`custos keys rotate --cards`), then `resealBatch` until done. */
   rotateKeys(): Promise<{ vault: number; index: number }>;
 }
@@ -90,8 +100,9 @@ export function createCardService(deps: {
   clock: Clock;
   collection: CollectionDef;
   deterministic: boolean;
+  cvvs: CvvStore;
 }): CardService {
-  const { db, keys, policy, audit, clock } = deps;
+  const { db, keys, policy, audit, clock, cvvs } = deps;
 
   const entry = (ctx: CardCallContext, action: string, subjectId: string, token: string | null, fields: readonly string[], outcome: 'success' | 'denied' | 'failure') => ({
     actor: ctx.actor.ref,
@@ -129,7 +140,28 @@ export function createCardService(deps: {
     const expiry = expiryProblem(input.exp_month, input.exp_year, clock.now());
     if (expiry === 'impossible') fail(CardErrors.CARDS_EXPIRY_IMPOSSIBLE, 'exp_month must be 1-12 and exp_year a four-digit year within 20 years');
     if (expiry === 'expired') fail(CardErrors.CARDS_EXPIRED, 'the card has expired');
+    if (input.cvv !== undefined && !(brand === 'amex' ? /^\d{4}$/ : /^\d{3}$/).test(input.cvv)) fail(CardErrors.CARDS_CVV_INVALID, 'cvv must be 3 digits (4 for American Express)');
     return brand;
+  }
+
+  const cvvAad = (token: string, version: number) => `custos:cvv|${token}|${version}`;
+
+  /** The CVV sealed under the current card-vault key, its version in the first four bytes. */
+  async function keepCvv(token: string, cvv: string | undefined): Promise<void> {
+    if (cvv === undefined) return;
+    const current = keys.current();
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(current.version);
+    await cvvs.put(token, Buffer.concat([head, seal(current.key, Buffer.from(cvv, 'utf8'), cvvAad(token, current.version))]));
+  }
+
+  async function takeCvv(token: string): Promise<string | undefined> {
+    const box = await cvvs.get(token);
+    if (box === undefined || box.length < 4) return undefined;
+    const version = box.readUInt32BE(0);
+    const key = await keys.vault(version);
+    const plain = key === undefined ? undefined : open(key, box.subarray(4), cvvAad(token, version));
+    return plain?.toString('utf8');
   }
 
   async function row(token: string) {
@@ -176,6 +208,7 @@ export function createCardService(deps: {
         const prints = keys.index().map((k) => panFingerprint(k.key, input.pan));
         const existing = await db.selectFrom('cards').selectAll().where('fingerprint', 'in', prints).where('deleted_at', 'is', null).executeTakeFirst();
         if (existing !== undefined) {
+          await keepCvv(existing.token, input.cvv);
           await audit.append(entry(ctx, 'cards.tokenise', existing.customer_id ?? subject, existing.token, CARD_FIELDS, 'success'));
           return view(existing, await openRow(existing), false);
         }
@@ -204,7 +237,10 @@ export function createCardService(deps: {
           await audit.appendInTx(tx, entry(ctx, 'cards.tokenise', input.customer_id ?? subject, token, CARD_FIELDS, 'success'));
           return true;
         });
-        if (inserted) return view(values, secret, false);
+        if (inserted) {
+          await keepCvv(token, input.cvv);
+          return view(values, secret, false);
+        }
         if (attempt >= 8) throw new Error('could not draw an unused token');
       }
     },
@@ -251,6 +287,32 @@ export function createCardService(deps: {
         moved += Number(result.numUpdatedRows);
       }
       return moved;
+    },
+
+    async relaySecrets(ctx, tokens, fields) {
+      const out = new Map<string, CardSecret & { cvv?: string }>();
+      for (const token of tokens) {
+        const r = await row(token);
+        const subject = r.customer_id ?? NO_CUSTOMER;
+        await checkPurpose(ctx, subject, 'cards.relay', token, false);
+        const secret = await openRow(r);
+        const used = fields.get(token) ?? new Set<string>();
+        let cvv: string | undefined;
+        if (used.has('cvv')) {
+          cvv = await takeCvv(token);
+          if (cvv === undefined) {
+            await audit.append(entry(ctx, 'cards.relay', subject, token, [...used], 'denied'));
+            fail(CardErrors.CARDS_CVV_UNAVAILABLE, 'no CVV is waiting for this token (used, expired after 10 minutes, or never given)');
+          }
+        }
+        await audit.append(entry(ctx, 'cards.relay', subject, token, [...used].sort(), 'success'));
+        out.set(token, cvv === undefined ? secret : { ...secret, cvv });
+      }
+      return out;
+    },
+
+    async dropCvvs(tokens) {
+      for (const token of tokens) await cvvs.drop(token);
     },
 
     rotateKeys: () => keys.rotate(),
