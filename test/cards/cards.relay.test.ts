@@ -144,6 +144,22 @@ describe(`card relay (${TEST_DIALECT})`, () => {
     expectError(res, 403, 'CARDS_PURPOSE_NOT_ALLOWED');
   });
 
+  it('a retry with the same Idempotency-Key gets the first answer and never reaches the processor twice (no double charge)', async () => {
+    const token = await tokenise();
+    const payload = { url: `${origin}/charge`, method: 'POST', body: { n: `{{ ${token}.pan }}`, c: `{{ ${token}.cvv }}` } };
+    const before = seen.length;
+    const first = await relay(payload, payments, { 'idempotency-key': `charge-${token}` });
+    expect(first.statusCode, first.body).toBe(200);
+    const again = await relay(payload, payments, { 'idempotency-key': `charge-${token}` });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toBe(first.body);
+    expect(seen.length).toBe(before + 1);
+    const kept = JSON.stringify((await t.runtime.store.db.selectFrom('idempotency_keys').select('response').execute()).map((r) => r.response));
+    expect(kept).not.toContain('authorised');
+    expect(kept).not.toContain(token);
+  });
+
   it('every relayed token is audited with its fields and the client address', async () => {
     const token = await tokenise();
     await relay({ url: `${origin}/charge`, method: 'POST', body: { n: `{{ ${token}.pan }}` } });

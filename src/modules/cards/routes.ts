@@ -105,7 +105,7 @@ export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardServ
   });
 
   r.post('/v1/relay', {
-    config: { idempotent: true },
+    config: { idempotent: 'sealed' },
     schema: {
       tags: ['cards'],
       summary: 'Forward a request to the payment processor with card data in place of token placeholders',
@@ -113,7 +113,7 @@ export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardServ
         'Placeholders `{{ <token>.pan }}` (also `.cvv`, `.exp_month`, `.exp_year`, `.cardholder_name`) in header values and in a JSON or form body are replaced, escaped for the content type. Only origins on CUSTOS_RELAY_ALLOWLIST; no redirects followed; bodies bounded; card numbers in the answer replaced by their tokens.',
       security,
       headers: purposeHeader.extend({
-        'idempotency-key': z.string().max(257).optional().meta({ description: 'A retry with the same key and body while the first is running is refused (409), so it never charges twice.' }),
+        'idempotency-key': z.string().max(257).optional().meta({ description: 'A retry with the same key and body within 24 hours gets the first answer back without a second call to the processor (never charges twice); while the first runs, 409.' }),
       }),
       body: z
         .strictObject({
