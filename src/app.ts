@@ -19,6 +19,7 @@ import { completeOpenApi, SECURITY_SCHEMES } from './http/openapi.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerCardRoutes } from './modules/cards/routes.ts';
 import { createRelay } from './modules/cards/relay.ts';
+import { registerCardStaffRoutes } from './modules/cards/routes-staff.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -182,6 +183,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis);
-  await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
+  await app.register(
+    staffScope(runtime, redis, (staffApi) => {
+      registerStaffRoutes(staffApi, { staff: runtime.staff });
+      registerCardStaffRoutes(staffApi, { cards: runtime.cards, staff: runtime.staff, sessions: runtime.identity.sessions });
+    }),
+  );
   return app;
 }

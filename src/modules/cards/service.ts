@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { open, seal } from '../../crypto/aead.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { AppError, fail } from '../../kernel/errors.ts';
+import { newId } from '../../kernel/ids.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import type { CollectionDef } from '../inventory/index.ts';
@@ -67,6 +68,13 @@ export interface CardService {
    * waiting); audited per token as `cards.relay`. Unknown or deleted tokens refuse the call.
    */
   relaySecrets(ctx: CardCallContext, tokens: readonly string[], fields: ReadonlyMap<string, ReadonlySet<string>>): Promise<Map<string, CardSecret & { cvv?: string }>>;
+  /**
+   * The full PAN for a staff member the caller has checked (cards.reveal, fresh step-up), with the
+   * stated reason kept sealed in card_reveals and an audit entry; never for an API key.
+   */
+  reveal(ctx: CardCallContext & { readonly memberId: string }, token: string, reason: string): Promise<{ pan: string; revealId: string }>;
+  /** Audits a refused reveal (permission, step-up) before the refusal is answered. */
+  revealDenied(ctx: CardCallContext, token: string): Promise<void>;
   /** Drops the CVVs of these tokens (at the first relay response). */
   dropCvvs(tokens: readonly string[]): Promise<void>;
   /** Adds a card-vault and a card-index key version (`custos keys rotate --cards`), then `resealBatch` until done. */
@@ -309,6 +317,33 @@ export function createCardService(deps: {
         out.set(token, cvv === undefined ? secret : { ...secret, cvv });
       }
       return out;
+    },
+
+    async reveal(ctx, token, reason) {
+      if (ctx.actor.kind !== 'staff') fail(CardErrors.CARDS_REVEAL_API_KEY, 'only staff holding cards.reveal can reveal a card number');
+      const r = await row(token);
+      const secret = await openRow(r);
+      const current = keys.current();
+      const id = newId('rev', clock.now().getTime());
+      await db.transaction().execute(async (tx) => {
+        await tx
+          .insertInto('card_reveals')
+          .values({
+            id,
+            token,
+            member_id: ctx.memberId,
+            key_version: current.version,
+            reason: seal(current.key, Buffer.from(reason, 'utf8'), `custos:card-reveal|${id}|${current.version}`).toString('base64url'),
+            at: clock.now().toISOString(),
+          })
+          .execute();
+        await audit.appendInTx(tx, { ...entry(ctx, 'cards.reveal', r.customer_id ?? NO_CUSTOMER, token, ['pan', 'reason'], 'success'), purpose: PAYMENTS_PURPOSE });
+      });
+      return { pan: secret.pan, revealId: id };
+    },
+
+    async revealDenied(ctx, token) {
+      await audit.append({ ...entry(ctx, 'cards.reveal', NO_CUSTOMER, isToken(token) ? token : null, ['pan'], 'denied'), purpose: PAYMENTS_PURPOSE });
     },
 
     async dropCvvs(tokens) {

@@ -30,6 +30,8 @@ export const PERMISSIONS = [
   'incidents.manage',
   /** Work data-subject requests (access, erasure, rectification, restriction, objection). */
   'rights.manage',
+  /** See a card's full PAN (card vault reveal, with a reason and a fresh step-up); no built-in role holds it. */
+  'cards.reveal',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
