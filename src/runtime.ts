@@ -152,6 +152,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       collection: inventory.collections.get(CARDS_COLLECTION)!,
       deterministic: config.cardsDeterministic,
+      graceDays: config.cardsExpiryGraceDays,
     });
     const apiKeys = createApiKeyService({
       db: store.db,

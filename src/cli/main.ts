@@ -9,6 +9,7 @@ import { createLogger } from '../kernel/logger.ts';
 import { processIo, UsageError, type Io } from './io.ts';
 import { apikeyCommand } from './commands/apikey.ts';
 import { keysCommand } from './commands/keys.ts';
+import { cardsCommand } from './commands/cards.ts';
 import { auditCommand } from './commands/audit.ts';
 import { staffCommand } from './commands/staff.ts';
 
@@ -25,6 +26,9 @@ export const USAGE = `usage: custos <command> [options]
   apikey revoke ID                              revoke a key at once
   keys rotate                                   add a key-encryption key version and re-wrap every data key
   keys status [--json]                          key versions and how many data keys each wraps
+  keys rotate --cards [--resume]                add card-vault and card-index key versions, re-seal every card
+  cards sweep                                   remove cards past their expiry plus the grace period
+  cards report --quarter YYYYQn [--json]        cards removed in a quarter, by cause; exit 1 if expired cards remain
   audit verify                                  check the audit log's hash chain, MACs and signed checkpoints
   staff create --email E --role R               invite a staff member (link by mail; printed once without a mailer)
   staff invite --email E                        a new invitation link for a member who has not accepted yet
@@ -41,7 +45,7 @@ Configuration comes from the environment, as for the server (see README).`;
 
 export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand };
+const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand, cards: cardsCommand };
 
 export async function main(argv: string[], io: Io = processIo(), env: Record<string, string | undefined> = process.env): Promise<number> {
   const [command, ...rest] = argv;

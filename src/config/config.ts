@@ -142,6 +142,10 @@ export const CONFIG_VARIABLES = {
     doc: 'Card relay targets: comma-separated origins (https://api.processor.example). Plain http only for loopback hosts. Unset: the relay forwards nowhere.',
   },
   CUSTOS_RELAY_CA: { schema: z.string().min(1).optional(), doc: 'PEM file of a CA the relay trusts besides the system ones (a processor test environment).' },
+  CUSTOS_CARDS_EXPIRY_GRACE_DAYS: {
+    schema: positiveInt.max(400).default(30),
+    doc: 'Days a card stays in the card vault after its expiry month before `custos cards sweep` removes it (PCI DSS 4.0.1 3.2.1).',
+  },
   CUSTOS_CARDS_DETERMINISTIC: {
     schema: bool.default(false),
     doc: 'Card vault deterministic mode: a card already stored returns its existing token, found through a keyed-hash index of the PAN (PCI DSS 4.0.1 3.5.1.1); tokens stay random.',
@@ -208,6 +212,8 @@ export interface Config {
   readonly trainingValidityMonths: number;
   /** Card vault: the same card gives the same token (keyed-hash index). */
   readonly cardsDeterministic: boolean;
+  /** Days a card stays after its expiry month. */
+  readonly cardsExpiryGraceDays: number;
   /** Card relay: allowed origins and an extra trusted CA file. */
   readonly relay: { readonly allowlist: readonly string[]; readonly caFile: string | undefined };
 }
@@ -333,6 +339,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
     cardsDeterministic: p.CUSTOS_CARDS_DETERMINISTIC,
+    cardsExpiryGraceDays: p.CUSTOS_CARDS_EXPIRY_GRACE_DAYS,
     relay: { allowlist: relayAllowlist(p.CUSTOS_RELAY_ALLOWLIST), caFile: p.CUSTOS_RELAY_CA },
   });
 }

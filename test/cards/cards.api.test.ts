@@ -131,6 +131,7 @@ describe(`card vault API (${TEST_DIALECT})`, () => {
       fingerprint_version: null,
       created_at: 'x',
       deleted_at: 'set',
+      removed_by: 'delete',
     });
   });
 

@@ -1,8 +1,10 @@
 /**
  * The card vault at a glance (CONVENTIONS.md, module layout).
  *
- * Owns: table cards (migration 0015-cards); the routes /v1/cards and /v1/cards/{token}
- * (routes.ts), in the API-key scope of src/app.ts; error codes CARDS_* (errors.ts); the card
+ * Owns: tables cards and card_reveals (migration 0015-cards); the routes /v1/cards,
+ * /v1/cards/{token} and /v1/relay (routes.ts, relay.ts) in the API-key scope of src/app.ts, and
+ * /v1/staff/cards/{token}/reveal (routes-staff.ts) in the staff scope; the CVV store
+ * (cvv-store.ts); `custos cards sweep|report` (src/cli/commands/cards.ts); error codes CARDS_* (errors.ts); the card
  * data rules (card-rules.ts: Luhn, IIN ranges, expiry, masking, token formats, keyed-hash index);
  * the service keys `card-vault` and `card-index` (keys.ts), rotated by `custos keys rotate --cards`.
  *
@@ -14,5 +16,5 @@
  * free-text rules), policy (every operation's purpose), crypto (AEAD, service keys), audit (every
  * tokenise, read and delete, with the client address), store (Kysely), http/auth.ts (the actor).
  */
-export const CARD_AUDIT_ACTIONS = ['cards.tokenise', 'cards.read', 'cards.delete'] as const;
+export const CARD_AUDIT_ACTIONS = ['cards.tokenise', 'cards.read', 'cards.delete', 'cards.relay', 'cards.reveal', 'cards.expire', 'cards.retention_report'] as const;
 export type CardAuditAction = (typeof CARD_AUDIT_ACTIONS)[number];

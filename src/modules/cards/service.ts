@@ -47,6 +47,16 @@ export interface CardView {
   customer_id?: string | null;
 }
 
+export interface RetentionReport {
+  quarter: string;
+  from: string;
+  to: string;
+  removed: { delete: number; expiry: number };
+  stored: number;
+  /** Cards still stored although their expiry plus the grace period has passed (0 when the sweep runs). */
+  overdue: number;
+}
+
 /** What a sealed card holds; only the relay and staff reveal ever open it. */
 export interface CardSecret {
   readonly pan: string;
@@ -59,6 +69,13 @@ export interface CardService {
   tokenise(ctx: CardCallContext, input: TokeniseInput): Promise<CardView>;
   read(ctx: CardCallContext, token: string): Promise<CardView>;
   remove(ctx: CardCallContext, token: string): Promise<void>;
+  /**
+   * Removes (as DELETE does) cards whose expiry month ended more than `graceDays` ago, each audited
+   * as `cards.expire` by the system; returns how many (PCI DSS 3.2.1: kept no longer than needed).
+   */
+  sweepExpired(graceDays: number): Promise<number>;
+  /** What was removed in a calendar quarter (`2026Q4`), by cause, and whether expired cards remain (PCI DSS 3.2.1: checked every three months). */
+  retentionReport(quarter: string): Promise<RetentionReport>;
   /** Re-seals up to `batch` cards under the current card keys; returns how many it moved (0: done). */
   resealBatch(batch: number): Promise<number>;
   /** Cards not yet under the current card-vault key version. */
@@ -109,6 +126,8 @@ export function createCardService(deps: {
   collection: CollectionDef;
   deterministic: boolean;
   cvvs: CvvStore;
+  /** Days a card stays after its expiry month (CUSTOS_CARDS_EXPIRY_GRACE_DAYS). */
+  graceDays: number;
 }): CardService {
   const { db, keys, policy, audit, clock, cvvs } = deps;
 
@@ -180,6 +199,20 @@ export function createCardService(deps: {
     return found;
   }
 
+  const tombstone = (removedBy: 'delete' | 'expiry') => ({
+    customer_id: null,
+    brand: null,
+    bin: null,
+    last4: null,
+    expires_at: null,
+    key_version: null,
+    sealed: null,
+    fingerprint: null,
+    fingerprint_version: null,
+    deleted_at: clock.now().toISOString(),
+    removed_by: removedBy,
+  });
+
   async function openRow(r: Database['cards']): Promise<CardSecret> {
     const key = r.key_version === null ? undefined : await keys.vault(r.key_version);
     const plain = key === undefined || r.sealed === null ? undefined : open(key, Buffer.from(r.sealed, 'base64url'), aad(r.token, r.key_version!));
@@ -237,6 +270,7 @@ export function createCardService(deps: {
           fingerprint_version: fingerprint === null ? null : index.version,
           created_at: now,
           deleted_at: null,
+          removed_by: null,
         };
         // A format-preserving token may collide with one already issued: draw again.
         const inserted = await db.transaction().execute(async (tx) => {
@@ -267,11 +301,7 @@ export function createCardService(deps: {
       const subject = r.customer_id ?? NO_CUSTOMER;
       await checkPurpose(ctx, subject, 'cards.delete', token, true);
       await db.transaction().execute(async (tx) => {
-        await tx
-          .updateTable('cards')
-          .set({ customer_id: null, brand: null, bin: null, last4: null, expires_at: null, key_version: null, sealed: null, fingerprint: null, fingerprint_version: null, deleted_at: clock.now().toISOString() })
-          .where('token', '=', token)
-          .execute();
+        await tx.updateTable('cards').set(tombstone('delete')).where('token', '=', token).execute();
         await audit.appendInTx(tx, entry(ctx, 'cards.delete', subject, token, CARD_FIELDS, 'success'));
       });
     },
@@ -351,6 +381,46 @@ export function createCardService(deps: {
     },
 
     rotateKeys: () => keys.rotate(),
+
+    async sweepExpired(graceDays) {
+      const cutoff = new Date(clock.now().getTime() - graceDays * 86_400_000).toISOString();
+      const due = await db.selectFrom('cards').select(['token', 'customer_id']).where('deleted_at', 'is', null).where('expires_at', '<=', cutoff).execute();
+      let removed = 0;
+      for (const card of due) {
+        await db.transaction().execute(async (tx) => {
+          const done = await tx.updateTable('cards').set(tombstone('expiry')).where('token', '=', card.token).where('deleted_at', 'is', null).executeTakeFirst();
+          if (Number(done.numUpdatedRows) === 0) return;
+          removed += 1;
+          await audit.appendInTx(tx, { actor: 'system', action: 'cards.expire', subjectId: card.customer_id, collection: CARDS_COLLECTION, recordId: card.token, fields: [...CARD_FIELDS], outcome: 'success' });
+        });
+      }
+      return removed;
+    },
+
+    async retentionReport(quarter) {
+      const m = /^(\d{4})Q([1-4])$/.exec(quarter);
+      if (m === null) throw new RangeError('quarter must look like 2026Q4');
+      const year = Number(m[1]);
+      const q = Number(m[2]);
+      const from = new Date(Date.UTC(year, (q - 1) * 3, 1)).toISOString();
+      const to = new Date(Date.UTC(year, q * 3, 1)).toISOString();
+      const rows = await db
+        .selectFrom('cards')
+        .select(['removed_by', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('deleted_at', '>=', from)
+        .where('deleted_at', '<', to)
+        .groupBy('removed_by')
+        .execute();
+      const count = (by: string) => Number(rows.find((r) => r.removed_by === by)?.n ?? 0);
+      const stored = await db.selectFrom('cards').select((eb) => eb.fn.countAll<number>().as('n')).where('deleted_at', 'is', null).executeTakeFirst();
+      const overdue = await db
+        .selectFrom('cards')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('deleted_at', 'is', null)
+        .where('expires_at', '<=', new Date(clock.now().getTime() - deps.graceDays * 86_400_000).toISOString())
+        .executeTakeFirst();
+      return { quarter, from, to, removed: { delete: count('delete'), expiry: count('expiry') }, stored: Number(stored?.n ?? 0), overdue: Number(overdue?.n ?? 0) };
+    },
 
     async pendingReseal() {
       const r = await db

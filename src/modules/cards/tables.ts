@@ -15,6 +15,7 @@ export interface CardTables {
     fingerprint_version: number | null;
     created_at: string;
     deleted_at: string | null;
+    removed_by: 'delete' | 'expiry' | null;
   };
   /** Staff reveals of a PAN: who, when, and the stated reason sealed under card-vault key `key_version`. */
   card_reveals: { id: string; token: string; member_id: string; key_version: number; reason: string; at: string };

@@ -25,10 +25,14 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('fingerprint_version', 'integer')
     .addColumn('created_at', 'text', (c) => c.notNull())
     .addColumn('deleted_at', 'text')
+    // 'delete' (DELETE /v1/cards) or 'expiry' (the sweep), for the retention report.
+    .addColumn('removed_by', 'text')
     .execute();
   await db.schema.createIndex('cards_fingerprint').on('cards').column('fingerprint').execute();
   await db.schema.createIndex('cards_customer').on('cards').column('customer_id').execute();
   await db.schema.createIndex('cards_key_version').on('cards').column('key_version').execute();
+  await db.schema.createIndex('cards_expires_at').on('cards').column('expires_at').execute();
+  await db.schema.createIndex('cards_deleted_at').on('cards').column('deleted_at').execute();
   // Every staff reveal of a PAN with its stated reason, sealed under a card-vault key version.
   await db.schema
     .createTable('card_reveals')
