@@ -85,6 +85,18 @@ describe(`card vault API (${TEST_DIALECT})`, () => {
     expectError(await call(t, { method: 'DELETE', url: `/v1/cards/${token}`, auth: account, purpose: 'account' }), 403, 'CARDS_PURPOSE_NOT_ALLOWED');
   });
 
+  it('a retried tokenisation with the same Idempotency-Key returns the first token and stores no second card', async () => {
+    const count = async () => Number((await sql<{ n: number }>`SELECT count(*) AS n FROM cards`.execute(t.runtime.store.db)).rows[0]!.n);
+    const before = await count();
+    const headers = { 'idempotency-key': 'checkout-7731' };
+    const first = await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: card(), headers });
+    const again = await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: card(), headers });
+    expect(first.statusCode, first.body).toBe(201);
+    expect(again.statusCode, again.body).toBe(201);
+    expect(again.json()).toEqual(first.json());
+    expect(await count()).toBe(before + 1);
+  });
+
   it('a payments key must state its purpose', async () => {
     expectError(await call(t, { method: 'POST', url: '/v1/cards', auth: payments, payload: card() }), 400, 'POLICY_PURPOSE_REQUIRED');
   });

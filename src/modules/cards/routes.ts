@@ -42,14 +42,15 @@ export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardServ
   const cardholderName = fieldWriteSchema(col.fields.get('cardholder_name')!, deps.schemaOptions);
 
   r.post('/v1/cards', {
-    config: { idempotent: true },
+    // The whole answer is kept sealed, so a retry returns the first token instead of a second card.
+    config: { idempotent: 'sealed' },
     schema: {
       tags: ['cards'],
       summary: 'Tokenise a payment card',
       description: 'Stores the card under the card-vault keys and answers its token; the PAN never leaves Custos again except through the relay.',
       security,
       headers: purposeHeader.extend({
-        'idempotency-key': z.string().max(257).optional().meta({ description: 'Makes a retry safe: the same key and body within 24 hours return the first answer.' }),
+        'idempotency-key': z.string().max(257).optional().meta({ description: 'Makes a retry safe: the same key and body within 24 hours return the first token; no second card is stored.' }),
       }),
       body: z
         .strictObject({
