@@ -17,6 +17,9 @@ import { parseJsonBody } from './http/json-body.ts';
 import { registerWebPages } from './http/web-pages.ts';
 import { completeOpenApi, SECURITY_SCHEMES } from './http/openapi.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
+import { registerCardRoutes } from './modules/cards/routes.ts';
+import { createRelay } from './modules/cards/relay.ts';
+import { registerCardStaffRoutes } from './modules/cards/routes-staff.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -190,6 +193,14 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
+    const relay = createRelay({ cards: runtime.cards, allowlist: config.relay.allowlist, caFile: config.relay.caFile });
+    api.addHook('onClose', async () => relay.close());
+    registerCardRoutes(api, {
+      cards: runtime.cards,
+      relay,
+      inventory: runtime.inventory,
+      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
+    });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
     registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
     registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
@@ -213,6 +224,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     staffScope(runtime, redis, (staffApi) => {
       registerProcessorRoutes(staffApi, { processors: runtime.processors, staff: runtime.staff });
       registerObjectionDecisionRoutes(staffApi, { consent: runtime.consent, staff: runtime.staff });
+      registerCardStaffRoutes(staffApi, { cards: runtime.cards, staff: runtime.staff, sessions: runtime.identity.sessions });
     }),
   );
   return app;

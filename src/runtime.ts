@@ -16,6 +16,10 @@ import type { ConsentModule } from './modules/consent/module.ts';
 import { createProcessorService, type ProcessorService } from './modules/processors/service.ts';
 import { createVaultSubjects } from './modules/vault/audience.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
+import { Redis } from 'ioredis';
+import { createCardKeys } from './modules/cards/keys.ts';
+import { memoryCvvStore, redisCvvStore } from './modules/cards/cvv-store.ts';
+import { CARDS_COLLECTION, createCardService, type CardService } from './modules/cards/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
 import { staffSignInStanding } from './modules/identity/sessions/session-staff.ts';
@@ -43,6 +47,7 @@ export interface Runtime {
   readonly apiKeys: ApiKeyService;
   readonly policy: PolicyService;
   readonly vault: VaultService;
+  readonly cards: CardService;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
   readonly idempotency: IdempotencyStore;
@@ -165,6 +170,19 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         await identity.mailer.send({ to: customer.email, subject: `${config.shopName}: please confirm`, text });
       },
     });
+    const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 1 });
+    const cvvs = redis === undefined ? memoryCvvStore(clock) : redisCvvStore(redis);
+    const cards = createCardService({
+      cvvs,
+      db: store.db,
+      keys: createCardKeys({ db: store.db, ring, clock, initial: rootKeys }),
+      policy,
+      audit,
+      clock,
+      collection: inventory.collections.get(CARDS_COLLECTION)!,
+      deterministic: config.cardsDeterministic,
+      graceDays: config.cardsExpiryGraceDays,
+    });
     const apiKeys = createApiKeyService({
       db: store.db,
       store,
@@ -191,6 +209,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       apiKeys,
       policy,
       vault,
+      cards,
       identity,
       staff,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
@@ -204,6 +223,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         await identity.close();
         await apiKeys.close();
         await audit.stop();
+        cvvs.close();
+        if (redis !== undefined) await redis.quit();
         await keys.close();
         await store.close();
         closeRing();

@@ -141,6 +141,19 @@ export const CONFIG_VARIABLES = {
     schema: positiveInt.max(12).default(12),
     doc: 'How long a staff training completion counts (at most 12 months: PCI DSS 4.0.1 12.6.3).',
   },
+  CUSTOS_RELAY_ALLOWLIST: {
+    schema: z.string().min(1).optional(),
+    doc: 'Card relay targets: comma-separated origins (https://api.processor.example). Plain http only for loopback hosts. Unset: the relay forwards nowhere.',
+  },
+  CUSTOS_RELAY_CA: { schema: z.string().min(1).optional(), doc: 'PEM file of a CA the relay trusts besides the system ones (a processor test environment).' },
+  CUSTOS_CARDS_EXPIRY_GRACE_DAYS: {
+    schema: positiveInt.max(400).default(30),
+    doc: 'Days a card stays in the card vault after its expiry month before `custos cards sweep` removes it (PCI DSS 4.0.1 3.2.1).',
+  },
+  CUSTOS_CARDS_DETERMINISTIC: {
+    schema: bool.default(false),
+    doc: 'Card vault deterministic mode: a card already stored returns its existing token, found through a keyed-hash index of the PAN (PCI DSS 4.0.1 3.5.1.1); tokens stay random.',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -202,6 +215,12 @@ export interface Config {
     readonly authFailureLimit: number;
   };
   readonly trainingValidityMonths: number;
+  /** Card vault: the same card gives the same token (keyed-hash index). */
+  readonly cardsDeterministic: boolean;
+  /** Days a card stays after its expiry month. */
+  readonly cardsExpiryGraceDays: number;
+  /** Card relay: allowed origins and an extra trusted CA file. */
+  readonly relay: { readonly allowlist: readonly string[]; readonly caFile: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -330,5 +349,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       authFailureLimit: p.CUSTOS_AUTH_FAILURE_LIMIT,
     }),
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
+    cardsDeterministic: p.CUSTOS_CARDS_DETERMINISTIC,
+    cardsExpiryGraceDays: p.CUSTOS_CARDS_EXPIRY_GRACE_DAYS,
+    relay: { allowlist: relayAllowlist(p.CUSTOS_RELAY_ALLOWLIST), caFile: p.CUSTOS_RELAY_CA },
   });
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** CUSTOS_RELAY_ALLOWLIST as origins; plain http only for loopback (local use). */
+function relayAllowlist(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const out: string[] = [];
+  for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      throw new ConfigError(`invalid configuration:\n  CUSTOS_RELAY_ALLOWLIST: ${JSON.stringify(item)} is not an origin such as https://api.processor.example`);
+    }
+    if (url.origin !== item.replace(/\/$/, '') || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+      throw new ConfigError(`invalid configuration:\n  CUSTOS_RELAY_ALLOWLIST: ${JSON.stringify(item)} must be an origin (scheme, host, optional port) and nothing else`);
+    if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname))
+      throw new ConfigError(`invalid configuration:\n  CUSTOS_RELAY_ALLOWLIST: ${JSON.stringify(item)} must use https (plain http only for loopback)`);
+    out.push(url.origin);
+  }
+  return out;
 }

@@ -248,6 +248,8 @@ export const LEGACY_LABELS = {
   staff: 'staff/v1',
   idempotency: 'idempotency/v1',
   consent: 'consent/v1',
+  'card-vault': 'card-vault/v1',
+  'card-index': 'card-index/v1',
 } as const;
 
 /** PKCS#8 prefix of an Ed25519 private key; the 32-byte seed follows it. */

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, type ErrorSpec } from '../kernel/errors.ts';
+import { CardErrors } from '../modules/cards/errors.ts';
 import { VaultErrors } from '../modules/vault/errors.ts';
 import type { InputRule } from '../modules/inventory/fields.ts';
 import { HttpErrors } from './errors.ts';
@@ -19,6 +20,7 @@ const RULES: Record<InputRule, { spec: ErrorSpec; what: string }> = {
   invisible_character: { spec: VaultErrors.VAULT_CONTACT_INVISIBLE_CHARACTER, what: 'invisible or format character in' },
   date_of_birth_range: { spec: VaultErrors.VAULT_DATE_OF_BIRTH_OUT_OF_RANGE, what: 'date of birth in the future or more than 130 years back' },
   decimal_as_number: { spec: VaultErrors.VAULT_DECIMAL_AS_NUMBER, what: 'decimal amount sent as a JSON number instead of a string' },
+  card_number: { spec: CardErrors.CARDS_NUMBER_IN_FREE_TEXT, what: 'payment card number in' },
 };
 const pathOf = (issue: ValidationIssue) => issue.instancePath.split('/').filter(Boolean).map(safeName).join('.');
 const ruleOf = (issue: ValidationIssue): InputRule | undefined => {

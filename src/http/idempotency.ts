@@ -1,4 +1,5 @@
-import { createHmac, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { open, seal } from '../crypto/aead.ts';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
@@ -10,8 +11,12 @@ import { HttpErrors } from './errors.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** The route honours `Idempotency-Key` (registerIdempotency). */
-    idempotent?: boolean;
+    /**
+     * The route honours `Idempotency-Key` (registerIdempotency). `'sealed'`: its whole successful
+     * answer is kept, sealed (AES-256-GCM under a key derived from the idempotency key), so that a
+     * retry gets it back and the route does not run twice (the card relay: never charge twice).
+     */
+    idempotent?: boolean | 'sealed';
   }
   interface FastifyRequest {
     idempotency?: { callerRef: string; keyHash: string } | undefined;
@@ -42,6 +47,8 @@ export const idempotencyKeyHeader = {
 /** A first request still marked in flight after this long died with its process; its key is freed. */
 const ABANDONED_MS = 120_000;
 const SWEEP_EVERY_MS = 10 * 60_000;
+/** Marks a kept answer sealed by `sealAnswer`. */
+const SEALED = 'sealed:';
 /** Sign-in, MFA and factor answers carry secrets: routes under these prefixes may never opt in. */
 const NEVER = /^\/v1\/(?:staff\/)?auth(?:\/|$)/;
 
@@ -54,6 +61,9 @@ export type Begin =
 export interface IdempotencyStore {
   begin(callerRef: string, key: string, request: string): Promise<Begin>;
   complete(callerRef: string, keyHash: string, status: number, response: string): Promise<void>;
+  /** A whole answer, sealed to this caller and key, for `complete`; `openAnswer` reverses it (undefined when altered). */
+  sealAnswer(callerRef: string, keyHash: string, response: string): string;
+  openAnswer(callerRef: string, keyHash: string, stored: string): string | undefined;
   release(callerRef: string, keyHash: string): Promise<void>;
   sweep(): Promise<number>;
 }
@@ -62,6 +72,8 @@ export function createIdempotencyStore(deps: { db: Kysely<Database>; clock: Cloc
   const { db, clock } = deps;
   const mac = (label: string, value: string) => createHmac('sha256', deps.key).update(`${label}\0${value}`).digest('base64url');
   let lastSweep = 0;
+  const answerKey = createSecretKey(Buffer.from(hkdfSync('sha256', deps.key.export(), Buffer.alloc(0), 'custos:idempotency-answer', 32)));
+  const answerAad = (callerRef: string, keyHash: string) => `custos:idempotency-answer|${callerRef}|${keyHash}`;
   const table = (callerRef: string, keyHash: string) =>
     db.deleteFrom('idempotency_keys').where('caller_ref', '=', callerRef).where('key_hash', '=', keyHash);
 
@@ -99,7 +111,10 @@ export function createIdempotencyStore(deps: { db: Kysely<Database>; clock: Cloc
         }
         if (row.request_hash !== requestHash) return { kind: 'mismatch' };
         if (row.status === null || row.response === null) return { kind: 'in_flight' };
-        return { kind: 'replay', status: row.status, response: row.response };
+        const response = store.openAnswer(callerRef, keyHash, row.response);
+        // A kept answer that no longer opens (altered) is never replayed, and the request not run again.
+        if (response === undefined) return { kind: 'in_flight' };
+        return { kind: 'replay', status: row.status, response };
       }
       return { kind: 'in_flight' };
     },
@@ -111,6 +126,13 @@ export function createIdempotencyStore(deps: { db: Kysely<Database>; clock: Cloc
         .where('key_hash', '=', keyHash)
         .where('status', 'is', null)
         .execute();
+    },
+    sealAnswer(callerRef, keyHash, response) {
+      return `${SEALED}${seal(answerKey, Buffer.from(response, 'utf8'), answerAad(callerRef, keyHash)).toString('base64url')}`;
+    },
+    openAnswer(callerRef, keyHash, stored) {
+      if (!stored.startsWith(SEALED)) return stored;
+      return open(answerKey, Buffer.from(stored.slice(SEALED.length), 'base64url'), answerAad(callerRef, keyHash))?.toString('utf8');
     },
     async release(callerRef, keyHash) {
       await table(callerRef, keyHash).where('status', 'is', null).execute();
@@ -180,6 +202,10 @@ export function registerIdempotency(app: FastifyInstance, deps: { store: Idempot
         await deps.store.complete(held.callerRef, held.keyHash, reply.statusCode, payload);
         return payload;
       }
+      if (ok && typeof payload === 'string' && request.routeOptions.config.idempotent === 'sealed') {
+        await deps.store.complete(held.callerRef, held.keyHash, reply.statusCode, deps.store.sealAnswer(held.callerRef, held.keyHash, payload));
+        return payload;
+      }
       if (ok) deps.logger.warn({ route: request.routeOptions.url }, 'idempotent route answered more than ids; the answer was not kept');
       await deps.store.release(held.callerRef, held.keyHash);
     } catch {
@@ -188,7 +214,7 @@ export function registerIdempotency(app: FastifyInstance, deps: { store: Idempot
     return payload;
   };
   app.addHook('onRoute', (route) => {
-    if (route.config?.idempotent !== true) return;
+    if (route.config?.idempotent !== true && route.config?.idempotent !== 'sealed') return;
     if (NEVER.test(route.url)) throw new Error(`${route.url}: sign-in, MFA and factor routes cannot honour Idempotency-Key (their answers carry secrets)`);
     route.preHandler = [...list(route.preHandler as Hooks<typeof preHandler>), preHandler] as typeof route.preHandler;
     route.onSend = [...list(route.onSend as Hooks<typeof onSend>), onSend] as typeof route.onSend;

@@ -107,6 +107,13 @@ export function areaOf(path: string): Area | undefined {
         ...(path === '/v1/customers/{id}/invitation' ? ['IDENTITY_INVITATION_NO_EMAIL', 'IDENTITY_THROTTLED'] : []),
       ],
     };
+  if (/^\/v1\/(?:cards|relay)(?:\/|$)/.test(path))
+    return {
+      security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
+      words: 'an API key scoped to the payments purpose, or a staff session',
+      errors: ['CARDS', 'POLICY', 'APIKEY', 'STAFF', 'AUDIT', 'VAULT'],
+      extraCodes: ['IDENTITY_SESSION_REQUIRED'],
+    };
   return undefined;
 }
 
@@ -209,6 +216,7 @@ const PURPOSE_HEADER = 'Custos-Purpose';
 const TAG_DESCRIPTIONS: Record<string, string> = {
   customers: 'Customers and their addresses, stored and read by shop backends (API key) and staff (staff session), through the policy.',
   orders: 'Purchase history.',
+  cards: 'The card vault: payment cards tokenised, read without the PAN, deleted (purpose `payments`).',
   auth: 'Customer sign-up, sign-in, second factors, passkeys, sessions and password changes.',
   me: "A signed-in customer's own data and who touched it.",
   'staff auth': 'Staff sign-in, second factors, passkeys, sessions and password changes.',

@@ -53,6 +53,16 @@ describe(`custos keys (${TEST_DIALECT})`, () => {
     expect(s.warnings).toEqual([]);
   });
 
+  it('rotate --cards adds card-vault and card-index versions; --resume adds none', async () => {
+    const r = await run(['keys', 'rotate', '--cards']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/rotated: card keys; 0 cards re-sealed, 0 left/);
+    const versions = (await status()).service_keys.filter((k) => k.name.startsWith('card-')).map((k) => `${k.name}:v${k.version}`);
+    expect(versions.sort()).toEqual(['card-index:v1', 'card-index:v2', 'card-vault:v1', 'card-vault:v2']);
+    expect((await run(['keys', 'rotate', '--cards', '--resume'])).code).toBe(0);
+    expect((await status()).service_keys.filter((k) => k.name.startsWith('card-'))).toHaveLength(4);
+  });
+
   it('status warns when the current KEK is older than the cryptoperiod', async () => {
     const s = await status({ CUSTOS_KEY_CRYPTOPERIOD_DAYS: '1' });
     expect(s.warnings).toEqual([]);

@@ -10,6 +10,7 @@ export const KEYS_USAGE = `  keys status [--json]                          every
   keys rotate [--batch-size N]                  add a key-encryption key version and re-wrap every data key
   keys rotate --root [--batch-size N]           re-wrap every KEK and service key under a new root key
   keys rotate --key NAME                        add a version of one service key (${ROTATABLE_SERVICE_KEYS.join(', ')})
+  keys rotate --cards [--resume] [--batch-size N] add card-vault and card-index key versions, re-seal every card
   keys retire                                   destroy the KEK versions that wrap no data key
   keys reseal [--batch-size N]                  seal every record still in the per-field format as one envelope (resumable)`;
 
@@ -70,9 +71,25 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     return 0;
   }
   if (sub === 'rotate') {
-    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' } });
+    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' }, cards: { type: 'boolean' } });
     const batch = batchSize(values['batch-size']);
-    if (values.root === true && values.key !== undefined) throw new UsageError('--root and --key go separately');
+    if ([values.root === true, values.key !== undefined, values.cards === true].filter(Boolean).length > 1) throw new UsageError('--root, --key and --cards go separately');
+    if (values.cards === true) {
+      // New card-vault and card-index versions, then every card re-sealed in batches; each batch is
+      // its own compare-and-set, so an interrupted run resumes with --resume and every card stays
+      // readable throughout (older versions are kept).
+      if (values.resume !== true) {
+        const added = await runtime.cards.rotateKeys();
+        await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `card-vault:v${added.vault}`, fields: [], outcome: 'success' });
+      }
+      let done = 0;
+      for (let moved = await runtime.cards.resealBatch(batch); moved > 0; moved = await runtime.cards.resealBatch(batch)) {
+        done += moved;
+        io.progress(`re-sealed ${done} cards`);
+      }
+      io.out(`rotated: card keys; ${done} cards re-sealed, ${await runtime.cards.pendingReseal()} left`);
+      return 0;
+    }
     if (values.key !== undefined) {
       const name = values.key as ServiceKeyName;
       if (!SERVICE_KEY_NAMES.includes(name)) throw new UsageError(`--key must be one of ${SERVICE_KEY_NAMES.join(', ')}`);

@@ -1,6 +1,7 @@
 import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js';
 import { z } from 'zod';
 import type { CollectionDef, FieldDef } from './load.ts';
+import { containsPan } from '../cards/card-rules.ts';
 import type { SubFieldSpec } from './schema.ts';
 
 /**
@@ -10,7 +11,7 @@ import type { SubFieldSpec } from './schema.ts';
  */
 export type StoredValue = string | number | boolean | null | StoredValue[] | { [k: string]: StoredValue };
 
-type Scalar = Pick<SubFieldSpec, 'type' | 'max_length' | 'min' | 'max' | 'values'>;
+type Scalar = Pick<SubFieldSpec, 'type' | 'max_length' | 'min' | 'max' | 'values' | 'allow_card_numbers'>;
 
 export interface SchemaOptions {
   readonly phoneDefaultCountry?: string | undefined;
@@ -24,7 +25,7 @@ const DECIMAL = /^-?\d{1,15}(\.\d{1,6})?$/;
  * Rules a value can break beyond its type, each reported as a zod issue whose `params.rule` the
  * error handler turns into a code of its own (naming the field, never the value).
  */
-export type InputRule = 'control_character' | 'invisible_character' | 'date_of_birth_range' | 'decimal_as_number';
+export type InputRule = 'control_character' | 'invisible_character' | 'date_of_birth_range' | 'decimal_as_number' | 'card_number';
 
 /** C0 controls other than tab and newline, DEL, and C1 controls. */
 const CONTROL = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F]/;
@@ -89,6 +90,8 @@ function scalarSchema(f: Scalar, options: SchemaOptions, name?: string): z.ZodTy
         .max(f.max_length ?? 1000)
         .superRefine((value, ctx) => {
           if (hasControlCharacter(value)) issue(ctx, 'control_character', 'must not contain control characters other than tab and newline');
+          // Card numbers belong in the card vault (POST /v1/cards), not in free text: PCI DSS 3.5.1.
+          else if (f.allow_card_numbers !== true && containsPan(value)) issue(ctx, 'card_number', 'must not contain a payment card number; tokenise cards through /v1/cards');
         });
     case 'email':
       return z

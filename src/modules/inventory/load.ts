@@ -58,7 +58,7 @@ export class InventoryError extends Error {
 export const DEFAULT_INVENTORY_FILE = fileURLToPath(new URL('./default-inventory.yaml', import.meta.url));
 
 /** The collections the HTTP API serves; an inventory must declare them and no others (yet). */
-export const SERVED_COLLECTIONS = { customers: undefined, addresses: 'customers', orders: 'customers' } as const;
+export const SERVED_COLLECTIONS = { customers: undefined, addresses: 'customers', orders: 'customers', cards: 'customers' } as const;
 
 interface Parsed {
   readonly data: InventoryFile;

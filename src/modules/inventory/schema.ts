@@ -28,6 +28,8 @@ const subFieldSchema = z.strictObject({
   description: z.string().optional(),
   /** How this part is masked where its object is released masked; absent: codes (country, currency, enum) kept, other text by the object's mask. */
   mask: z.enum(MASKS).optional(),
+  /** Free text that may hold a card number (opt-out of the card-number check of fields.ts). */
+  allow_card_numbers: z.boolean().optional(),
 });
 
 /**
@@ -58,6 +60,8 @@ export const fieldSchema = z
     mask: z.enum(MASKS).default('redact'),
     purposes: z.record(identifier, purposeUse),
     fields: z.record(identifier, subFieldSchema).optional(),
+    /** Free text that may hold a card number (opt-out of the card-number check of fields.ts). */
+    allow_card_numbers: z.boolean().optional(),
   })
   .superRefine((f, ctx) => {
     const nested = f.type === 'object' || f.type === 'list';

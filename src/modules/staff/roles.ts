@@ -32,6 +32,8 @@ export const PERMISSIONS = [
   'rights.manage',
   /** Keep the processor registry; read the record of processing and the data map. */
   'privacy.manage',
+  /** See a card's full PAN (card vault reveal, with a reason and a fresh step-up); no built-in role holds it. */
+  'cards.reveal',
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 

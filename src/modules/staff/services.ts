@@ -9,7 +9,7 @@ import { createStaffGuard, createStaffStanding, staffActor, type StaffStanding }
 import { createInvitations } from './invitations.ts';
 import type { StaffKeys } from './keys.ts';
 import { createMemberService, type MemberService } from './member-service.ts';
-import { createNotifier } from './notify.ts';
+import { createNotifier, type Notifier } from './notify.ts';
 import type { StaffAccounts, StaffMailer } from './ports.ts';
 import { createReportService, type ReportService } from './report-service.ts';
 import { createRoleService, type RoleService } from './role-service.ts';
@@ -26,6 +26,8 @@ export interface StaffServices {
   readonly standing: StaffStanding;
   /** Add to `createPolicyService({ guards: [...] })`. */
   readonly guard: PolicyGuard;
+  /** Mails the holders of a permission (ids and kinds only). */
+  readonly notifier: Notifier;
   /** The actor a staff session reads the vault as (role purposes + purposes held by elevation). */
   actorFor(memberId: string): Promise<Actor>;
 }
@@ -95,6 +97,7 @@ export function createStaffServices(deps: StaffDeps): StaffServices {
     reports,
     standing,
     guard,
+    notifier,
     async actorFor(memberId) {
       const member = await directory.member(memberId);
       return staffActor(member, await elevations.activePurposes(member.id));

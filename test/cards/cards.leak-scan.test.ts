@@ -1,0 +1,115 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { sql } from 'kysely';
+import { generate } from 'selfsigned';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { filesUnder, leaksIn, leaksInFiles } from '../resilience/leak-scan.ts';
+import { testApp, type TestApp } from '../support/app.ts';
+import { TEST_DIALECT } from '../support/store.ts';
+import { call } from '../vault/helpers.ts';
+
+/**
+ * Known card numbers, CVVs and a cardholder name go through every card endpoint (tokenise, read,
+ * relay, delete) and through the refusals (bad Luhn, a PAN in free text, a bad CVV); then the
+ * database (SQLite: the files, WAL included; PostgreSQL: every table's rows as text), the logs at
+ * debug level and every error answer are scanned. No PAN, CVV or name may appear in clear or
+ * encoded (PCI DSS 3.3.1, 3.5.1).
+ */
+const PANS = ['4000056655665556', '5200828282828210', '371449635398431'];
+const BAD_LUHN = '4000056655665557';
+const CVVS = ['846', '528', '9173'];
+const NAME = 'Philomena Quartermaine-Ostrowski';
+const FUTURE = new Date().getUTCFullYear() + 4;
+
+/** A CVV is short: it counts as found only as a run of digits of its own. */
+const cvvIn = (text: string) => CVVS.filter((cvv) => new RegExp(`(?<![0-9])${cvv}(?![0-9])`).test(text));
+
+describe(`card data at rest, in logs and in errors (${TEST_DIALECT})`, () => {
+  let t: TestApp;
+  let processor: Server;
+  const logs: string[] = [];
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    const pems = await generate([{ name: 'commonName', value: 'localhost' }], { keyType: 'ec', curve: 'P-256', algorithm: 'sha256', extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }] });
+    const dir = mkdtempSync(join(tmpdir(), 'custos-scan-'));
+    writeFileSync(join(dir, 'ca.pem'), pems.cert);
+    processor = createServer({ cert: pems.cert, key: pems.private }, (req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"authorised"}'));
+    });
+    await new Promise<void>((resolve) => processor.listen(0, '127.0.0.1', resolve));
+    const origin = `https://localhost:${(processor.address() as AddressInfo).port}`;
+    const logStream = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logs.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    t = await testApp({ logStream, env: { CUSTOS_LOG_LEVEL: 'debug', CUSTOS_RELAY_ALLOWLIST: origin, CUSTOS_RELAY_CA: join(dir, 'ca.pem'), CUSTOS_CARDS_DETERMINISTIC: 'true' } });
+    const payments = await t.bearer(['payments']);
+    const account = await t.bearer(['account']);
+    const ok = async (res: { statusCode: number; body: string }, status: number) => {
+      expect(res.statusCode, res.body).toBe(status);
+      if (status >= 400) errors.push(res.body);
+    };
+    for (const [i, pan] of PANS.entries()) {
+      const created = await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: { pan, exp_month: 5, exp_year: FUTURE, cardholder_name: NAME, cvv: CVVS[i] } });
+      await ok(created, 201);
+      const token = created.json<{ token: string }>().token;
+      await ok(await call(t, { url: `/v1/cards/${token}`, auth: payments, purpose: 'payments' }), 200);
+      await ok(
+        await call(t, {
+          method: 'POST',
+          url: '/v1/relay',
+          auth: payments,
+          purpose: 'payments',
+          payload: { url: `${origin}/pay`, method: 'POST', body: { n: `{{ ${token}.pan }}`, c: `{{ ${token}.cvv }}`, h: `{{ ${token}.cardholder_name }}` } },
+        }),
+        200,
+      );
+      if (i === 0) await ok(await call(t, { method: 'DELETE', url: `/v1/cards/${token}`, auth: payments, purpose: 'payments' }), 204);
+    }
+    // Refusals carrying card data.
+    await ok(await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: { pan: BAD_LUHN, exp_month: 5, exp_year: FUTURE, cvv: CVVS[0] } }), 400);
+    await ok(await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: { pan: PANS[1], exp_month: 5, exp_year: FUTURE, cvv: '12345' } }), 400);
+    await ok(await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: { pan: PANS[1], exp_month: 5, exp_year: FUTURE, cardholder_name: `${NAME} ${PANS[2]}` } }), 400);
+    await ok(await call(t, { method: 'POST', url: '/v1/cards', auth: account, purpose: 'account', payload: { pan: PANS[2], exp_month: 5, exp_year: FUTURE, cvv: CVVS[2] } }), 403);
+    await ok(await call(t, { method: 'POST', url: '/v1/customers', auth: account, payload: { name: `Card ${PANS[0]}`, email: 'scan@example.org' } }), 400);
+    await ok(await call(t, { method: 'POST', url: '/v1/relay', auth: payments, purpose: 'payments', payload: { url: 'https://example.org/', method: 'POST', body: { pan: PANS[0], cvv: CVVS[0] } } }), 403);
+    await t.runtime.audit.chainPending();
+  });
+  afterAll(async () => {
+    processor?.close();
+    await t?.close();
+  });
+
+  it('the database holds no PAN, CVV or cardholder name, in clear or encoded', async () => {
+    const needles = [...PANS, BAD_LUHN, NAME];
+    if (TEST_DIALECT === 'sqlite') {
+      const files = filesUnder(t.db.dir);
+      expect(files.some((f) => f.endsWith('.db'))).toBe(true);
+      expect(leaksInFiles(files, needles)).toEqual([]);
+      for (const f of files) expect(cvvIn(readFileSync(f).toString('latin1')), f).toEqual([]);
+    } else {
+      const tables = await sql<{ name: string }>`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`.execute(t.runtime.store.db);
+      for (const { name } of tables.rows) {
+        const rows = await sql<Record<string, unknown>>`SELECT * FROM ${sql.table(name)}`.execute(t.runtime.store.db);
+        const text = JSON.stringify(rows.rows);
+        expect(leaksIn(name, Buffer.from(text), needles)).toEqual([]);
+        expect(cvvIn(text), name).toEqual([]);
+      }
+    }
+  });
+
+  it('the logs (debug level) and every error answer hold none of them', () => {
+    expect(logs.length).toBeGreaterThan(0);
+    const text = logs.join('\n') + errors.join('\n');
+    expect(leaksIn('logs+errors', Buffer.from(text), [...PANS, BAD_LUHN, NAME])).toEqual([]);
+    expect(cvvIn(text)).toEqual([]);
+  });
+});
