@@ -9,7 +9,7 @@ import { createLogger } from '../kernel/logger.ts';
 import { processIo, UsageError, type Io } from './io.ts';
 import { apikeyCommand } from './commands/apikey.ts';
 import { keysCommand } from './commands/keys.ts';
-import { auditCommand } from './commands/audit.ts';
+import { auditCommand, auditOffline } from './commands/audit.ts';
 import { staffCommand } from './commands/staff.ts';
 
 /**
@@ -25,7 +25,11 @@ export const USAGE = `usage: custos <command> [options]
   apikey revoke ID                              revoke a key at once
   keys rotate                                   add a key-encryption key version and re-wrap every data key
   keys status [--json]                          key versions and how many data keys each wraps
-  audit verify                                  check the audit log's hash chain, MACs and signed checkpoints
+  audit verify [--anchor FILE]                  check the audit log (chain, Merkle tree, signed heads); prints the head it verified
+  audit verify --public-key KEYS --log FILE     check an exported log with the public keys only (no database, no configuration)
+  audit head                                    print the newest signed tree head, to keep outside the database
+  audit export --out FILE                       write the log as JSON lines with its signed tree heads
+  audit prove ENTRY_ID                          print an entry's inclusion proof against the newest signed head
   staff create --email E --role R               invite a staff member (link by mail; printed once without a mailer)
   staff invite --email E                        a new invitation link for a member who has not accepted yet
   staff list [--json]                           staff members, roles, status, second factor
@@ -62,6 +66,10 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
   let runtime: Runtime | undefined;
   process.umask(0o077);
   try {
+    if (command === 'audit') {
+      const offline = auditOffline(rest, io);
+      if (offline !== undefined) return offline;
+    }
     const config = loadConfig(env);
     if (command !== 'migrate') refuseNewDataDir(config);
     runtime = await openRuntime(config, { background: false, logger: createLogger(env.CUSTOS_LOG_LEVEL ?? 'warn', process.stderr) });

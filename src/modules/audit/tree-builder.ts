@@ -6,7 +6,7 @@ import type { Database } from '../../store/schema.ts';
 import { entryText, macMatchesAny, type EntryColumns } from './canonical.ts';
 import { Frontier, leafHash, type StoredNode } from './merkle.ts';
 import { entryLeaf, legacyLeaf, signTreeHead, withheldHash, type SignedTreeHead } from './tree-head.ts';
-import { fenceLease, loadNodes, takeLease, treeSize } from './tree-store.ts';
+import { fenceLease, legacyHead, loadNodes, takeLease, treeSize } from './tree-store.ts';
 import { verifyAuditLog } from './verify.ts';
 
 export interface TreeBuildDeps {
@@ -90,10 +90,11 @@ export async function buildOnce(deps: TreeBuildDeps): Promise<TreeBuildReport> {
       const leaves: { leaf_index: number; entry_id: number | null; leaf_hash: string }[] = [];
       let legacySeq = lease.legacySeq ?? 0;
       if (size === 0) {
-        const head = await tx.selectFrom('audit_head').select(['seq', 'hash']).where('id', '=', 1).executeTakeFirstOrThrow();
+        const head = await tx.selectFrom('audit_head').select(['seq']).where('id', '=', 1).executeTakeFirstOrThrow();
         legacySeq = Number(head.seq);
-        const cp = await tx.selectFrom('audit_checkpoints').select(['signature', 'key_id', 'at']).where('seq', '=', legacySeq).executeTakeFirst();
-        const lh = leafHash(legacyLeaf({ seq: legacySeq, hash: head.hash, checkpoint: cp ?? null }));
+        const legacy = await legacyHead(tx, legacySeq);
+        if (legacy === null) throw new Error('the chained audit log has no checkpoint at its head; the tree is not started');
+        const lh = leafHash(legacyLeaf(legacy));
         nodes.push(...frontier.append(lh));
         leaves.push({ leaf_index: 0, entry_id: null, leaf_hash: lh.toString('hex') });
         await tx.updateTable('audit_tree_lease').set({ legacy_seq: legacySeq }).where('id', '=', 1).execute();

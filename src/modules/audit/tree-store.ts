@@ -1,7 +1,8 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../store/schema.ts';
 import { consistencyProof, inclusionProof, proofNodeKeys, type Hash, type NodeSource } from './merkle.ts';
-import type { SignedTreeHead } from './tree-head.ts';
+import { GENESIS_HASH } from './canonical.ts';
+import type { LegacyHead, SignedTreeHead } from './tree-head.ts';
 
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -97,4 +98,30 @@ export async function fenceLease(tx: Db, holder: string): Promise<{ legacySeq: n
 
 export async function releaseLease(db: Db, holder: string): Promise<void> {
   await db.updateTable('audit_tree_lease').set({ expires_ms: 0 }).where('id', '=', 1).where('holder', '=', holder).execute();
+}
+
+/** What leaf 0 commits to: the chained log up to `seq` and its signed checkpoint (none for an empty chain). */
+export async function legacyHead(db: Db, seq: number): Promise<LegacyHead | null> {
+  if (seq === 0) return { seq: 0, hash: GENESIS_HASH, checkpoint: null };
+  const cp = await db.selectFrom('audit_checkpoints').selectAll().where('seq', '=', seq).executeTakeFirst();
+  if (cp === undefined) return null;
+  return { seq, hash: cp.hash, checkpoint: { signature: cp.signature, key_id: cp.key_id, at: cp.at } };
+}
+
+/** The chain seq leaf 0 commits to (0 before the tree starts). */
+export async function legacySeq(db: Db): Promise<number> {
+  const r = await db.selectFrom('audit_tree_lease').select('legacy_seq').where('id', '=', 1).executeTakeFirst();
+  return Number(r?.legacy_seq ?? 0);
+}
+
+/** Leaves from `from` on (below `to` when given), in order, each with its entry's columns (NULL when the entry is gone). */
+export async function leafRows(db: Db, from: number, limit: number, to?: number) {
+  let q = db
+    .selectFrom('audit_tree_leaves as t')
+    .leftJoin('audit_log as l', 'l.id', 't.entry_id')
+    .select(['t.leaf_index', 't.entry_id', 't.leaf_hash'])
+    .select(['l.id', 'l.at', 'l.actor', 'l.action', 'l.subject_id', 'l.collection', 'l.record_id', 'l.fields', 'l.purpose', 'l.outcome', 'l.request_id', 'l.nonce', 'l.mac'])
+    .where('t.leaf_index', '>=', from);
+  if (to !== undefined) q = q.where('t.leaf_index', '<', to);
+  return q.orderBy('t.leaf_index').limit(limit).execute();
 }

@@ -1,11 +1,11 @@
 import type { Kysely } from 'kysely';
 import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Database } from '../../store/schema.ts';
-import { checkpointKey, entryText, GENESIS_HASH, macMatchesAny } from './canonical.ts';
+import { checkpointKey, entryText, macMatchesAny } from './canonical.ts';
 import { Frontier, leafHash, verifyConsistency } from './merkle.ts';
 import { leafOfRow } from './tree-builder.ts';
 import { legacyLeaf, treeHeadSignatureValid, type SignedTreeHead } from './tree-head.ts';
-import { allHeads, proveConsistency } from './tree-store.ts';
+import { allHeads, leafRows, legacyHead, legacySeq, proveConsistency } from './tree-store.ts';
 
 export type TreeVerifyResult =
   | { ok: true; treeSize: number; head: SignedTreeHead | null; pending: number }
@@ -31,27 +31,18 @@ export async function verifyAuditTree(deps: { db: Kysely<Database>; keys: AuditK
   }
   const headAt = new Map(heads.map((h) => [h.tree_size, h]));
   const frontier = new Frontier(0, []);
-  const state = await db.selectFrom('audit_tree_lease').select('legacy_seq').where('id', '=', 1).executeTakeFirst();
+  const seq0 = await legacySeq(db);
   for (;;) {
-    const rows = await db
-      .selectFrom('audit_tree_leaves as t')
-      .leftJoin('audit_log as l', 'l.id', 't.entry_id')
-      .select(['t.leaf_index', 't.entry_id', 't.leaf_hash'])
-      .select(['l.id', 'l.at', 'l.actor', 'l.action', 'l.subject_id', 'l.collection', 'l.record_id', 'l.fields', 'l.purpose', 'l.outcome', 'l.request_id', 'l.nonce', 'l.mac', 'l.seq', 'l.prev_hash', 'l.hash', 'l.rejected'])
-      .where('t.leaf_index', '>=', frontier.size)
-      .orderBy('t.leaf_index')
-      .limit(PAGE)
-      .execute();
+    const rows = await leafRows(db, frontier.size, PAGE);
     for (const r of rows) {
       const index = Number(r.leaf_index);
       if (index !== frontier.size) return bad(`leaf ${frontier.size} is missing`, frontier.size);
       let lh: Buffer;
       if (index === 0) {
         if (r.entry_id !== null) return bad('leaf 0 is not the chained log', 0);
-        const seq = Number(state?.legacy_seq ?? 0);
-        const cp = seq === 0 ? undefined : await db.selectFrom('audit_checkpoints').selectAll().where('seq', '=', seq).executeTakeFirst();
-        if (seq !== 0 && cp === undefined) return bad('the checkpoint leaf 0 commits to is missing', 0);
-        lh = leafHash(legacyLeaf({ seq, hash: cp?.hash ?? GENESIS_HASH, checkpoint: cp === undefined ? null : { signature: cp.signature, key_id: cp.key_id, at: cp.at } }));
+        const legacy = await legacyHead(db, seq0);
+        if (legacy === null) return bad('the checkpoint leaf 0 commits to is missing', 0);
+        lh = leafHash(legacyLeaf(legacy));
       } else {
         const entryId = r.entry_id === null ? null : Number(r.entry_id);
         if (r.id === null || r.at === null || r.mac === null || r.nonce === null || r.actor === null || r.action === null || r.fields === null || r.outcome === null) {
@@ -83,7 +74,7 @@ export async function verifyAuditTree(deps: { db: Kysely<Database>; keys: AuditK
   }
   const pending = await db.selectFrom('audit_log as l').select((eb) => eb.fn.countAll<number>().as('n'))
     .where((eb) => eb.not(eb.exists(eb.selectFrom('audit_tree_leaves as t').select('t.leaf_index').whereRef('t.entry_id', '=', 'l.id'))))
-    .where((eb) => eb.or([eb('l.seq', 'is', null), eb('l.seq', '>', Number(state?.legacy_seq ?? 0))]))
+    .where((eb) => eb.or([eb('l.seq', 'is', null), eb('l.seq', '>', seq0)]))
     .executeTakeFirst();
   return { ok: true, treeSize: frontier.size, head: latest, pending: Number(pending?.n ?? 0) };
 }
