@@ -20,6 +20,7 @@ import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
+import { registerAuditConsistencyRoute, registerAuditKeyRoute } from './modules/audit/routes.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -150,6 +151,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(async (web) => registerWebPages(web));
 
   registerIdempotency(app, { store: runtime.idempotency, logger: runtime.logger });
+  registerAuditKeyRoute(app, { keys: runtime.rootKeys });
 
   const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 1 });
   if (redis !== undefined) app.addHook('onClose', async () => void redis.quit());
@@ -169,6 +171,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
+    registerAuditConsistencyRoute(api, { db: runtime.store.db });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis);
