@@ -1,4 +1,4 @@
-import type { AuditTables } from './tables.ts';
+import { entryLeafText, LEGACY_VERSION, treeHeadText, type LeafColumns } from './leaf-text.ts';
 import { createHash, createPublicKey, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 /*
@@ -21,13 +21,10 @@ export interface SignedTreeHead {
   signature: string;
 }
 
-const TREE_HEAD_VERSION = 'custos.audit.tree-head/1';
-const LEAF_VERSION = 'custos.audit.leaf/1';
-const LEGACY_VERSION = 'custos.audit.legacy/1';
 
 /** The exact bytes signed: UTF-8 JSON of ["custos.audit.tree-head/1", tree_size, root_hash, timestamp, key_id]. */
 export function treeHeadBytes(h: Omit<SignedTreeHead, 'signature'>): Buffer {
-  return Buffer.from(JSON.stringify([TREE_HEAD_VERSION, h.tree_size, h.root_hash, h.timestamp, h.key_id]), 'utf8');
+  return Buffer.from(treeHeadText(h), 'utf8');
 }
 
 export function signTreeHead(privateKey: KeyObject, h: Omit<SignedTreeHead, 'signature'>): SignedTreeHead {
@@ -71,11 +68,8 @@ export function keysFromJwks(set: unknown): Map<string, KeyObject> {
   return out;
 }
 
-/** The part of an entry its data subject is shown (the access log), in leaf order; `fields` is the stored JSON text. */
-export type VisibleEntry = { id: number } & Pick<
-  AuditTables['audit_log'],
-  'at' | 'actor' | 'action' | 'subject_id' | 'collection' | 'record_id' | 'fields' | 'purpose' | 'outcome'
->;
+/** The part of an entry its data subject is shown (the access log), in leaf order. */
+export type VisibleEntry = LeafColumns;
 
 /** The part withheld from the subject (nonce, request id, MAC), as one hash. */
 export function withheldHash(e: { nonce: string; request_id: string | null; mac: string }): string {
@@ -87,10 +81,7 @@ export function withheldHash(e: { nonce: string; request_id: string | null; mac:
  * recomputes it from their access-log entry and the withheld hash the entry carries.
  */
 export function entryLeaf(v: VisibleEntry, withheld: string): Buffer {
-  return Buffer.from(
-    JSON.stringify([LEAF_VERSION, v.id, v.at, v.actor, v.action, v.subject_id, v.collection, v.record_id, v.fields, v.purpose, v.outcome, withheld]),
-    'utf8',
-  );
+  return Buffer.from(entryLeafText(v, withheld), 'utf8');
 }
 
 /** Leaf 0: the head of the hash-chained log that came before the tree, and its last signed checkpoint. */
