@@ -33,6 +33,7 @@ import { sourcesOf } from './modules/transparency/notice.ts';
 import { registerNoticeRoutes, registerRecordRoutes } from './modules/transparency/routes.ts';
 import { resolveSessions } from './http/session.ts';
 import { customerActor } from './modules/identity/sessions/session-guard.ts';
+import { registerAuditConsistencyRoute, registerAuditKeyRoute } from './modules/audit/routes.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -175,6 +176,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   await app.register(async (web) => registerWebPages(web));
 
   registerIdempotency(app, { store: runtime.idempotency, logger: runtime.logger });
+  registerAuditKeyRoute(app, { keys: runtime.rootKeys });
 
   const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 1 });
   if (redis !== undefined) app.addHook('onClose', async () => void redis.quit());
@@ -202,6 +204,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
+    registerAuditConsistencyRoute(api, { db: runtime.store.db });
     registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
     registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
   });

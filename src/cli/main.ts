@@ -9,7 +9,7 @@ import { createLogger } from '../kernel/logger.ts';
 import { processIo, UsageError, type Io } from './io.ts';
 import { APIKEY_USAGE, apikeyCommand } from './commands/apikey.ts';
 import { KEYS_USAGE, keysCommand } from './commands/keys.ts';
-import { AUDIT_USAGE, auditCommand } from './commands/audit.ts';
+import { AUDIT_USAGE, auditCommand, auditOffline } from './commands/audit.ts';
 import { STAFF_USAGE, staffCommand } from './commands/staff.ts';
 import { PROCESSORS_USAGE, processorsCommand } from './commands/processors.ts';
 import { ROPA_USAGE, ropaCommand } from './commands/ropa.ts';
@@ -69,6 +69,10 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
   let runtime: Runtime | undefined;
   process.umask(0o077);
   try {
+    if (command === 'audit') {
+      const offline = auditOffline(rest, io);
+      if (offline !== undefined) return offline;
+    }
     const config = loadConfig(env);
     if (command !== 'migrate') refuseNewDataDir(config);
     runtime = await openRuntime(config, { background: false, logger: createLogger(env.CUSTOS_LOG_LEVEL ?? 'warn', process.stderr) });

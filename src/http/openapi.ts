@@ -95,6 +95,9 @@ export function areaOf(path: string): Area | undefined {
       extraCodes: ['IDENTITY_SESSION_REQUIRED', 'IDENTITY_AUTH_THROTTLED'],
     };
   if (path.startsWith('/v1/auth/') || path === '/v1/me' || path.startsWith('/v1/me/')) return { ...CUSTOMER, errors: ['IDENTITY', 'VAULT', 'POLICY', 'AUDIT'] };
+  if (path === '/v1/keys/audit') return { security: [], words: 'none', errors: [] };
+  if (path === '/v1/audit/consistency')
+    return { security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'], words: 'an API key, or a staff session', errors: ['AUDIT', 'APIKEY', 'STAFF'], extraCodes: ['IDENTITY_SESSION_REQUIRED'] };
   if (/^\/v1\/(?:customers|orders)(?:\/|$)/.test(path))
     return {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
@@ -217,6 +220,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   customers: 'Customers and their addresses, stored and read by shop backends (API key) and staff (staff session), through the policy.',
   orders: 'Purchase history.',
   cards: 'The card vault: payment cards tokenised, read without the PAN, deleted (purpose `payments`).',
+  audit: 'Public keys and consistency proofs for checking the signed audit log (docs/adr/0004-audit-merkle-log.md).',
   auth: 'Customer sign-up, sign-in, second factors, passkeys, sessions and password changes.',
   me: "A signed-in customer's own data and who touched it.",
   'staff auth': 'Staff sign-in, second factors, passkeys, sessions and password changes.',

@@ -58,7 +58,8 @@ describe('vault API under generated junk', () => {
     await t.runtime.apiKeys.revoke(revoked.id);
     keys = { all: all.auth, support: support.auth, revoked: revoked.auth };
     s = await seed(t, all.auth, person('fuzz-owner'));
-    tables = await tableNames(t);
+    // The audit tree's tables are built in the background from audit_log, which is counted.
+    tables = (await tableNames(t)).filter((name) => !name.startsWith('audit_tree_'));
     expect(tables).toEqual(expect.arrayContaining(['records', 'blind_indexes', 'audit_log', 'subject_keys', 'api_keys']));
     baseline = await census(t, tables);
   });

@@ -1,31 +1,123 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { exportAuditLog } from '../../modules/audit/export.ts';
+import { verifyLogFile } from '../../modules/audit/log-file.ts';
 import { verifyAuditLog, writtenRecordVersions } from '../../modules/audit/service.ts';
 import type { VaultService } from '../../modules/vault/service.ts';
+import type { SignedTreeHead } from '../../modules/audit/tree-head.ts';
+import { latestHead, leafIndexes, proveLeaf } from '../../modules/audit/tree-store.ts';
+import { verifyAuditTree } from '../../modules/audit/verify-tree.ts';
 import type { CommandRun } from '../main.ts';
-import { parse } from '../main.ts';
+import type { Io } from '../io.ts';
 import { UsageError } from '../io.ts';
 
-export const AUDIT_USAGE = `  audit verify [--records]                      check the audit log's hash chain, MACs and signed checkpoints
-                                                (--records: and that each record is at the version its last write produced)`;
+export const AUDIT_USAGE = `  audit verify [--anchor FILE] [--records]      check the audit log (chain, Merkle tree, signed heads); prints the head it verified
+                                                (--records: and that each record is at the version its last write produced)
+  audit verify --public-key KEYS --log FILE     check an exported log with the public keys only (no database, no configuration)
+  audit head                                    print the newest signed tree head, to keep outside the database
+  audit export --out FILE                       write the log as JSON lines with its signed tree heads
+  audit prove ENTRY_ID                          print an entry's inclusion proof against the newest signed head`;
 
 /** Records compared per query by `--records`. */
 const RECORD_PAGE = 1000;
 
+function option(args: readonly string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i === -1) return undefined;
+  const v = args[i + 1];
+  if (v === undefined || v.startsWith('--')) throw new UsageError(`${name} needs a value`);
+  return v;
+}
+
+function readJson(file: string, what: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as unknown;
+  } catch {
+    throw new UsageError(`${what} ${file} is not a readable JSON file`);
+  }
+}
+
+function readHead(file: string): SignedTreeHead {
+  const h = readJson(file, 'anchor') as Partial<SignedTreeHead> | null;
+  if (h === null || typeof h.tree_size !== 'number' || typeof h.root_hash !== 'string' || typeof h.timestamp !== 'string' || typeof h.key_id !== 'string' || typeof h.signature !== 'string') {
+    throw new UsageError(`anchor ${file} is not a signed tree head (custos audit head)`);
+  }
+  return { tree_size: h.tree_size, root_hash: h.root_hash, timestamp: h.timestamp, key_id: h.key_id, signature: h.signature };
+}
+
 /**
- * `custos audit verify [--records]`: exit 0 on an intact log; non-zero naming the first bad entry.
- * `--records` then compares each record's version with the version its last write's audit entry
- * recorded: a record behind it was rolled back to an older envelope (restored from a copy, say),
- * one ahead of it was written without an entry. A record at version 0 was written before record
- * versions and never since, and has no such entry.
+ * `custos audit verify --public-key KEYS --log FILE`: checks an exported log against the JWK set of
+ * GET /v1/keys/audit. Runs before, and instead of, opening the runtime: no database, no
+ * configuration, no root key. Returns undefined for every other audit command.
  */
+export function auditOffline(args: readonly string[], io: Io): number | undefined {
+  if (args[0] !== 'verify' || !args.includes('--log')) return undefined;
+  const log = option(args, '--log');
+  const keys = option(args, '--public-key');
+  if (log === undefined || keys === undefined) throw new UsageError('audit verify --public-key KEYS --log FILE');
+  let text: string;
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    throw new UsageError(`log ${log} cannot be read`);
+  }
+  const result = verifyLogFile(text, readJson(keys, 'public keys'));
+  if (!result.ok) {
+    io.out(`audit log file BROKEN at line ${result.line}: ${result.reason}`);
+    return 1;
+  }
+  io.out(`audit log file intact: ${result.treeSize} leaves, ${result.heads} signed tree heads`);
+  io.out(JSON.stringify(result.head));
+  return 0;
+}
+
+/** `custos audit …`: exit 0 on an intact log; non-zero naming the first bad entry or leaf. */
 export const auditCommand: CommandRun = async (runtime, args, io) => {
-  const [sub, ...rest] = args;
-  if (sub !== 'verify') throw new UsageError(`audit verify [--records]\n${AUDIT_USAGE}`);
-  const { values } = parse(rest, { records: { type: 'boolean' } });
+  const db = runtime.store.db;
+  const keys = runtime.rootKeys;
+  switch (args[0]) {
+    case 'head': {
+      await runtime.audit.chainPending();
+      const head = await latestHead(db);
+      if (head === null) {
+        io.err('the audit log has no signed tree head yet');
+        return 1;
+      }
+      io.out(JSON.stringify(head));
+      return 0;
+    }
+    case 'prove': {
+      const id = Number(args[1]);
+      if (!Number.isSafeInteger(id) || id < 1) throw new UsageError('audit prove ENTRY_ID');
+      await runtime.audit.chainPending();
+      const head = await latestHead(db);
+      const proof = await proveLeaf(db, (await leafIndexes(db, [id])).get(id), head);
+      if (proof === null) {
+        io.err(`entry ${id} is not in the signed tree (unknown, refused, or waiting for the next head)`);
+        return 1;
+      }
+      io.out(JSON.stringify({ entry_id: id, proof, head }));
+      return 0;
+    }
+    case 'export': {
+      const out = option(args, '--out');
+      if (out === undefined) throw new UsageError('audit export --out FILE');
+      await runtime.audit.chainPending();
+      const lines: string[] = [];
+      const head = await exportAuditLog(db, (l) => lines.push(l));
+      writeFileSync(out, lines.length === 0 ? '' : `${lines.join('\n')}\n`, { mode: 0o600 });
+      io.out(`exported ${lines.length} lines up to the signed tree head of size ${head?.tree_size ?? 0}`);
+      return 0;
+    }
+    case 'verify':
+      break;
+    default:
+      throw new UsageError(`audit head|verify|export|prove\n${AUDIT_USAGE}`);
+  }
+  const anchorFile = option(args, '--anchor');
+  const anchor = anchorFile === undefined ? undefined : readHead(anchorFile);
   // Entries written but not yet linked (the server links them within milliseconds) are linked first.
   await runtime.audit.chainPending();
-  const result = await verifyAuditLog({ db: runtime.store.db, keys: runtime.rootKeys }, (done, total) =>
-    io.progress(`verified ${done}/${total}`),
-  );
+  const result = await verifyAuditLog({ db, keys }, (done, total) => io.progress(`verified ${done}/${total}`));
   // The consent ledger's rows are bound to their audit entries: an edited, inserted or deleted row is named.
   const ledger = await runtime.consent.verifyLedger();
   io.done();
@@ -37,9 +129,17 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
     return 1;
   }
   io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
+  const tree = await verifyAuditTree({ db, keys }, anchor);
+  if (!tree.ok) {
+    const where = [tree.leafIndex === null ? null : `leaf ${tree.leafIndex}`, tree.entryId === null ? null : `entry ${tree.entryId}`].filter((x) => x !== null).join(', ');
+    io.out(`audit tree BROKEN${where === '' ? '' : ` at ${where}`}: ${tree.reason}`);
+    return 1;
+  }
+  io.out(`audit tree intact: ${tree.treeSize} leaves${anchor === undefined ? '' : `, extends the anchor of size ${anchor.tree_size}`}; verified head:`);
+  io.out(JSON.stringify(tree.head));
   if (ledger.length > 0) return 1;
-  if (values.records !== true) return 0;
-  const mismatches = await compareRecordVersions(runtime.vault, await writtenRecordVersions(runtime.store.db), (n) => io.progress(`compared ${n} records`));
+  if (!args.includes('--records')) return 0;
+  const mismatches = await compareRecordVersions(runtime.vault, await writtenRecordVersions(db), (n) => io.progress(`compared ${n} records`));
   io.done();
   for (const m of mismatches) io.out(`record ${m.id} is at version ${m.version}, its last audited write made version ${m.written ?? 'none'}: ${m.reason}`);
   if (mismatches.length > 0) {

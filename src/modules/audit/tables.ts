@@ -35,4 +35,14 @@ export interface AuditTables {
   audit_head: { id: number; seq: number; hash: string };
   /** Signed checkpoints of the head. */
   audit_checkpoints: { seq: number; hash: string; signature: string; key_id: string; at: string };
+  /** The Merkle tree's leaves in admission order; entry_id NULL only for leaf 0 (the chained log before it). */
+  audit_tree_leaves: { leaf_index: number; entry_id: number | null; leaf_hash: string };
+  /** Hash (hex) of the perfect subtree of 2^level leaves starting at leaf idx·2^level. */
+  audit_tree_nodes: { level: number; idx: number; hash: string };
+  /** Signed tree heads (docs/adr/0004-audit-merkle-log.md). */
+  audit_tree_heads: { tree_size: number; root_hash: string; timestamp: string; key_id: string; signature: string };
+  /** Entries the tree builder refused ('mac', 'duplicate'): never leaves. */
+  audit_tree_refused: { entry_id: number; reason: string };
+  /** The tree builder's lease (one row, id = 1). */
+  audit_tree_lease: { id: number; holder: string; expires_ms: number; legacy_seq: number | null };
 }
