@@ -11,6 +11,8 @@ import { createAuditLog, type AuditLog } from './modules/audit/service.ts';
 import { loadInventory, type Inventory } from './modules/inventory/index.ts';
 import { createPolicyService, type PolicyService } from './modules/policy/service.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
+import { createVaultSubjects } from './modules/vault/subjects.ts';
+import { createRightsService, type RightsService } from './modules/rights/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
 import { staffSignInStanding } from './modules/identity/sessions/session-staff.ts';
@@ -40,6 +42,7 @@ export interface Runtime {
   readonly vault: VaultService;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
+  readonly rights: RightsService;
   readonly idempotency: IdempotencyStore;
   close(): Promise<void>;
 }
@@ -161,6 +164,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       vault,
       identity,
       staff,
+      rights: createRightsService({
+        db: store.db,
+        clock,
+        audit,
+        subjects: createVaultSubjects(store.db),
+        jurisdiction: config.rights.jurisdiction,
+        holidays: config.rights.holidays,
+      }),
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
       async close() {
         if (closed) return;

@@ -137,6 +137,17 @@ export const CONFIG_VARIABLES = {
     schema: positiveInt.max(12).default(12),
     doc: 'How long a staff training completion counts (at most 12 months: PCI DSS 4.0.1 12.6.3).',
   },
+  CUSTOS_RIGHTS_JURISDICTION: {
+    schema: z.enum(['gdpr', 'ccpa']).default('gdpr'),
+    doc: 'The law whose deadlines a data-subject request follows when it names none: `gdpr` (one month, GDPR Art. 12(3)) or `ccpa` (45 days).',
+  },
+  CUSTOS_RIGHTS_HOLIDAYS: {
+    schema: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}(,\d{4}-\d{2}-\d{2})*$/, 'must be comma-separated YYYY-MM-DD dates')
+      .optional(),
+    doc: 'Public holidays (comma-separated YYYY-MM-DD) that are not working days when deadlines of data-subject requests are counted.',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -197,6 +208,7 @@ export interface Config {
     readonly authFailureLimit: number;
   };
   readonly trainingValidityMonths: number;
+  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[] };
 }
 
 export class ConfigError extends Error {
@@ -319,5 +331,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       authFailureLimit: p.CUSTOS_AUTH_FAILURE_LIMIT,
     }),
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
+    rights: Object.freeze({
+      jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
+      holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
+    }),
   });
 }

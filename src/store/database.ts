@@ -16,6 +16,7 @@ import * as m0006 from './migrations/0006-one-record-per-person.ts';
 import * as m0007 from './migrations/0007-idempotency.ts';
 import * as m0008 from './migrations/0008-session-dead-uses.ts';
 import * as m0009 from './migrations/0009-key-lifecycle.ts';
+import * as m0014 from './migrations/0014-rights.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -49,6 +50,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0007-idempotency': m0007,
   '0008-session-dead-uses': m0008,
   '0009-key-lifecycle': m0009,
+  '0014-rights': m0014,
 };
 
 /**
