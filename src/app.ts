@@ -21,6 +21,7 @@ import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/i
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
 import { registerMeRightsRoutes, registerRightsRoutes } from './modules/rights/routes.ts';
+import { receiptJwks } from './modules/rights/receipt.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -170,11 +171,17 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
-    registerRightsRoutes(api, { rights: runtime.rights, directory: runtime.staff.directory });
+    registerRightsRoutes(api, {
+      rights: runtime.rights,
+      erasure: runtime.erasure,
+      vaultErasure: runtime.vaultErasure,
+      directory: runtime.staff.directory,
+      receiptKeys: () => receiptJwks([runtime.rootKeys.receiptSigning, ...runtime.rootKeys.receiptSigningPrevious]),
+    });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis, (customers) =>
-    registerMeRightsRoutes(customers, { rights: runtime.rights, accounts: runtime.identity.accounts, vault: runtime.vault }),
+    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, accounts: runtime.identity.accounts, vault: runtime.vault }),
   );
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
   return app;

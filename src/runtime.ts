@@ -13,6 +13,8 @@ import { createPolicyService, type PolicyService } from './modules/policy/servic
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
 import { createVaultSubjects } from './modules/vault/subjects.ts';
 import { createRightsService, type RightsService } from './modules/rights/service.ts';
+import { createErasureService, identityAccountCloser, type ErasureService } from './modules/rights/erasure.ts';
+import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
 import { staffSignInStanding } from './modules/identity/sessions/session-staff.ts';
@@ -43,6 +45,8 @@ export interface Runtime {
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
   readonly rights: RightsService;
+  readonly erasure: ErasureService;
+  readonly vaultErasure: VaultErasure;
   readonly idempotency: IdempotencyStore;
   close(): Promise<void>;
 }
@@ -148,6 +152,28 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'API key revocation listener lost its connection; keys are read from the database until it is back'),
     });
+    const subjects = createVaultSubjects(store.db);
+    const rights = createRightsService({
+      db: store.db,
+      clock,
+      audit,
+      subjects,
+      jurisdiction: config.rights.jurisdiction,
+      holidays: config.rights.holidays,
+    });
+    const vaultErasure = createVaultErasure({ db: store.db, keys, clock, policy, audit });
+    const erasure = createErasureService({
+      db: store.db,
+      clock,
+      audit,
+      rights,
+      vault: vaultErasure,
+      subjects,
+      inventory,
+      bookkeepingCountry: config.rights.bookkeepingCountry,
+      signer: rootKeys.receiptSigning,
+      accounts: identityAccountCloser(identity),
+    });
     let closed = false;
     return {
       config,
@@ -164,14 +190,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       vault,
       identity,
       staff,
-      rights: createRightsService({
-        db: store.db,
-        clock,
-        audit,
-        subjects: createVaultSubjects(store.db),
-        jurisdiction: config.rights.jurisdiction,
-        holidays: config.rights.holidays,
-      }),
+      rights,
+      erasure,
+      vaultErasure,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
       async close() {
         if (closed) return;

@@ -141,6 +141,10 @@ export const CONFIG_VARIABLES = {
     schema: z.enum(['gdpr', 'ccpa']).default('gdpr'),
     doc: 'The law whose deadlines a data-subject request follows when it names none: `gdpr` (one month, GDPR Art. 12(3)) or `ccpa` (45 days).',
   },
+  CUSTOS_BOOKKEEPING_COUNTRY: {
+    schema: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as DE').default('DE'),
+    doc: "The shop's bookkeeping country (ISO 3166-1 alpha-2): which of the inventory's `by_country` retention periods holds records for bookkeeping law after an erasure (§147(4) AO: the shop's, not the customer's).",
+  },
   CUSTOS_RIGHTS_HOLIDAYS: {
     schema: z
       .string()
@@ -208,7 +212,7 @@ export interface Config {
     readonly authFailureLimit: number;
   };
   readonly trainingValidityMonths: number;
-  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[] };
+  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[]; readonly bookkeepingCountry: string };
 }
 
 export class ConfigError extends Error {
@@ -333,6 +337,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
     rights: Object.freeze({
       jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
+      bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
       holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
     }),
   });

@@ -48,7 +48,7 @@ describe(`custos keys (${TEST_DIALECT})`, () => {
   it('status lists the KEK and every service key at version 1, with no warning on a new database', async () => {
     const s = await status();
     expect(s.keks).toHaveLength(1);
-    expect(s.service_keys.map((k) => k.name).sort()).toEqual(['api-key-hash', 'audit-mac', 'audit-signing', 'blind-index', 'idempotency', 'identity', 'staff']);
+    expect(s.service_keys.map((k) => k.name).sort()).toEqual(['api-key-hash', 'audit-mac', 'audit-signing', 'blind-index', 'idempotency', 'identity', 'receipts', 'staff']);
     expect(s.warnings).toEqual([]);
   });
 

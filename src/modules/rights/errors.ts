@@ -20,6 +20,11 @@ export const RightsErrors = defineErrors({
     status: 400,
     description: 'Starting work on a request whose identity check is pending needs the method by which the requester was verified; nothing changed.',
   },
+  RIGHTS_ERASURE_NOT_RUN: {
+    status: 409,
+    description: 'An erasure request completes by running the erasure (`POST /v1/rights/requests/{id}/erasure`), which signs its receipt; nothing changed.',
+  },
+  RIGHTS_NOT_ERASURE: { status: 409, description: 'Only an erasure request can be run as an erasure; nothing changed.' },
   RIGHTS_EXTENSION_TOO_LATE: {
     status: 409,
     description: 'A request can be extended once, and only before its first deadline has passed (GDPR Art. 12(3)); nothing changed.',

@@ -9,7 +9,10 @@ import type { AccountService } from '../identity/accounts/account-service.ts';
 import { customerActor } from '../identity/sessions/session-guard.ts';
 import type { Directory } from '../staff/directory.ts';
 import { staffMemberId } from '../staff/guard.ts';
+import type { VaultErasure } from '../vault/erasure.ts';
+import type { ErasureService } from './erasure.ts';
 import { RightsErrors } from './errors.ts';
+import type { ReceiptJwk } from './receipt.ts';
 import { RIGHTS_PURPOSE } from './module.ts';
 import type { RequestKind } from './deadlines.ts';
 import { REQUEST_KINDS, STAFF_VERIFICATION_METHODS, STATES, type RequestView, type RightsContext, type RightsService, type VerificationMethod } from './service.ts';
@@ -53,12 +56,32 @@ export const requestSchema = z
     paused_days: z.number().int(),
     reason: z.string().nullable(),
     closed_at: z.string().nullable(),
+    receipt: z.string().nullable().meta({ description: 'Erasure: the signed receipt (JWS, EdDSA; keys at /v1/rights/receipt-keys).' }),
     history: z.array(z.object({ state, at: z.string(), actor: z.string(), reason: z.string().nullable() })),
   })
   .meta({ id: 'RightsRequest' });
 
+const planSchema = z
+  .object({
+    customer_id: z.string(),
+    bookkeeping_country: z.string(),
+    erase: z.array(z.object({ collection: z.string(), records: z.number().int(), fields: z.array(z.string()) })),
+    hold: z.array(z.object({ collection: z.string(), record_id: z.string(), fields: z.array(z.string()), until: z.string(), ground: z.string() })),
+  })
+  .meta({ id: 'ErasurePlan' });
+const heldSchema = z.object({
+  data: z.array(
+    z.object({ record_id: z.string(), collection: z.string(), held_until: z.string(), ground: z.string(), values: z.record(z.string(), z.unknown()) }),
+  ),
+});
+const jwks = z.object({ keys: z.array(z.object({ kty: z.string(), crv: z.string(), x: z.string(), kid: z.string(), alg: z.string(), use: z.string() })) });
+const purposeHeader = z.object({ 'custos-purpose': z.string().max(64).optional().meta({ description: 'Held records are released only for `legal_obligation`.' }) });
+
 export interface RightsRouteDeps {
   readonly rights: RightsService;
+  readonly erasure: ErasureService;
+  readonly vaultErasure: Pick<VaultErasure, 'openHeld'>;
+  readonly receiptKeys: () => { keys: ReceiptJwk[] };
   readonly directory: Pick<Directory, 'authorizeMember'>;
 }
 
@@ -81,9 +104,51 @@ async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps[
 
 /** Routes in the API-key scope of src/app.ts. */
 export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps): void {
-  const { rights, directory } = deps;
+  const { rights, directory, erasure } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['rights'];
+
+  r.post('/v1/rights/requests/:id/erasure', {
+    schema: {
+      tags,
+      summary: 'Run (or resume) an erasure request',
+      description:
+        'Holds what bookkeeping law requires under hold keys, closes the sign-in accounts, destroys the data key and deletes the records, then completes the request with a signed receipt. Safe to repeat.',
+      params: requestIdParam,
+      response: { 200: requestSchema, ...errors },
+    },
+    handler: async (request) => erasure.run(await rightsCaller(request, directory), request.params.id),
+  });
+
+  r.get('/v1/customers/:id/erasure-plan', {
+    schema: { tags, summary: 'What an erasure of this customer would erase and hold, and until when', params: customerIdParam, response: { 200: planSchema, ...errors } },
+    handler: async (request) => {
+      await rightsCaller(request, directory);
+      return erasure.plan(request.params.id);
+    },
+  });
+
+  r.get('/v1/customers/:id/held-records', {
+    schema: {
+      tags,
+      summary: 'Records held for bookkeeping law after an erasure (legal_obligation only)',
+      params: customerIdParam,
+      headers: purposeHeader,
+      response: { 200: heldSchema, ...errors },
+    },
+    handler: async (request) => {
+      const purpose = request.headers['custos-purpose'];
+      return { data: await deps.vaultErasure.openHeld(actorOf(request), purpose, request.params.id, request.id) };
+    },
+  });
+
+  r.get('/v1/rights/receipt-keys', {
+    schema: { tags, summary: 'The public keys erasure receipts are signed with (JWK set)', response: { 200: jwks, ...errors } },
+    handler: async (request) => {
+      await rightsCaller(request, directory);
+      return deps.receiptKeys();
+    },
+  });
 
   r.post('/v1/rights/requests', {
     schema: {
@@ -170,20 +235,23 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
         channel: caller.staff ? 'staff' : 'api_key',
         verification: caller.staff ? null : 'api_key',
       });
-      return reply.code(202).send(filed);
+      // A verified request runs at once (a repeat resumes an interrupted run); staff verify first.
+      const ran = filed.state === 'in_progress' || filed.state === 'extended' ? await erasure.run(caller, filed.id) : filed;
+      return reply.code(202).send(ran);
     },
   });
 }
 
 export interface MeRightsRouteDeps {
   readonly rights: RightsService;
+  readonly erasure: ErasureService;
   readonly accounts: Pick<AccountService, 'get'> & CustomerLinkDeps['accounts'];
   readonly vault: CustomerLinkDeps['vault'];
 }
 
 /** The customer's own requests, in the customer session scope (identity/routes/routes.ts). */
 export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRouteDeps): void {
-  const { rights, accounts, vault } = deps;
+  const { rights, accounts, vault, erasure } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['me'];
 
@@ -210,8 +278,17 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
       const requested = knownKind(request.body.kind);
       const { ctx, customerId } = await self(request);
       const input = { customerId, channel: 'customer' as const, verification: 'customer_session' as const };
-      const filed = requested === 'erasure' ? (await rights.requestErasure(ctx, input)).request : await rights.create(ctx, { ...input, kind: requested });
-      return reply.code(201).send(filed);
+      if (requested !== 'erasure') return reply.code(201).send(await rights.create(ctx, { ...input, kind: requested }));
+      const filed = (await rights.requestErasure(ctx, input)).request;
+      return reply.code(201).send(await erasure.run(ctx, filed.id));
+    },
+  });
+
+  r.get('/v1/me/erasure-plan', {
+    schema: { tags, summary: 'What erasing my account would erase and hold, and until when', response: { 200: planSchema, ...errors } },
+    handler: async (request) => {
+      const { customerId } = await self(request);
+      return erasure.plan(customerId);
     },
   });
 

@@ -69,6 +69,8 @@ export interface RequestView {
   paused_days: number;
   reason: string | null;
   closed_at: string | null;
+  /** Erasure: the signed receipt (JWS), once done. */
+  receipt: string | null;
   history: RequestEvent[];
 }
 
@@ -85,6 +87,8 @@ export interface Transition {
   readonly to: RequestState;
   readonly reason?: string | undefined;
   readonly verification?: VerificationMethod | undefined;
+  /** An erasure completes only with its signed receipt (erasure.ts), never by a bare transition. */
+  readonly receipt?: string | undefined;
 }
 
 export interface RightsService {
@@ -147,6 +151,7 @@ export function createRightsService(deps: RightsDeps): RightsService {
       paused_days: pausedDays(row, today),
       reason: row.reason,
       closed_at: row.closed_at,
+      receipt: row.receipt,
       history: events.map((e) => ({ state: e.state as RequestState, at: e.at, actor: e.actor, reason: e.reason })),
     };
   }
@@ -198,6 +203,9 @@ export function createRightsService(deps: RightsDeps): RightsService {
       acknowledge_by: due.acknowledgeBy ?? null,
       closed_at: null,
       updated_at: at,
+      erasure_plan: null,
+      erasure_stage: null,
+      receipt: null,
     };
     await db.transaction().execute(async (tx) => {
       await tx.insertInto('rights_requests').values(row).execute();
@@ -255,6 +263,8 @@ export function createRightsService(deps: RightsDeps): RightsService {
         fail(RightsErrors.RIGHTS_REASON_REQUIRED, `state the reason the customer is told when the request is ${step.to}`);
       if (from === 'verifying_identity' && step.to === 'in_progress' && step.verification === undefined)
         fail(RightsErrors.RIGHTS_VERIFICATION_REQUIRED, 'name how the requester was verified (identity_verification)');
+      if (step.to === 'completed' && row.kind === 'erasure' && step.receipt === undefined)
+        fail(RightsErrors.RIGHTS_ERASURE_NOT_RUN, 'an erasure request completes by running the erasure (POST /v1/rights/requests/{id}/erasure)');
       const now = clock.now();
       const at = now.toISOString();
       const today = utcDate(now);
@@ -270,6 +280,7 @@ export function createRightsService(deps: RightsDeps): RightsService {
         reason: step.to === 'denied' || step.to === 'extended' ? reason : row.reason,
         closed_at: CLOSED.includes(step.to) ? at : null,
         updated_at: at,
+        receipt: step.receipt ?? row.receipt,
       };
       const due = dueOf({ ...row, ...next }, today);
       await db.transaction().execute(async (tx) => {

@@ -21,6 +21,12 @@ export interface RightsTables {
     acknowledge_by: string | null;
     closed_at: string | null;
     updated_at: string;
+    /** Erasure: the plan (JSON) fixed by the first run, so a resumed run finishes the same plan. */
+    erasure_plan: string | null;
+    /** Erasure: the last step done (planned, held, account_closed, shredded). */
+    erasure_stage: string | null;
+    /** Erasure: the signed receipt (JWS compact serialisation). */
+    receipt: string | null;
   };
   rights_request_events: {
     request_id: string;
