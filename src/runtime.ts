@@ -15,6 +15,7 @@ import { createVaultSubjects } from './modules/vault/subjects.ts';
 import { createRightsService, type RightsService } from './modules/rights/service.ts';
 import { createErasureService, identityAccountCloser, type ErasureService } from './modules/rights/erasure.ts';
 import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
+import { createRetentionService, type RetentionService } from './modules/retention/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
 import { staffSignInStanding } from './modules/identity/sessions/session-staff.ts';
@@ -47,6 +48,7 @@ export interface Runtime {
   readonly rights: RightsService;
   readonly erasure: ErasureService;
   readonly vaultErasure: VaultErasure;
+  readonly retention: RetentionService;
   readonly idempotency: IdempotencyStore;
   close(): Promise<void>;
 }
@@ -174,6 +176,16 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       signer: rootKeys.receiptSigning,
       accounts: identityAccountCloser(identity),
     });
+    const retention = createRetentionService({
+      db: store.db,
+      clock,
+      audit,
+      vault: vaultErasure,
+      rights,
+      identitySweep: () => identity.sweep(),
+      onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'retention sweep failed'),
+    });
+    if (options.background !== false) retention.start();
     let closed = false;
     return {
       config,
@@ -193,10 +205,12 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       rights,
       erasure,
       vaultErasure,
+      retention,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
       async close() {
         if (closed) return;
         closed = true;
+        await retention.stop();
         await identity.close();
         await apiKeys.close();
         await audit.stop();

@@ -11,6 +11,7 @@ import { apikeyCommand } from './commands/apikey.ts';
 import { keysCommand } from './commands/keys.ts';
 import { auditCommand } from './commands/audit.ts';
 import { staffCommand } from './commands/staff.ts';
+import { retentionCommand } from './commands/retention.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -26,6 +27,7 @@ export const USAGE = `usage: custos <command> [options]
   keys rotate                                   add a key-encryption key version and re-wrap every data key
   keys status [--json]                          key versions and how many data keys each wraps
   audit verify                                  check the audit log's hash chain, MACs and signed checkpoints
+  retention run [--dry-run] [--json]            one retention sweep now: expired holds, request records, dead sessions
   staff create --email E --role R               invite a staff member (link by mail; printed once without a mailer)
   staff invite --email E                        a new invitation link for a member who has not accepted yet
   staff list [--json]                           staff members, roles, status, second factor
@@ -41,7 +43,7 @@ Configuration comes from the environment, as for the server (see README).`;
 
 export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
 
-const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand };
+const COMMANDS: Record<string, CommandRun> = { apikey: apikeyCommand, keys: keysCommand, audit: auditCommand, staff: staffCommand, retention: retentionCommand };
 
 export async function main(argv: string[], io: Io = processIo(), env: Record<string, string | undefined> = process.env): Promise<number> {
   const [command, ...rest] = argv;

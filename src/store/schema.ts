@@ -5,6 +5,7 @@ import type { AuditTables } from '../modules/audit/tables.ts';
 import type { VaultTables } from '../modules/vault/tables.ts';
 import type { VaultErasureTables } from '../modules/vault/erasure-tables.ts';
 import type { IdentityTables } from '../modules/identity/tables.ts';
+import type { RetentionTables } from '../modules/retention/tables.ts';
 import type { RightsTables } from '../modules/rights/tables.ts';
 import type { StaffTables } from '../modules/staff/tables.ts';
 import type { SessionTables } from '../modules/identity/sessions/session-tables.ts';
@@ -14,4 +15,4 @@ import type { SessionTables } from '../modules/identity/sessions/session-tables.
  * queries another's. Times are ISO-8601 text and binary values base64url text, so the same
  * migrations and queries run on SQLite and PostgreSQL.
  */
-export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables, SessionTables, IdempotencyTables, RightsTables, VaultErasureTables {}
+export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables, SessionTables, IdempotencyTables, RightsTables, VaultErasureTables, RetentionTables {}

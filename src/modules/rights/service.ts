@@ -99,6 +99,11 @@ export interface RightsService {
   /** Open requests (not completed or denied), soonest deadline first; or all of one customer's. */
   list(filter: { customerId?: string | undefined }): Promise<RequestView[]>;
   transition(ctx: RightsContext, id: string, step: Transition): Promise<RequestView>;
+  /**
+   * Request records closed before `cutoff` (ISO time), which the retention sweep purges (CCPA
+   * regulations 7101: kept 24 months); deleted with their history unless `dryRun`. Returns their ids.
+   */
+  purgeClosedBefore(cutoff: string, dryRun: boolean): Promise<string[]>;
 }
 
 export interface RightsDeps {
@@ -252,6 +257,19 @@ export function createRightsService(deps: RightsDeps): RightsService {
       // A pending identity check moves a deadline daily, so the order is that of the views.
       const views = await Promise.all(rows.map(view));
       return views.sort((a, b) => (a.due_on < b.due_on ? -1 : a.due_on > b.due_on ? 1 : a.id < b.id ? -1 : 1));
+    },
+
+    async purgeClosedBefore(cutoff, dryRun) {
+      const rows = await db.selectFrom('rights_requests').select('id').where('closed_at', 'is not', null).where('closed_at', '<', cutoff).orderBy('id').execute();
+      const ids = rows.map((r) => r.id);
+      for (let i = 0; !dryRun && i < ids.length; i += 500) {
+        const batch = ids.slice(i, i + 500);
+        await db.transaction().execute(async (tx) => {
+          await tx.deleteFrom('rights_request_events').where('request_id', 'in', batch).execute();
+          await tx.deleteFrom('rights_requests').where('id', 'in', batch).execute();
+        });
+      }
+      return ids;
     },
 
     async transition(ctx, id, step) {

@@ -50,6 +50,11 @@ export interface VaultErasure {
   hold(input: { customerId: string; recordId: string; collection: string; fields: readonly string[]; until: string; ground: string }): Promise<boolean>;
   /** In one transaction: destroys the customer's data key and deletes their records and blind indexes. */
   shred(customerId: string): Promise<{ keyVersions: number; records: number }>;
+  /**
+   * Holds whose end date has passed (before `today`): with `dryRun` only counted; otherwise each
+   * hold key is destroyed with its held records in one transaction. Returns the records, per hold.
+   */
+  expireHolds(today: string, dryRun: boolean): Promise<{ holdKeys: number; recordIds: string[] }>;
   /** The held records of a customer, opened for `legal_obligation` only (audited). */
   openHeld(actor: Actor, purpose: string | undefined, customerId: string, requestId: string): Promise<HeldRecord[]>;
 }
@@ -136,6 +141,18 @@ export function createVaultErasure(deps: {
         const records = await deleteRecords(tx, customerId);
         return { keyVersions, records };
       });
+    },
+
+    async expireHolds(today, dryRun) {
+      const rows = await db.selectFrom('held_records').select(['record_id', 'hold_subject']).where('held_until', '<', today).orderBy('record_id').execute();
+      const subjects = [...new Set(rows.map((r) => r.hold_subject))];
+      if (!dryRun)
+        for (const subject of subjects)
+          await db.transaction().execute(async (tx) => {
+            await keys.destroy(subject, tx);
+            await tx.deleteFrom('held_records').where('hold_subject', '=', subject).execute();
+          });
+      return { holdKeys: subjects.length, recordIds: rows.map((r) => r.record_id) };
     },
 
     async openHeld(actor, purpose, customerId, requestId) {

@@ -6,7 +6,8 @@ import type { Dialect } from '../database.ts';
  * passed through. At most one erasure request per customer that was not denied (a partial unique
  * index), so that repeating `DELETE /v1/customers/{id}` finds the first. Runs unchanged on SQLite
  * and PostgreSQL. Also the vault's `held_records`: fields kept for a legal obligation after an
- * erasure, sealed under hold keys (src/modules/vault/erasure.ts).
+ * erasure, sealed under hold keys (src/modules/vault/erasure.ts); and `job_leases`, which lets one
+ * process at a time run the retention sweep (src/modules/retention/service.ts).
  */
 export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> {
   await db.schema
@@ -57,5 +58,11 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('created_at', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('held_records_subject').on('held_records').columns(['subject_id']).execute();
+  await db.schema
+    .createTable('job_leases')
+    .addColumn('name', 'text', (c) => c.primaryKey())
+    .addColumn('holder', 'text', (c) => c.notNull())
+    .addColumn('expires_at', 'text', (c) => c.notNull())
+    .execute();
   await db.schema.createIndex('held_records_until').on('held_records').columns(['held_until']).execute();
 }
