@@ -159,8 +159,18 @@ describe('DELETE /v1/customers/{id}', () => {
     const again = await api('DELETE', `/v1/customers/${customerId}`, rights);
     expect(again.statusCode).toBe(202);
     expect(again.json<View>().id).toBe(first.json<View>().id);
-    const both = await Promise.all([file('erasure', customerId), api('GET', `/v1/rights/requests?customer_id=${customerId}`, rights)]);
-    expect(both[1].json<{ data: View[] }>().data.filter((v) => v.kind === 'erasure')).toHaveLength(1);
+    const viaPost = await file('erasure', customerId);
+    expect(viaPost.statusCode).toBe(200);
+    expect(viaPost.json<View>().id).toBe(first.json<View>().id);
+    const listed = await api('GET', `/v1/rights/requests?customer_id=${customerId}`, rights);
+    expect(listed.json<{ data: View[] }>().data.filter((v) => v.kind === 'erasure')).toHaveLength(1);
+  });
+
+  it('an erasure filed with POST by a shop key runs at once, like DELETE', async () => {
+    const { id: customerId } = await seed(t, shop);
+    const res = await file('erasure', customerId);
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json<View>()).toMatchObject({ kind: 'erasure', state: 'completed' });
   });
 
   it('two erasure requests at once end in one', async () => {

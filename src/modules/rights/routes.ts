@@ -108,6 +108,20 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['rights'];
 
+  /**
+   * The customer's one erasure request, filed or found; a verified one runs at once (a repeat
+   * resumes an interrupted run). Staff who have not verified the requester leave it waiting.
+   */
+  async function fileErasure(caller: RightsContext & { staff: boolean }, customerId: string, verification: VerificationMethod | undefined) {
+    const { request: filed, created } = await rights.requestErasure(caller, {
+      customerId,
+      channel: caller.staff ? 'staff' : 'api_key',
+      verification: caller.staff ? (verification ?? null) : 'api_key',
+    });
+    const runnable = filed.state === 'in_progress' || filed.state === 'extended';
+    return { request: runnable ? await erasure.run(caller, filed.id) : filed, created };
+  }
+
   r.post('/v1/rights/requests/:id/erasure', {
     schema: {
       tags,
@@ -159,20 +173,25 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       body: z
         .object({ kind: requestedKind, customer_id: customerIdParam.shape.id, jurisdiction: z.enum(['gdpr', 'ccpa']).optional(), identity_verification: z.enum(STAFF_VERIFICATION_METHODS).optional() })
         .strict(),
-      response: { 201: requestSchema, ...errors },
+      response: { 200: requestSchema, 201: requestSchema, ...errors },
     },
     handler: async (request, reply) => {
       const caller = await rightsCaller(request, directory);
       const body = request.body;
+      const kind = knownKind(body.kind);
+      if (kind === 'erasure') {
+        const { request: filed, created } = await fileErasure(caller, body.customer_id, body.identity_verification);
+        return reply.code(created ? 201 : 200).send(filed);
+      }
       const verification: VerificationMethod | null = caller.staff ? (body.identity_verification ?? null) : 'api_key';
-      const created = await rights.create(caller, {
-        kind: knownKind(body.kind),
+      const filed = await rights.create(caller, {
+        kind,
         customerId: body.customer_id,
         channel: caller.staff ? 'staff' : 'api_key',
         verification,
         jurisdiction: body.jurisdiction,
       });
-      return reply.code(201).send(created);
+      return reply.code(201).send(filed);
     },
   });
 
@@ -230,14 +249,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     },
     handler: async (request, reply) => {
       const caller = await rightsCaller(request, directory);
-      const { request: filed } = await rights.requestErasure(caller, {
-        customerId: request.params.id,
-        channel: caller.staff ? 'staff' : 'api_key',
-        verification: caller.staff ? null : 'api_key',
-      });
-      // A verified request runs at once (a repeat resumes an interrupted run); staff verify first.
-      const ran = filed.state === 'in_progress' || filed.state === 'extended' ? await erasure.run(caller, filed.id) : filed;
-      return reply.code(202).send(ran);
+      return reply.code(202).send((await fileErasure(caller, request.params.id, undefined)).request);
     },
   });
 }
