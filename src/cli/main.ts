@@ -13,6 +13,7 @@ import { AUDIT_USAGE, auditCommand } from './commands/audit.ts';
 import { STAFF_USAGE, staffCommand } from './commands/staff.ts';
 import { PROCESSORS_USAGE, processorsCommand } from './commands/processors.ts';
 import { ROPA_USAGE, ropaCommand } from './commands/ropa.ts';
+import { RETENTION_USAGE, retentionCommand } from './commands/retention.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -33,6 +34,7 @@ export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string
     ['staff', { run: staffCommand, usage: STAFF_USAGE }],
     ['processors', { run: processorsCommand, usage: PROCESSORS_USAGE }],
     ['ropa', { run: ropaCommand, usage: ROPA_USAGE }],
+    ['retention', { run: retentionCommand, usage: RETENTION_USAGE }],
   ]);
 }
 

@@ -141,6 +141,21 @@ export const CONFIG_VARIABLES = {
     schema: positiveInt.max(12).default(12),
     doc: 'How long a staff training completion counts (at most 12 months: PCI DSS 4.0.1 12.6.3).',
   },
+  CUSTOS_RIGHTS_JURISDICTION: {
+    schema: z.enum(['gdpr', 'ccpa']).default('gdpr'),
+    doc: 'The law whose deadlines a data-subject request follows when it names none: `gdpr` (one month, GDPR Art. 12(3)) or `ccpa` (45 days).',
+  },
+  CUSTOS_BOOKKEEPING_COUNTRY: {
+    schema: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as DE').default('DE'),
+    doc: "The shop's bookkeeping country (ISO 3166-1 alpha-2): which of the inventory's `by_country` retention periods holds records for bookkeeping law after an erasure (§147(4) AO: the shop's, not the customer's).",
+  },
+  CUSTOS_RIGHTS_HOLIDAYS: {
+    schema: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}(,\d{4}-\d{2}-\d{2})*$/, 'must be comma-separated YYYY-MM-DD dates')
+      .optional(),
+    doc: 'Public holidays (comma-separated YYYY-MM-DD) that are not working days when deadlines of data-subject requests are counted.',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -202,6 +217,7 @@ export interface Config {
     readonly authFailureLimit: number;
   };
   readonly trainingValidityMonths: number;
+  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[]; readonly bookkeepingCountry: string };
 }
 
 export class ConfigError extends Error {
@@ -330,5 +346,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       authFailureLimit: p.CUSTOS_AUTH_FAILURE_LIMIT,
     }),
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
+    rights: Object.freeze({
+      jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
+      bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
+      holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
+    }),
   });
 }

@@ -248,6 +248,7 @@ export const LEGACY_LABELS = {
   staff: 'staff/v1',
   idempotency: 'idempotency/v1',
   consent: 'consent/v1',
+  receipts: 'receipts/v1',
 } as const;
 
 /** PKCS#8 prefix of an Ed25519 private key; the 32-byte seed follows it. */

@@ -18,6 +18,7 @@ import * as m0008 from './migrations/0008-session-dead-uses.ts';
 import * as m0009 from './migrations/0009-key-lifecycle.ts';
 import * as m0010 from './migrations/0010-consent.ts';
 import * as m0012 from './migrations/0012-record-envelope.ts';
+import * as m0014 from './migrations/0014-rights.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -53,6 +54,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0009-key-lifecycle': m0009,
   '0010-consent': m0010,
   '0012-record-envelope': m0012,
+  '0014-rights': m0014,
 };
 
 /**
