@@ -34,6 +34,8 @@ import { registerNoticeRoutes, registerRecordRoutes } from './modules/transparen
 import { resolveSessions } from './http/session.ts';
 import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import { registerAuditConsistencyRoute, registerAuditKeyRoute } from './modules/audit/routes.ts';
+import { registerMeRightsRoutes, registerRightsRoutes } from './modules/rights/routes.ts';
+import { receiptJwks } from './modules/rights/receipt.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -207,6 +209,13 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerAuditConsistencyRoute(api, { db: runtime.store.db });
     registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
     registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
+    registerRightsRoutes(api, {
+      rights: runtime.rights,
+      erasure: runtime.erasure,
+      vaultErasure: runtime.vaultErasure,
+      directory: runtime.staff.directory,
+      receiptKeys: () => receiptJwks([runtime.rootKeys.receiptSigning, ...runtime.rootKeys.receiptSigningPrevious]),
+    });
   });
   // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.
   await app.register(async (me) => {
@@ -221,7 +230,9 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
-  await registerIdentityRoutes(app, runtime, redis);
+  await registerIdentityRoutes(app, runtime, redis, (customers) =>
+    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, accounts: runtime.identity.accounts, vault: runtime.vault }),
+  );
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
   await app.register(
     staffScope(runtime, redis, (staffApi) => {

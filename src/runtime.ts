@@ -20,6 +20,10 @@ import { Redis } from 'ioredis';
 import { createCardKeys } from './modules/cards/keys.ts';
 import { memoryCvvStore, redisCvvStore } from './modules/cards/cvv-store.ts';
 import { CARDS_COLLECTION, createCardService, type CardService } from './modules/cards/service.ts';
+import { createRightsService, type RightsService } from './modules/rights/service.ts';
+import { createErasureService, identityAccountCloser, type ErasureService } from './modules/rights/erasure.ts';
+import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
+import { createRetentionService, type RetentionService } from './modules/retention/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
 import { createIdentityServices, type IdentityServices } from './modules/identity/sessions/session-runtime.ts';
 import { staffSignInStanding } from './modules/identity/sessions/session-staff.ts';
@@ -50,6 +54,10 @@ export interface Runtime {
   readonly cards: CardService;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
+  readonly rights: RightsService;
+  readonly erasure: ErasureService;
+  readonly vaultErasure: VaultErasure;
+  readonly retention: RetentionService;
   readonly idempotency: IdempotencyStore;
   readonly consent: ConsentModule;
   readonly processors: ProcessorService;
@@ -149,6 +157,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       phoneDefaultCountry: config.phoneDefaultCountry,
     });
+    const subjects = createVaultSubjects({ db: store.db, read: store.read });
     const processors = createProcessorService({ db: store.db, clock, audit, inventory, onChange: async () => void (await consent?.republish()) });
     consent = await openConsent({
       recipients: () => processors.list(),
@@ -158,7 +167,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       audit,
       inventory,
       policy,
-      subjects: createVaultSubjects({ db: store.db, read: store.read }),
+      subjects,
       base: rootKeys.consentBase,
       issuer: config.publicUrl ?? 'custos',
       baseUrl: config.publicUrl ?? '',
@@ -195,6 +204,37 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     // Records still in the per-field format are sealed whole in the background (custos keys reseal).
     const resealing = new AbortController();
     const resealed = options.background === false ? Promise.resolve() : resealInBackground(vault, keys, store, logger, resealing.signal);
+    const rights = createRightsService({
+      db: store.db,
+      clock,
+      audit,
+      subjects,
+      jurisdiction: config.rights.jurisdiction,
+      holidays: config.rights.holidays,
+    });
+    const vaultErasure = createVaultErasure({ db: store.db, keys, clock, policy, audit });
+    const erasure = createErasureService({
+      db: store.db,
+      clock,
+      audit,
+      rights,
+      vault: vaultErasure,
+      subjects,
+      inventory,
+      bookkeepingCountry: config.rights.bookkeepingCountry,
+      signer: rootKeys.receiptSigning,
+      accounts: identityAccountCloser(identity),
+    });
+    const retention = createRetentionService({
+      db: store.db,
+      clock,
+      audit,
+      vault: vaultErasure,
+      rights,
+      identitySweep: () => identity.sweep(),
+      onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'retention sweep failed'),
+    });
+    if (options.background !== false) retention.start();
     let closed = false;
     return {
       config,
@@ -212,6 +252,10 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       cards,
       identity,
       staff,
+      rights,
+      erasure,
+      vaultErasure,
+      retention,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
       consent,
       processors,
@@ -220,6 +264,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         closed = true;
         resealing.abort();
         await resealed;
+        await retention.stop();
         await identity.close();
         await apiKeys.close();
         await audit.stop();

@@ -14,6 +14,7 @@ import { STAFF_USAGE, staffCommand } from './commands/staff.ts';
 import { PROCESSORS_USAGE, processorsCommand } from './commands/processors.ts';
 import { ROPA_USAGE, ropaCommand } from './commands/ropa.ts';
 import { CARDS_USAGE, cardsCommand } from './commands/cards.ts';
+import { RETENTION_USAGE, retentionCommand } from './commands/retention.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -35,6 +36,7 @@ export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string
     ['processors', { run: processorsCommand, usage: PROCESSORS_USAGE }],
     ['ropa', { run: ropaCommand, usage: ROPA_USAGE }],
     ['cards', { run: cardsCommand, usage: CARDS_USAGE }],
+    ['retention', { run: retentionCommand, usage: RETENTION_USAGE }],
   ]);
 }
 

@@ -154,6 +154,21 @@ export const CONFIG_VARIABLES = {
     schema: bool.default(false),
     doc: 'Card vault deterministic mode: a card already stored returns its existing token, found through a keyed-hash index of the PAN (PCI DSS 4.0.1 3.5.1.1); tokens stay random.',
   },
+  CUSTOS_RIGHTS_JURISDICTION: {
+    schema: z.enum(['gdpr', 'ccpa']).default('gdpr'),
+    doc: 'The law whose deadlines a data-subject request follows when it names none: `gdpr` (one month, GDPR Art. 12(3)) or `ccpa` (45 days).',
+  },
+  CUSTOS_BOOKKEEPING_COUNTRY: {
+    schema: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as DE').default('DE'),
+    doc: "The shop's bookkeeping country (ISO 3166-1 alpha-2): which of the inventory's `by_country` retention periods holds records for bookkeeping law after an erasure (§147(4) AO: the shop's, not the customer's).",
+  },
+  CUSTOS_RIGHTS_HOLIDAYS: {
+    schema: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}(,\d{4}-\d{2}-\d{2})*$/, 'must be comma-separated YYYY-MM-DD dates')
+      .optional(),
+    doc: 'Public holidays (comma-separated YYYY-MM-DD) that are not working days when deadlines of data-subject requests are counted.',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -221,6 +236,7 @@ export interface Config {
   readonly cardsExpiryGraceDays: number;
   /** Card relay: allowed origins and an extra trusted CA file. */
   readonly relay: { readonly allowlist: readonly string[]; readonly caFile: string | undefined };
+  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[]; readonly bookkeepingCountry: string };
 }
 
 export class ConfigError extends Error {
@@ -352,6 +368,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cardsDeterministic: p.CUSTOS_CARDS_DETERMINISTIC,
     cardsExpiryGraceDays: p.CUSTOS_CARDS_EXPIRY_GRACE_DAYS,
     relay: { allowlist: relayAllowlist(p.CUSTOS_RELAY_ALLOWLIST), caFile: p.CUSTOS_RELAY_CA },
+    rights: Object.freeze({
+      jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
+      bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
+      holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
+    }),
   });
 }
 

@@ -2,7 +2,7 @@ import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Clock } from '../kernel/clock.ts';
 import type { Database } from '../store/schema.ts';
-import { auditSignerFromSeed, LEGACY_LABELS, rootByKid, type RootKeys, type RootRing } from './keyring.ts';
+import { auditSignerFromSeed, LEGACY_LABELS, type AuditSigner, rootByKid, type RootKeys, type RootRing } from './keyring.ts';
 
 /**
  * The service's own keys, each a random 32-byte key of its own, versioned, stored wrapped by the
@@ -14,7 +14,7 @@ export const SERVICE_KEY_NAMES = Object.keys(LEGACY_LABELS) as ServiceKeyName[];
 export type ServiceKeyName = keyof typeof LEGACY_LABELS;
 
 /** Keys whose users handle older versions today; the others wait for their data to be re-keyed. */
-export const ROTATABLE_SERVICE_KEYS: readonly ServiceKeyName[] = ['audit-mac', 'audit-signing', 'api-key-hash'];
+export const ROTATABLE_SERVICE_KEYS: readonly ServiceKeyName[] = ['audit-mac', 'audit-signing', 'api-key-hash', 'receipts'];
 
 const aad = (name: string, version: number) => `custos:service-key|${name}|${version}`;
 
@@ -35,6 +35,9 @@ export interface ServiceKeySet extends RootKeys {
   readonly idempotency: KeyObject;
   /** Base key of consent (only ever used as HKDF input: ledger MACs, links, receipt signing keys). */
   readonly consentBase: KeyObject;
+  /** Ed25519 signer of erasure receipts (JWS EdDSA, src/modules/rights/receipt.ts); older versions verify only. */
+  readonly receiptSigning: AuditSigner;
+  readonly receiptSigningPrevious: readonly Pick<AuditSigner, 'publicKey' | 'keyId'>[];
   /** Raw material of every version, by name, newest first (the blind index rebuild needs the old one). */
   readonly versions: ReadonlyMap<ServiceKeyName, readonly { version: number; key: KeyObject }[]>;
 }
@@ -92,6 +95,7 @@ export async function loadServiceKeys(db: Kysely<Database>, ring: RootRing, cloc
   };
   const current = (name: ServiceKeyName) => all(name)[0]!.key;
   const signers = all('audit-signing').map((v) => auditSignerFromSeed(v.raw));
+  const receiptSigners = all('receipts').map((v) => auditSignerFromSeed(v.raw));
   return {
     blindIndex: current('blind-index'),
     apiKeyHash: current('api-key-hash'),
@@ -104,6 +108,8 @@ export async function loadServiceKeys(db: Kysely<Database>, ring: RootRing, cloc
     staffBase: current('staff'),
     idempotency: current('idempotency'),
     consentBase: current('consent'),
+    receiptSigning: receiptSigners[0]!,
+    receiptSigningPrevious: receiptSigners.slice(1).map((s) => ({ publicKey: s.publicKey, keyId: s.keyId })),
     versions: new Map([...versions].map(([name, list]) => [name, list.map(({ version, key }) => ({ version, key }))])),
   };
 }

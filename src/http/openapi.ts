@@ -94,15 +94,15 @@ export function areaOf(path: string): Area | undefined {
       errors: ['CONSENT', 'TRANSPARENCY', 'PROCESSORS', 'POLICY', 'APIKEY', 'STAFF', 'VAULT', 'AUDIT'],
       extraCodes: ['IDENTITY_SESSION_REQUIRED', 'IDENTITY_AUTH_THROTTLED'],
     };
-  if (path.startsWith('/v1/auth/') || path === '/v1/me' || path.startsWith('/v1/me/')) return { ...CUSTOMER, errors: ['IDENTITY', 'VAULT', 'POLICY', 'AUDIT'] };
+  if (path.startsWith('/v1/auth/') || path === '/v1/me' || path.startsWith('/v1/me/')) return { ...CUSTOMER, errors: ['IDENTITY', 'VAULT', 'POLICY', 'AUDIT', 'RIGHTS'] };
   if (path === '/v1/keys/audit') return { security: [], words: 'none', errors: [] };
   if (path === '/v1/audit/consistency')
     return { security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'], words: 'an API key, or a staff session', errors: ['AUDIT', 'APIKEY', 'STAFF'], extraCodes: ['IDENTITY_SESSION_REQUIRED'] };
-  if (/^\/v1\/(?:customers|orders)(?:\/|$)/.test(path))
+  if (/^\/v1\/(?:customers|orders|rights)(?:\/|$)/.test(path))
     return {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
       words: 'an API key scoped to purposes, or a staff session',
-      errors: ['VAULT', 'POLICY', 'APIKEY', 'STAFF', 'AUDIT'],
+      errors: ['VAULT', 'POLICY', 'APIKEY', 'STAFF', 'AUDIT', 'RIGHTS'],
       extraCodes: [
         'IDENTITY_SESSION_REQUIRED',
         'IDENTITY_AUTH_THROTTLED',
@@ -223,6 +223,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   audit: 'Public keys and consistency proofs for checking the signed audit log (docs/adr/0004-audit-merkle-log.md).',
   auth: 'Customer sign-up, sign-in, second factors, passkeys, sessions and password changes.',
   me: "A signed-in customer's own data and who touched it.",
+  rights: 'Data-subject requests (access, portability, rectification, erasure, restriction, objection) with their deadlines; docs/rights-requests.md.',
   'staff auth': 'Staff sign-in, second factors, passkeys, sessions and password changes.',
   staff: 'Staff members, invitations and roles.',
   'staff training': 'Training courses and completions; missing or expired training blocks access to customer data.',

@@ -19,6 +19,7 @@ import * as m0009 from './migrations/0009-key-lifecycle.ts';
 import * as m0010 from './migrations/0010-consent.ts';
 import * as m0012 from './migrations/0012-record-envelope.ts';
 import * as m0013 from './migrations/0013-audit-merkle.ts';
+import * as m0014 from './migrations/0014-rights.ts';
 import * as m0015 from './migrations/0015-cards.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -56,6 +57,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0010-consent': m0010,
   '0012-record-envelope': m0012,
   '0013-audit-merkle': m0013,
+  '0014-rights': m0014,
   '0015-cards': m0015,
 };
 

@@ -12,11 +12,23 @@ export const ACCESS = ['clear', 'masked', 'none'] as const;
 export const SCALAR_TYPES = ['string', 'email', 'phone', 'date', 'datetime', 'locale', 'country', 'currency', 'decimal', 'integer', 'boolean', 'enum'] as const;
 
 const identifier = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'must be lower_snake_case, starting with a letter');
-/** ISO 8601 duration (P8Y, P30D, P1Y6M) counted from the record's creation, or a named event. */
+const duration = z.string().regex(/^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/, 'must be an ISO 8601 duration such as P8Y or P30D, or account_lifetime');
+/**
+ * How long a field is kept: an ISO 8601 duration (P8Y, P30D, P1Y6M) counted from the record's
+ * creation, `account_lifetime`, or a period with its anchor — `{ period: P8Y, from: end_of_year }`
+ * counts from the end of the calendar year the record was made in (§147(4) AO, §257(5) HGB), and
+ * `by_country` sets the period per bookkeeping country (CUSTOS_BOOKKEEPING_COUNTRY).
+ */
 const retention = z.union([
-  z.string().regex(/^P(?=\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?$/, 'must be an ISO 8601 duration such as P8Y or P30D, or account_lifetime'),
+  duration,
   z.literal('account_lifetime'),
+  z.strictObject({
+    period: duration,
+    from: z.enum(['end_of_year', 'created', 'account_closed']),
+    by_country: z.record(z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code'), duration).optional(),
+  }),
 ]);
+export type Retention = z.output<typeof retention>;
 
 const subFieldSchema = z.strictObject({
   type: z.enum(SCALAR_TYPES),

@@ -1,6 +1,6 @@
-import type { Inventory, LegalBasis, NoticeLanguage } from '../inventory/index.ts';
+import type { Inventory, LegalBasis, NoticeLanguage, Retention } from '../inventory/index.ts';
 import type { Processor } from '../processors/service.ts';
-import { retentionInWords, TEXTS } from './texts.ts';
+import { retentionInWords, retentionText, TEXTS } from './texts.ts';
 
 /**
  * The privacy notice, the record of processing activities and the data map, generated from what
@@ -30,7 +30,7 @@ export async function sourcesOf(r: { inventory: Inventory; processors: { list(o:
 const EEA = new Set('AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO'.split(' '));
 
 function usesOf(inventory: Inventory, purpose: string) {
-  const fields: { field: string; category: string; retention: string; basis: LegalBasis }[] = [];
+  const fields: { field: string; category: string; retention: Retention; basis: LegalBasis }[] = [];
   for (const c of inventory.collections.values())
     for (const f of c.fields.values()) {
       const use = f.purposes.get(purpose);
@@ -160,7 +160,7 @@ export function dataMap(src: Sources) {
         name: f.name,
         category: f.category,
         protection: f.protection,
-        retention: f.retention,
+        retention: retentionText(f.retention),
         purposes: [...f.purposes].map(([purpose, use]) => ({ purpose, basis: use.basis, access: use.access })),
         processors: current.filter((r) => r.categories.includes(f.category) && r.purposes.some((p) => f.purposes.has(p))).map((r) => r.name),
       })),

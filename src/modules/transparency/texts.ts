@@ -1,4 +1,4 @@
-import type { LegalBasis, NoticeLanguage } from '../inventory/index.ts';
+import type { LegalBasis, NoticeLanguage, Retention } from '../inventory/index.ts';
 
 /** The fixed wording of the notice per language; adding a language is adding one entry here and in the inventory's descriptions. */
 export interface NoticeTexts {
@@ -24,6 +24,8 @@ export interface NoticeTexts {
   readonly safeguards: Readonly<Record<'adequacy' | 'scc' | 'bcr', string>>;
   readonly accountLifetime: string;
   readonly units: Readonly<Record<'Y' | 'M' | 'W' | 'D', [one: string, many: string]>>;
+  /** What an anchored retention counts from. */
+  readonly anchors: Readonly<Record<'end_of_year' | 'created' | 'account_closed', string>>;
 }
 
 export const TEXTS: Readonly<Record<NoticeLanguage, NoticeTexts>> = {
@@ -60,6 +62,7 @@ export const TEXTS: Readonly<Record<NoticeLanguage, NoticeTexts>> = {
     safeguards: { adequacy: 'adequacy decision', scc: 'standard contractual clauses', bcr: 'binding corporate rules' },
     accountLifetime: 'as long as your account exists',
     units: { Y: ['year', 'years'], M: ['month', 'months'], W: ['week', 'weeks'], D: ['day', 'days'] },
+    anchors: { end_of_year: 'from the end of the calendar year of the record', created: 'from the record\'s creation', account_closed: 'from the closing of your account' },
   },
   de: {
     title: 'Datenschutzerklärung',
@@ -94,11 +97,16 @@ export const TEXTS: Readonly<Record<NoticeLanguage, NoticeTexts>> = {
     safeguards: { adequacy: 'Angemessenheitsbeschluss', scc: 'Standardvertragsklauseln', bcr: 'verbindliche interne Datenschutzvorschriften' },
     accountLifetime: 'solange Ihr Konto besteht',
     units: { Y: ['Jahr', 'Jahre'], M: ['Monat', 'Monate'], W: ['Woche', 'Wochen'], D: ['Tag', 'Tage'] },
+    anchors: { end_of_year: 'ab Ende des Kalenderjahres des Datensatzes', created: 'ab Erstellung des Datensatzes', account_closed: 'ab Schließung Ihres Kontos' },
   },
 };
 
-/** A retention in words: P8Y → "8 years", account_lifetime → "as long as your account exists". */
-export function retentionInWords(retention: string, t: NoticeTexts): string {
+/**
+ * A retention in words: P8Y → "8 years", account_lifetime → "as long as your account exists",
+ * an anchored period → its default period and anchor ("8 years from the end of the calendar year …").
+ */
+export function retentionInWords(retention: Retention, t: NoticeTexts): string {
+  if (typeof retention !== 'string') return `${retentionInWords(retention.period, t)} ${t.anchors[retention.from]}`;
   if (retention === 'account_lifetime') return t.accountLifetime;
   const parts: string[] = [];
   for (const m of retention.slice(1).matchAll(/(\d+)([YMWD])/g)) {
@@ -107,4 +115,11 @@ export function retentionInWords(retention: string, t: NoticeTexts): string {
     parts.push(`${n} ${n === 1 ? one : many}`);
   }
   return parts.join(' ');
+}
+
+/** A retention as one line of text for machine-read exports: the duration, or `P8Y from end_of_year (DE P8Y, FR P10Y)`. */
+export function retentionText(retention: Retention): string {
+  if (typeof retention === 'string') return retention;
+  const countries = Object.entries(retention.by_country ?? {}).map(([country, period]) => `${country} ${period}`);
+  return `${retention.period} from ${retention.from}${countries.length > 0 ? ` (${countries.join(', ')})` : ''}`;
 }

@@ -27,7 +27,7 @@ describe(`privacy notice (${TEST_DIALECT})`, () => {
     expect(n.controller).toEqual({ name: 'Acme Outdoor', address: 'Hafenstraße 1, 20457 Hamburg', privacy_contact: 'privacy@acme.example', dpo_contact: null });
     const tps = n.purposes.find((p) => p.purpose === 'third_party_sharing')!;
     expect(tps).toMatchObject({ consent_based: true, sale_or_sharing: true, legal_bases: ['consent'], fields: ['email', 'name', 'locale'] });
-    expect(n.purposes.find((p) => p.purpose === 'legal_obligation')!.retention).toContain('8 years');
+    expect(n.purposes.find((p) => p.purpose === 'legal_obligation')!.retention).toContain('8 years from the end of the calendar year of the record');
     expect(n.purposes.find((p) => p.purpose === 'account')!.retention).toContain('as long as your account exists');
   });
 
@@ -35,7 +35,7 @@ describe(`privacy notice (${TEST_DIALECT})`, () => {
     const de = await notice(t, { 'accept-language': 'fr-CH, de;q=0.9, en;q=0.5' });
     expect(de.language).toBe('de');
     expect(de.purposes.find((p) => p.purpose === 'marketing')!.description).toBe('Newsletter und Angebote; nur mit Einwilligung des Kunden.');
-    expect(de.purposes.find((p) => p.purpose === 'legal_obligation')!.retention).toContain('8 Jahre');
+    expect(de.purposes.find((p) => p.purpose === 'legal_obligation')!.retention).toContain('8 Jahre ab Ende des Kalenderjahres des Datensatzes');
     expect((await notice(t, { 'accept-language': 'de' }, '?lang=en')).language).toBe('en');
     const html = await t.app.inject({ url: '/v1/privacy-notice', headers: { accept: 'text/html', 'accept-language': 'de' } });
     expect(html.headers['content-type']).toMatch(/^text\/html/);
@@ -75,7 +75,7 @@ describe(`record of processing and data map (${TEST_DIALECT})`, () => {
     const json = await t.app.inject({ url: '/v1/ropa', headers: { authorization: account } });
     expect(json.statusCode, json.body).toBe(200);
     const rows = json.json<{ data: { purpose: string; controller: string; erasure_time_limits: string[]; data_subjects: string[] }[] }>().data;
-    expect(rows.find((r) => r.purpose === 'legal_obligation')).toMatchObject({ controller: 'Acme Outdoor', data_subjects: ['customers'], erasure_time_limits: ['as long as your account exists', '8 years'] });
+    expect(rows.find((r) => r.purpose === 'legal_obligation')).toMatchObject({ controller: 'Acme Outdoor', data_subjects: ['customers'], erasure_time_limits: ['as long as your account exists', '8 years from the end of the calendar year of the record'] });
     const csv = await t.app.inject({ url: '/v1/ropa?format=csv', headers: { authorization: account } });
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     expect(csv.body.split('\r\n')[0]).toBe('controller,controller_contact,dpo_contact,purpose,description,legal_bases,data_subjects,data_categories,recipients,third_country_transfers,erasure_time_limits,security_measures');

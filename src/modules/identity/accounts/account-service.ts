@@ -64,6 +64,8 @@ export interface AccountService {
   linkCustomer(id: string, customerId: string | null): Promise<void>;
   /** Deletes the account with its factors and links (erasure, account closure). */
   remove(id: string): Promise<void>;
+  /** The ids of the accounts linked to a vault customer (erasure closes them). */
+  idsForCustomer(customerId: string): Promise<string[]>;
 }
 
 type Row = Database['identity_accounts'];
@@ -244,6 +246,11 @@ export function createAccountService(deps: {
 
     async remove(id) {
       await db.deleteFrom('identity_accounts').where('id', '=', id).execute();
+    },
+
+    async idsForCustomer(customerId) {
+      const rows = await db.selectFrom('identity_accounts').select('id').where('customer_id', '=', customerId).execute();
+      return rows.map((r) => r.id);
     },
   };
 }

@@ -54,7 +54,13 @@ function sessionOptions(runtime: Deps, realm: Realm): SessionHookOptions {
 }
 
 /** Customer and staff sign-in, and the customer's own data. */
-export async function registerIdentityRoutes(app: FastifyInstance, runtime: Deps, redis?: Redis): Promise<void> {
+export async function registerIdentityRoutes(
+  app: FastifyInstance,
+  runtime: Deps,
+  redis?: Redis,
+  /** Other capabilities' routes under /v1/me, registered in the customer session scope. */
+  meRoutes?: (customers: FastifyInstance) => void,
+): Promise<void> {
   const deps = { identity: runtime.identity, clock: runtime.clock, publicOrigin: runtime.config.publicUrl, vault: runtime.vault, inventory: runtime.inventory };
 
   await app.register(async (customers) => {
@@ -64,6 +70,7 @@ export async function registerIdentityRoutes(app: FastifyInstance, runtime: Deps
     registerAccountRoutes(customers, deps, 'customer', '/v1/auth');
     registerFactorRoutes(customers, deps, 'customer', '/v1/auth');
     registerMeRoutes(customers, deps);
+    meRoutes?.(customers);
   });
 
   await app.register(async (staff) => {

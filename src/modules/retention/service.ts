@@ -1,0 +1,118 @@
+import type { Kysely } from 'kysely';
+import type { Clock } from '../../kernel/clock.ts';
+import { newId } from '../../kernel/ids.ts';
+import type { Database } from '../../store/schema.ts';
+import type { AuditLog } from '../audit/service.ts';
+import { addMonths, utcDate } from '../rights/deadlines.ts';
+import type { RightsService } from '../rights/service.ts';
+import type { VaultErasure } from '../vault/erasure.ts';
+
+/**
+ * The retention sweep: what has outlived its declared retention goes. Hold keys whose hold ended
+ * are destroyed with their held records (vault/erasure.ts); data-subject request records closed
+ * more than 24 months ago are purged (CCPA regulations 7101); identity's dead sessions, tickets,
+ * links and attempt counters are forgotten (identity's sweep). A dry run counts and acts on
+ * nothing. Every real run is audited, one entry per batch of at most 256 records, naming them.
+ * Run by `custos retention run` or, inside a server, on a schedule by one process at a time (a
+ * lease in `job_leases`).
+ */
+export const REQUEST_RECORD_MONTHS = 24;
+const LEASE_NAME = 'retention';
+const BATCH = 256;
+
+export interface RetentionReport {
+  dry_run: boolean;
+  hold_keys_destroyed: number;
+  held_records_erased: number;
+  rights_requests_purged: number;
+  /** Rows identity's sweep removed; null in a dry run (identity counts only by sweeping). */
+  identity_rows_purged: number | null;
+}
+
+export interface RetentionService {
+  run(options: { dryRun: boolean }): Promise<RetentionReport>;
+  /** Runs now if this process takes the lease; undefined when another holds it. */
+  runLeased(): Promise<RetentionReport | undefined>;
+  start(everyMs?: number): void;
+  stop(): Promise<void>;
+}
+
+export function createRetentionService(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  audit: Pick<AuditLog, 'append'>;
+  vault: Pick<VaultErasure, 'expireHolds'>;
+  rights: Pick<RightsService, 'purgeClosedBefore'>;
+  identitySweep: () => Promise<number>;
+  onError?: (error: unknown) => void;
+}): RetentionService {
+  const { db, clock } = deps;
+  const holder = newId('job');
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> | undefined;
+
+  async function audited(action: string, collection: string, ids: readonly string[]) {
+    for (let i = 0; i < ids.length; i += BATCH)
+      await deps.audit.append({ actor: 'system:retention', action, collection, fields: ids.slice(i, i + BATCH), outcome: 'success' });
+  }
+
+  async function run({ dryRun }: { dryRun: boolean }): Promise<RetentionReport> {
+    const now = clock.now();
+    const today = utcDate(now);
+    const holds = await deps.vault.expireHolds(today, dryRun);
+    const cutoff = `${addMonths(today, -REQUEST_RECORD_MONTHS)}T00:00:00.000Z`;
+    const requests = await deps.rights.purgeClosedBefore(cutoff, dryRun);
+    const identityRows = dryRun ? null : await deps.identitySweep();
+    if (!dryRun) {
+      await audited('retention.held_records.erased', 'held_records', holds.recordIds);
+      await audited('retention.rights_requests.purged', 'rights_requests', requests);
+    }
+    return {
+      dry_run: dryRun,
+      hold_keys_destroyed: holds.holdKeys,
+      held_records_erased: holds.recordIds.length,
+      rights_requests_purged: requests.length,
+      identity_rows_purged: identityRows,
+    };
+  }
+
+  /** Takes or renews the lease for `ms`; true when this process holds it. */
+  async function lease(ms: number): Promise<boolean> {
+    const now = clock.now();
+    const until = new Date(now.getTime() + ms).toISOString();
+    await db.insertInto('job_leases').values({ name: LEASE_NAME, holder: '', expires_at: '' }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    const taken = await db
+      .updateTable('job_leases')
+      .set({ holder, expires_at: until })
+      .where('name', '=', LEASE_NAME)
+      .where((eb) => eb.or([eb('holder', '=', holder), eb('expires_at', '<', now.toISOString())]))
+      .executeTakeFirst();
+    return Number(taken.numUpdatedRows) === 1;
+  }
+
+  return {
+    run,
+    async runLeased() {
+      if (!(await lease(15 * 60_000))) return undefined;
+      try {
+        return await run({ dryRun: false });
+      } finally {
+        await db.updateTable('job_leases').set({ expires_at: '' }).where('name', '=', LEASE_NAME).where('holder', '=', holder).execute();
+      }
+    },
+    start(everyMs = 60 * 60_000) {
+      if (timer !== undefined) return;
+      timer = setInterval(() => {
+        running ??= this.runLeased()
+          .catch((error: unknown) => deps.onError?.(error))
+          .finally(() => (running = undefined));
+      }, everyMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      await running;
+    },
+  };
+}

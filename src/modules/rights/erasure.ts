@@ -1,0 +1,166 @@
+import type { Kysely } from 'kysely';
+import type { AuditSigner } from '../../crypto/keyring.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { fail } from '../../kernel/errors.ts';
+import type { Database } from '../../store/schema.ts';
+import type { AuditLog } from '../audit/service.ts';
+import type { Inventory } from '../inventory/index.ts';
+import type { VaultErasure } from '../vault/erasure.ts';
+import type { VaultSubjects } from '../vault/audience.ts';
+import { erasurePlan, type ErasurePlan } from './erasure-plan.ts';
+import { RightsErrors } from './errors.ts';
+import { signReceipt } from './receipt.ts';
+import type { RequestView, RightsContext, RightsService } from './service.ts';
+
+/**
+ * Runs an erasure request (GDPR Art. 17) as a sequence of steps, each recorded on the request
+ * before the next, irreversible ones last, every one safe to repeat: killed at any point and run
+ * again, it finishes the plan fixed by its first run.
+ *
+ * 1. plan: computed from the inventory (erasure-plan.ts) and stored on the request;
+ * 2. held: fields held for a legal obligation re-sealed under hold keys (vault/erasure.ts);
+ * 3. account_closed: the customer's sessions revoked and sign-in accounts removed, so the same
+ *    email can sign up again as a new customer;
+ * 4. shredded: in one transaction the customer's data key is destroyed and their records and
+ *    blind indexes deleted — nothing half-erased is ever readable;
+ * 5. processors told (Art. 19; through `ProcessorNotifier`, a no-op by default: the processor
+ *    registry, processors/service.ts, keeps no address to tell a recipient through), the receipt
+ *    signed, the request completed.
+ */
+export type ErasureStage = 'planned' | 'held' | 'account_closed' | 'shredded';
+
+/** Who else must be told of an erasure (GDPR Art. 19). The default tells no one. */
+export interface ProcessorNotifier {
+  erased(notice: { customerId: string; requestId: string; erasedAt: string }): Promise<void>;
+}
+export const noProcessors: ProcessorNotifier = { erased: async () => undefined };
+
+/** Closes a customer's sign-in accounts (identity): sessions revoked, accounts removed. */
+export interface AccountCloser {
+  closeCustomer(customerId: string): Promise<number>;
+}
+
+/** The account closer over identity's services: every linked account's sessions revoked, then the account removed. */
+export function identityAccountCloser(identity: {
+  accounts: { idsForCustomer(customerId: string): Promise<string[]>; remove(id: string): Promise<void> };
+  sessions: { revokeAll(accountId: string, reason: string): Promise<number> };
+}): AccountCloser {
+  return {
+    async closeCustomer(customerId) {
+      const ids = await identity.accounts.idsForCustomer(customerId);
+      for (const id of ids) {
+        await identity.sessions.revokeAll(id, 'erasure');
+        await identity.accounts.remove(id);
+      }
+      return ids.length;
+    },
+  };
+}
+
+export interface ErasureService {
+  /** The plan for a customer as it stands now (nothing runs). */
+  plan(customerId: string): Promise<ErasurePlan>;
+  /** Runs (or resumes) the erasure of a request; a completed one is answered as it is. */
+  run(ctx: RightsContext, requestId: string): Promise<RequestView>;
+}
+
+export interface ErasureDeps {
+  readonly db: Kysely<Database>;
+  readonly clock: Clock;
+  readonly audit: Pick<AuditLog, 'append'>;
+  readonly rights: RightsService;
+  readonly vault: VaultErasure;
+  readonly subjects: VaultSubjects;
+  readonly inventory: Inventory;
+  readonly bookkeepingCountry: string;
+  readonly signer: AuditSigner;
+  readonly accounts: AccountCloser;
+  readonly processors?: ProcessorNotifier;
+  /** Called after each step is recorded (tests stop a run there). */
+  readonly afterStage?: (stage: ErasureStage) => Promise<void>;
+}
+
+const ORDER: readonly ErasureStage[] = ['planned', 'held', 'account_closed', 'shredded'];
+const done = (stage: string | null, step: ErasureStage) => stage !== null && ORDER.indexOf(stage as ErasureStage) >= ORDER.indexOf(step);
+
+export function createErasureService(deps: ErasureDeps): ErasureService {
+  const { db, clock, rights, vault } = deps;
+  const processors = deps.processors ?? noProcessors;
+
+  async function plan(customerId: string): Promise<ErasurePlan> {
+    return erasurePlan(deps.inventory, customerId, await vault.records(customerId), clock.now(), deps.bookkeepingCountry);
+  }
+
+  async function stage(ctx: RightsContext, request: RequestView, step: ErasureStage, extra: { erasure_plan?: string } = {}) {
+    await db.updateTable('rights_requests').set({ erasure_stage: step, ...extra }).where('id', '=', request.id).execute();
+    await deps.audit.append({
+      actor: ctx.actor.ref,
+      action: `rights.erasure.${step}`,
+      subjectId: request.customer_id,
+      collection: 'rights_requests',
+      recordId: request.id,
+      outcome: 'success',
+      requestId: ctx.requestId,
+    });
+    await deps.afterStage?.(step);
+  }
+
+  return {
+    async plan(customerId) {
+      if (!(await deps.subjects.exists(customerId))) fail(RightsErrors.RIGHTS_CUSTOMER_NOT_FOUND, 'no customer with that id');
+      return plan(customerId);
+    },
+
+    async run(ctx, requestId) {
+      const request = await rights.get(requestId);
+      if (request.kind !== 'erasure') fail(RightsErrors.RIGHTS_NOT_ERASURE, 'only an erasure request can be run as an erasure');
+      if (request.state === 'completed') return request;
+      if (request.state !== 'in_progress' && request.state !== 'extended')
+        fail(RightsErrors.RIGHTS_TRANSITION_INVALID, `a request that is ${request.state} cannot be run`, { from: request.state, to: 'completed' });
+      const row = await db.selectFrom('rights_requests').select(['erasure_plan', 'erasure_stage']).where('id', '=', requestId).executeTakeFirstOrThrow();
+      let current = row.erasure_stage;
+      let fixed: ErasurePlan;
+      if (row.erasure_plan === null) {
+        fixed = await plan(request.customer_id);
+        await stage(ctx, request, 'planned', { erasure_plan: JSON.stringify(fixed) });
+        current = 'planned';
+      } else fixed = JSON.parse(row.erasure_plan) as ErasurePlan;
+
+      if (!done(current, 'held')) {
+        for (const h of fixed.hold)
+          await vault.hold({ customerId: request.customer_id, recordId: h.record_id, collection: h.collection, fields: h.fields, until: h.until, ground: h.ground });
+        await stage(ctx, request, 'held');
+      }
+      if (!done(current, 'account_closed')) {
+        await deps.accounts.closeCustomer(request.customer_id);
+        await stage(ctx, request, 'account_closed');
+      }
+      if (!done(current, 'shredded')) {
+        await vault.shred(request.customer_id);
+        await stage(ctx, request, 'shredded');
+      }
+      const erasedAt = clock.now().toISOString();
+      await processors.erased({ customerId: request.customer_id, requestId, erasedAt });
+      const receipt = signReceipt(deps.signer, {
+        iss: 'custos',
+        sub: request.customer_id,
+        jti: requestId,
+        iat: Math.floor(clock.now().getTime() / 1000),
+        erased_at: erasedAt,
+        erased: fixed.erase,
+        held: fixed.hold.map((h) => ({ collection: h.collection, record_id: h.record_id, fields: h.fields, until: h.until, ground: h.ground })),
+        bookkeeping_country: fixed.bookkeeping_country,
+        backups:
+          "The customer's data key was destroyed; copies of it in backups become unreadable once the key-encryption key that wrapped it is rotated and retired (custos keys).",
+      });
+      try {
+        return await rights.transition(ctx, requestId, { to: 'completed', receipt });
+      } catch (error) {
+        // A run alongside completed it first: answer with that.
+        const now = await rights.get(requestId);
+        if (now.state === 'completed') return now;
+        throw error;
+      }
+    },
+  };
+}
