@@ -57,7 +57,9 @@ const CREATE_CHILD = named(`WITH p AS (SELECT subject_id FROM records WHERE id =
 /**
  * The update: applied only if the row is still at the version it was read at (the caller read it
  * unlocked). The steps of one statement see the same snapshot, so an index row that stays (the
- * value did not change) is kept rather than deleted and inserted again.
+ * value did not change) is kept rather than deleted and inserted again. Only index rows this record
+ * does not hold yet are inserted, and a conflict is never ignored: another customer's email makes
+ * the unique index refuse the whole statement (uniqueness.ts answers 409).
  */
 const UPDATE = named(`WITH r AS (
     UPDATE records SET data = :data, updated_at = :at, version = :version::integer
@@ -68,7 +70,8 @@ const UPDATE = named(`WITH r AS (
       AND (field, digest) NOT IN (SELECT field, digest FROM t)),
   b AS (
     INSERT INTO blind_indexes (collection, field, digest, record_id)
-    SELECT :collection, t.field, t.digest, r.id FROM r, t ON CONFLICT DO NOTHING),
+    SELECT :collection, t.field, t.digest, r.id FROM r, t
+    WHERE NOT EXISTS (SELECT 1 FROM blind_indexes k WHERE k.record_id = r.id AND k.collection = :collection AND k.field = t.field AND k.digest = t.digest)),
   a AS (
     INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) SELECT ${AUDIT_VALUES} FROM r)
   SELECT id FROM r`);
