@@ -98,6 +98,7 @@ describe('staff roles under dual control', () => {
       'permissions.rights.manage',
       'permissions.elevation.approve',
       'permissions.audit.read',
+      'permissions.privacy.manage',
     ];
     expect(await entries(asked.pending!.id)).toEqual([
       { actor: `staff:${a.id}`, action: 'staff.role_change.request', subject: b.id, fields: content },

@@ -32,6 +32,8 @@ export const VAULT_AUDIT_ACTIONS = [
   'vault.lookup',
   // A lookup candidate whose opened value does not match the blind index it was found by.
   'vault.integrity.blind_index_mismatch',
+  // A read of the fields an erasure held for bookkeeping law (legal_obligation only; vault/erasure.ts).
+  'vault.held.read',
   // A customer's access log read through the vault API.
   'audit.read',
 ] as const;
