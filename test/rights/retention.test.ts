@@ -55,16 +55,31 @@ describe('retention sweep', () => {
   });
 
   it('two sweepers at once: only the one holding the lease runs', async () => {
-    const other = createRetentionService({
-      db: t.runtime.store.db,
-      clock: t.runtime.clock,
-      audit: t.runtime.audit,
-      vault: t.runtime.vaultErasure,
-      rights: t.runtime.rights,
-      identitySweep: async () => 0,
+    const sweeper = (identitySweep: () => Promise<number>) =>
+      createRetentionService({
+        db: t.runtime.store.db,
+        clock: t.runtime.clock,
+        audit: t.runtime.audit,
+        vault: t.runtime.vaultErasure,
+        rights: t.runtime.rights,
+        identitySweep,
+      });
+    // The first holds the lease while its run waits inside; the second must not run meanwhile.
+    let started!: () => void;
+    let finish!: () => void;
+    const inside = new Promise<void>((resolve) => (started = resolve));
+    const release = new Promise<void>((resolve) => (finish = resolve));
+    const first = sweeper(async () => {
+      started();
+      await release;
+      return 0;
     });
-    const [a, b] = await Promise.all([t.runtime.retention.runLeased(), other.runLeased()]);
-    expect([a, b].filter((r) => r !== undefined)).toHaveLength(1);
+    const other = sweeper(async () => 0);
+    const firstRun = first.runLeased();
+    await inside;
+    expect(await other.runLeased()).toBeUndefined();
+    finish();
+    expect(await firstRun).toBeDefined();
     // Released after the run: the other takes it next time.
     expect(await other.runLeased()).toBeDefined();
   });
