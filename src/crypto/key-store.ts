@@ -125,15 +125,25 @@ export function createKeyStore(deps: {
   /** Data keys by `subject\0version`; `latest` maps a subject to its current version. */
   const deks = new Map<string, Dek>();
   const latest = new Map<string, number>();
+  /** Every version of a subject held in `deks`, so forgetting a subject misses none. */
+  const held = new Map<string, Set<number>>();
   const slot = (subjectId: string, version: number) => `${subjectId}\u0000${version}`;
+  /**
+   * Moves on every invalidation (a NOTIFY, a new generation, a subject forgotten). A read that
+   * began before an invalidation does not cache what it read: the key may have been destroyed
+   * between its query and its answer, and caching it then would serve a destroyed key.
+   */
+  let epoch = 0;
 
   // --- cache validity ---
   let seenGeneration: number | undefined;
   let watch: ChannelWatch | undefined;
   const pgDatabase = deps.database?.kind === 'postgres' && dialect === 'postgres' ? deps.database : undefined;
   const emptyCaches = () => {
+    epoch++;
     deks.clear();
     latest.clear();
+    held.clear();
     keks.clear();
   };
   const generationSql = db.selectFrom('key_state').select('value').where('name', '=', 'generation').compile().sql;
@@ -188,21 +198,29 @@ export function createKeyStore(deps: {
 
   let current: Promise<number> | undefined;
 
-  function remember(subjectId: string, dek: Dek, isLatest: boolean): void {
+  /** Caches a key read while `since` was the epoch; nothing when an invalidation came in between. */
+  function remember(subjectId: string, dek: Dek, isLatest: boolean, since: number): void {
+    if (since !== epoch) return;
     if (deks.size >= cacheSize) {
+      // Evicting a whole subject keeps `held` exact.
       const oldest = deks.keys().next().value;
-      if (oldest !== undefined) deks.delete(oldest);
+      if (oldest !== undefined) dropSubject(oldest.slice(0, oldest.indexOf('\u0000')));
     }
     deks.set(slot(subjectId, dek.version), dek);
-    if (isLatest) {
-      if (latest.size >= cacheSize) latest.clear();
-      latest.set(subjectId, dek.version);
-    }
+    let versions = held.get(subjectId);
+    if (versions === undefined) held.set(subjectId, (versions = new Set()));
+    versions.add(dek.version);
+    if (isLatest) latest.set(subjectId, dek.version);
+  }
+  function dropSubject(subjectId: string): void {
+    latest.delete(subjectId);
+    const versions = held.get(subjectId);
+    held.delete(subjectId);
+    if (versions !== undefined) for (const v of versions) deks.delete(slot(subjectId, v));
   }
   function forgetSubject(subjectId: string): void {
-    const version = latest.get(subjectId);
-    latest.delete(subjectId);
-    if (version !== undefined) for (let v = 1; v <= version; v++) deks.delete(slot(subjectId, v));
+    epoch++;
+    dropSubject(subjectId);
   }
 
   type KeyRow = Pick<Database['subject_keys'], 'kek_version' | 'dek_version' | 'wrapped'>;
@@ -251,6 +269,7 @@ export function createKeyStore(deps: {
         const cached = version === undefined ? undefined : deks.get(slot(subjectId, version));
         if (cached !== undefined) return cached;
       }
+      const since = epoch;
       let row: KeyRow | undefined;
       if (create !== 'new') {
         let q = via
@@ -265,7 +284,7 @@ export function createKeyStore(deps: {
       if (row !== undefined) {
         const cached = deks.get(slot(subjectId, row.dek_version));
         const dek = cached ?? (await openRow(via, subjectId, row));
-        remember(subjectId, dek, true);
+        remember(subjectId, dek, true, since);
         return dek;
       }
       forgetSubject(subjectId);
@@ -276,7 +295,7 @@ export function createKeyStore(deps: {
       // Cached at once: if the caller's transaction rolls back, the subject id (random, fresh) is
       // never used again, so the entry is merely unused.
       const dek: Dek = { key: createSecretKey(raw), version: 1, __role: 'dek' };
-      remember(subjectId, dek, true);
+      remember(subjectId, dek, true, epoch);
       return dek;
     },
 
@@ -285,6 +304,7 @@ export function createKeyStore(deps: {
         const cached = deks.get(slot(subjectId, version));
         if (cached !== undefined) return cached;
       }
+      const since = epoch;
       const row = await via
         .selectFrom('subject_keys')
         .select(['kek_version', 'dek_version', 'wrapped'])
@@ -293,7 +313,7 @@ export function createKeyStore(deps: {
         .executeTakeFirst();
       if (row === undefined) return undefined;
       const dek = await openRow(via, subjectId, row);
-      remember(subjectId, dek, false);
+      remember(subjectId, dek, false, since);
       return dek;
     },
 
@@ -308,7 +328,7 @@ export function createKeyStore(deps: {
     },
 
     adopt(subjectId, dek) {
-      remember(subjectId, dek, true);
+      remember(subjectId, dek, true, epoch);
     },
 
     kekOutdated() {

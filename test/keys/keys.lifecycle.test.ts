@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.ts';
 import { open } from '../../src/crypto/aead.ts';
 import { rotateRoot } from '../../src/crypto/key-lifecycle.ts';
+import { createKeyStore } from '../../src/crypto/key-store.ts';
 import { deriveRootKeys, softwareRoot } from '../../src/crypto/keyring.ts';
 import { loadServiceKeys, rotateServiceKey } from '../../src/crypto/service-keys.ts';
 import { createLogger } from '../../src/kernel/logger.ts';
@@ -102,6 +103,72 @@ describe(`key lifecycle (${TEST_DIALECT})`, () => {
       await new Promise((res) => setTimeout(res, 20));
     }
     expect(text).not.toContain(c!.values.email);
+  });
+
+  it('a read in flight while its data key is destroyed does not put the destroyed key back in the cache', async () => {
+    const d = newDb();
+    const env = { ...d.env, CUSTOS_ROOT_KEY: b64() };
+    const r = await runtime(env);
+    const other = await runtime(env); // the process that destroys the key (an erasure, a sweep)
+    const [c, warm] = await seedCustomers(r, 2, 'inflight', 1);
+    // A store of its own whose reads of key rows can be held after the row was read.
+    let held: { reached: () => void; release: Promise<void> } | undefined;
+    const keyRowReads = new WeakSet<object>();
+    const gated = r.store.db.withPlugin({
+      transformQuery(args) {
+        if (args.node.kind === 'SelectQueryNode' && JSON.stringify(args.node.from).includes('"subject_keys"')) keyRowReads.add(args.queryId);
+        return args.node;
+      },
+      async transformResult(args) {
+        const gate = held;
+        if (gate !== undefined && keyRowReads.has(args.queryId)) {
+          held = undefined;
+          gate.reached();
+          await gate.release;
+        }
+        return args.result;
+      },
+    });
+    const keys = createKeyStore({ db: r.store.db, ring: r.ring, clock: r.clock, store: r.store, database: r.config.database });
+    try {
+      await keys.init();
+      expect(await keys.dekFor(r.store.db, warm!.id, false)).toBeDefined();
+      await new Promise((res) => setTimeout(res, 200)); // PostgreSQL: the LISTEN connection is up, caches in use
+      let release!: () => void;
+      const reached = new Promise<void>((res) => {
+        held = { reached: res, release: new Promise<void>((go) => (release = go)) };
+      });
+      const inFlight = keys.dekVersion(gated, c!.id, 1);
+      await reached; // the row was read, the answer not yet handed back
+      expect(await other.keys.destroy(c!.id)).toBe(1);
+      // Let the destruction's NOTIFY (PostgreSQL) arrive before the read completes.
+      await new Promise((res) => setTimeout(res, 200));
+      release();
+      expect(await inFlight).toBeDefined();
+      expect(await keys.dekVersion(r.store.db, c!.id, 1)).toBeUndefined();
+      expect(await keys.dekFor(r.store.db, c!.id, false)).toBeUndefined();
+    } finally {
+      await keys.close();
+    }
+  });
+
+  it('destroying a data key forgets versions this process read only by their number', async () => {
+    const d = newDb();
+    const r = await runtime({ ...d.env, CUSTOS_ROOT_KEY: b64() });
+    const [c] = await seedCustomers(r, 1, 'byversion', 1);
+    const keys = createKeyStore({ db: r.store.db, ring: r.ring, clock: r.clock, store: r.store, database: r.config.database });
+    try {
+      await keys.init();
+      await keys.dekFor(r.store.db, c!.id, false);
+      await new Promise((res) => setTimeout(res, 200)); // PostgreSQL: the LISTEN connection is up, caches in use
+      await keys.addDekVersion(c!.id);
+      await new Promise((res) => setTimeout(res, 200)); // PostgreSQL: that change's NOTIFY has emptied the caches
+      expect(await keys.dekVersion(r.store.db, c!.id, 1)).toBeDefined(); // cached by version, never as the current one
+      expect(await keys.destroy(c!.id)).toBe(2);
+      expect(await keys.dekVersion(r.store.db, c!.id, 1)).toBeUndefined();
+    } finally {
+      await keys.close();
+    }
   });
 
   it('a write inside a transaction gets no data key for a subject whose key was destroyed, even while it is cached', async () => {
