@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifyEntryProof, type EntryProof } from '../../src/modules/audit/browser-verify.ts';
 import { testApp, type TestApp } from '../support/app.ts';
 import { ALL_PURPOSES, apiKey, call, census, expectNoValues, person, personalStrings, seed, UPPER_SNAKE } from './helpers.ts';
 
@@ -169,6 +170,37 @@ describe('vault audit trail through the API', () => {
       const r = await call(t, { url: `/v1/customers/${wrong}/access-log`, auth: key.auth, purpose: 'account' });
       expect(r.statusCode).toBe(400);
     }
+  });
+
+  it('every access-log entry proves its place in the signed log, and an altered entry, proof or head does not verify', async () => {
+    const created = await call(t, { method: 'POST', url: '/v1/customers', auth: key.auth, purpose: 'account', payload: person('proof').customer });
+    const id = created.json<{ id: string }>().id;
+    await call(t, { url: `/v1/customers/${id}`, auth: key.auth, purpose: 'support' });
+    await t.runtime.audit.chainPending(); // admits the entries and signs a head over them
+    await call(t, { url: `/v1/customers/${id}`, auth: key.auth, purpose: 'fulfilment' }); // after the head: no proof yet
+    const res = await call(t, { url: `/v1/customers/${id}/access-log`, auth: key.auth, purpose: 'support' });
+    expect(res.statusCode, res.body).toBe(200);
+    type Proven = Omit<LogEntry, 'request_id'> & { subject_id: string | null; withheld_hash: string; proof: EntryProof['proof'] | null };
+    const body = res.json<{ data: Proven[]; head: EntryProof['head'] | null }>();
+    const keys = (await call(t, { url: '/v1/keys/audit' })).json<EntryProof['keys']>();
+    expect(body.head).not.toBeNull();
+    const head = body.head!;
+    const proven = body.data.filter((e) => e.proof !== null);
+    const waiting = body.data.filter((e) => e.proof === null);
+    expect(proven.map((e) => e.action).sort()).toEqual(['vault.create', 'vault.read']);
+    expect(waiting.map((e) => e.purpose)).toContain('fulfilment');
+    const check = (e: Proven, h = head) => {
+      const { proof, ...shown } = e;
+      const { request_id: _r, ...entry } = shown as Proven & { request_id?: unknown };
+      return verifyEntryProof({ entry: entry as EntryProof['entry'], proof: proof!, head: h, keys });
+    };
+    for (const e of proven) expect(await check(e)).toBe(true);
+    const e = proven[0]!;
+    expect(await check({ ...e, purpose: 'marketing' })).toBe(false);
+    expect(await check({ ...e, fields: [...e.fields, 'iban'] })).toBe(false);
+    expect(await check({ ...e, withheld_hash: '0'.repeat(64) })).toBe(false);
+    expect(await check({ ...e, proof: { ...e.proof!, leaf_index: e.proof!.leaf_index + 1 } })).toBe(false);
+    expect(await check(e, { ...head, root_hash: '0'.repeat(64) })).toBe(false);
   });
 });
 

@@ -200,12 +200,27 @@ describe('vault API contract', () => {
     expect(await find(`email=${encodeURIComponent(s.p.customer.email)}`)).toEqual([]);
   });
 
-  it('GET /v1/customers/{id}/access-log answers 200 { data: [...] }', async () => {
+  it('GET /v1/customers/{id}/access-log answers 200 { data: [...], head }', async () => {
     const s = await seed(t, account);
     const res = await call(t, { url: `/v1/customers/${s.id}/access-log`, auth: account, purpose: 'account' });
     expect(res.statusCode).toBe(200);
-    const data = res.json<{ data: Record<string, unknown>[] }>().data;
-    expect(data.length).toBeGreaterThanOrEqual(3);
-    expect(Object.keys(data[0]!).sort()).toEqual(['action', 'actor', 'at', 'collection', 'fields', 'id', 'outcome', 'purpose', 'record_id', 'request_id']);
+    const body = res.json<{ data: Record<string, unknown>[]; head: unknown }>();
+    expect(Object.keys(body).sort()).toEqual(['data', 'head']);
+    expect(body.data.length).toBeGreaterThanOrEqual(3);
+    expect(Object.keys(body.data[0]!).sort()).toEqual([
+      'action',
+      'actor',
+      'at',
+      'collection',
+      'fields',
+      'id',
+      'outcome',
+      'proof',
+      'purpose',
+      'record_id',
+      'request_id',
+      'subject_id',
+      'withheld_hash',
+    ]);
   });
 });

@@ -7,7 +7,8 @@ import { fail } from '../../kernel/errors.ts';
 import type { Database } from '../../store/schema.ts';
 import { AUDIT_QUERY_INVALID } from './errors.ts';
 import { auditJwks } from './tree-head.ts';
-import { latestHead, proveConsistency } from './tree-store.ts';
+import { latestHead, proveConsistency, type InclusionProofView } from './tree-store.ts';
+import type { AuditRecord } from './service.ts';
 
 const errorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose(),
@@ -21,6 +22,49 @@ export const treeHeadSchema = z.object({
   key_id: z.string(),
   signature: z.string(),
 });
+
+/** An entry's inclusion proof against the answer's `head` (RFC 9162 §2.1.3), or null while it waits for the next head. */
+export const inclusionProofSchema = z
+  .object({ leaf_index: z.number().int(), tree_size: z.number().int(), inclusion_path: z.array(z.string()) })
+  .nullable();
+
+/**
+ * The columns of an access-log entry its leaf is built from, the hash of what the view withholds,
+ * and the proof: enough for the customer to check the entry against the signed head
+ * (src/modules/audit/browser-verify.ts).
+ */
+export const provenEntrySchema = {
+  id: z.number(),
+  at: z.string(),
+  actor: z.string(),
+  action: z.string(),
+  subject_id: z.string().nullable(),
+  collection: z.string().nullable(),
+  record_id: z.string().nullable(),
+  fields: z.array(z.string()),
+  purpose: z.string().nullable(),
+  outcome: z.string(),
+  withheld_hash: z.string(),
+  proof: inclusionProofSchema,
+};
+
+/** An audit record as an access-log answer shows it (the leaf's columns, the withheld hash, the proof). */
+export function provenEntryView(e: AuditRecord & { proof: InclusionProofView | null }) {
+  return {
+    id: e.id,
+    at: e.at,
+    actor: e.actor,
+    action: e.action,
+    subject_id: e.subjectId,
+    collection: e.collection,
+    record_id: e.recordId,
+    fields: e.fields,
+    purpose: e.purpose,
+    outcome: e.outcome,
+    withheld_hash: e.withheldHash,
+    proof: e.proof,
+  };
+}
 
 const jwks = z.object({
   keys: z.array(z.object({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string(), kid: z.string(), alg: z.literal('EdDSA'), use: z.literal('sig') })),

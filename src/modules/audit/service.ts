@@ -12,7 +12,9 @@ import { createGroupCommit } from './group-commit.ts';
 import { hasPending, insertPending, selectByAction, selectForSubject, type StoredRow } from './repository.ts';
 import { createRowBuilder, type PendingRow } from './schema.ts';
 import { buildAll } from './tree-builder.ts';
-import { releaseLease } from './tree-store.ts';
+import { fromStoredNodes, latestHead, leafIndexes, releaseLease, type InclusionProofView } from './tree-store.ts';
+import { inclusionProof } from './merkle.ts';
+import { withheldHash, type SignedTreeHead } from './tree-head.ts';
 import { randomUUID } from 'node:crypto';
 
 export { verifyAuditLog, writtenRecordVersions, type VerifyResult, type VerifyDeps } from './verify.ts';
@@ -50,6 +52,14 @@ export interface AuditRecord {
   purpose: string | null;
   outcome: string;
   requestId: string | null;
+  /** SHA-256 of what the subject's view withholds (nonce, request id, MAC): with the visible columns it rebuilds the leaf. */
+  withheldHash: string;
+}
+
+/** Inclusion proofs of entries against the newest signed tree head (null: not yet under a head). */
+export interface EntryProofs {
+  head: SignedTreeHead | null;
+  proofs: Map<number, InclusionProofView>;
 }
 
 export interface AuditLog {
@@ -64,6 +74,8 @@ export interface AuditLog {
   appendInTx(tx: Transaction<Database>, entry: AuditEntry): Promise<void>;
   /** Entries about one data subject, newest first; `before` is an entry id (cursor). */
   forSubject(subjectId: string, opts: { limit: number; before?: number }): Promise<AuditRecord[]>;
+  /** Inclusion proofs of these entries against the newest signed tree head, built from one read of the nodes they need. */
+  proofs(entryIds: readonly number[]): Promise<EntryProofs>;
   /**
    * Entries whose action starts with `prefix`, oldest first after entry id `after`, each with
    * whether its MAC holds: a capability that binds its own rows to audit entries (the consent
@@ -119,6 +131,7 @@ function recordOf(r: StoredRow): AuditRecord {
     purpose: r.purpose,
     outcome: r.outcome,
     requestId: r.request_id,
+    withheldHash: withheldHash(r),
   };
 }
 
@@ -251,6 +264,18 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
         out.push(recordOf(r));
       }
       return out;
+    },
+
+    async proofs(entryIds) {
+      const head = await latestHead(db);
+      const proofs = new Map<number, InclusionProofView>();
+      if (head === null || entryIds.length === 0) return { head, proofs };
+      const leaves = [...(await leafIndexes(db, entryIds))].filter(([, leaf]) => leaf < head.tree_size);
+      const paths = await fromStoredNodes(db, (nodes) => leaves.map(([, leaf]) => inclusionProof(nodes, leaf, head.tree_size)));
+      leaves.forEach(([id, leaf], i) => {
+        proofs.set(id, { leaf_index: leaf, tree_size: head.tree_size, inclusion_path: paths[i]!.map((h) => h.toString('hex')) });
+      });
+      return { head, proofs };
     },
 
     async byAction(prefix, opts) {

@@ -5,6 +5,7 @@ import { idempotencyKeyHeader } from '../../http/idempotency.ts';
 import { actorOf } from '../../http/auth.ts';
 import { responseShape, writeSchema, type Inventory, type SchemaOptions } from '../inventory/index.ts';
 import type { CallContext, Values, VaultService } from './service.ts';
+import { provenEntrySchema, provenEntryView, treeHeadSchema } from '../audit/routes.ts';
 
 /**
  * The vault API that shop backends code against. Request bodies are validated by schemas built
@@ -147,41 +148,13 @@ export function registerVaultRoutes(app: FastifyInstance, deps: { vault: VaultSe
       params: idParam('cus'),
       querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().int().positive().optional() }),
       response: {
-        200: z.object({
-          data: z.array(
-            z.object({
-              id: z.number(),
-              at: z.string(),
-              actor: z.string(),
-              action: z.string(),
-              collection: z.string().nullable(),
-              record_id: z.string().nullable(),
-              fields: z.array(z.string()),
-              purpose: z.string().nullable(),
-              outcome: z.string(),
-              request_id: z.string().nullable(),
-            }),
-          ),
-        }),
+        200: z.object({ data: z.array(z.object({ ...provenEntrySchema, request_id: z.string().nullable() })), head: treeHeadSchema.nullable() }),
         ...errors,
       },
     },
     handler: async (request) => {
-      const rows = await vault.accessLog(ctx(request), request.params.id, request.query);
-      return {
-        data: rows.map((e) => ({
-          id: e.id,
-          at: e.at,
-          actor: e.actor,
-          action: e.action,
-          collection: e.collection,
-          record_id: e.recordId,
-          fields: e.fields,
-          purpose: e.purpose,
-          outcome: e.outcome,
-          request_id: e.requestId,
-        })),
-      };
+      const page = await vault.accessLog(ctx(request), request.params.id, request.query);
+      return { data: page.entries.map((e) => ({ ...provenEntryView(e), request_id: e.requestId })), head: page.head };
     },
   });
 }

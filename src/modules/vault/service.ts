@@ -8,6 +8,8 @@ import { ID_PREFIX, isId, newId } from '../../kernel/ids.ts';
 import type { Dialect, Store } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditEntry, AuditLog, AuditRecord } from '../audit/service.ts';
+import type { SignedTreeHead } from '../audit/tree-head.ts';
+import type { InclusionProofView } from '../audit/tree-store.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
 import type { Actor, Decision, PolicyService } from '../policy/service.ts';
@@ -48,7 +50,8 @@ export interface VaultService {
   listOrders(ctx: CallContext, customerId: string, page: { limit: number; cursor?: string | undefined }): Promise<{ data: RecordView[]; next_cursor: string | null }>;
   readOrder(ctx: CallContext, id: string): Promise<RecordView>;
   /** Who touched this customer's data, when, why and which fields — never values. */
-  accessLog(ctx: CallContext, customerId: string, page: { limit: number; before?: number | undefined }): Promise<AuditRecord[]>;
+  /** The customer's access log, newest first, each entry with its inclusion proof against the newest signed tree head. */
+  accessLog(ctx: CallContext, customerId: string, page: { limit: number; before?: number | undefined }): Promise<AccessLogPage>;
   /** The customer record holding this email, by its blind index (uniqueness.ts); nothing is opened. */
   customerIdByEmail(email: string): Promise<string | undefined>;
   /** The customer's email alone, in clear, for the stated purpose; audited as a read of `email`. */
@@ -65,6 +68,12 @@ export interface VaultService {
   completeReseal(): Promise<boolean>;
   /** Each record's id and version, by id, for `audit verify --records`. */
   recordVersions(after: string, limit: number): Promise<{ id: string; version: number }[]>;
+}
+
+/** An access-log page: entries with their proofs (null while an entry waits for the next signed head), and that head. */
+export interface AccessLogPage {
+  head: SignedTreeHead | null;
+  entries: (AuditRecord & { proof: InclusionProofView | null })[];
 }
 
 /** The data key to seal a subject's records under (undefined: the subject has none; left as is). */
@@ -435,7 +444,9 @@ export function createVaultService(deps: {
         outcome: 'success',
         requestId: ctx.requestId,
       });
-      return audit.forSubject(customerId, page);
+      const entries = await audit.forSubject(customerId, page);
+      const { head, proofs } = await audit.proofs(entries.map((e) => e.id));
+      return { head, entries: entries.map((e) => ({ ...e, proof: proofs.get(e.id) ?? null })) };
     },
 
     async customerEmail(ctx, id) {

@@ -8,6 +8,7 @@ import { linkedCustomer } from '../accounts/customer-link.ts';
 import { authErrors } from './routes-schemas.ts';
 import { customerActor } from '../sessions/session-guard.ts';
 import type { IdentityServices } from '../sessions/session-runtime.ts';
+import { provenEntrySchema, provenEntryView, treeHeadSchema } from '../../audit/routes.ts';
 
 /**
  * A signed-in customer's own data, read through the vault like any other read — policy decision,
@@ -66,29 +67,14 @@ export function registerMeRoutes(app: FastifyInstance, deps: MeRouteDeps): void 
       summary: 'Who touched my data, when, why and which fields (never values)',
       querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(100), before: z.coerce.number().int().positive().optional() }),
       response: {
-        200: z.object({
-          data: z.array(
-            z.object({
-              id: z.number(),
-              at: z.string(),
-              actor: z.string(),
-              action: z.string(),
-              collection: z.string().nullable(),
-              fields: z.array(z.string()),
-              purpose: z.string().nullable(),
-              outcome: z.string(),
-            }),
-          ),
-        }),
+        200: z.object({ data: z.array(z.object(provenEntrySchema)), head: treeHeadSchema.nullable() }),
         ...authErrors,
       },
     },
     handler: async (request) => {
       const { ctx, customerId } = await self(request);
-      const rows = await vault.accessLog(ctx, customerId, request.query);
-      return {
-        data: rows.map((e) => ({ id: e.id, at: e.at, actor: e.actor, action: e.action, collection: e.collection, fields: e.fields, purpose: e.purpose, outcome: e.outcome })),
-      };
+      const page = await vault.accessLog(ctx, customerId, request.query);
+      return { data: page.entries.map(provenEntryView), head: page.head };
     },
   });
 }
