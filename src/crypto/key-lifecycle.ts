@@ -116,3 +116,72 @@ export async function rotateRoot(
   ring.settle?.();
   return { started, rewrapped: done, kid: ring.current().kid };
 }
+
+/** key_state row holding the start (ms) of an unfinished data-key rotation. */
+const DEK_ROTATION = 'dek-rotation-since';
+
+export interface DataKeyRotation {
+  /** Subjects given a new data key by this run. */
+  rotated: number;
+  /** Records re-sealed under their subject's new key. */
+  resealed: number;
+  /** Superseded data-key versions destroyed at the end. */
+  destroyed: number;
+  /** Records that failed their integrity check and were left as they are (then nothing is destroyed). */
+  failed: string[];
+  /** Whether a rotation killed earlier was resumed. */
+  resumed: boolean;
+  /** Whether it finished: every record under its subject's newest key, the old versions destroyed. */
+  complete: boolean;
+}
+
+/**
+ * `custos keys rotate --data-keys`: every customer owning vault records gets a new data key
+ * (NIST SP 800-57 Pt. 1 §5.3: a new originator-usage period), their records are re-sealed under
+ * it, and once a full pass finds every record under the newest key, the superseded versions are
+ * destroyed. Online and resumable: the start is kept in `key_state`, so a run killed at any step
+ * and run again rotates only the subjects still on a key made before that start; each re-seal is a
+ * compare-and-swap on the record version, so a concurrent write is never lost; reads open any
+ * version until the end. Old versions go only after a pass that re-sealed nothing (a write that
+ * sealed under the old key while the first pass ran is caught by the second).
+ */
+export async function rotateDataKeys(
+  deps: {
+    db: Kysely<Database>;
+    keys: KeyStore;
+    clock: Clock;
+    /** One re-seal pass over every record to the subject's newest key (runReseal over the vault). */
+    resealPass: () => Promise<{ resealed: number; failed: string[] }>;
+  },
+  batch: number,
+  progress: (phase: 'keys' | 'records', done: number) => void = () => undefined,
+): Promise<DataKeyRotation> {
+  const { db, keys, clock } = deps;
+  const kept = await db.selectFrom('key_state').select('value').where('name', '=', DEK_ROTATION).executeTakeFirst();
+  const resumed = kept !== undefined;
+  const sinceMs = resumed ? Number(kept.value) : clock.now().getTime();
+  if (!resumed) await db.insertInto('key_state').values({ name: DEK_ROTATION, value: sinceMs }).execute();
+  const since = new Date(sinceMs).toISOString();
+  const report: DataKeyRotation = { rotated: 0, resealed: 0, destroyed: 0, failed: [], resumed, complete: false };
+  for (;;) {
+    const subjects = await keys.subjectsToRotate(since, batch);
+    if (subjects.length === 0) break;
+    report.rotated += await keys.addDekVersions(subjects);
+    progress('keys', report.rotated);
+  }
+  // Passes until one re-seals nothing: then no record is left under a superseded version.
+  for (let pass = 0; pass < 5; pass++) {
+    const step = await deps.resealPass();
+    report.resealed += step.resealed;
+    report.failed = step.failed;
+    progress('records', report.resealed);
+    if (step.failed.length > 0) return report;
+    if (step.resealed === 0) {
+      report.destroyed = await keys.destroySuperseded();
+      await db.deleteFrom('key_state').where('name', '=', DEK_ROTATION).execute();
+      report.complete = true;
+      return report;
+    }
+  }
+  return report;
+}

@@ -81,6 +81,18 @@ export interface KeyStore {
   /** Adds a data-key version for a subject (wrapped under the current KEK); returns it. Older versions stay for opening. */
   addDekVersion(subjectId: string): Promise<number>;
   /**
+   * Data-key rotation, step 1: up to `limit` subjects owning vault records whose newest data key
+   * was made before `since` (ISO time), by id.
+   */
+  subjectsToRotate(since: string, limit: number): Promise<string[]>;
+  /** Data-key rotation, step 2: a new current version for each subject, in one transaction (one cache generation). */
+  addDekVersions(subjectIds: readonly string[]): Promise<number>;
+  /**
+   * Data-key rotation, last step, once every record is re-sealed under its subject's newest key:
+   * deletes the older versions of subjects owning vault records (hold keys keep theirs). Returns how many went.
+   */
+  destroySuperseded(): Promise<number>;
+  /**
    * Crypto-shredding: deletes every version of a subject's wrapped data key and empties every
    * process's cache of it (in the caller's transaction when given). Returns how many versions went.
    */
@@ -347,6 +359,55 @@ export function createKeyStore(deps: {
       });
       forgetSubject(subjectId);
       return version;
+    },
+
+    async subjectsToRotate(since, limit) {
+      const rows = await db
+        .selectFrom('subject_keys as k')
+        .select('k.subject_id')
+        .where(({ exists, selectFrom }) => exists(selectFrom('records as r').select('r.id').whereRef('r.subject_id', '=', 'k.subject_id')))
+        .groupBy('k.subject_id')
+        .having((eb) => eb.fn.max('k.created_at'), '<', since)
+        .orderBy('k.subject_id')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => r.subject_id);
+    },
+
+    async addDekVersions(subjectIds) {
+      if (subjectIds.length === 0) return 0;
+      const added = await db.transaction().execute(async (tx) => {
+        const tops = await tx
+          .selectFrom('subject_keys')
+          .select(['subject_id', (eb) => eb.fn.max('dek_version').as('v')])
+          .where('subject_id', 'in', [...subjectIds])
+          .groupBy('subject_id')
+          .execute();
+        const k = await kek(await currentVersion(tx), tx);
+        const rows = tops.map((t) => newRow(t.subject_id, k, Number(t.v) + 1, randomBytes(32)));
+        if (rows.length > 0) await tx.insertInto('subject_keys').values(rows).execute();
+        await bump(tx);
+        return rows.length;
+      });
+      for (const id of subjectIds) forgetSubject(id);
+      return added;
+    },
+
+    async destroySuperseded() {
+      const n = await db.transaction().execute(async (tx) => {
+        const result = await tx
+          .deleteFrom('subject_keys')
+          .where(({ exists, selectFrom }) => exists(selectFrom('records as r').select('r.id').whereRef('r.subject_id', '=', 'subject_keys.subject_id')))
+          .where(({ eb, selectFrom }) =>
+            eb('dek_version', '<', selectFrom('subject_keys as m').select((e) => e.fn.max('m.dek_version').as('top')).whereRef('m.subject_id', '=', 'subject_keys.subject_id')),
+          )
+          .executeTakeFirst();
+        const deleted = Number(result.numDeletedRows);
+        if (deleted > 0) await bump(tx);
+        return deleted;
+      });
+      if (n > 0) emptyCaches();
+      return n;
     },
 
     async destroy(subjectId, via) {

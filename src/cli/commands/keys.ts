@@ -3,7 +3,7 @@ import type { CommandRun } from '../main.ts';
 import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
 import { runReseal } from '../../modules/vault/reseal.ts';
-import { keyStatus, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
+import { keyStatus, rotateDataKeys, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
 import { rotateServiceKey, ROTATABLE_SERVICE_KEYS, SERVICE_KEY_NAMES, type ServiceKeyName } from '../../crypto/service-keys.ts';
 
 export const KEYS_USAGE = `  keys status [--json]                          every key's versions and ages; warns past the cryptoperiod
@@ -11,6 +11,7 @@ export const KEYS_USAGE = `  keys status [--json]                          every
   keys rotate --root [--batch-size N]           re-wrap every KEK and service key under a new root key
   keys rotate --key NAME                        add a version of one service key (${ROTATABLE_SERVICE_KEYS.join(', ')})
   keys rotate --cards [--resume] [--batch-size N] add card-vault and card-index key versions, re-seal every card
+  keys rotate --data-keys [--batch-size N]      give every customer a new data key, re-seal their records, destroy the old keys (resumable)
   keys retire                                   destroy the KEK versions that wrap no data key
   keys reseal [--batch-size N]                  seal every record still in the per-field format as one envelope (resumable)`;
 
@@ -71,9 +72,38 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
     return 0;
   }
   if (sub === 'rotate') {
-    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' }, cards: { type: 'boolean' } });
+    const { values } = parse(rest, { 'batch-size': { type: 'string' }, resume: { type: 'boolean' }, root: { type: 'boolean' }, key: { type: 'string' }, cards: { type: 'boolean' }, 'data-keys': { type: 'boolean' } });
     const batch = batchSize(values['batch-size']);
-    if ([values.root === true, values.key !== undefined, values.cards === true].filter(Boolean).length > 1) throw new UsageError('--root, --key and --cards go separately');
+    if ([values.root === true, values.key !== undefined, values.cards === true, values['data-keys'] === true].filter(Boolean).length > 1) {
+      throw new UsageError('--root, --key, --cards and --data-keys go separately');
+    }
+    if (values['data-keys'] === true) {
+      const { db } = runtime.store;
+      const result = await rotateDataKeys(
+        {
+          db,
+          keys: runtime.keys,
+          clock: runtime.clock,
+          resealPass: () =>
+            runReseal(runtime.vault, {
+              batch,
+              giveWayMs: runtime.config.database.kind === 'sqlite' ? GIVE_WAY_MS : 0,
+              target: (subjectId) => runtime.keys.dekFor(db, subjectId, false),
+            }),
+        },
+        batch,
+        (phase, done) => io.progress(phase === 'keys' ? `new data keys: ${done}` : `records re-sealed: ${done}`),
+      );
+      io.done();
+      await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: 'data-keys', fields: [], outcome: result.complete ? 'success' : 'failure' });
+      for (const id of result.failed) io.err(`record ${id} failed its integrity check and was left as it is`);
+      if (!result.complete) {
+        io.out(`rotated ${result.rotated} data keys, re-sealed ${result.resealed} records; not finished (${result.failed.length} failed their integrity check, or writes kept landing under the old keys): old keys kept, run it again`);
+        return 1;
+      }
+      io.out(`rotated ${result.rotated} data keys${result.resumed ? ' (resumed)' : ''}, re-sealed ${result.resealed} records, destroyed ${result.destroyed} superseded versions`);
+      return 0;
+    }
     if (values.cards === true) {
       // New card-vault and card-index versions, then every card re-sealed in batches; each batch is
       // its own compare-and-set, so an interrupted run resumes with --resume and every card stays
