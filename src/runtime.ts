@@ -1,5 +1,6 @@
 import { ConfigError, type Config } from './config/config.ts';
 import { createKeyStore, KeyError, type KeyStore } from './crypto/key-store.ts';
+import { rotateKekAfterShreds } from './crypto/key-lifecycle.ts';
 import { KEYRING_FILE, RootKeyMissing, type RootRing } from './crypto/keyring.ts';
 import { openRootRing } from './crypto/root-provider.ts';
 import { createIdempotencyStore, type IdempotencyStore } from './http/idempotency.ts';
@@ -222,6 +223,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       subjects,
       inventory,
       bookkeepingCountry: config.rights.bookkeepingCountry,
+      kekRotationAfterErasureDays: config.rights.kekRotationAfterErasureDays,
       signer: rootKeys.receiptSigning,
       accounts: identityAccountCloser(identity),
     });
@@ -232,6 +234,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       vault: vaultErasure,
       rights,
       identitySweep: () => identity.sweep(),
+      backupShred: (dryRun) => rotateKekAfterShreds({ db: store.db, keys, clock }, config.rights.kekRotationAfterErasureDays, dryRun),
       onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'retention sweep failed'),
     });
     if (options.background !== false) retention.start();

@@ -162,6 +162,10 @@ export const CONFIG_VARIABLES = {
     schema: z.string().regex(/^[A-Z]{2}$/, 'must be an ISO 3166-1 alpha-2 code such as DE').default('DE'),
     doc: "The shop's bookkeeping country (ISO 3166-1 alpha-2): which of the inventory's `by_country` retention periods holds records for bookkeeping law after an erasure (§147(4) AO: the shop's, not the customer's).",
   },
+  CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS: {
+    schema: z.coerce.number().int().min(1).max(365).default(30),
+    doc: "Days after a customer's data key is destroyed (an erasure, an expired hold) until the retention sweep rotates and retires the key-encryption key that wrapped it, so copies of the key in backups can no longer be opened. Erasure receipts name the date.",
+  },
   CUSTOS_RIGHTS_HOLIDAYS: {
     schema: z
       .string()
@@ -236,7 +240,13 @@ export interface Config {
   readonly cardsExpiryGraceDays: number;
   /** Card relay: allowed origins and an extra trusted CA file. */
   readonly relay: { readonly allowlist: readonly string[]; readonly caFile: string | undefined };
-  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[]; readonly bookkeepingCountry: string };
+  readonly rights: {
+    readonly jurisdiction: 'gdpr' | 'ccpa';
+    readonly holidays: readonly string[];
+    readonly bookkeepingCountry: string;
+    /** CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS. */
+    readonly kekRotationAfterErasureDays: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -371,6 +381,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rights: Object.freeze({
       jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
       bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
+      kekRotationAfterErasureDays: p.CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS,
       holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
     }),
   });

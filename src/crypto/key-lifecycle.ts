@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Clock } from '../kernel/clock.ts';
 import type { Database } from '../store/schema.ts';
-import type { KeyStore } from './key-store.ts';
+import { SHRED_FIRST, SHRED_LAST, type KeyStore } from './key-store.ts';
 import type { RootRing } from './keyring.ts';
 import { rewrapServiceKeys, serviceKeyStatus } from './service-keys.ts';
 
@@ -184,4 +184,50 @@ export async function rotateDataKeys(
     }
   }
   return report;
+}
+
+export interface BackupShredStep {
+  /** The earliest destruction backups may still hold (ISO), or null when there is none. */
+  pending_since: string | null;
+  /** Whether the rotation was due (a dry run only says so). */
+  due: boolean;
+  /** The KEK version every data key is now wrapped under, when this step rotated. */
+  rotated_to: number | null;
+  /** KEK versions destroyed. */
+  retired: number[];
+}
+
+/**
+ * Crypto-shredding reaches backups only once the KEK that wrapped a destroyed data key is gone: a
+ * backup holds the key wrapped under the KEK current when it was taken. `KeyStore.destroy` notes
+ * each destruction; once the earliest is `days` old, this rotates the KEK (a new version, every
+ * data key re-wrapped) and retires every older version. Every destruction before the new KEK's
+ * creation is then covered; one that came during the rotation moves the mark to the rotation's
+ * start, so the next rotation comes no later than due (it may come earlier, never later).
+ */
+export async function rotateKekAfterShreds(
+  deps: { db: Kysely<Database>; keys: KeyStore; clock: Clock },
+  days: number,
+  dryRun: boolean,
+  batch = 500,
+): Promise<BackupShredStep> {
+  const { db, keys, clock } = deps;
+  const marks = await db.selectFrom('key_state').select(['name', 'value']).where('name', 'in', [SHRED_FIRST, SHRED_LAST]).execute();
+  const first = marks.find((m) => m.name === SHRED_FIRST);
+  const step: BackupShredStep = { pending_since: first === undefined ? null : new Date(Number(first.value)).toISOString(), due: false, rotated_to: null, retired: [] };
+  if (first === undefined) return step;
+  const startMs = clock.now().getTime();
+  step.due = Number(first.value) + days * DAY <= startMs;
+  if (!step.due || dryRun) return step;
+  const target = await keys.addKekVersion();
+  while ((await keys.rewrapBatch(target, batch)) > 0 || (await keys.pendingRewrap(target)) > 0);
+  step.rotated_to = target;
+  step.retired = await keys.retire();
+  const last = await db.selectFrom('key_state').select('value').where('name', '=', SHRED_LAST).executeTakeFirst();
+  if (last !== undefined && Number(last.value) >= startMs) {
+    await db.updateTable('key_state').set({ value: startMs }).where('name', '=', SHRED_FIRST).execute();
+  } else {
+    await db.deleteFrom('key_state').where('name', 'in', [SHRED_FIRST, SHRED_LAST]).execute();
+  }
+  return step;
 }

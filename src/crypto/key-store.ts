@@ -114,6 +114,9 @@ export interface KeyStore {
 }
 
 const CHANNEL = 'custos_keys';
+/** key_state rows: the earliest and the latest data-key destruction that backups may still hold. */
+export const SHRED_FIRST = 'shred-first';
+export const SHRED_LAST = 'shred-last';
 
 export function createKeyStore(deps: {
   db: Kysely<Database>;
@@ -146,6 +149,8 @@ export function createKeyStore(deps: {
    * between its query and its answer, and caching it then would serve a destroyed key.
    */
   let epoch = 0;
+  /** The current KEK version as last read, for minting (reset whenever the KEKs may have changed). */
+  let current: Promise<number> | undefined;
 
   // --- cache validity ---
   let seenGeneration: number | undefined;
@@ -153,6 +158,7 @@ export function createKeyStore(deps: {
   const pgDatabase = deps.database?.kind === 'postgres' && dialect === 'postgres' ? deps.database : undefined;
   const emptyCaches = () => {
     epoch++;
+    current = undefined;
     deks.clear();
     latest.clear();
     held.clear();
@@ -185,6 +191,19 @@ export function createKeyStore(deps: {
     }
   }
 
+  /**
+   * A destruction not yet reached in backups: `shred-first` keeps the earliest (it stays while set),
+   * `shred-last` the latest. The retention sweep rotates and retires the KEK once the first is due.
+   */
+  async function noteShred(tx: Db, nowMs: number): Promise<void> {
+    await tx.insertInto('key_state').values({ name: SHRED_FIRST, value: nowMs }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    await tx
+      .insertInto('key_state')
+      .values({ name: SHRED_LAST, value: nowMs })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ value: nowMs }))
+      .execute();
+  }
+
   function unwrapKek(row: { version: number; wrapped: string; root_kid: string | null }): Buffer {
     const raw = (row.root_kid === null ? ring.current() : rootByKid(ring, row.root_kid, `KEK v${row.version}`)).unwrap(row.wrapped, kekAad(row.version));
     if (raw === undefined) throw new KeyError(`KEK v${row.version} failed to unwrap: wrong root key (${ring.variable}) or altered key material`);
@@ -207,8 +226,6 @@ export function createKeyStore(deps: {
     if (v === null || v === undefined) throw new KeyError('no KEK yet: run migrations and start the service once');
     return Number(v);
   }
-
-  let current: Promise<number> | undefined;
 
   /** Caches a key read while `since` was the epoch; nothing when an invalidation came in between. */
   function remember(subjectId: string, dek: Dek, isLatest: boolean, since: number): void {
@@ -330,11 +347,22 @@ export function createKeyStore(deps: {
     },
 
     async mintDek(subjectId) {
-      const read = (current ??= currentVersion(db));
-      read.catch(() => {
-        if (current === read) current = undefined;
-      });
-      const k = await kek(await read);
+      const currentKek = async (): Promise<Kek> => {
+        const read = (current ??= currentVersion(db));
+        read.catch(() => {
+          if (current === read) current = undefined;
+        });
+        return kek(await read);
+      };
+      let k: Kek;
+      try {
+        k = await currentKek();
+      } catch (error) {
+        // The version read earlier was retired meanwhile (by another process): read it again.
+        if (!(error instanceof KeyError)) throw error;
+        current = undefined;
+        k = await currentKek();
+      }
       const raw = randomBytes(32);
       return { dek: { key: createSecretKey(raw), version: 1, __role: 'dek' }, row: newRow(subjectId, k, 1, raw) };
     },
@@ -414,6 +442,7 @@ export function createKeyStore(deps: {
       const run = async (tx: Db) => {
         const result = await tx.deleteFrom('subject_keys').where('subject_id', '=', subjectId).executeTakeFirst();
         await bump(tx);
+        await noteShred(tx, clock.now().getTime());
         return Number(result.numDeletedRows);
       };
       const n = via === undefined ? await db.transaction().execute(run) : await run(via);
@@ -497,6 +526,7 @@ export function createKeyStore(deps: {
         return versions;
       });
       for (const v of retired) keks.delete(v);
+      if (retired.length > 0) current = undefined;
       return retired;
     },
 

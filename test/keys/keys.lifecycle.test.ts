@@ -152,6 +152,26 @@ describe(`key lifecycle (${TEST_DIALECT})`, () => {
     }
   });
 
+  it('customers are still created after the KEK this process minted under was rotated and retired, here or by another process', async () => {
+    const d = newDb();
+    const env = { ...d.env, CUSTOS_ROOT_KEY: b64() };
+    const r = await runtime(env);
+    await seedCustomers(r, 1, 'before-retire', 1); // the process now holds the current KEK version
+    const rotateAndRetire = async (by: Runtime) => {
+      const target = await by.keys.addKekVersion();
+      while ((await by.keys.rewrapBatch(target, 100)) > 0);
+      expect((await by.keys.retire()).length).toBeGreaterThan(0);
+    };
+    await rotateAndRetire(r); // as the retention sweep does inside a server
+    const [here] = await seedCustomers(r, 1, 'after-retire-here', 1);
+    expect(await readText(r, here!.id)).toContain(here!.values.email);
+    const other = await runtime(env);
+    await rotateAndRetire(other);
+    await new Promise((res) => setTimeout(res, 200)); // PostgreSQL: the change's NOTIFY has arrived
+    const [there] = await seedCustomers(r, 1, 'after-retire-there', 1);
+    expect(await readText(r, there!.id)).toContain(there!.values.email);
+  });
+
   it('destroying a data key forgets versions this process read only by their number', async () => {
     const d = newDb();
     const r = await runtime({ ...d.env, CUSTOS_ROOT_KEY: b64() });

@@ -22,6 +22,7 @@ const erasure = createErasureService({
   subjects: createVaultSubjects({ db: runtime.store.db, read: runtime.store.read }),
   inventory: runtime.inventory,
   bookkeepingCountry: config.rights.bookkeepingCountry,
+  kekRotationAfterErasureDays: config.rights.kekRotationAfterErasureDays,
   signer: runtime.rootKeys.receiptSigning,
   accounts: identityAccountCloser(runtime.identity),
   afterStage: async (stage) => {

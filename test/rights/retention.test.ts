@@ -38,7 +38,15 @@ describe('retention sweep', () => {
 
     t.clock.set(new Date('2035-01-02T10:00:00Z'));
     const dry = await t.runtime.retention.run({ dryRun: true });
-    expect(dry).toEqual({ dry_run: true, hold_keys_destroyed: 1, held_records_erased: 2, rights_requests_purged: 1, identity_rows_purged: null });
+    expect(dry).toEqual({
+      dry_run: true,
+      hold_keys_destroyed: 1,
+      held_records_erased: 2,
+      rights_requests_purged: 1,
+      identity_rows_purged: null,
+      // The erasure's destruction was reached in backups by the KEK rotation of the 2028 run.
+      backups: { pending_since: null, due: false, rotated_to: null, retired: [] },
+    });
     expect(await heldOf(id)).toHaveLength(2);
     expect(await holdKeys(id)).toBe(1);
 
@@ -54,6 +62,46 @@ describe('retention sweep', () => {
     t.clock.set(new Date('2026-03-02T10:00:00.000Z'));
   });
 
+  it("a destroyed data key stops opening in backups once the sweep has rotated and retired its KEK on schedule; the receipt names the date", async () => {
+    // After the test above (its hold key destroyed in 2035): a sweep once that is due settles it.
+    t.clock.set(new Date('2036-01-01T10:00:00.000Z'));
+    expect((await t.runtime.retention.run({ dryRun: false })).backups.pending_since).not.toBeNull();
+    expect((await t.runtime.retention.run({ dryRun: true })).backups.pending_since).toBeNull();
+    const { id } = await seed(t, shop);
+    const db = t.runtime.store.db;
+    // The attacker's backup, taken before the erasure: the customer's wrapped data key.
+    const backup = await db.selectFrom('subject_keys').selectAll().where('subject_id', '=', id).executeTakeFirstOrThrow();
+    const erased = (await call('DELETE', `/v1/customers/${id}`, rights)).json<{ id: string; receipt?: string | null }>();
+    const request = (await call('GET', `/v1/rights/requests/${erased.id}`, rights)).json<{ receipt: string | null }>();
+    const claims = JSON.parse(Buffer.from(request.receipt!.split('.')[1]!, 'base64url').toString('utf8')) as { erased_at: string; backups_unreadable_from: string };
+    expect(Date.parse(claims.backups_unreadable_from) - Date.parse(claims.erased_at)).toBe(30 * 86_400_000);
+
+    // 29 days on: not due; the KEK that wrapped the backed-up key is still there.
+    t.clock.set(new Date(Date.parse(claims.erased_at) + 29 * 86_400_000));
+    const early = await t.runtime.retention.run({ dryRun: false });
+    expect(early.backups).toMatchObject({ due: false, rotated_to: null, retired: [] });
+    expect(await db.selectFrom('keks').select('version').where('version', '=', backup.kek_version).executeTakeFirst()).toBeDefined();
+
+    // A dry run on the day says it is due and changes nothing.
+    t.clock.set(new Date(Date.parse(claims.backups_unreadable_from) + 3_600_000));
+    expect((await t.runtime.retention.run({ dryRun: true })).backups).toMatchObject({ due: true, rotated_to: null });
+    expect(await db.selectFrom('keks').select('version').where('version', '=', backup.kek_version).executeTakeFirst()).toBeDefined();
+    const real = await t.runtime.retention.run({ dryRun: false });
+    expect(real.backups.due).toBe(true);
+    expect(real.backups.rotated_to).toBeGreaterThan(backup.kek_version);
+    expect(real.backups.retired).toContain(backup.kek_version);
+    // The backed-up key row put back names a KEK that no longer exists: nothing opens it.
+    await db.insertInto('subject_keys').values(backup).execute();
+    await expect(t.runtime.keys.dekFor(db, id, false)).rejects.toThrow(/KEK version \d+ is missing/);
+    await db.deleteFrom('subject_keys').where('subject_id', '=', id).execute();
+    t.clock.set(new Date('2026-03-02T10:00:00.000Z'));
+    // Nothing pending afterwards; the rotation and retirement are audited.
+    expect((await t.runtime.retention.run({ dryRun: true })).backups).toMatchObject({ pending_since: null, due: false });
+    const audited = await db.selectFrom('audit_log').select(['action', 'record_id']).where('actor', '=', 'system:retention').where('action', 'in', ['keys.rotate', 'keys.retire']).execute();
+    expect(audited).toContainEqual({ action: 'keys.rotate', record_id: `kek:v${real.backups.rotated_to}` });
+    expect(audited).toContainEqual({ action: 'keys.retire', record_id: `kek:v${backup.kek_version}` });
+  });
+
   it('two sweepers at once: only the one holding the lease runs', async () => {
     const sweeper = (identitySweep: () => Promise<number>) =>
       createRetentionService({
@@ -63,6 +111,7 @@ describe('retention sweep', () => {
         vault: t.runtime.vaultErasure,
         rights: t.runtime.rights,
         identitySweep,
+        backupShred: async () => ({ pending_since: null, due: false, rotated_to: null, retired: [] }),
       });
     // The first holds the lease while its run waits inside; the second must not run meanwhile.
     let started!: () => void;

@@ -6,12 +6,15 @@ import type { AuditLog } from '../audit/service.ts';
 import { addMonths, utcDate } from '../rights/deadlines.ts';
 import type { RightsService } from '../rights/service.ts';
 import type { VaultErasure } from '../vault/erasure.ts';
+import type { BackupShredStep } from '../../crypto/key-lifecycle.ts';
 
 /**
  * The retention sweep: what has outlived its declared retention goes. Hold keys whose hold ended
  * are destroyed with their held records (vault/erasure.ts); data-subject request records closed
  * more than 24 months ago are purged (CCPA regulations 7101); identity's dead sessions, tickets,
- * links and attempt counters are forgotten (identity's sweep). A dry run counts and acts on
+ * links and attempt counters are forgotten (identity's sweep); and once the earliest data-key
+ * destruction is CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS old, the KEK is rotated and the old
+ * versions retired, so backups no longer open destroyed keys. A dry run counts and acts on
  * nothing. Every real run is audited, one entry per batch of at most 256 records, naming them.
  * Run by `custos retention run` or, inside a server, on a schedule by one process at a time (a
  * lease in `job_leases`).
@@ -27,6 +30,8 @@ export interface RetentionReport {
   rights_requests_purged: number;
   /** Rows identity's sweep removed; null in a dry run (identity counts only by sweeping). */
   identity_rows_purged: number | null;
+  /** The KEK rotation that makes destroyed data keys unreadable in backups (CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS). */
+  backups: BackupShredStep;
 }
 
 export interface RetentionService {
@@ -44,6 +49,8 @@ export function createRetentionService(deps: {
   vault: Pick<VaultErasure, 'expireHolds'>;
   rights: Pick<RightsService, 'purgeClosedBefore'>;
   identitySweep: () => Promise<number>;
+  /** The KEK rotation after destructions: its step, run last (rotateKekAfterShreds over the key store). */
+  backupShred: (dryRun: boolean) => Promise<BackupShredStep>;
   onError?: (error: unknown) => void;
 }): RetentionService {
   const { db, clock } = deps;
@@ -67,12 +74,19 @@ export function createRetentionService(deps: {
       await audited('retention.held_records.erased', 'held_records', holds.recordIds);
       await audited('retention.rights_requests.purged', 'rights_requests', requests);
     }
+    // After the hold keys above: their destruction is reached in backups by the same rotation.
+    const backups = await deps.backupShred(dryRun);
+    if (backups.rotated_to !== null) {
+      await deps.audit.append({ actor: 'system:retention', action: 'keys.rotate', recordId: `kek:v${backups.rotated_to}`, fields: [], outcome: 'success' });
+      for (const v of backups.retired) await deps.audit.append({ actor: 'system:retention', action: 'keys.retire', recordId: `kek:v${v}`, fields: [], outcome: 'success' });
+    }
     return {
       dry_run: dryRun,
       hold_keys_destroyed: holds.holdKeys,
       held_records_erased: holds.recordIds.length,
       rights_requests_purged: requests.length,
       identity_rows_purged: identityRows,
+      backups,
     };
   }
 

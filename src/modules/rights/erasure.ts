@@ -73,6 +73,8 @@ export interface ErasureDeps {
   readonly subjects: VaultSubjects;
   readonly inventory: Inventory;
   readonly bookkeepingCountry: string;
+  /** CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS: when the receipt says backups stop opening the destroyed key. */
+  readonly kekRotationAfterErasureDays: number;
   readonly signer: AuditSigner;
   readonly accounts: AccountCloser;
   readonly processors?: ProcessorNotifier;
@@ -150,8 +152,11 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
         erased: fixed.erase,
         held: fixed.hold.map((h) => ({ collection: h.collection, record_id: h.record_id, fields: h.fields, until: h.until, ground: h.ground })),
         bookkeeping_country: fixed.bookkeeping_country,
+        // The retention sweep rotates and retires the KEK this many days after the destruction
+        // (CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS; at the first hourly sweep once due).
+        backups_unreadable_from: new Date(Date.parse(erasedAt) + deps.kekRotationAfterErasureDays * 86_400_000).toISOString(),
         backups:
-          "The customer's data key was destroyed; copies of it in backups become unreadable once the key-encryption key that wrapped it is rotated and retired (custos keys).",
+          "The customer's data key was destroyed; copies of it in backups become unreadable once the key-encryption key that wrapped it is rotated and retired, which the retention sweep does from backups_unreadable_from on.",
       });
       try {
         return await rights.transition(ctx, requestId, { to: 'completed', receipt });
