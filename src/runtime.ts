@@ -1,6 +1,7 @@
 import { ConfigError, type Config } from './config/config.ts';
 import { createKeyStore, KeyError, type KeyStore } from './crypto/key-store.ts';
 import { rotateKekAfterShreds } from './crypto/key-lifecycle.ts';
+import { sendRightsDigest } from './modules/rights/digest.ts';
 import { KEYRING_FILE, RootKeyMissing, type RootRing } from './crypto/keyring.ts';
 import { openRootRing } from './crypto/root-provider.ts';
 import { createIdempotencyStore, type IdempotencyStore } from './http/idempotency.ts';
@@ -235,6 +236,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       rights,
       identitySweep: () => identity.sweep(),
       backupShred: (dryRun) => rotateKekAfterShreds({ db: store.db, keys, clock }, config.rights.kekRotationAfterErasureDays, dryRun),
+      daily: () => sendRightsDigest({ db: store.db, clock, rights, notifier: staff.notifier, audit }),
       onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'retention sweep failed'),
     });
     if (options.background !== false) retention.start();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.ts';
 import type { Io } from '../../src/cli/io.ts';
 import { createRetentionService } from '../../src/modules/retention/service.ts';
-import { codeOf, type AuthTest } from '../identity/helpers.ts';
+import { codeOf, staffMember, type AuthTest } from '../identity/helpers.ts';
 import { seed } from '../vault/helpers.ts';
 import { apiCall, rightsApp } from './helpers.ts';
 
@@ -100,6 +100,30 @@ describe('retention sweep', () => {
     const audited = await db.selectFrom('audit_log').select(['action', 'record_id']).where('actor', '=', 'system:retention').where('action', 'in', ['keys.rotate', 'keys.retire']).execute();
     expect(audited).toContainEqual({ action: 'keys.rotate', record_id: `kek:v${real.backups.rotated_to}` });
     expect(audited).toContainEqual({ action: 'keys.retire', record_id: `kek:v${backup.kek_version}` });
+  });
+
+  it('the scheduled sweep mails staff holding rights.manage once a day: counts and dates, never a customer', async () => {
+    t.clock.set(new Date('2026-03-02T10:00:00.000Z'));
+    const officer = await staffMember(t, 'privacy_officer', { trainedOn: '2026-03-01' });
+    const agent = await staffMember(t, 'support_agent', { trainedOn: '2026-03-01' });
+    const { id } = await seed(t, shop);
+    await call('POST', '/v1/rights/requests', rights, { kind: 'access', customer_id: id });
+    const digests = async (to: string) => (await t.outbox()).filter((m) => m.to === to && /data-subject request/.test(m.subject));
+    expect(await t.runtime.retention.runLeased()).toBeDefined();
+    const [mail, ...more] = await digests(officer.email);
+    expect(more).toEqual([]);
+    expect(mail!.body).toMatch(/Open data-subject requests: [1-9]\d*\./);
+    expect(mail!.body).toMatch(/Earliest due date: \d{4}-\d{2}-\d{2}\./);
+    expect(mail!.body).not.toContain(id);
+    expect(await digests(agent.email)).toEqual([]);
+    // Again the same day, and by the CLI's run: no second mail. The next day: one more.
+    await t.runtime.retention.runLeased();
+    await t.runtime.retention.run({ dryRun: false });
+    expect(await digests(officer.email)).toHaveLength(1);
+    t.clock.set(new Date('2026-03-03T10:00:00.000Z'));
+    await t.runtime.retention.runLeased();
+    expect(await digests(officer.email)).toHaveLength(2);
+    t.clock.set(new Date('2026-03-02T10:00:00.000Z'));
   });
 
   it('two sweepers at once: only the one holding the lease runs', async () => {

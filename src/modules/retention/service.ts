@@ -51,6 +51,8 @@ export function createRetentionService(deps: {
   identitySweep: () => Promise<number>;
   /** The KEK rotation after destructions: its step, run last (rotateKekAfterShreds over the key store). */
   backupShred: (dryRun: boolean) => Promise<BackupShredStep>;
+  /** Daily work of the scheduled sweep only (the rights digest mail); never in `custos retention run`. */
+  daily?: () => Promise<unknown>;
   onError?: (error: unknown) => void;
 }): RetentionService {
   const { db, clock } = deps;
@@ -109,7 +111,9 @@ export function createRetentionService(deps: {
     async runLeased() {
       if (!(await lease(15 * 60_000))) return undefined;
       try {
-        return await run({ dryRun: false });
+        const report = await run({ dryRun: false });
+        await deps.daily?.();
+        return report;
       } finally {
         await db.updateTable('job_leases').set({ expires_at: '' }).where('name', '=', LEASE_NAME).where('holder', '=', holder).execute();
       }
