@@ -215,6 +215,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       vaultErasure: runtime.vaultErasure,
       directory: runtime.staff.directory,
       receiptKeys: () => receiptJwks([runtime.rootKeys.receiptSigning, ...runtime.rootKeys.receiptSigningPrevious]),
+      notices: runtime.processorNotices,
     });
   });
   // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.

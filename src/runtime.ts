@@ -16,6 +16,7 @@ import { runReseal } from './modules/vault/reseal.ts';
 import { consentGateFor, openConsent } from './modules/consent/module.ts';
 import type { ConsentModule } from './modules/consent/module.ts';
 import { createProcessorService, type ProcessorService } from './modules/processors/service.ts';
+import { createProcessorNotices, type ProcessorNotices } from './modules/processors/notices.ts';
 import { createVaultSubjects } from './modules/vault/audience.ts';
 import { createVaultService, type VaultService } from './modules/vault/service.ts';
 import { Redis } from 'ioredis';
@@ -63,6 +64,8 @@ export interface Runtime {
   readonly idempotency: IdempotencyStore;
   readonly consent: ConsentModule;
   readonly processors: ProcessorService;
+  /** Recipients told of erasures (GDPR Art. 19) by signed webhooks, retried, confirmed. */
+  readonly processorNotices: ProcessorNotices;
   close(): Promise<void>;
 }
 
@@ -160,7 +163,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       phoneDefaultCountry: config.phoneDefaultCountry,
     });
     const subjects = createVaultSubjects({ db: store.db, read: store.read });
-    const processors = createProcessorService({ db: store.db, clock, audit, inventory, onChange: async () => void (await consent?.republish()) });
+    const processors = createProcessorService({ db: store.db, clock, audit, inventory, webhookKey: rootKeys.webhooks, onChange: async () => void (await consent?.republish()) });
+    const processorNotices = createProcessorNotices({ db: store.db, clock, audit, webhookKey: rootKeys.webhooks, logger });
+    if (options.background !== false) processorNotices.start();
     consent = await openConsent({
       recipients: () => processors.list(),
       db: store.db,
@@ -227,6 +232,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       kekRotationAfterErasureDays: config.rights.kekRotationAfterErasureDays,
       signer: rootKeys.receiptSigning,
       accounts: identityAccountCloser(identity),
+      processors: processorNotices,
     });
     const retention = createRetentionService({
       db: store.db,
@@ -264,12 +270,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
       consent,
       processors,
+      processorNotices,
       async close() {
         if (closed) return;
         closed = true;
         resealing.abort();
         await resealed;
         await retention.stop();
+        await processorNotices.stop();
         await identity.close();
         await apiKeys.close();
         await audit.stop();

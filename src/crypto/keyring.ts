@@ -251,6 +251,7 @@ export const LEGACY_LABELS = {
   'card-vault': 'card-vault/v1',
   'card-index': 'card-index/v1',
   receipts: 'receipts/v1',
+  webhooks: 'webhooks/v1',
 } as const;
 
 /** PKCS#8 prefix of an Ed25519 private key; the 32-byte seed follows it. */

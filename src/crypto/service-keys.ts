@@ -35,6 +35,8 @@ export interface ServiceKeySet extends RootKeys {
   readonly idempotency: KeyObject;
   /** Base key of consent (only ever used as HKDF input: ledger MACs, links, receipt signing keys). */
   readonly consentBase: KeyObject;
+  /** Seals secrets Custos keeps to sign its own outgoing webhooks (recipients' `whsec_` secrets). */
+  readonly webhooks: KeyObject;
   /** Ed25519 signer of erasure receipts (JWS EdDSA, src/modules/rights/receipt.ts); older versions verify only. */
   readonly receiptSigning: AuditSigner;
   readonly receiptSigningPrevious: readonly Pick<AuditSigner, 'publicKey' | 'keyId'>[];
@@ -108,6 +110,7 @@ export async function loadServiceKeys(db: Kysely<Database>, ring: RootRing, cloc
     staffBase: current('staff'),
     idempotency: current('idempotency'),
     consentBase: current('consent'),
+    webhooks: current('webhooks'),
     receiptSigning: receiptSigners[0]!,
     receiptSigningPrevious: receiptSigners.slice(1).map((s) => ({ publicKey: s.publicKey, keyId: s.keyId })),
     versions: new Map([...versions].map(([name, list]) => [name, list.map(({ version, key }) => ({ version, key }))])),

@@ -10,7 +10,7 @@ const list = (v: unknown) =>
 
 /** `custos processors add|list|remove`: the registry of recipients, every change audited as actor `cli`. */
 export const PROCESSORS_USAGE = `  processors add --name N --purposes a,b --categories c,d --country CC [--role processor|controller]
-                 [--safeguard adequacy|scc|bcr] [--dpa-signed DATE] [--retention TEXT]
+                 [--safeguard adequacy|scc|bcr] [--dpa-signed DATE] [--retention TEXT] [--webhook-url URL]
   processors list [--all] [--json]              recipients of customer data (with --all, past ones too)
   processors remove ID                          end a recipient; it stays listed as a past recipient`;
 
@@ -26,6 +26,7 @@ export const processorsCommand: CommandRun = async (runtime, args, io) => {
       safeguard: { type: 'string' },
       'dpa-signed': { type: 'string' },
       retention: { type: 'string' },
+      'webhook-url': { type: 'string' },
     });
     if (values.name === undefined || values.purposes === undefined || values.categories === undefined || values.country === undefined)
       throw new UsageError('needs --name NAME --purposes a,b --categories c,d --country CC');
@@ -38,8 +39,13 @@ export const processorsCommand: CommandRun = async (runtime, args, io) => {
       ...(values.safeguard === undefined ? {} : { safeguard: String(values.safeguard) as 'adequacy' | 'scc' | 'bcr' }),
       ...(values['dpa-signed'] === undefined ? {} : { dpa_signed: String(values['dpa-signed']) }),
       ...(values.retention === undefined ? {} : { retention: String(values.retention) }),
+      ...(values['webhook-url'] === undefined ? {} : { webhook_url: String(values['webhook-url']) }),
     });
     io.out(p.id);
+    if (p.webhook_secret !== undefined) {
+      io.out(p.webhook_secret);
+      io.err('the second line is the signing secret of its webhook (Standard Webhooks); it is shown only now');
+    }
     io.err(`added ${p.role} ${p.name}; the privacy notice is now version ${runtime.consent.notices.current()}`);
     return 0;
   }

@@ -21,8 +21,11 @@ export const processorView = z
     retention: z.string().nullable(),
     added_at: z.string(),
     removed_at: z.string().nullable(),
+    webhook_url: z.string().nullable().meta({ description: 'Where it is told of erasures (Standard Webhooks, signed); null: staff confirm by hand.' }),
   })
   .meta({ id: 'Processor' });
+/** The answer to adding one: with a webhook URL, its signing secret, shown this once. */
+const addedView = processorView.extend({ webhook_secret: z.string().optional().meta({ description: '`whsec_…`: verify the `webhook-signature` header with it. Shown only here.' }) }).meta({ id: 'ProcessorAdded' });
 
 export function registerProcessorRoutes(app: FastifyInstance, deps: { processors: ProcessorService; staff: StaffServices }): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -42,7 +45,7 @@ export function registerProcessorRoutes(app: FastifyInstance, deps: { processors
   });
 
   r.post('/v1/processors', {
-    schema: { tags, summary: 'Add a recipient (processor or independent controller)', body: processorInput, response: { 201: processorView, ...errors } },
+    schema: { tags, summary: 'Add a recipient (processor or independent controller)', body: processorInput, response: { 201: addedView, ...errors } },
     handler: async (request, reply) => reply.code(201).send(await deps.processors.add(await allowed(request), request.body, request.id)),
   });
 

@@ -7,6 +7,10 @@ import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import type { Inventory } from '../inventory/index.ts';
 import { ProcessorErrors } from './errors.ts';
+import type { KeyObject } from 'node:crypto';
+import { open, seal } from '../../crypto/aead.ts';
+import { webhookUrlProblem } from '../../http/webhook-delivery.ts';
+import { newWebhookSecret } from '../../http/webhooks.ts';
 
 /**
  * The registry of who receives customer data: processors acting for the shop (GDPR Art. 28) and
@@ -25,22 +29,50 @@ export const processorInput = z
     safeguard: z.enum(['adequacy', 'scc', 'bcr']).optional(),
     dpa_signed: z.iso.date().optional(),
     retention: z.string().trim().min(1).max(200).optional(),
+    /** Where it is told of erasures (GDPR Art. 19), signed as Standard Webhooks specifies; Custos makes the secret. */
+    webhook_url: z
+      .string()
+      .max(2000)
+      .refine((u) => webhookUrlProblem(u) === undefined, { message: 'an https URL (plain http only to a loopback address), no user name, no fragment' })
+      .optional(),
   })
   .strict();
 export type ProcessorInput = z.input<typeof processorInput>;
 
-export type Processor = Omit<Database['processors'], 'purposes' | 'categories'> & { purposes: string[]; categories: string[] };
+export type Processor = Omit<Database['processors'], 'purposes' | 'categories' | 'webhook_secret'> & { purposes: string[]; categories: string[] };
+
+/** The AEAD associated data of a recipient's sealed signing secret: bound to its id. */
+const secretAad = (id: string) => `custos:processor-webhook|${id}`;
+
+/** A recipient's signing secret, opened (undefined: none, or it does not open under this key). */
+export function openWebhookSecret(key: KeyObject, row: Pick<Database['processors'], 'id' | 'webhook_secret'>): string | undefined {
+  if (row.webhook_secret === null) return undefined;
+  return open(key, Buffer.from(row.webhook_secret, 'base64url'), secretAad(row.id))?.toString('utf8');
+}
 
 export interface ProcessorService {
-  add(actor: string, input: ProcessorInput, requestId?: string): Promise<Processor>;
+  /** Adds a recipient; with a webhook URL, the answer carries its new signing secret, shown this once. */
+  add(actor: string, input: ProcessorInput, requestId?: string): Promise<Processor & { webhook_secret?: string }>;
   /** Current recipients, or all with the past ones. */
   list(options?: { all?: boolean }): Promise<Processor[]>;
   remove(actor: string, id: string, requestId?: string): Promise<Processor>;
 }
 
-const toProcessor = (r: Database['processors']): Processor => ({ ...r, purposes: JSON.parse(r.purposes) as string[], categories: JSON.parse(r.categories) as string[] });
+const toProcessor = ({ webhook_secret: _sealed, ...r }: Database['processors']): Processor => ({
+  ...r,
+  purposes: JSON.parse(r.purposes) as string[],
+  categories: JSON.parse(r.categories) as string[],
+});
 
-export function createProcessorService(deps: { db: Kysely<Database>; clock: Clock; audit: AuditLog; inventory: Inventory; onChange?: () => Promise<void> }): ProcessorService {
+export function createProcessorService(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  audit: AuditLog;
+  inventory: Inventory;
+  /** The `webhooks` service key: seals recipients' signing secrets. */
+  webhookKey: KeyObject;
+  onChange?: () => Promise<void>;
+}): ProcessorService {
   const { db, clock, audit, inventory } = deps;
   const categories = new Set([...inventory.collections.values()].flatMap((c) => [...c.fields.values()].map((f) => f.category)));
   return {
@@ -52,8 +84,10 @@ export function createProcessorService(deps: { db: Kysely<Database>; clock: Cloc
       if (unknownPurpose.length > 0) fail(ProcessorErrors.PROCESSORS_INPUT_INVALID, `purposes not declared in the inventory: ${unknownPurpose.join(', ')}`);
       const unknownCategory = p.categories.filter((x) => !categories.has(x));
       if (unknownCategory.length > 0) fail(ProcessorErrors.PROCESSORS_INPUT_INVALID, `categories not declared in the inventory: ${unknownCategory.join(', ')}`);
+      const id = newId('prc', clock.now().getTime());
+      const secret = p.webhook_url === undefined ? undefined : newWebhookSecret();
       const row: Database['processors'] = {
-        id: newId('prc', clock.now().getTime()),
+        id,
         name: p.name,
         role: p.role,
         purposes: JSON.stringify([...new Set(p.purposes)].sort()),
@@ -64,13 +98,15 @@ export function createProcessorService(deps: { db: Kysely<Database>; clock: Cloc
         retention: p.retention ?? null,
         added_at: clock.now().toISOString(),
         removed_at: null,
+        webhook_url: p.webhook_url ?? null,
+        webhook_secret: secret === undefined ? null : seal(deps.webhookKey, Buffer.from(secret, 'utf8'), secretAad(id)).toString('base64url'),
       };
       await db.transaction().execute(async (tx) => {
         await tx.insertInto('processors').values(row).execute();
         await audit.appendInTx(tx, { actor, action: 'processors.add', recordId: row.id, fields: [], outcome: 'success', requestId: requestId ?? null });
       });
       await deps.onChange?.();
-      return toProcessor(row);
+      return secret === undefined ? toProcessor(row) : { ...toProcessor(row), webhook_secret: secret };
     },
 
     async list(options = {}) {

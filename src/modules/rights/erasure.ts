@@ -23,8 +23,8 @@ import type { RequestView, RightsContext, RightsService } from './service.ts';
  *    email can sign up again as a new customer;
  * 4. shredded: in one transaction the customer's data key is destroyed and their records and
  *    blind indexes deleted — nothing half-erased is ever readable;
- * 5. processors told (Art. 19; through `ProcessorNotifier`, a no-op by default: the processor
- *    registry, processors/service.ts, keeps no address to tell a recipient through), the receipt
+ * 5. processors told (Art. 19; through `ProcessorNotifier`: src/modules/processors/notices.ts
+ *    records a notice per current recipient and sends it as a signed webhook), the receipt
  *    signed, the request completed.
  */
 export type ErasureStage = 'planned' | 'held' | 'account_closed' | 'shredded';

@@ -19,8 +19,8 @@
  * same transaction), staff (the `rights.manage` permission), identity (the customer's session and
  * linked customer; erasure closes its accounts), crypto (the key store destroys the customer's
  * data key), config (default jurisdiction, holidays, bookkeeping country). Processors are told of
- * an erasure (Art. 19) through the `ProcessorNotifier` the erasure service takes; the default tells
- * no one, as the processor registry keeps no address to reach a recipient at.
+ * an erasure (Art. 19) through the `ProcessorNotifier` the erasure service takes: the server wires
+ * src/modules/processors/notices.ts (signed webhooks to each recipient's endpoint, retried, confirmed).
  */
 
 /** The inventory purpose an API key needs to file and work data-subject requests. */

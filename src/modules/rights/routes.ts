@@ -11,6 +11,7 @@ import type { Directory } from '../staff/directory.ts';
 import { staffMemberId } from '../staff/guard.ts';
 import type { VaultErasure } from '../vault/erasure.ts';
 import type { ErasureService } from './erasure.ts';
+import type { ProcessorNotices } from '../processors/notices.ts';
 import { RightsErrors } from './errors.ts';
 import type { ReceiptJwk } from './receipt.ts';
 import { RIGHTS_PURPOSE } from './module.ts';
@@ -83,7 +84,29 @@ export interface RightsRouteDeps {
   readonly vaultErasure: Pick<VaultErasure, 'openHeld'>;
   readonly receiptKeys: () => { keys: ReceiptJwk[] };
   readonly directory: Pick<Directory, 'authorizeMember'>;
+  /** Who was told of each request (GDPR Art. 19) and whether they confirmed. */
+  readonly notices: Pick<ProcessorNotices, 'forRequest' | 'list' | 'confirm' | 'retry'>;
 }
+
+const noticeSchema = z
+  .object({
+    id: z.string(),
+    processor_id: z.string(),
+    processor_name: z.string(),
+    status: z.enum(['pending', 'confirmed', 'dead', 'awaiting_confirmation']).meta({
+      description: '`pending`: the webhook is being sent or retried; `dead`: every attempt failed (the dead-letter list); `awaiting_confirmation`: no endpoint, staff confirm; `confirmed`: a 2xx or a staff mark.',
+    }),
+    attempts: z.number().int(),
+    next_attempt_at: z.string().nullable(),
+    last_error: z.string().nullable().meta({ description: 'The WEBHOOK_* code of the last failed attempt.' }),
+    confirmed_at: z.string().nullable(),
+    confirmed_by: z.string().nullable().meta({ description: '`webhook`, or the staff member who marked it.' }),
+  })
+  .meta({ id: 'RecipientNotice' });
+const noticeParams = z.object({
+  id: requestIdParam.shape.id,
+  processor_id: z.string().regex(/^prc_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a prc_ id'),
+});
 
 /**
  * The one check of who may work data-subject requests through the API scope: an API key scoped to
@@ -209,10 +232,45 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
   });
 
   r.get('/v1/rights/requests/:id', {
-    schema: { tags, summary: 'One data-subject request with its history', params: requestIdParam, response: { 200: requestSchema, ...errors } },
+    schema: {
+      tags,
+      summary: 'One data-subject request with its history and the recipients told of it',
+      params: requestIdParam,
+      response: { 200: requestSchema.extend({ recipients: z.array(noticeSchema) }).meta({ id: 'RightsRequestWithRecipients' }), ...errors },
+    },
     handler: async (request) => {
       await rightsCaller(request, directory);
-      return rights.get(request.params.id);
+      const view = await rights.get(request.params.id);
+      return { ...view, recipients: await deps.notices.forRequest(view.id) };
+    },
+  });
+
+  r.get('/v1/rights/notices', {
+    schema: {
+      tags,
+      summary: 'Notices to recipients by status (status=dead: the dead-letter list)',
+      querystring: z.object({ status: noticeSchema.shape.status.optional() }),
+      response: { 200: z.object({ data: z.array(noticeSchema.extend({ request_id: z.string() })) }), ...errors },
+    },
+    handler: async (request) => {
+      await rightsCaller(request, directory);
+      return { data: await deps.notices.list({ status: request.query.status }) };
+    },
+  });
+
+  r.post('/v1/rights/requests/:id/recipients/:processor_id/confirm', {
+    schema: { tags, summary: 'Mark that a recipient confirmed (one with no endpoint, or confirmed another way)', params: noticeParams, response: { 200: noticeSchema, ...errors } },
+    handler: async (request) => {
+      const caller = await rightsCaller(request, directory);
+      return deps.notices.confirm(caller.actor.ref, request.params.id, request.params.processor_id, request.id);
+    },
+  });
+
+  r.post('/v1/rights/requests/:id/recipients/:processor_id/retry', {
+    schema: { tags, summary: 'Send a notice on the dead-letter list again', params: noticeParams, response: { 200: noticeSchema, ...errors } },
+    handler: async (request) => {
+      const caller = await rightsCaller(request, directory);
+      return deps.notices.retry(caller.actor.ref, request.params.id, request.params.processor_id, request.id);
     },
   });
 
