@@ -75,6 +75,18 @@ describe('OCSF JSON lines in a file', () => {
     expect(log).not.toContain('198.51.100.4');
   });
 
+  it('leaves out a record that cannot be serialised, without throwing at the caller', async () => {
+    const file = join(dir, 'ocsf.jsonl');
+    const sink = createOcsfFileSink({ file });
+    const circular: Record<string, unknown> = { class_uid: 6003 };
+    circular.self = circular;
+    expect(() => sink.write(circular)).not.toThrow();
+    expect(() => sink.write({ class_uid: 6003, size: 10n })).not.toThrow();
+    sink.write(login(1));
+    await sink.close();
+    expect(lines(file).map((r) => r.class_uid)).toEqual([3002]);
+  });
+
   it('drops what is left when closed while the file cannot be written, counts it, and drops what comes after', async () => {
     const blocker = join(dir, 'not-a-folder');
     writeFileSync(blocker, '');

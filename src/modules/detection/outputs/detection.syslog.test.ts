@@ -123,6 +123,7 @@ describe('the syslog sink', () => {
     }
     expect(server.messages[0]).toMatchObject({ pri: SYSLOG_FACILITY * 8 + 5, msgId: 'Authentication' });
     expect(server.messages[50]).toMatchObject({ pri: SYSLOG_FACILITY * 8 + 3, msgId: 'DetectionFinding' });
+    expect(() => sink.write({ class_uid: 6003, size: 10n })).not.toThrow(); // cannot be serialised: left out
   });
 
   it('sends over TLS (RFC 5425) to a listener whose certificate the CA file vouches for', async () => {

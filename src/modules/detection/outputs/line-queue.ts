@@ -147,3 +147,17 @@ export function createLineQueue(options: LineQueueOptions): LineQueue {
     },
   };
 }
+
+/** A record as text (JSON unless `format` says otherwise), or undefined (logged) when it cannot be serialised: a sink's `write` never throws at its caller. */
+export function serialise(
+  record: Readonly<Record<string, unknown>>,
+  logger?: Logger,
+  format: (record: Readonly<Record<string, unknown>>) => string = JSON.stringify,
+): string | undefined {
+  try {
+    return format(record);
+  } catch {
+    logger?.warn({ class_uid: record.class_uid }, 'an OCSF record could not be serialised and was left out');
+    return undefined;
+  }
+}

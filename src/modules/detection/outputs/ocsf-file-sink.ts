@@ -2,7 +2,7 @@ import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../../../kernel/logger.ts';
 import type { OcsfSink } from '../contracts.ts';
-import { createLineQueue, type LineQueue } from './line-queue.ts';
+import { createLineQueue, serialise, type LineQueue } from './line-queue.ts';
 
 /**
  * OCSF records as JSON lines appended to a file (CUSTOS_OCSF_FILE) that a SIEM agent tails. The
@@ -69,7 +69,8 @@ export function createOcsfFileSink(deps: {
 
   return {
     write(record) {
-      queue.push(Buffer.from(`${JSON.stringify(record)}\n`));
+      const line = serialise(record, deps.logger);
+      if (line !== undefined) queue.push(Buffer.from(`${line}\n`));
     },
     get dropped() {
       return queue.dropped;

@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { connect as tlsConnect, rootCertificates } from 'node:tls';
 import type { Logger } from '../../../kernel/logger.ts';
 import type { OcsfSink } from '../contracts.ts';
-import { createLineQueue } from './line-queue.ts';
+import { createLineQueue, serialise } from './line-queue.ts';
 
 /**
  * OCSF records to a syslog server (CUSTOS_SYSLOG_URL): each record is one RFC 5424 message whose
@@ -125,7 +125,8 @@ export function createSyslogSink(deps: {
 
   return {
     write(record) {
-      queue.push(octetFrame(syslogMessage(record, origin)));
+      const message = serialise(record, deps.logger, (r) => syslogMessage(r, origin));
+      if (message !== undefined) queue.push(octetFrame(message));
     },
     get dropped() {
       return queue.dropped;
