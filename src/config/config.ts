@@ -1,5 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { webhookUrlProblem } from '../http/webhook-delivery.ts';
+import { parseWebhookSecret } from '../http/webhooks.ts';
 import { Secret } from '../kernel/secret.ts';
 
 /**
@@ -173,6 +175,43 @@ export const CONFIG_VARIABLES = {
       .optional(),
     doc: 'Public holidays (comma-separated YYYY-MM-DD) that are not working days when deadlines of data-subject requests are counted.',
   },
+  CUSTOS_ALERT_WEBHOOK_URL: {
+    schema: z.string().min(1).optional(),
+    doc: 'Where alerts are posted as signed webhooks (Standard Webhooks): an https:// URL (plain http only to a loopback address). Needs CUSTOS_ALERT_WEBHOOK_SECRET.',
+  },
+  CUSTOS_ALERT_WEBHOOK_SECRET: {
+    schema: z.string().min(1).optional(),
+    doc: 'Signing secret of the alert webhook, `whsec_` + 24 to 64 random bytes in base64 (`echo whsec_$(openssl rand -base64 32)`). Several, separated by spaces, each sign (rotation without a gap).',
+  },
+  CUSTOS_ALERT_WEBHOOK_CA: { schema: z.string().min(1).optional(), doc: 'PEM file of a CA the alert webhook trusts besides the system ones.' },
+  CUSTOS_ALERT_EMAIL: {
+    schema: z.string().min(3).optional(),
+    doc: 'Where alerts are mailed (comma-separated addresses), through CUSTOS_SMTP_URL and CUSTOS_MAIL_FROM (without a mail server, DATA_DIR/outbox).',
+  },
+  NATS_URL: {
+    schema: z.string().regex(/^(nats|tls):\/\/[^/?#]+$/, 'must be nats://host:port or tls://host:port (credentials as user:password@ or token@)').optional(),
+    doc: 'NATS server that alerts are published to (nats://host:4222, tls:// to require TLS; user:password@ or token@ for credentials), on CUSTOS_ALERT_NATS_SUBJECT.',
+  },
+  CUSTOS_ALERT_NATS_SUBJECT: {
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'must be a NATS subject of dot-separated tokens (letters, digits, _ and -), no wildcards')
+      .max(255)
+      .default('custos.security.alerts'),
+    doc: 'NATS subject alerts are published on (with NATS_URL).',
+  },
+  CUSTOS_OCSF_FILE: {
+    schema: z.string().min(1).optional(),
+    doc: 'File that security events and alerts are appended to as OCSF 1.3.0 JSON lines, created with mode 0600.',
+  },
+  CUSTOS_SYSLOG_URL: {
+    schema: z
+      .string()
+      .regex(/^(tcp|tls):\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?\/?$/, 'must be tcp://host:port or tls://host:port')
+      .optional(),
+    doc: 'Syslog server that security events and alerts go to as OCSF 1.3.0 JSON in RFC 5424 messages: tcp://host:port (RFC 6587 octet counting, default port 601) or tls://host:port (RFC 5425, default port 6514).',
+  },
+  CUSTOS_SYSLOG_CA: { schema: z.string().min(1).optional(), doc: 'PEM file of a CA trusted for the tls:// syslog server besides the system ones.' },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -246,6 +285,17 @@ export interface Config {
     readonly bookkeepingCountry: string;
     /** CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS. */
     readonly kekRotationAfterErasureDays: number;
+  };
+  /** Where alerts go besides the alerts table (src/modules/detection/outputs). */
+  readonly alerts: {
+    readonly webhook: { readonly url: string; readonly keys: Secret<readonly Buffer[]>; readonly caFile: string | undefined } | undefined;
+    readonly email: readonly string[];
+    readonly nats: { readonly url: Secret<string>; readonly subject: string } | undefined;
+  };
+  /** Where security events and alerts go as OCSF records. */
+  readonly ocsf: {
+    readonly file: string | undefined;
+    readonly syslog: { readonly protocol: 'tcp' | 'tls'; readonly host: string; readonly port: number; readonly caFile: string | undefined } | undefined;
   };
 }
 
@@ -384,7 +434,55 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kekRotationAfterErasureDays: p.CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS,
       holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
     }),
+    alerts: alertOutputs(p, cwd),
+    ocsf: ocsfOutputs(p, cwd),
   });
+}
+
+/** The alert webhook, mail and NATS settings; each bad value names its variable, never the value of a secret. */
+function alertOutputs(p: Parsed, cwd: string): Config['alerts'] {
+  const url = p.CUSTOS_ALERT_WEBHOOK_URL;
+  const secret = p.CUSTOS_ALERT_WEBHOOK_SECRET;
+  if (url !== undefined && secret === undefined) throw bad('CUSTOS_ALERT_WEBHOOK_SECRET', 'is required with CUSTOS_ALERT_WEBHOOK_URL');
+  if (url === undefined && secret !== undefined) throw bad('CUSTOS_ALERT_WEBHOOK_URL', 'is required with CUSTOS_ALERT_WEBHOOK_SECRET');
+  if (url === undefined && p.CUSTOS_ALERT_WEBHOOK_CA !== undefined) throw bad('CUSTOS_ALERT_WEBHOOK_CA', 'goes with CUSTOS_ALERT_WEBHOOK_URL');
+  let webhook: Config['alerts']['webhook'];
+  if (url !== undefined && secret !== undefined) {
+    const problem = webhookUrlProblem(url);
+    if (problem !== undefined) throw bad('CUSTOS_ALERT_WEBHOOK_URL', problem);
+    const keys = secret.split(/\s+/).filter(Boolean).map((item, i) => {
+      try {
+        return parseWebhookSecret(item);
+      } catch (error) {
+        throw bad('CUSTOS_ALERT_WEBHOOK_SECRET', `secret ${i + 1} ${(error as Error).message}`);
+      }
+    });
+    webhook = Object.freeze({ url, keys: new Secret(Object.freeze(keys)), caFile: p.CUSTOS_ALERT_WEBHOOK_CA === undefined ? undefined : resolve(cwd, p.CUSTOS_ALERT_WEBHOOK_CA) });
+  }
+  const email = (p.CUSTOS_ALERT_EMAIL ?? '').split(',').map((a) => a.trim()).filter(Boolean);
+  email.forEach((address, i) => {
+    if (!z.email().safeParse(address).success) throw bad('CUSTOS_ALERT_EMAIL', `entry ${i + 1} is not an email address`);
+  });
+  const nats = p.NATS_URL === undefined ? undefined : Object.freeze({ url: new Secret(p.NATS_URL), subject: p.CUSTOS_ALERT_NATS_SUBJECT });
+  return Object.freeze({ webhook, email: Object.freeze(email), nats });
+}
+
+function ocsfOutputs(p: Parsed, cwd: string): Config['ocsf'] {
+  let syslog: Config['ocsf']['syslog'];
+  if (p.CUSTOS_SYSLOG_URL !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(p.CUSTOS_SYSLOG_URL);
+    } catch {
+      throw bad('CUSTOS_SYSLOG_URL', 'must be tcp://host:port or tls://host:port, the port 1 to 65535');
+    }
+    const protocol = url.protocol === 'tls:' ? 'tls' : 'tcp';
+    const port = url.port === '' ? (protocol === 'tls' ? 6514 : 601) : Number(url.port);
+    if (port < 1 || port > 65535) throw bad('CUSTOS_SYSLOG_URL', 'the port must be 1 to 65535');
+    if (p.CUSTOS_SYSLOG_CA !== undefined && protocol !== 'tls') throw bad('CUSTOS_SYSLOG_CA', 'goes with a tls:// CUSTOS_SYSLOG_URL');
+    syslog = Object.freeze({ protocol, host: url.hostname.replace(/^\[|\]$/g, ''), port, caFile: p.CUSTOS_SYSLOG_CA === undefined ? undefined : resolve(cwd, p.CUSTOS_SYSLOG_CA) });
+  } else if (p.CUSTOS_SYSLOG_CA !== undefined) throw bad('CUSTOS_SYSLOG_CA', 'goes with a tls:// CUSTOS_SYSLOG_URL');
+  return Object.freeze({ file: p.CUSTOS_OCSF_FILE === undefined ? undefined : resolve(cwd, p.CUSTOS_OCSF_FILE), syslog });
 }
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);

@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
 import { Secret as OtpSecret, TOTP } from 'otpauth';
-import { SMTPServer } from 'smtp-server';
 import { fixedClock } from '../../src/kernel/clock.ts';
 import { CLI_OPERATOR } from '../../src/modules/staff/ports.ts';
 import { testApp, type TestApp } from '../support/app.ts';
+import { unQuote } from '../support/smtp.ts';
 
 /**
  * Sign-in suites drive the whole app through `app.inject()` on a fresh SQLite file or PostgreSQL
@@ -28,9 +27,6 @@ export interface AuthTest extends TestApp {
   outbox(): Promise<{ to: string; subject: string; body: string }[]>;
 }
 
-/** Undoes quoted-printable body encoding (RFC 2045 §6.7), which nodemailer uses for long lines. */
-export const unQuote = (body: string) =>
-  body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
 
 export async function authApp(env: Record<string, string> = {}): Promise<AuthTest> {
   const clock = fixedClock(new Date('2026-03-02T10:00:00.000Z'));
@@ -153,27 +149,9 @@ export async function staffMember(t: AuthTest, role: string, options: { trainedO
   return { email, memberId: member.id };
 }
 
-/** A real SMTP server in this process that keeps what it receives. */
-export async function smtpServer() {
-  const received: { to: string[]; body: string }[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address), body: unQuote(Buffer.concat(chunks).toString('utf8')) });
-        callback();
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.server.address() as AddressInfo).port;
-  return { url: `smtp://127.0.0.1:${port}`, received, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
+/** A real SMTP server in this process that keeps what it receives; and the quoted-printable decoder. */
+export { smtpServer } from '../support/smtp.ts';
+export { unQuote };
 /** The error code of an answer. */
 export const codeOf = (res: LightMyRequestResponse) => res.json<{ error?: { code?: string } }>().error?.code;
 

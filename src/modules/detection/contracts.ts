@@ -37,7 +37,7 @@ export interface Alert {
   readonly note: string | null;
 }
 
-/** An alert output (signed webhook, SMTP mail, NATS subject). `send` may throw; the caller retries and logs. */
+/** An alert output (signed webhook, SMTP mail, NATS subject). `send` retries transient failures itself (outputs/) and throws once it gives up; the caller logs (outputs/index.ts `dispatchAlert`) and does not retry again. */
 export interface AlertSink {
   readonly name: string;
   send(alert: Alert): Promise<void>;

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
+import type { Config } from '../../../config/config.ts';
 import { AppError } from '../../../kernel/errors.ts';
 import type { Secret } from '../../../kernel/secret.ts';
 import { IdentityErrors } from '../errors.ts';
@@ -39,6 +40,17 @@ function mailFailed(error: unknown): never {
   throw new AppError(IdentityErrors.IDENTITY_MAIL_FAILED.code, IdentityErrors.IDENTITY_MAIL_FAILED.status, 'the mail could not be sent', {
     cause: error,
   });
+}
+
+/** The sender of every mail: CUSTOS_MAIL_FROM, else the shop's name at no-reply@ the public URL's host. */
+export function mailSender(config: Pick<Config, 'mailFrom' | 'shopName'>, publicUrl: string): string {
+  return config.mailFrom ?? `${config.shopName.replace(/[<>"\r\n]/g, '')} <no-reply@${new URL(publicUrl).hostname}>`;
+}
+
+/** The origin links in mails point to: CUSTOS_PUBLIC_URL, else https://HOST:PORT (localhost for a wildcard address). */
+export function publicOrigin(config: Pick<Config, 'publicUrl' | 'host' | 'port'>): string {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  return config.publicUrl ?? new URL(`https://${host}:${config.port}`).origin;
 }
 
 export function createMailer(deps: { smtpUrl?: Secret<string> | undefined; outboxDir: string; from: string }): Mailer {

@@ -16,7 +16,7 @@ import { createLockout, type Lockout } from '../throttling/lockout.ts';
 import { AUTH_FAILURE_WINDOW_MS, createAuthFailureThrottle, type AuthFailureThrottle } from '../throttling/auth-failures.ts';
 import type { BucketPolicy } from '../throttling/throttle-policy.ts';
 import { passwordResetMail, verificationMail } from '../mail/mail-messages.ts';
-import { createMailer, type Mailer, type MailMessage } from '../mail/mailer.ts';
+import { createMailer, mailSender, publicOrigin, type Mailer, type MailMessage } from '../mail/mailer.ts';
 import { createPasskeyService, type PasskeyService } from '../factors/passkey-service.ts';
 import type { Realm } from '../passwords/password-policy.ts';
 import { createPasswordService, defaultHashConcurrency, type PasswordService } from '../passwords/password-service.ts';
@@ -103,8 +103,7 @@ export function subKey(base: KeyObject, label: string): KeyObject {
 }
 
 export function identityLinks(config: Pick<Config, 'publicUrl' | 'host' | 'port'>): IdentityLinks {
-  const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-  const base = config.publicUrl ?? new URL(`https://${host}:${config.port}`).origin;
+  const base = publicOrigin(config);
   const area = (realm: Realm) => (realm === 'staff' ? 'admin' : 'account');
   // Tokens travel in the fragment, which browsers never send to a server: no link secret in any access log.
   return {
@@ -149,7 +148,7 @@ export function createIdentityServices(deps: {
   const mailer = createMailer({
     smtpUrl: config.smtpUrl,
     outboxDir: join(config.dataDir, 'outbox'),
-    from: config.mailFrom ?? `${config.shopName.replace(/[<>"\r\n]/g, '')} <no-reply@${new URL(links.publicUrl).hostname}>`,
+    from: mailSender(config, links.publicUrl),
   });
   const mail = createMailQueue({ mailer, logger: deps.logger });
   const redis = config.redisUrl === undefined ? undefined : new Redis(config.redisUrl.reveal(), { lazyConnect: false, maxRetriesPerRequest: 2 });
