@@ -32,7 +32,7 @@ export function registerCollectRoutes(
   for (const file of page.files) {
     app.get(file.path, { schema: { hide: true } }, async (request, reply) => {
       if (page.altered.length > 0) fail(CardErrors.CARDS_COLLECT_PAGE_ALTERED, 'the card collection page differs from its release manifest and is withheld');
-      if (file.kind === 'page') reply.headers(page.headers);
+      if (file.kind === 'page') reply.removeHeader('x-frame-options').headers(page.headers);
       else reply.header('cache-control', 'no-cache');
       return reply.type(file.type).send(file.body);
     });
