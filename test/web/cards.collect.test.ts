@@ -193,7 +193,7 @@ describe.skipIf(!present)(`card fields embedded by a storefront, in chromium (${
     });
     // The storefront's script cannot reach into the fields (same-origin policy).
     await page.frameLocator('#card').getByLabel('Card number').waitFor();
-    expect(await page.evaluate(() => (document.getElementById('card') as HTMLIFrameElement).contentDocument)).toBeNull();
+    expect(await page.evaluate("document.getElementById('card').contentDocument")).toBeNull();
 
     await enterCard(page);
     await expect.poll(() => page.locator('#paid').textContent()).toBe('paid');
@@ -203,7 +203,7 @@ describe.skipIf(!present)(`card fields embedded by a storefront, in chromium (${
     expect(collectCalls).toHaveLength(1);
     expect(JSON.parse(collectCalls[0]!)).toMatchObject({ pan: PAN, cvv: CVV, cardholder_name: NAME });
     // The message: the token and what may be shown, nothing else.
-    const received = (await page.evaluate(() => (window as unknown as { received: unknown[] }).received)) as Record<string, unknown>[];
+    const received = (await page.evaluate('window.received')) as Record<string, unknown>[];
     expect(received).toEqual([{ type: 'custos:card-token', session: minted.at(-1)!.id, token, brand: 'visa', bin: '424242', last4: '4242', exp_month: 8, exp_year: expect.any(Number) }]);
     // Nowhere on the storefront's side: its DOM, its scripts' state, its network, its server.
     const storefrontSide = [await page.content(), JSON.stringify(received), ...storefrontRequests, ...seen.map((s) => `${s.url} ${s.body}`)].join('\n');
@@ -225,7 +225,7 @@ describe.skipIf(!present)(`card fields embedded by a storefront, in chromium (${
     expect(response.status()).toBe(409);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('CARDS_SESSION_KEY_USED');
     await expect.poll(() => page.frameLocator('#card').locator('#status').textContent()).toMatch(/already used/);
-    expect(await page.evaluate(() => (window as unknown as { received: unknown[] }).received)).toEqual([]);
+    expect(await page.evaluate('window.received')).toEqual([]);
     await page.close();
   });
 
