@@ -12,9 +12,9 @@ import { CARDS_COLLECTION } from './service.ts';
  * compared with) and an error or warning in the log:
  * - at start, a file (HTML, script, stylesheet) whose SHA-256 differs from the release manifest
  *   (`against.manifest`, outcome failure): the page is withheld (503) by this server;
- * - at start, any part — the three files and the response headers, Content-Security-Policy with
- *   its frame-ancestors included — that differs from what this database recorded as last served
- *   by any server (`against.last_served`, outcome success: the change is recorded as the new
+ * - at start, any part — the three files, and the security headers the page is sent with (its
+ *   Content-Security-Policy with frame-ancestors, HSTS, …) — that differs from what this database
+ *   recorded as last served by any server (`against.last_served`, outcome success: the change is recorded as the new
  *   baseline, once, by the first server to see it);
  * - every hour while running, a file on disk that no longer matches the copy this server serves
  *   from memory (`against.served`, outcome failure, once per new state of the files).
