@@ -52,7 +52,7 @@ describe(`card sessions and POST /v1/cards/collect (${TEST_DIALECT})`, () => {
 
   beforeAll(async () => {
     t = await testApp({ clock, env: { CUSTOS_STOREFRONT_ORIGINS: `${SHOP},${OTHER_SHOP}`, CUSTOS_PUBLIC_URL: 'https://vault.shop.example' } });
-    other = await testApp({ env: { CUSTOS_STOREFRONT_ORIGINS: SHOP } });
+    other = await testApp({ env: { CUSTOS_STOREFRONT_ORIGINS: SHOP, CUSTOS_AUTH_FAILURE_LIMIT: '3' } });
     payments = await t.bearer(['payments']);
     account = await t.bearer(['account']);
   });
@@ -195,6 +195,20 @@ describe(`card sessions and POST /v1/cards/collect (${TEST_DIALECT})`, () => {
     const s = await mint({ origin: SHOP });
     expectError(await collect(s.publishable_key, card(), { origin: OTHER_SHOP }), 403, 'CARDS_SESSION_ORIGIN_MISMATCH');
     expect((await collect(s.publishable_key, card(), { origin: SHOP })).statusCode).toBe(201);
+  });
+
+  it('guessing keys blocks the address (the failed-authentication budget), before any key is looked at; a request with no key counts nothing', async () => {
+    const minted = await call(other, { method: 'POST', url: '/v1/cards/sessions', auth: await other.bearer(['payments']), purpose: 'payments', payload: {} });
+    const { id, publishable_key: key } = minted.json<Minted>();
+    for (let i = 0; i < 5; i++) expectError(await call(other, { method: 'POST', url: '/v1/cards/collect', payload: card() }), 401, 'CARDS_SESSION_KEY_INVALID');
+    const guess = (n: number) => `cpk_${'0'.repeat(26)}_${String(n).padStart(43, 'A')}`;
+    const codes: string[] = [];
+    for (let i = 0; i < 5; i++) codes.push((await collect(guess(i), card(), {}, other)).json<{ error: { code: string } }>().error.code);
+    expect(codes.slice(0, 2)).toEqual(['CARDS_SESSION_KEY_INVALID', 'CARDS_SESSION_KEY_INVALID']);
+    expect(codes.at(-1)).toBe('IDENTITY_AUTH_THROTTLED');
+    // The real key from a blocked address is refused too (as is everything else from it), and stays unspent.
+    expectError(await collect(key, card(), {}, other), 429, 'IDENTITY_AUTH_THROTTLED');
+    expect(await other.runtime.store.db.selectFrom('card_sessions').select('used_at').where('id', '=', id).executeTakeFirst()).toEqual({ used_at: null });
   });
 
   it('the sweep removes sessions a day after they expired, not before', async () => {

@@ -28,6 +28,7 @@ export function registerCollectRoutes(
 ): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const { page } = deps;
+  app.decorateRequest('storefront', undefined);
 
   for (const file of page.files) {
     app.get(file.path, { schema: { hide: true } }, async (request, reply) => {
@@ -92,7 +93,9 @@ export function registerCollectRoutes(
       },
     },
     handler: async (request, reply) => {
-      const auth = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      const auth = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+      // A request that presents no key is told so and counts nothing against its address.
+      if (auth === undefined) fail(CardErrors.CARDS_SESSION_KEY_INVALID, 'send Authorization: Bearer <publishable key>');
       try {
         const card = await deps.sessions.collect({ requestId: request.id, clientAddress: request.ip, storefrontOrigin: request.storefront }, auth, request.body);
         return reply.code(201).send({ token: card.token, brand: card.brand, bin: card.bin, last4: card.last4, exp_month: card.exp_month, exp_year: card.exp_year, session: card.session, origin: card.origin });
