@@ -18,7 +18,9 @@
  *
  * Depends on: inventory (the `cards` collection and `payments` purpose; the cardholder name's
  * free-text rules), policy (every operation's purpose), crypto (AEAD, service keys), audit (every
- * tokenise, read and delete, with the client address), store (Kysely), http/auth.ts (the actor).
+ * tokenise, read and delete, with the client address), store (Kysely), http/auth.ts (the actor),
+ * http/csrf.ts (own origin of the card fields' calls), identity's failed-authentication budget
+ * (publishable keys guessed), the api-key-hash service key (publishable keys stored hashed).
  */
 export const CARD_AUDIT_ACTIONS = [
   'cards.tokenise',
