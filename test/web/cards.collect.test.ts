@@ -23,6 +23,8 @@ const PAN = '4242424242424242';
 const PAN_TYPED = '4242 4242 4242 4242';
 const CVV = '917';
 const NAME = 'Octavia Brightwater-Lund';
+/** A busy machine (chromium, the server and its database on two shared cores) can take seconds per step. */
+const SLOW = { timeout: 30_000 };
 const EXPIRY = `08 / ${String((new Date().getUTCFullYear() + 2) % 100).padStart(2, '0')}`;
 
 interface Seen {
@@ -196,7 +198,7 @@ describe.skipIf(!present)(`card fields embedded by a storefront, in chromium (${
     expect(await page.evaluate("document.getElementById('card').contentDocument")).toBeNull();
 
     await enterCard(page);
-    await expect.poll(() => page.locator('#paid').textContent()).toBe('paid');
+    await expect.poll(() => page.locator('#paid').textContent(), SLOW).toBe('paid');
     const token = (await page.locator('#token').textContent()) ?? '';
     expect(token).toMatch(/^tok_[0-9A-HJKMNP-TV-Z]{26}$/);
     // The card went to Custos, from the fields' own origin, once.
@@ -211,7 +213,7 @@ describe.skipIf(!present)(`card fields embedded by a storefront, in chromium (${
     expect(seen.some((s) => s.url === '/pay' && s.body.includes(token))).toBe(true);
     // The fields cleared themselves and say so.
     const status = page.frameLocator('#card').locator('#status');
-    await expect.poll(() => status.textContent()).toMatch(/ending in 4242/);
+    await expect.poll(() => status.textContent(), SLOW).toMatch(/ending in 4242/);
     expect(await page.frameLocator('#card').getByLabel('Card number', { exact: true }).inputValue()).toBe('');
     await page.close();
   });
@@ -224,7 +226,7 @@ describe.skipIf(!present)(`card fields embedded by a storefront, in chromium (${
     const response = await answered;
     expect(response.status()).toBe(409);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe('CARDS_SESSION_KEY_USED');
-    await expect.poll(() => page.frameLocator('#card').locator('#status').textContent()).toMatch(/already used/);
+    await expect.poll(() => page.frameLocator('#card').locator('#status').textContent(), SLOW).toMatch(/already used/);
     expect(await page.evaluate('window.received')).toEqual([]);
     await page.close();
   });
@@ -234,7 +236,7 @@ describe.skipIf(!present)(`card fields embedded by a storefront, in chromium (${
     const refusals: string[] = [];
     page.on('console', (m) => void (/frame-ancestors/.test(m.text()) && refusals.push(m.text())));
     await page.goto(`${evilOrigin}/`);
-    await expect.poll(() => refusals.length).toBeGreaterThan(0);
+    await expect.poll(() => refusals.length, SLOW).toBeGreaterThan(0);
     const frame = page.frames().find((f) => f !== page.mainFrame());
     expect(frame).toBeDefined();
     expect(await frame!.locator('#pan').count()).toBe(0);
