@@ -1,5 +1,5 @@
-import autocannon, { type Result } from 'autocannon';
-import { cpuTicks, cpuTicksByName } from './children.ts';
+import autocannon, { type RequestSpec, type Result } from 'autocannon';
+import { cpuTicks, cpuTicksByName, type Child } from './children.ts';
 import type { Op } from './options.ts';
 import type { Target } from './servers.ts';
 import { requestFor, type Seeded } from './workload.ts';
@@ -36,28 +36,32 @@ export interface LoadSettings {
 
 let loads = 0;
 
-async function fire(target: Target, op: Op, seeded: Seeded, connections: number, duration: number): Promise<Result> {
-  loads += 1;
-  const tag = `${op}-${target.side}-${loads}-${Date.now().toString(36)}`;
-  return autocannon({
-    url: target.child.url,
-    connections,
-    duration,
-    timeout: 30,
-    requests: [requestFor(op, target, seeded, tag)],
-  });
+async function fire(child: Child, request: RequestSpec, connections: number, duration: number): Promise<Result> {
+  return autocannon({ url: child.url, connections, duration, timeout: 30, requests: [request] });
 }
 
 const nowMicros = () => Number(process.hrtime.bigint() / 1000n);
 
 export async function measure(target: Target, op: Op, seeded: Seeded, s: LoadSettings & { postgres: boolean }): Promise<Measurement> {
-  if (s.warmup > 0) await fire(target, op, seeded, s.connections, s.warmup);
-  const pid = target.child.process.pid ?? -1;
+  return measureLoad(target.child, () => {
+    loads += 1;
+    return requestFor(op, target, seeded, `${op}-${target.side}-${loads}-${Date.now().toString(36)}`);
+  }, s);
+}
+
+/**
+ * A warm-up and a measured run of the request `next()` describes (called once per run, so a
+ * run's request bodies can differ from every other run's), with the server's CPU time and on
+ * PostgreSQL the database server's.
+ */
+export async function measureLoad(child: Child, next: () => RequestSpec, s: LoadSettings & { postgres: boolean }): Promise<Measurement> {
+  if (s.warmup > 0) await fire(child, next(), s.connections, s.warmup);
+  const pid = child.process.pid ?? -1;
   const dbTicks = () => (s.postgres ? cpuTicksByName('postgres') : undefined);
   const cpu0 = cpuTicks(pid);
   const db0 = dbTicks();
   const start = nowMicros();
-  const r = await fire(target, op, seeded, s.connections, s.duration);
+  const r = await fire(child, next(), s.connections, s.duration);
   const end = nowMicros();
   const cpu1 = cpuTicks(pid);
   const db1 = dbTicks();

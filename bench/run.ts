@@ -8,13 +8,15 @@ import { profileProtected } from './profile-run.ts';
 import { json, load, machine, markdown, meets, revision, row, type Round, type Row } from './report.ts';
 import { setUpProtected, startProtected, startTwin, type Target } from './servers.ts';
 import { benchSignIn, SIGNIN_TARGET, signInMarkdown, type SignInResult } from './signin.ts';
+import { benchCards, cardsMarkdown, cardsMeet, type CardsResult } from './cards.ts';
 import { sanityCheck, seed, type Seeded } from './workload.ts';
 
 /**
  * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
  * for read, lookup by email and create. Both servers run as child processes; autocannon loads
  * one at a time from here, alternating protected and unprotected in rounds, and reports req/s,
- * p99 and the protected/unprotected ratio.
+ * p99 and the protected/unprotected ratio. Then, each on a fresh database, the sign-in bench
+ * (bench/signin.ts) and the card vault bench (bench/cards.ts).
  */
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const OP_ORDER: readonly Op[] = ['read', 'lookup', 'create'];
@@ -98,6 +100,20 @@ async function signInOn(kind: DbKind, opts: BenchOptions): Promise<SignInResult>
   }
 }
 
+/** The card vault bench (bench/cards.ts) on a fresh database. */
+async function cardsOn(kind: DbKind, opts: BenchOptions): Promise<CardsResult> {
+  const db = await prepareDatabase(kind, opts.pgUrl);
+  current = db;
+  log(`cards: ${db.label}`);
+  try {
+    return await benchCards(db, opts);
+  } finally {
+    await stopAll();
+    current = undefined;
+    await db.cleanup();
+  }
+}
+
 async function main(): Promise<number> {
   const opts = parseOptions(process.argv.slice(2), process.env);
   if (opts === 'help') {
@@ -108,15 +124,17 @@ async function main(): Promise<number> {
   log(`${opts.rounds} rounds × ${opts.duration} s per server and operation (after ${opts.warmup} s warm-up each), ${opts.connections} connections, ${opts.seed} seeded customers`);
   const rows: Row[] = [];
   const signIns: SignInResult[] = [];
+  const cards: CardsResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
+    if (opts.ops.includes('cards')) cards.push(await cardsOn(kind, opts));
   }
-  const tables = [rows.length > 0 ? markdown(rows) : '', signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : ''].filter((t) => t !== '');
+  const tables = [rows.length > 0 ? markdown(rows) : '', signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : '', cards.length > 0 ? cardsMarkdown(cards) : ''].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
-  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns }, null, 2)}\n`);
-  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET)) ? 1 : 0;
+  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards }, null, 2)}\n`);
+  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet)) ? 1 : 0;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const)

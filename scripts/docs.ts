@@ -3,11 +3,14 @@ import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CONFIG_VARIABLES } from '../src/config/config.ts';
 import { allErrors } from '../src/kernel/errors.ts';
+import { COLLECT_MANIFEST, COLLECT_ROOT, renderCollectRelease } from '../src/modules/cards/collect-page.ts';
 
 /**
  * docs/errors.md and the README's configuration table are generated from the code (the error
  * catalogues and CONFIG_VARIABLES), so they cannot drift: `npm run docs` writes them, and a test
- * fails when the committed files differ from what this would write.
+ * fails when the committed files differ from what this would write. It also releases the
+ * card-collection page (web/cards/): the Subresource Integrity hashes in its HTML and the manifest
+ * of its files' SHA-256 that the server checks at start (PCI DSS 6.4.3, 11.6.1).
  */
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -83,5 +86,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   writeFileSync(errorsFile, await renderErrors());
   const readmeFile = join(root, 'README.md');
   writeFileSync(readmeFile, withConfigTable(readFileSync(readmeFile, 'utf8')));
-  process.stdout.write(`wrote ${relative(root, errorsFile)} and the configuration table in README.md\n`);
+  const release = renderCollectRelease();
+  writeFileSync(new URL('collect.html', COLLECT_ROOT), release.html);
+  writeFileSync(new URL(COLLECT_MANIFEST, COLLECT_ROOT), release.manifest);
+  process.stdout.write(`wrote ${relative(root, errorsFile)}, the configuration table in README.md, and the card-collection page's integrity hashes and manifest in web/cards/\n`);
 }

@@ -20,6 +20,10 @@ import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerCardRoutes } from './modules/cards/routes.ts';
 import { createRelay } from './modules/cards/relay.ts';
 import { registerCardStaffRoutes } from './modules/cards/routes-staff.ts';
+import { registerCardSessionRoutes } from './modules/cards/routes-sessions.ts';
+import { registerCollectRoutes } from './modules/cards/routes-collect.ts';
+import { loadCollectPage } from './modules/cards/collect-page.ts';
+import { createCollectMonitor } from './modules/cards/collect-monitor.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -55,6 +59,8 @@ function recordHeaders(middleware: (req: IncomingMessage, res: ServerResponse, n
 export interface AppOptions {
   /** TLS material; undefined serves plain HTTP (tests with inject, or behind a trusted proxy). */
   readonly tls?: TlsMaterial | undefined;
+  /** The folder of the card-collection page (tests of its change detection); default web/cards/. */
+  readonly collectPageRoot?: URL | undefined;
 }
 
 /**
@@ -205,6 +211,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
+    registerCardSessionRoutes(api, { sessions: runtime.cardSessions, publicUrl: config.publicUrl });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
     registerAuditConsistencyRoute(api, { db: runtime.store.db });
     registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
@@ -229,6 +236,24 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerConsentLinkRoutes(pub, { consent: runtime.consent, inventory: runtime.inventory });
     registerNoticeRoutes(pub, { sources: () => sourcesOf(runtime), version: () => runtime.consent.notices.current() });
     registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
+  });
+  // The card fields a checkout embeds, and their one call with a publishable key; checked against
+  // their release manifest and the page as last served (PCI DSS 11.6.1).
+  const collectPage = loadCollectPage({ root: options.collectPageRoot, storefrontOrigins: config.storefrontOrigins, baseHeaders: securityHeaders });
+  const collectMonitor = createCollectMonitor({ page: collectPage, db: runtime.store.db, audit: runtime.audit, clock: runtime.clock, logger: runtime.logger });
+  app.addHook('onReady', async () => void (await collectMonitor.start()));
+  app.addHook('onClose', async () => collectMonitor.close());
+  await app.register(async (collect) => {
+    await collect.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-collect-' }) });
+    registerCollectRoutes(collect, {
+      sessions: runtime.cardSessions,
+      page: collectPage,
+      storefrontOrigins: config.storefrontOrigins,
+      publicUrl: config.publicUrl,
+      failures: runtime.identity.authFailures,
+      inventory: runtime.inventory,
+      schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
+    });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis, (customers) =>

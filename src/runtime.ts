@@ -23,6 +23,7 @@ import { Redis } from 'ioredis';
 import { createCardKeys } from './modules/cards/keys.ts';
 import { memoryCvvStore, redisCvvStore } from './modules/cards/cvv-store.ts';
 import { CARDS_COLLECTION, createCardService, type CardService } from './modules/cards/service.ts';
+import { createCardSessions, type CardSessions } from './modules/cards/sessions.ts';
 import { createRightsService, type RightsService } from './modules/rights/service.ts';
 import { createErasureService, identityAccountCloser, type ErasureService } from './modules/rights/erasure.ts';
 import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
@@ -55,6 +56,8 @@ export interface Runtime {
   readonly policy: PolicyService;
   readonly vault: VaultService;
   readonly cards: CardService;
+  /** Publishable keys for the card-collection page (POST /v1/cards/sessions). */
+  readonly cardSessions: CardSessions;
   readonly identity: IdentityServices;
   readonly staff: StaffServices;
   readonly rights: RightsService;
@@ -199,6 +202,14 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       deterministic: config.cardsDeterministic,
       graceDays: config.cardsExpiryGraceDays,
     });
+    const cardSessions = createCardSessions({
+      db: store.db,
+      cards,
+      audit,
+      clock,
+      hashKeys: (rootKeys.versions.get('api-key-hash') ?? []).map((v) => v.key),
+      storefrontOrigins: config.storefrontOrigins,
+    });
     const apiKeys = createApiKeyService({
       db: store.db,
       store,
@@ -261,6 +272,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       policy,
       vault,
       cards,
+      cardSessions,
       identity,
       staff,
       rights,

@@ -147,6 +147,10 @@ export const CONFIG_VARIABLES = {
     schema: z.string().min(1).optional(),
     doc: 'Card relay targets: comma-separated origins (https://api.processor.example). Plain http only for loopback hosts. Unset: the relay forwards nowhere.',
   },
+  CUSTOS_STOREFRONT_ORIGINS: {
+    schema: z.string().min(1).optional(),
+    doc: 'Origins of the shop\'s checkout pages (https://shop.example, comma-separated) that may embed the card fields of /cards/collect (CSP frame-ancestors), receive their token by postMessage, and call POST /v1/cards/collect cross-origin (CORS). Plain http only for loopback hosts. Unset: no page may embed the card fields and no card session can be created.',
+  },
   CUSTOS_RELAY_CA: { schema: z.string().min(1).optional(), doc: 'PEM file of a CA the relay trusts besides the system ones (a processor test environment).' },
   CUSTOS_CARDS_EXPIRY_GRACE_DAYS: {
     schema: positiveInt.max(400).default(30),
@@ -297,6 +301,8 @@ export interface Config {
     readonly file: string | undefined;
     readonly syslog: { readonly protocol: 'tcp' | 'tls'; readonly host: string; readonly port: number; readonly caFile: string | undefined } | undefined;
   };
+  /** Checkout origins that may embed /cards/collect and call POST /v1/cards/collect (CUSTOS_STOREFRONT_ORIGINS). */
+  readonly storefrontOrigins: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -427,7 +433,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trainingValidityMonths: p.CUSTOS_TRAINING_VALIDITY_MONTHS,
     cardsDeterministic: p.CUSTOS_CARDS_DETERMINISTIC,
     cardsExpiryGraceDays: p.CUSTOS_CARDS_EXPIRY_GRACE_DAYS,
-    relay: { allowlist: relayAllowlist(p.CUSTOS_RELAY_ALLOWLIST), caFile: p.CUSTOS_RELAY_CA },
+    relay: { allowlist: originList('CUSTOS_RELAY_ALLOWLIST', p.CUSTOS_RELAY_ALLOWLIST, 'https://api.processor.example'), caFile: p.CUSTOS_RELAY_CA },
+    storefrontOrigins: Object.freeze(originList('CUSTOS_STOREFRONT_ORIGINS', p.CUSTOS_STOREFRONT_ORIGINS, 'https://shop.example')),
     rights: Object.freeze({
       jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
       bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
@@ -487,8 +494,8 @@ function ocsfOutputs(p: Parsed, cwd: string): Config['ocsf'] {
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
-/** CUSTOS_RELAY_ALLOWLIST as origins; plain http only for loopback (local use). */
-function relayAllowlist(value: string | undefined): string[] {
+/** A comma-separated list of origins (CUSTOS_RELAY_ALLOWLIST, CUSTOS_STOREFRONT_ORIGINS); plain http only for loopback (local use). */
+function originList(variable: string, value: string | undefined, example: string): string[] {
   if (value === undefined) return [];
   const out: string[] = [];
   for (const item of value.split(',').map((s) => s.trim()).filter(Boolean)) {
@@ -496,12 +503,12 @@ function relayAllowlist(value: string | undefined): string[] {
     try {
       url = new URL(item);
     } catch {
-      throw new ConfigError(`invalid configuration:\n  CUSTOS_RELAY_ALLOWLIST: ${JSON.stringify(item)} is not an origin such as https://api.processor.example`);
+      throw new ConfigError(`invalid configuration:\n  ${variable}: ${JSON.stringify(item)} is not an origin such as ${example}`);
     }
     if (url.origin !== item.replace(/\/$/, '') || (url.protocol !== 'https:' && url.protocol !== 'http:'))
-      throw new ConfigError(`invalid configuration:\n  CUSTOS_RELAY_ALLOWLIST: ${JSON.stringify(item)} must be an origin (scheme, host, optional port) and nothing else`);
+      throw new ConfigError(`invalid configuration:\n  ${variable}: ${JSON.stringify(item)} must be an origin (scheme, host, optional port) and nothing else`);
     if (url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname))
-      throw new ConfigError(`invalid configuration:\n  CUSTOS_RELAY_ALLOWLIST: ${JSON.stringify(item)} must use https (plain http only for loopback)`);
+      throw new ConfigError(`invalid configuration:\n  ${variable}: ${JSON.stringify(item)} must use https (plain http only for loopback)`);
     out.push(url.origin);
   }
   return out;

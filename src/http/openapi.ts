@@ -19,6 +19,12 @@ export const SECURITY_SCHEMES = {
     bearerFormat: 'ck_…',
     description: 'An API key from `custos apikey create`, scoped to purposes: `Authorization: Bearer ck_…`.',
   },
+  cardSessionKey: {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'cpk_…',
+    description: 'A single-use publishable key from `POST /v1/cards/sessions` (15 minutes, one tokenisation): `Authorization: Bearer cpk_…`. The card fields at /cards/collect send it; nothing else accepts it.',
+  },
   customerSessionToken: {
     type: 'http',
     scheme: 'bearer',
@@ -110,6 +116,8 @@ export function areaOf(path: string): Area | undefined {
         ...(path === '/v1/customers/{id}/invitation' ? ['IDENTITY_INVITATION_NO_EMAIL', 'IDENTITY_THROTTLED'] : []),
       ],
     };
+  if (path === '/v1/cards/collect')
+    return { security: ['cardSessionKey'], words: 'a publishable key of a card session', errors: ['CARDS', 'POLICY', 'AUDIT', 'VAULT'], extraCodes: ['IDENTITY_AUTH_THROTTLED'] };
   if (/^\/v1\/(?:cards|relay)(?:\/|$)/.test(path))
     return {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],

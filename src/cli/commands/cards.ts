@@ -3,18 +3,20 @@ import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
 
 /**
- * `custos cards sweep`: removes cards past their expiry plus CUSTOS_CARDS_EXPIRY_GRACE_DAYS.
+ * `custos cards sweep`: removes cards past their expiry plus CUSTOS_CARDS_EXPIRY_GRACE_DAYS, and
+ * card sessions (publishable keys) that expired more than a day ago.
  * `custos cards report --quarter 2026Q4 [--json]`: what was removed that quarter, by cause, and
  * how many expired cards are still stored (PCI DSS 3.2.1: checked at least every three months).
  */
-export const CARDS_USAGE = `  cards sweep                                   remove cards past their expiry plus the grace period
+export const CARDS_USAGE = `  cards sweep                                   remove cards past their expiry plus the grace period, and old card sessions
   cards report --quarter YYYYQn [--json]        cards removed in a quarter, by cause; exit 1 if expired cards remain`;
 
 export const cardsCommand: CommandRun = async (runtime, args, io) => {
   const [sub, ...rest] = args;
   if (sub === 'sweep') {
     const removed = await runtime.cards.sweepExpired(runtime.config.cardsExpiryGraceDays);
-    io.out(`removed ${removed} expired cards`);
+    const sessions = await runtime.cardSessions.sweep();
+    io.out(`removed ${removed} expired cards and ${sessions} card sessions`);
     return 0;
   }
   if (sub === 'report') {

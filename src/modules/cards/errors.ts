@@ -44,5 +44,25 @@ export const CardErrors = defineErrors({
     description:
       'A free-text field holds what looks like a payment card number (known IIN range, that brand\'s length and the Luhn check); `fields` names it; nothing was stored. Tokenise cards through /v1/cards.',
   },
+  CARDS_STOREFRONT_ORIGIN_NOT_ALLOWED: {
+    status: 400,
+    description: 'The card session names an `origin` that is not on CUSTOS_STOREFRONT_ORIGINS, names none while several are configured, or none is configured; no session was created.',
+  },
+  CARDS_SESSION_KEY_INVALID: {
+    status: 401,
+    description: 'POST /v1/cards/collect takes only a publishable key (`Authorization: Bearer cpk_…`) minted by POST /v1/cards/sessions; this one is missing, malformed or unknown.',
+  },
+  CARDS_SESSION_KEY_EXPIRED: { status: 401, description: 'The publishable key is older than its 15 minutes; the shop mints a new one for the checkout. Nothing was stored.' },
+  CARDS_SESSION_KEY_USED: { status: 409, description: 'The publishable key was already spent on a card (single use); the shop mints a new one. Nothing was stored.' },
+  CARDS_SESSION_ORIGIN_MISMATCH: { status: 403, description: 'The publishable key was minted for another storefront origin than the one this request comes from. Nothing was stored.' },
+  CARDS_ORIGIN_NOT_ALLOWED: {
+    status: 403,
+    description: "The request's Origin is neither Custos's own nor one of CUSTOS_STOREFRONT_ORIGINS: cross-origin card collection is refused (no CORS headers are sent).",
+  },
+  CARDS_SESSION_UNKNOWN: { status: 404, description: 'No card session has this id.' },
+  CARDS_COLLECT_PAGE_ALTERED: {
+    status: 503,
+    description: 'The card-collection page or one of its files differs from the release manifest (web/cards/collect.manifest.json) since this server started; it is withheld and the change is in the audit log (`cards.collect_page_changed`).',
+  },
 });
 registerErrors(CardErrors);

@@ -12,13 +12,15 @@ import { CARDS_COLLECTION, type CardCallContext, type CardService } from './serv
  * shape only; card rules (Luhn, brand, expiry) answer with codes of their own from the service,
  * and no answer or log line carries the submitted values.
  */
-const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose() });
-const purposeHeader = z.object({
+export const errorBody = z.object({ error: z.object({ code: z.string(), message: z.string(), request_id: z.string() }).loose() });
+export const purposeHeader = z.object({
   'custos-purpose': z.string().max(64).optional().meta({ description: 'Card operations state `payments`.' }),
 });
 const tokenParam = z.object({ token: z.string().min(1).max(40).meta({ description: 'A card token: `tok_…` or a format-preserving token (12–19 digits).' }) });
 const BRANDS = ['visa', 'mastercard', 'amex', 'discover', 'diners', 'jcb', 'unionpay', 'maestro'] as const;
-const cardOut = {
+export const customerIdField = z.string().regex(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a cus_ id').optional();
+export const tokenFormatField = z.enum(['opaque', 'format_preserving']).default('opaque');
+export const cardOut = {
   token: z.string(),
   brand: z.enum(BRANDS),
   bin: z.string(),
@@ -26,6 +28,22 @@ const cardOut = {
   exp_month: z.number().int(),
   exp_year: z.number().int(),
 };
+
+/**
+ * The fields of a card a customer enters (the API-key tokenisation adds customer and token format):
+ * the cardholder name is free text like any other, so the inventory's own rules (control
+ * characters, card numbers) apply to it.
+ */
+export function cardEntryShape(inventory: Inventory, schemaOptions: SchemaOptions) {
+  const cardholderName = fieldWriteSchema(inventory.collections.get(CARDS_COLLECTION)!.fields.get('cardholder_name')!, schemaOptions);
+  return {
+    pan: z.string().max(40).meta({ description: 'The card number, digits only.' }),
+    exp_month: z.number().int(),
+    exp_year: z.number().int(),
+    cardholder_name: (cardholderName as z.ZodType<string>).optional(),
+    cvv: z.string().max(8).optional().meta({ description: 'Kept at most 10 minutes in memory for one relay call; never stored.' }),
+  };
+}
 
 export function cardContext(request: FastifyRequest): CardCallContext {
   const purpose = request.headers['custos-purpose'];
@@ -35,11 +53,8 @@ export function cardContext(request: FastifyRequest): CardCallContext {
 export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardService; relay: Relay; inventory: Inventory; schemaOptions: SchemaOptions }) {
   const { cards } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const col = deps.inventory.collections.get(CARDS_COLLECTION)!;
   const security = [{ apiKey: [] }];
   const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody };
-  // The cardholder name is free text like any other: the inventory's own rules (control characters, card numbers) apply.
-  const cardholderName = fieldWriteSchema(col.fields.get('cardholder_name')!, deps.schemaOptions);
 
   r.post('/v1/cards', {
     // The whole answer is kept sealed, so a retry returns the first token instead of a second card.
@@ -54,13 +69,9 @@ export function registerCardRoutes(app: FastifyInstance, deps: { cards: CardServ
       }),
       body: z
         .strictObject({
-          pan: z.string().max(40).meta({ description: 'The card number, digits only.' }),
-          exp_month: z.number().int(),
-          exp_year: z.number().int(),
-          cardholder_name: (cardholderName as z.ZodType<string>).optional(),
-          cvv: z.string().max(8).optional().meta({ description: 'Kept at most 10 minutes in memory for one relay call; never stored.' }),
-          customer_id: z.string().regex(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/, 'must be a cus_ id').optional(),
-          token_format: z.enum(['opaque', 'format_preserving']).default('opaque'),
+          ...cardEntryShape(deps.inventory, deps.schemaOptions),
+          customer_id: customerIdField,
+          token_format: tokenFormatField,
         })
         .meta({ id: 'CardWrite' }),
       response: { 201: z.object(cardOut).meta({ id: 'CardToken' }), ...errors },

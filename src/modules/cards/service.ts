@@ -66,6 +66,12 @@ export interface CardSecret {
 }
 
 export interface CardService {
+  /**
+   * The purpose check of card operations for work done outside this service (card sessions): the
+   * stated purpose must be the caller's and may write (or read) cards for this customer; a refusal
+   * is audited as `action` and thrown.
+   */
+  authorize(ctx: CardCallContext, action: string, customerId: string | undefined, use: 'read' | 'write'): Promise<void>;
   tokenise(ctx: CardCallContext, input: TokeniseInput): Promise<CardView>;
   read(ctx: CardCallContext, token: string): Promise<CardView>;
   remove(ctx: CardCallContext, token: string): Promise<void>;
@@ -108,6 +114,24 @@ export function originField(address: string): string {
 
 /** The policy's subject for a card linked to no customer. */
 const NO_CUSTOMER = 'cards';
+
+/**
+ * A card audit entry: actor, purpose, token and field names, and the client address (PCI DSS
+ * 10.2.2); never card data. `subjectId` is the customer, or none for a card linked to nobody.
+ */
+export function cardAuditEntry(ctx: CardCallContext, action: string, subjectId: string | null, recordId: string | null, fields: readonly string[], outcome: 'success' | 'denied' | 'failure') {
+  return {
+    actor: ctx.actor.ref,
+    action,
+    subjectId: subjectId === NO_CUSTOMER ? null : subjectId,
+    collection: CARDS_COLLECTION,
+    recordId,
+    fields: [...fields, originField(ctx.clientAddress)],
+    purpose: ctx.purpose ?? null,
+    outcome,
+    requestId: ctx.requestId,
+  };
+}
 const aad = (token: string, version: number) => `custos:card|${token}|${version}`;
 
 /**
@@ -131,18 +155,6 @@ export function createCardService(deps: {
 }): CardService {
   const { db, keys, policy, audit, clock, cvvs } = deps;
 
-  const entry = (ctx: CardCallContext, action: string, subjectId: string, token: string | null, fields: readonly string[], outcome: 'success' | 'denied' | 'failure') => ({
-    actor: ctx.actor.ref,
-    action,
-    subjectId: subjectId === NO_CUSTOMER ? null : subjectId,
-    collection: CARDS_COLLECTION,
-    recordId: token,
-    fields: [...fields, originField(ctx.clientAddress)],
-    purpose: ctx.purpose ?? null,
-    outcome,
-    requestId: ctx.requestId,
-  });
-
   /** One path for the purpose check of every card operation: stated, the caller's, and one that may use cards. */
   async function checkPurpose(ctx: CardCallContext, subjectId: string, action: string, token: string | null, write: boolean): Promise<void> {
     try {
@@ -151,7 +163,7 @@ export function createCardService(deps: {
       else if ((await policy.decide(ctx.actor, purpose, subjectId, deps.collection)).size === 0)
         fail(CardErrors.CARDS_PURPOSE_NOT_ALLOWED, 'the stated purpose may not use cards; state payments');
     } catch (error) {
-      if (error instanceof AppError) await audit.append(entry(ctx, action, subjectId, token, [], 'denied'));
+      if (error instanceof AppError) await audit.append(cardAuditEntry(ctx, action, subjectId, token, [], 'denied'));
       if (error instanceof AppError && error.code === 'POLICY_WRITE_NOT_ALLOWED') fail(CardErrors.CARDS_PURPOSE_NOT_ALLOWED, 'the stated purpose may not use cards; state payments');
       throw error;
     }
@@ -237,6 +249,8 @@ export function createCardService(deps: {
   });
 
   return {
+    authorize: (ctx, action, customerId, use) => checkPurpose(ctx, customerId ?? NO_CUSTOMER, action, null, use === 'write'),
+
     async tokenise(ctx, input) {
       const subject = input.customer_id ?? NO_CUSTOMER;
       await checkPurpose(ctx, subject, 'cards.tokenise', null, true);
@@ -250,7 +264,7 @@ export function createCardService(deps: {
         const existing = await db.selectFrom('cards').selectAll().where('fingerprint', 'in', prints).where('deleted_at', 'is', null).executeTakeFirst();
         if (existing !== undefined) {
           await keepCvv(existing.token, input.cvv);
-          await audit.append(entry(ctx, 'cards.tokenise', existing.customer_id ?? subject, existing.token, CARD_FIELDS, 'success'));
+          await audit.append(cardAuditEntry(ctx, 'cards.tokenise', existing.customer_id ?? subject, existing.token, CARD_FIELDS, 'success'));
           return view(existing, await openRow(existing), false);
         }
       }
@@ -276,7 +290,7 @@ export function createCardService(deps: {
         const inserted = await db.transaction().execute(async (tx) => {
           const result = await tx.insertInto('cards').values(values).onConflict((oc) => oc.column('token').doNothing()).executeTakeFirst();
           if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
-          await audit.appendInTx(tx, entry(ctx, 'cards.tokenise', input.customer_id ?? subject, token, CARD_FIELDS, 'success'));
+          await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.tokenise', input.customer_id ?? subject, token, CARD_FIELDS, 'success'));
           return true;
         });
         if (inserted) {
@@ -292,7 +306,7 @@ export function createCardService(deps: {
       const subject = r.customer_id ?? NO_CUSTOMER;
       await checkPurpose(ctx, subject, 'cards.read', token, false);
       const secret = await openRow(r);
-      await audit.append(entry(ctx, 'cards.read', subject, token, ['exp_month', 'exp_year', 'cardholder_name'], 'success'));
+      await audit.append(cardAuditEntry(ctx, 'cards.read', subject, token, ['exp_month', 'exp_year', 'cardholder_name'], 'success'));
       return view(r, secret, true);
     },
 
@@ -302,7 +316,7 @@ export function createCardService(deps: {
       await checkPurpose(ctx, subject, 'cards.delete', token, true);
       await db.transaction().execute(async (tx) => {
         await tx.updateTable('cards').set(tombstone('delete')).where('token', '=', token).execute();
-        await audit.appendInTx(tx, entry(ctx, 'cards.delete', subject, token, CARD_FIELDS, 'success'));
+        await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.delete', subject, token, CARD_FIELDS, 'success'));
       });
     },
 
@@ -339,11 +353,11 @@ export function createCardService(deps: {
         if (used.has('cvv')) {
           cvv = await takeCvv(token);
           if (cvv === undefined) {
-            await audit.append(entry(ctx, 'cards.relay', subject, token, [...used], 'denied'));
+            await audit.append(cardAuditEntry(ctx, 'cards.relay', subject, token, [...used], 'denied'));
             fail(CardErrors.CARDS_CVV_UNAVAILABLE, 'no CVV is waiting for this token (used, expired after 10 minutes, or never given)');
           }
         }
-        await audit.append(entry(ctx, 'cards.relay', subject, token, [...used].sort(), 'success'));
+        await audit.append(cardAuditEntry(ctx, 'cards.relay', subject, token, [...used].sort(), 'success'));
         out.set(token, cvv === undefined ? secret : { ...secret, cvv });
       }
       return out;
@@ -367,13 +381,13 @@ export function createCardService(deps: {
             at: clock.now().toISOString(),
           })
           .execute();
-        await audit.appendInTx(tx, { ...entry(ctx, 'cards.reveal', r.customer_id ?? NO_CUSTOMER, token, ['pan', 'reason'], 'success'), purpose: PAYMENTS_PURPOSE });
+        await audit.appendInTx(tx, { ...cardAuditEntry(ctx, 'cards.reveal', r.customer_id ?? NO_CUSTOMER, token, ['pan', 'reason'], 'success'), purpose: PAYMENTS_PURPOSE });
       });
       return { pan: secret.pan, revealId: id };
     },
 
     async revealDenied(ctx, token) {
-      await audit.append({ ...entry(ctx, 'cards.reveal', NO_CUSTOMER, isToken(token) ? token : null, ['pan'], 'denied'), purpose: PAYMENTS_PURPOSE });
+      await audit.append({ ...cardAuditEntry(ctx, 'cards.reveal', NO_CUSTOMER, isToken(token) ? token : null, ['pan'], 'denied'), purpose: PAYMENTS_PURPOSE });
     },
 
     async dropCvvs(tokens) {
