@@ -20,6 +20,7 @@ import { registerVaultRoutes } from './modules/vault/routes.ts';
 import { registerCardRoutes } from './modules/cards/routes.ts';
 import { createRelay } from './modules/cards/relay.ts';
 import { registerCardStaffRoutes } from './modules/cards/routes-staff.ts';
+import { registerIncidentRoutes } from './modules/incidents/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -239,6 +240,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       registerProcessorRoutes(staffApi, { processors: runtime.processors, staff: runtime.staff });
       registerObjectionDecisionRoutes(staffApi, { consent: runtime.consent, staff: runtime.staff });
       registerCardStaffRoutes(staffApi, { cards: runtime.cards, staff: runtime.staff, sessions: runtime.identity.sessions });
+      registerIncidentRoutes(staffApi, { incidents: runtime.incidents });
     }),
   );
   return app;
