@@ -245,13 +245,15 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     if (options.background !== false) retention.start();
     // Detection's alert store answers here once it is wired; until then no alert id is known.
     const alerts: AlertLookup = { get: async () => undefined };
+    const incidentKey = deriveIncidentKey({ staffBase: rootKeys.staffBase });
     const incidents = createIncidentService({
       db: store.db,
+      dialect: store.dialect,
       clock,
       audit,
       inventory,
       directory: staff.directory,
-      key: deriveIncidentKey({ staffBase: rootKeys.staffBase }),
+      key: incidentKey,
       alerts,
       reports: staff.reports,
       keyFacts: async () => {
@@ -264,6 +266,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     });
     const incidentReminders = createIncidentReminders({
       db: store.db,
+      dialect: store.dialect,
+      key: incidentKey,
       clock,
       audit,
       notifier: staff.notifier,

@@ -37,7 +37,7 @@ export function clockOf(row: { aware_at: string; deadline_at: string; notified_a
   if (row.notified_at !== null) return { ...base, state: Date.parse(row.notified_at) <= deadline ? 'notified_in_time' : 'notified_late', remaining_seconds: null };
   if (row.status === 'closed') return { ...base, state: 'closed_without_notification', remaining_seconds: null };
   const remaining = Math.floor((deadline - now.getTime()) / 1000);
-  return { ...base, state: remaining > 0 ? 'running' : 'overdue', remaining_seconds: remaining };
+  return { ...base, state: now.getTime() <= deadline ? 'running' : 'overdue', remaining_seconds: remaining };
 }
 
 /** The reminder thresholds that have passed at `now` for a clock that started at `awareAt`. */
@@ -48,5 +48,5 @@ export function remindersDue(awareAt: Date, now: Date): number[] {
 /** The words of a reminder at `hours` after awareness. */
 export function reminderWords(hours: number): string {
   const left = NOTIFY_WITHIN_HOURS - hours;
-  return left > 0 ? `${left} hours left` : 'the 72-hour deadline has passed';
+  return left > 0 ? `${left} hours left` : 'the 72-hour deadline is reached';
 }

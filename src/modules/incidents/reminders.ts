@@ -1,11 +1,13 @@
+import type { KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../kernel/clock.ts';
-import { newId } from '../../kernel/ids.ts';
 import { leasedJob } from '../../store/job-lease.ts';
+import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import type { Notifier } from '../staff/notify.ts';
 import { REMINDER_HOURS, remindersDue, reminderWords } from './art33.ts';
+import { appendTimeline } from './timeline.ts';
 
 /**
  * The Art. 33 reminders: while an incident's clock runs (status open or contained), the members
@@ -32,6 +34,9 @@ export interface IncidentReminders {
 
 export function createIncidentReminders(deps: {
   db: Kysely<Database>;
+  dialect: Dialect;
+  /** The incident key (timeline entries carry no text here, but the timeline's writer takes it). */
+  key: KeyObject;
   clock: Clock;
   audit: Pick<AuditLog, 'append'>;
   notifier: Pick<Notifier, 'tell'>;
@@ -79,10 +84,7 @@ export function createIncidentReminders(deps: {
           'Set the status to notified once the authority has the notification, or close the incident with the reason it needs none.',
       );
       await db.updateTable('incident_reminders').set({ recipients }).where('incident_id', '=', incident.id).where('hours', '=', latest).execute();
-      await db
-        .insertInto('incident_timeline')
-        .values({ id: newId('itl', now.getTime()), incident_id: incident.id, at, recorded_at: at, actor: SYSTEM_ACTOR, kind: 'reminder', detail: JSON.stringify({ hours: latest, recipients }), sealed: null })
-        .execute();
+      await db.transaction().execute((tx) => appendTimeline(tx, { dialect: deps.dialect, key: deps.key, now }, incident.id, { actor: SYSTEM_ACTOR, kind: 'reminder', detail: { hours: latest, recipients } }));
       await audit.append({ actor: SYSTEM_ACTOR, action: 'incidents.reminder_sent', collection: 'incidents', recordId: incident.id, fields: [`hours_${latest}`], outcome: 'success' });
       sent += 1;
     }

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import type { Clock } from '../../kernel/clock.ts';
 import { AppError, fail } from '../../kernel/errors.ts';
 import { isId, newId } from '../../kernel/ids.ts';
+import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import { actorActivity } from '../audit/activity.ts';
 import type { AuditLog } from '../audit/service.ts';
@@ -11,13 +12,14 @@ import type { AlertLookup } from '../detection/contracts.ts';
 import type { Inventory } from '../inventory/index.ts';
 import type { Directory } from '../staff/directory.ts';
 import { sealText } from '../staff/keys.ts';
+import { appendTimeline, type TimelineEntry } from './timeline.ts';
 import { operatorRef, type Operator } from '../staff/ports.ts';
 import type { ReportService } from '../staff/report-service.ts';
 import { deadlineOf } from './art33.ts';
 import { countActivity } from './blast-radius.ts';
 import { renderDrafts, type Controller, type Drafts } from './drafts.ts';
 import { IncidentErrors } from './errors.ts';
-import { incidentAad, timelineAad } from './keys.ts';
+import { incidentAad } from './keys.ts';
 import { NO_EXPOSURE, type Exposure, type KeyFacts } from './protection.ts';
 import { buildReport, type ActorRef, type BlastRadiusReport } from './report.ts';
 import {
@@ -35,7 +37,7 @@ import {
   type StatusInput,
   type UpdateInput,
 } from './schemas.ts';
-import { incidentView, openIncidentText, scopeOf, type Detail, type IncidentRow, type IncidentText, type IncidentView, type ScopeView } from './view.ts';
+import { incidentView, openIncidentText, scopeOf, type IncidentRow, type IncidentText, type IncidentView, type ScopeView } from './view.ts';
 
 /**
  * The incident register (GDPR Art. 33(5): the controller documents every personal data breach,
@@ -62,6 +64,7 @@ export type CardBrands = (tokens: readonly string[] | 'all') => Promise<Record<s
 
 export interface IncidentServiceDeps {
   readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
   readonly clock: Clock;
   readonly audit: Pick<AuditLog, 'append' | 'appendInTx'>;
   readonly inventory: Inventory;
@@ -135,27 +138,11 @@ export function createIncidentService(deps: IncidentServiceDeps): IncidentServic
   }
 
   async function view(r: IncidentRow): Promise<IncidentView> {
-    const timeline = await db.selectFrom('incident_timeline').selectAll().where('incident_id', '=', r.id).orderBy('at').orderBy('id').execute();
+    const timeline = await db.selectFrom('incident_timeline').selectAll().where('incident_id', '=', r.id).orderBy('seq').execute();
     return incidentView(key, r, timeline, clock.now());
   }
 
-  async function addTimeline(tx: Transaction<Database>, incidentId: string, entry: { actor: string; kind: string; at?: string; detail?: Detail; note?: string }): Promise<void> {
-    const now = clock.now();
-    const id = newId('itl', now.getTime());
-    await tx
-      .insertInto('incident_timeline')
-      .values({
-        id,
-        incident_id: incidentId,
-        at: entry.at ?? now.toISOString(),
-        recorded_at: now.toISOString(),
-        actor: entry.actor,
-        kind: entry.kind,
-        detail: JSON.stringify(entry.detail ?? {}),
-        sealed: entry.note === undefined ? null : sealText(key, timelineAad(incidentId, id), entry.note),
-      })
-      .execute();
-  }
+  const addTimeline = (tx: Transaction<Database>, incidentId: string, entry: TimelineEntry) => appendTimeline(tx, { dialect: deps.dialect, key, now: clock.now() }, incidentId, entry);
 
   function checkNotFuture(at: string, field: string): void {
     if (Date.parse(at) > clock.now().getTime() + CLOCK_SKEW_MS) fail(IncidentErrors.INCIDENTS_INVALID, `${field} lies in the future`, { field });

@@ -33,6 +33,8 @@ export interface IncidentTables {
   incident_timeline: {
     id: string;
     incident_id: string;
+    /** 1, 2, …: the order entries were recorded in (unique per incident). */
+    seq: number;
     /** When it happened (a note may record something earlier than its writing). */
     at: string;
     recorded_at: string;

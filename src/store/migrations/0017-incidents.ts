@@ -40,6 +40,7 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .createTable('incident_timeline')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('incident_id', 'text', (c) => c.notNull())
+    .addColumn('seq', 'integer', (c) => c.notNull())
     .addColumn('at', 'text', (c) => c.notNull())
     .addColumn('recorded_at', 'text', (c) => c.notNull())
     .addColumn('actor', 'text', (c) => c.notNull())
@@ -47,7 +48,7 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('detail', 'text', (c) => c.notNull())
     .addColumn('sealed', 'text')
     .execute();
-  await db.schema.createIndex('incident_timeline_incident').on('incident_timeline').columns(['incident_id', 'at']).execute();
+  await db.schema.createIndex('incident_timeline_seq').on('incident_timeline').columns(['incident_id', 'seq']).unique().execute();
   await db.schema
     .createTable('incident_reminders')
     .addColumn('incident_id', 'text', (c) => c.notNull())
