@@ -18,8 +18,8 @@ import { touchesIn, type AtRest, type Touch } from './blast-radius.ts';
  *    b. `exposed` (keys_exposed): the keys that open it were reachable too: the host (its memory
  *       holds unwrapped data keys, and whoever runs code there can have the root provider unwrap
  *       KEKs, an HSM included), a disclosed root key (`exposure.root_key`), or a database copy
- *       taken together with a root key kept in a file beside it (the embedded keyring, or
- *       CUSTOS_ROOT_KEY_FILE inside the data folder or the SQLite database's folder);
+ *       taken together with a root key kept in a file beside it (a SQLite database in the data
+ *       folder with the embedded keyring in it, or a root key file in the SQLite file's folder);
  *    c. otherwise the field stays encrypted (AES-256-GCM under the customer's data key, wrapped
  *       by a KEK, wrapped by the root key), and the decision goes on to 3.
  * 3. `masked` (released_masked): the actor was given only the masked form. Art. 34(3)(a) does not
@@ -111,7 +111,10 @@ export function keyFactsOf(
     const rel = relative(resolve(dir), resolve(file));
     return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
   };
-  const folders = [config.dataDir, ...(config.database.kind === 'sqlite' ? [dirname(config.database.file)] : [])];
+  // A copy of a SQLite database is a copy of its folder (the data folder, when the file lies in
+  // it); a PostgreSQL dump holds no file of the server's host.
+  const db = config.database;
+  const folders = db.kind === 'sqlite' ? [inside(db.file, config.dataDir) ? config.dataDir : dirname(db.file)] : [];
   const root = config.root;
   const file = root.kind === 'keyring' ? join(config.dataDir, KEYRING_FILE) : root.kind === 'file' ? root.file : undefined;
   return {
