@@ -66,7 +66,7 @@ export type RadiusQuery = z.input<typeof RadiusQuerySchema>;
 export function canonicalActorId(kind: (typeof ACTOR_KINDS)[number], id: string): string | undefined {
   if (kind === 'staff') return isId(STAFF_ID_PREFIX, id) ? id : undefined;
   if (kind === 'apikey') return isId(ID_PREFIX.apiKey, id) ? id : undefined;
-  const address = id.endsWith('::/64') ? id.slice(0, -4) : id;
+  const address = id.endsWith('::/64') ? id.slice(0, -'/64'.length) : id;
   return isIP(address) === 0 ? undefined : (sourceOf(address) ?? undefined);
 }
 
