@@ -47,7 +47,6 @@ export interface FieldTouch extends FieldRef {
   /** Entries that touched the field. */
   entries: number;
   customers: number;
-  records: number;
   touches: Record<Touch, number>;
   /** Union of the touch bits over every entry (see `touchesIn`). */
   mask: number;
@@ -72,7 +71,8 @@ export interface Activity {
   refused: number;
   /** Distinct records touched (those the entries name by id; a list of orders names none). */
   records: number;
-  /** Card records touched that belong to no customer. */
+  /** Card records touched, and those of them that belong to no customer. */
+  card_records: number;
   card_records_without_customer: number;
   readonly fields: Map<string, FieldTouch>;
   readonly customers: Map<string, AffectedCustomer>;
@@ -115,6 +115,7 @@ export function countActivity(inventory: Inventory, groups: readonly ActivityGro
     touching: 0,
     refused: 0,
     records: 0,
+    card_records: 0,
     card_records_without_customer: 0,
     fields: new Map(),
     customers: new Map(),
@@ -123,36 +124,58 @@ export function countActivity(inventory: Inventory, groups: readonly ActivityGro
     card_relays: 0,
     card_tokens: new Set(),
   };
-  const parsed = new Map<string, string[]>();
+  /** What one (collection, action, purpose, outcome, fields) combination touches, worked out once: the log has few of them. */
+  interface Slot {
+    readonly key: string;
+    readonly field: FieldTouch;
+    readonly touch: Touch;
+    readonly bit: number;
+  }
+  const combos = new Map<string, readonly Slot[] | null>();
+  const slotOf = (ref: FieldRef, touch: Touch): Slot => {
+    const key = fieldKey(ref);
+    let f = a.fields.get(key);
+    if (f === undefined) {
+      f = { ...ref, entries: 0, customers: 0, touches: { clear: 0, masked: 0, not_released: 0, written: 0 }, mask: 0 };
+      a.fields.set(key, f);
+    }
+    return { key, field: f, touch, bit: BIT[touch] };
+  };
+  /** The slots a touching group fills; null for a group that touches no customer data. */
+  const comboOf = (g: ActivityGroup): readonly Slot[] | null => {
+    const id = `${g.collection ?? ''}\u0000${g.action}\u0000${g.purpose ?? ''}\u0000${g.fields}`;
+    let slots = combos.get(id);
+    if (slots === undefined) {
+      const whole = WHOLE_RECORD_ACTIONS.get(g.action);
+      const refs =
+        whole !== undefined
+          ? [whole]
+          : g.collection !== null && inventory.collections.has(g.collection)
+            ? (JSON.parse(g.fields) as string[]).map((n) => resolveField(inventory, g.collection!, n)).filter((r) => r !== undefined)
+            : [];
+      slots = refs.length === 0 ? null : refs.map((ref) => slotOf(ref, touchOf(inventory, g, ref)));
+      combos.set(id, slots);
+    }
+    return slots;
+  };
   const records = new Set<string>();
-  const fieldCustomers = new Map<string, Set<string>>();
-  const fieldRecords = new Map<string, Set<string>>();
-  const customerRecords = new Map<string, Set<string>>();
   for (const g of groups) {
     a.entries += g.entries;
     const byOutcome = a.actions.get(g.action) ?? new Map<string, number>();
     byOutcome.set(g.outcome, (byOutcome.get(g.outcome) ?? 0) + g.entries);
     a.actions.set(g.action, byOutcome);
-    const whole = WHOLE_RECORD_ACTIONS.get(g.action);
-    if (whole === undefined && (g.collection === null || !inventory.collections.has(g.collection))) continue;
+    const data = WHOLE_RECORD_ACTIONS.has(g.action) || (g.collection !== null && inventory.collections.has(g.collection));
+    if (!data) continue;
     if (g.outcome !== 'success') {
       a.refused += g.entries;
       continue;
     }
-    let names = parsed.get(g.fields);
-    if (names === undefined) parsed.set(g.fields, (names = JSON.parse(g.fields) as string[]));
-    const refs = whole !== undefined ? [whole] : names.map((n) => resolveField(inventory, g.collection!, n)).filter((r) => r !== undefined);
-    if (refs.length === 0) continue;
-    if (g.subject_id === null && whole !== undefined) continue;
+    const slots = comboOf(g);
+    if (slots === null || (g.subject_id === null && WHOLE_RECORD_ACTIONS.has(g.action))) continue;
     a.touching += g.entries;
     if (g.action === 'cards.reveal') a.card_reveals += g.entries;
     if (g.action === 'cards.relay') a.card_relays += g.entries;
     if (g.collection === 'cards' && g.record_id !== null) a.card_tokens.add(g.record_id);
-    const record = g.record_id === null ? undefined : `${g.collection ?? ''}:${g.record_id}`;
-    if (record !== undefined && !records.has(record)) {
-      records.add(record);
-      if (g.subject_id === null && g.collection === 'cards') a.card_records_without_customer += 1;
-    }
     let customer: AffectedCustomer | undefined;
     if (g.subject_id !== null) {
       customer = a.customers.get(g.subject_id);
@@ -161,37 +184,30 @@ export function countActivity(inventory: Inventory, groups: readonly ActivityGro
         a.customers.set(g.subject_id, customer);
       }
       customer.entries += g.entries;
-      if (record !== undefined) {
-        const mine = customerRecords.get(g.subject_id) ?? new Set<string>();
-        mine.add(record);
-        customerRecords.set(g.subject_id, mine);
-      }
       if (g.first_at < customer.first_at) customer.first_at = g.first_at;
       if (g.last_at > customer.last_at) customer.last_at = g.last_at;
     }
-    for (const ref of refs) {
-      const key = fieldKey(ref);
-      const touch = touchOf(inventory, g, ref);
-      let f = a.fields.get(key);
-      if (f === undefined) {
-        f = { ...ref, entries: 0, customers: 0, records: 0, touches: { clear: 0, masked: 0, not_released: 0, written: 0 }, mask: 0 };
-        a.fields.set(key, f);
-        fieldCustomers.set(key, new Set());
-        fieldRecords.set(key, new Set());
+    // A record belongs to one customer (or, a card, to none): counted once, for its customer. Record
+    // ids are unique across collections (each collection's ids have their own prefix).
+    if (g.record_id !== null) {
+      const record = g.record_id;
+      if (!records.has(record)) {
+        records.add(record);
+        if (g.collection === 'cards') a.card_records += 1;
+        if (customer !== undefined) customer.records += 1;
+        else if (g.collection === 'cards') a.card_records_without_customer += 1;
       }
+    }
+    for (const slot of slots) {
+      const f = slot.field;
       f.entries += g.entries;
-      f.touches[touch] += g.entries;
-      f.mask |= BIT[touch];
-      if (g.subject_id !== null) fieldCustomers.get(key)!.add(g.subject_id);
-      if (record !== undefined) fieldRecords.get(key)!.add(record);
-      if (customer !== undefined) customer.fields.set(key, (customer.fields.get(key) ?? 0) | BIT[touch]);
+      f.touches[slot.touch] += g.entries;
+      f.mask |= slot.bit;
+      if (customer !== undefined) customer.fields.set(slot.key, (customer.fields.get(slot.key) ?? 0) | slot.bit);
     }
   }
   a.records = records.size;
-  for (const [key, f] of a.fields) {
-    f.customers = fieldCustomers.get(key)!.size;
-    f.records = fieldRecords.get(key)!.size;
-  }
-  for (const [id, c] of a.customers) c.records = customerRecords.get(id)?.size ?? 0;
+  // Customers per field, from each customer's own fields (one count per customer, however many entries).
+  for (const c of a.customers.values()) for (const key of c.fields.keys()) a.fields.get(key)!.customers += 1;
   return a;
 }

@@ -19,7 +19,6 @@ export interface FieldReport {
   readonly at_rest: AtRest;
   readonly entries: number;
   readonly customers: number;
-  readonly records: number;
   readonly touches: Readonly<Record<Touch, number>>;
   readonly decision: Decision;
   readonly reason: Reason;
@@ -97,51 +96,48 @@ export function buildReport(input: {
   brands: Readonly<Record<string, number>>;
 }): BlastRadiusReport {
   const { inventory, activity, exposure, keys } = input;
+  // Decisions depend on (at rest, touch bits) alone: a handful of pairs, however many customers.
+  const memo = new Map<string, ReturnType<typeof decide>>();
+  const decided = (atRest: AtRest, mask: number) => {
+    const k = `${atRest}${mask}`;
+    let d = memo.get(k);
+    if (d === undefined) memo.set(k, (d = decide(atRest, mask, exposure, keys)));
+    return d;
+  };
   const fields: FieldReport[] = [];
-  for (const f of activity.fields.values()) {
-    const d = decide(f.at_rest, f.mask, exposure, keys);
-    fields.push({
-      collection: f.collection,
-      field: f.field,
-      category: f.category,
-      at_rest: f.at_rest,
-      entries: f.entries,
-      customers: f.customers,
-      records: f.records,
-      touches: { ...f.touches },
-      ...d,
-    });
-  }
+  for (const f of activity.fields.values())
+    fields.push({ collection: f.collection, field: f.field, category: f.category, at_rest: f.at_rest, entries: f.entries, customers: f.customers, touches: { ...f.touches }, ...decided(f.at_rest, f.mask) });
   // The stored data was reached: every declared field is concerned, touched by the actor or not.
   if (exposure.database || exposure.host)
     for (const c of inventory.collections.values())
       for (const def of c.fields.values()) {
         if (activity.fields.has(fieldKey({ collection: c.name, field: def.name }))) continue;
-        const d = decide(def.protection, 0, exposure, keys);
         const touches = Object.fromEntries(TOUCHES.map((t) => [t, 0])) as Record<Touch, number>;
-        fields.push({ collection: c.name, field: def.name, category: def.category, at_rest: def.protection, entries: 0, customers: 0, records: 0, touches, ...d });
+        fields.push({ collection: c.name, field: def.name, category: def.category, at_rest: def.protection, entries: 0, customers: 0, touches, ...decided(def.protection, 0) });
       }
   fields.sort((a, b) => a.collection.localeCompare(b.collection) || a.field.localeCompare(b.field));
   const allStored = fields.some((f) => f.reason === 'stored_in_clear' || f.reason === 'keys_exposed');
 
-  const byCategory = new Map<string, { fields: string[]; customers: Set<string>; entries: number; decision: Decision }>();
+  const byCategory = new Map<string, { fields: string[]; customers: number; entries: number; decision: Decision }>();
   for (const f of fields) {
-    const c = byCategory.get(f.category) ?? { fields: [], customers: new Set<string>(), entries: 0, decision: 'protected' as Decision };
+    const c = byCategory.get(f.category) ?? { fields: [], customers: 0, entries: 0, decision: 'protected' as Decision };
     c.fields.push(`${f.collection}.${f.field}`);
     c.entries += f.entries;
     c.decision = worst(c.decision, f.decision);
     byCategory.set(f.category, c);
   }
-  const atRestOf = new Map(fields.map((f) => [`${f.collection}.${f.field}`, f.at_rest]));
 
   const customers: CustomerReport[] = [];
   let exposedCustomers = 0;
   for (const c of activity.customers.values()) {
     const exposed: string[] = [];
+    const categories = new Set<string>();
     for (const [key, mask] of c.fields) {
-      byCategory.get(activity.fields.get(key)!.category)!.customers.add(c.customer_id);
-      if (decide(atRestOf.get(key)!, mask, exposure, keys).decision !== 'protected') exposed.push(key);
+      const f = activity.fields.get(key)!;
+      categories.add(f.category);
+      if (decided(f.at_rest, mask).decision !== 'protected') exposed.push(key);
     }
+    for (const category of categories) byCategory.get(category)!.customers += 1;
     if (exposed.length > 0 || allStored) exposedCustomers += 1;
     customers.push({
       customer_id: c.customer_id,
@@ -157,7 +153,6 @@ export function buildReport(input: {
   customers.sort((a, b) => (a.customer_id < b.customer_id ? -1 : a.customer_id > b.customer_id ? 1 : 0));
 
   const cardFields = fields.filter((f) => f.collection === 'cards' && f.entries > 0);
-  const cardRecords = cardFields.reduce((n, f) => Math.max(n, f.records), 0);
   return {
     actor: input.actor,
     actors: input.actors,
@@ -178,7 +173,7 @@ export function buildReport(input: {
     },
     all_stored_customers: allStored,
     categories: [...byCategory.entries()]
-      .map(([category, c]) => ({ category, fields: c.fields, customers: c.customers.size, entries: c.entries, decision: c.decision }))
+      .map(([category, c]) => ({ category, fields: c.fields, customers: c.customers, entries: c.entries, decision: c.decision }))
       .sort((a, b) => a.category.localeCompare(b.category)),
     fields,
     actions: [...activity.actions.entries()]
@@ -187,7 +182,7 @@ export function buildReport(input: {
     cards: {
       // Stored data reached: the cards stored count (their brands are given for every stored card then).
       involved: cardFields.length > 0 || activity.card_reveals > 0 || activity.card_relays > 0 || ((exposure.database || exposure.host) && Object.values(input.brands).some((n) => n > 0)),
-      records: cardRecords,
+      records: activity.card_records,
       reveals: activity.card_reveals,
       relays: activity.card_relays,
       brands: input.brands,

@@ -89,7 +89,6 @@ const blastRadius = z
         at_rest: z.enum(['randomised', 'searchable', 'plain', 'undeclared']),
         entries: z.number(),
         customers: z.number(),
-        records: z.number(),
         touches: z.object(Object.fromEntries(TOUCHES.map((t) => [t, z.number()])) as Record<(typeof TOUCHES)[number], z.ZodNumber>),
         decision,
         reason: z.string(),
