@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
  */
 export type DbKind = 'sqlite' | 'postgres';
 export type Op = 'read' | 'lookup' | 'create';
-/** The vault loads, the sign-in bench, and the card vault bench. */
-export type BenchOp = Op | 'signin' | 'cards';
+/** The vault loads, the sign-in bench, the card vault bench, and the incident blast radius over a large audit log. */
+export type BenchOp = Op | 'signin' | 'cards' | 'blast';
 
 export interface BenchOptions {
   readonly duration: number;
@@ -15,6 +15,8 @@ export interface BenchOptions {
   readonly connections: number;
   readonly rounds: number;
   readonly seed: number;
+  /** Audit entries seeded for the blast-radius bench. */
+  readonly blastEntries: number;
   readonly databases: readonly DbKind[];
   readonly ops: readonly BenchOp[];
   readonly pgUrl: string;
@@ -37,6 +39,9 @@ const USAGE = `npm run bench -- [options]
                     (bench/cards.ts: tokenise against a customer create, relay
                     overhead over a direct processor call), each on a fresh
                     database of its own
+                    ; blast is an incident's blast radius over a large audit
+                    log (bench/blast-radius.ts)
+  --blast-entries N audit entries seeded for blast (BENCH_BLAST_ENTRIES, 1000000)
   --pg-url URL      PostgreSQL server (BENCH_PG_URL, postgres://postgres@127.0.0.1:5432/test)
   --json FILE       also write the results as JSON
   --profile         after the loads, CPU-profile the protected server per operation
@@ -63,6 +68,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
       connections: { type: 'string' },
       rounds: { type: 'string' },
       seed: { type: 'string' },
+      'blast-entries': { type: 'string' },
       db: { type: 'string' },
       ops: { type: 'string' },
       'pg-url': { type: 'string' },
@@ -84,8 +90,9 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     connections: Math.floor(positive(values.connections ?? env.BENCH_CONNECTIONS ?? '32', '--connections')),
     rounds: Math.floor(positive(values.rounds ?? env.BENCH_ROUNDS ?? '3', '--rounds')),
     seed: Math.floor(positive(values.seed ?? env.BENCH_SEED ?? '2000', '--seed')),
+    blastEntries: Math.floor(positive(values['blast-entries'] ?? env.BENCH_BLAST_ENTRIES ?? '1000000', '--blast-entries')),
     databases: list(values.db ?? env.BENCH_DB ?? 'sqlite,postgres', ['sqlite', 'postgres'] as const, '--db'),
-    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,cards', ['read', 'lookup', 'create', 'signin', 'cards'] as const, '--ops'),
+    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,cards,blast', ['read', 'lookup', 'create', 'signin', 'cards', 'blast'] as const, '--ops'),
     pgUrl,
     json: values.json,
     profile: values.profile === true,

@@ -10,13 +10,15 @@ import { setUpProtected, startProtected, startTwin, type Target } from './server
 import { benchSignIn, SIGNIN_TARGET, signInMarkdown, type SignInResult } from './signin.ts';
 import { benchCards, cardsMarkdown, cardsMeet, type CardsResult } from './cards.ts';
 import { sanityCheck, seed, type Seeded } from './workload.ts';
+import { benchBlastRadius, blastMarkdown, blastMeets, type BlastResult } from './blast-radius.ts';
 
 /**
  * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
  * for read, lookup by email and create. Both servers run as child processes; autocannon loads
  * one at a time from here, alternating protected and unprotected in rounds, and reports req/s,
  * p99 and the protected/unprotected ratio. Then, each on a fresh database, the sign-in bench
- * (bench/signin.ts) and the card vault bench (bench/cards.ts).
+ * (bench/signin.ts), the card vault bench (bench/cards.ts) and an incident's blast radius over a
+ * large audit log (bench/blast-radius.ts).
  */
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const OP_ORDER: readonly Op[] = ['read', 'lookup', 'create'];
@@ -125,16 +127,23 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const signIns: SignInResult[] = [];
   const cards: CardsResult[] = [];
+  const blasts: BlastResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
     if (opts.ops.includes('cards')) cards.push(await cardsOn(kind, opts));
+    if (opts.ops.includes('blast')) blasts.push(await benchBlastRadius(kind, { entries: opts.blastEntries, pgUrl: opts.pgUrl }));
   }
-  const tables = [rows.length > 0 ? markdown(rows) : '', signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : '', cards.length > 0 ? cardsMarkdown(cards) : ''].filter((t) => t !== '');
+  const tables = [
+    rows.length > 0 ? markdown(rows) : '',
+    signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : '',
+    cards.length > 0 ? cardsMarkdown(cards) : '',
+    blasts.length > 0 ? blastMarkdown(blasts) : '',
+  ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
-  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards }, null, 2)}\n`);
-  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet)) ? 1 : 0;
+  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards, blast_radius: blasts }, null, 2)}\n`);
+  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet) && blasts.every(blastMeets)) ? 1 : 0;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const)

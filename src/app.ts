@@ -24,6 +24,7 @@ import { registerCardSessionRoutes } from './modules/cards/routes-sessions.ts';
 import { registerCollectRoutes } from './modules/cards/routes-collect.ts';
 import { loadCollectPage } from './modules/cards/collect-page.ts';
 import { createCollectMonitor } from './modules/cards/collect-monitor.ts';
+import { registerIncidentRoutes } from './modules/incidents/routes.ts';
 import { registerIdentityRoutes, staffScope, staffVaultActor } from './modules/identity/routes/routes.ts';
 import { registerInvitationRoute } from './modules/identity/routes/routes-claim.ts';
 import { registerStaffRoutes } from './modules/staff/routes.ts';
@@ -265,6 +266,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       registerProcessorRoutes(staffApi, { processors: runtime.processors, staff: runtime.staff });
       registerObjectionDecisionRoutes(staffApi, { consent: runtime.consent, staff: runtime.staff });
       registerCardStaffRoutes(staffApi, { cards: runtime.cards, staff: runtime.staff, sessions: runtime.identity.sessions });
+      registerIncidentRoutes(staffApi, { incidents: runtime.incidents });
     }),
   );
   return app;

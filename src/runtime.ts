@@ -33,6 +33,12 @@ import { createIdentityServices, type IdentityServices } from './modules/identit
 import { staffSignInStanding } from './modules/identity/sessions/session-staff.ts';
 import { deriveStaffKeys } from './modules/staff/keys.ts';
 import { createStaffServices, type StaffServices } from './modules/staff/services.ts';
+import { cardBrands } from './modules/cards/brands.ts';
+import type { AlertLookup } from './modules/detection/contracts.ts';
+import { deriveIncidentKey } from './modules/incidents/keys.ts';
+import { keyFactsOf } from './modules/incidents/protection.ts';
+import { createIncidentReminders, type IncidentReminders } from './modules/incidents/reminders.ts';
+import { createIncidentService, type IncidentService } from './modules/incidents/service.ts';
 import { migrate, openStore, type Store } from './store/database.ts';
 
 /**
@@ -69,6 +75,8 @@ export interface Runtime {
   readonly processors: ProcessorService;
   /** Recipients told of erasures (GDPR Art. 19) by signed webhooks, retried, confirmed. */
   readonly processorNotices: ProcessorNotices;
+  readonly incidents: IncidentService;
+  readonly incidentReminders: IncidentReminders;
   close(): Promise<void>;
 }
 
@@ -257,6 +265,37 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'retention sweep failed'),
     });
     if (options.background !== false) retention.start();
+    // Detection's alert store answers here once it is wired; until then no alert id is known.
+    const alerts: AlertLookup = { get: async () => undefined };
+    const incidentKey = deriveIncidentKey({ staffBase: rootKeys.staffBase });
+    const incidents = createIncidentService({
+      db: store.db,
+      dialect: store.dialect,
+      clock,
+      audit,
+      inventory,
+      directory: staff.directory,
+      key: incidentKey,
+      alerts,
+      reports: staff.reports,
+      keyFacts: async () => {
+        const status = await keys.status();
+        const kid = ring.current().kid;
+        return keyFactsOf(config, { root_kid: kid, kek_version: status.current, keks_under_older_root: status.versions.filter((v) => v.root_kid !== kid).length });
+      },
+      cardBrands: (tokens) => cardBrands(store.db, tokens),
+      controller: { name: config.controller.name, address: config.controller.address, dpoContact: config.controller.dpoContact, privacyContact: config.controller.privacyContact },
+    });
+    const incidentReminders = createIncidentReminders({
+      db: store.db,
+      dialect: store.dialect,
+      key: incidentKey,
+      clock,
+      audit,
+      notifier: staff.notifier,
+      onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'incident reminders failed'),
+    });
+    if (options.background !== false) incidentReminders.start();
     let closed = false;
     return {
       config,
@@ -283,6 +322,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       consent,
       processors,
       processorNotices,
+      incidents,
+      incidentReminders,
       async close() {
         if (closed) return;
         closed = true;
@@ -290,6 +331,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         await resealed;
         await retention.stop();
         await processorNotices.stop();
+        await incidentReminders.stop();
         await identity.close();
         await apiKeys.close();
         await audit.stop();

@@ -89,6 +89,7 @@ export function areaOf(path: string): Area | undefined {
     return { ...STAFF, optional: true, words: 'a staff session (bearer token or cookie)' };
   if (path.startsWith('/v1/staff/auth/')) return { ...STAFF, words: 'a staff session (bearer token or cookie)' };
   if (path.startsWith('/v1/staff/')) return STAFF;
+  if (path === '/v1/security/incidents' || path.startsWith('/v1/security/incidents/')) return { ...STAFF, errors: ['IDENTITY', 'STAFF', 'INCIDENTS', 'AUDIT'] };
   // Public: the privacy notice, receipt keys and their check, and links whose token authorises them.
   if (/^\/v1\/(?:privacy-notice(?:\.css)?|keys\/receipts|receipts\/verify|unsubscribe\/\{token\}|consents\/confirm\/\{token\})$/.test(path) || path.startsWith('/.well-known/'))
     return { security: [], words: 'none', errors: ['CONSENT'] };
@@ -237,6 +238,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   'staff training': 'Training courses and completions; missing or expired training blocks access to customer data.',
   'staff security': 'Threat reports by staff.',
   'staff elevation': 'Just-in-time access to one customer for one purpose beyond the role.',
+  incidents: 'The incident register: the 72-hour clock, blast radius from the audit log, notification drafts (docs/when-something-goes-wrong.md).',
 };
 
 function completeOperation(method: string, path: string, op: Json, ids: Map<string, string>): void {

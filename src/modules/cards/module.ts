@@ -10,7 +10,8 @@
  * collect-page.ts, web/cards/; change detection in collect-monitor.ts); the CVV store
  * (cvv-store.ts); `custos cards sweep|report` (src/cli/commands/cards.ts); error codes CARDS_* (errors.ts); the card
  * data rules (card-rules.ts: Luhn, IIN ranges, expiry, masking, token formats, keyed-hash index);
- * the service keys `card-vault` and `card-index` (keys.ts), rotated by `custos keys rotate --cards`.
+ * the service keys `card-vault` and `card-index` (keys.ts), rotated by `custos keys rotate --cards`;
+ * the count of stored cards by brand for the incident register's PCI DSS 12.10.1 step (brands.ts).
  *
  * Personal data it holds: payment cards (PAN, expiry, cardholder name) of the inventory's `cards`
  * collection, sealed together with AES-256-GCM under the card-vault key, bound to token and key

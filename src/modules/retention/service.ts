@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../kernel/clock.ts';
-import { newId } from '../../kernel/ids.ts';
+import { leasedJob } from '../../store/job-lease.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import { addMonths, utcDate } from '../rights/deadlines.ts';
@@ -56,10 +56,6 @@ export function createRetentionService(deps: {
   onError?: (error: unknown) => void;
 }): RetentionService {
   const { db, clock } = deps;
-  const holder = newId('job');
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<unknown> | undefined;
-
   async function audited(action: string, collection: string, ids: readonly string[]) {
     for (let i = 0; i < ids.length; i += BATCH)
       await deps.audit.append({ actor: 'system:retention', action, collection, fields: ids.slice(i, i + BATCH), outcome: 'success' });
@@ -92,45 +88,23 @@ export function createRetentionService(deps: {
     };
   }
 
-  /** Takes or renews the lease for `ms`; true when this process holds it. */
-  async function lease(ms: number): Promise<boolean> {
-    const now = clock.now();
-    const until = new Date(now.getTime() + ms).toISOString();
-    await db.insertInto('job_leases').values({ name: LEASE_NAME, holder: '', expires_at: '' }).onConflict((oc) => oc.column('name').doNothing()).execute();
-    const taken = await db
-      .updateTable('job_leases')
-      .set({ holder, expires_at: until })
-      .where('name', '=', LEASE_NAME)
-      .where((eb) => eb.or([eb('holder', '=', holder), eb('expires_at', '<', now.toISOString())]))
-      .executeTakeFirst();
-    return Number(taken.numUpdatedRows) === 1;
-  }
+  const job = leasedJob({
+    db,
+    clock,
+    name: LEASE_NAME,
+    leaseMs: 15 * 60_000,
+    run: async () => {
+      const report = await run({ dryRun: false });
+      await deps.daily?.();
+      return report;
+    },
+    onError: deps.onError,
+  });
 
   return {
     run,
-    async runLeased() {
-      if (!(await lease(15 * 60_000))) return undefined;
-      try {
-        const report = await run({ dryRun: false });
-        await deps.daily?.();
-        return report;
-      } finally {
-        await db.updateTable('job_leases').set({ expires_at: '' }).where('name', '=', LEASE_NAME).where('holder', '=', holder).execute();
-      }
-    },
-    start(everyMs = 60 * 60_000) {
-      if (timer !== undefined) return;
-      timer = setInterval(() => {
-        running ??= this.runLeased()
-          .catch((error: unknown) => deps.onError?.(error))
-          .finally(() => (running = undefined));
-      }, everyMs);
-      timer.unref();
-    },
-    async stop() {
-      if (timer !== undefined) clearInterval(timer);
-      timer = undefined;
-      await running;
-    },
+    runLeased: () => job.runLeased(),
+    start: (everyMs = 60 * 60_000) => job.start(everyMs),
+    stop: () => job.stop(),
   };
 }

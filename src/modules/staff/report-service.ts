@@ -43,6 +43,11 @@ export interface ReportService {
   create(caller: { memberId: string }, input: ReportInput, requestId?: string): Promise<{ id: string; createdAt: string }>;
   /** Newest first; `before` is a report id (cursor). Needs `reports.read`. */
   list(caller: { memberId: string }, page?: { limit?: number; before?: string | undefined }, requestId?: string): Promise<ThreatReport[]>;
+  /**
+   * A report's id, reporter, kind and time, without its text (an incident opened from it names it;
+   * reading the text stays with holders of `reports.read`).
+   */
+  find(id: string): Promise<Omit<ThreatReport, 'summary' | 'details'> | undefined>;
 }
 
 export function createReportService(deps: {
@@ -107,6 +112,11 @@ export function createReportService(deps: {
         const body = JSON.parse(openText(reportKey, aad(r), r.sealed)) as { summary: string; details: string | null };
         return { id: r.id, reporterId: r.reporter_id, kind: r.kind, summary: body.summary, details: body.details, createdAt: r.created_at };
       });
+    },
+
+    async find(id) {
+      const r = await db.selectFrom('staff_reports').select(['id', 'reporter_id', 'kind', 'created_at']).where('id', '=', id).executeTakeFirst();
+      return r === undefined ? undefined : { id: r.id, reporterId: r.reporter_id, kind: r.kind, createdAt: r.created_at };
     },
   };
 }
