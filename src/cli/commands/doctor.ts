@@ -10,12 +10,12 @@ import type { Io } from '../io.ts';
 import { UsageError } from '../io.ts';
 import { parse } from '../main.ts';
 
-export const DOCTOR_USAGE = `  doctor [--url https://HOST:PORT] [--ca FILE] [--ci] [--json]
+export const DOCTOR_USAGE = `  doctor [--url https://HOST:PORT] [--ca FILE] [--ci] [--offline] [--json]
                                                 check the security posture: TLS, key files, key ages, secrets, staff
                                                 MFA and training, the audit log, retention, request deadlines, Node.js,
-                                                dependency advisories; --url probes a running server's TLS; --ci (or
-                                                CI=true): advisories and the embedded defaults warn instead of fail;
-                                                exit 1 on any failure`;
+                                                dependency advisories (npm audit; --offline: not checked); --url probes
+                                                a running server's TLS; --ci (or CI=true): advisories and the embedded
+                                                defaults warn instead of fail; exit 1 on any failure`;
 
 /**
  * `custos doctor`: reads the configuration (as every command does) and the database itself, and
@@ -25,7 +25,7 @@ export const DOCTOR_USAGE = `  doctor [--url https://HOST:PORT] [--ca FILE] [--c
  * error, 78 on a configuration error.
  */
 export async function doctorCommand(config: Config, args: string[], io: Io, env: Record<string, string | undefined>): Promise<number> {
-  const { values, positionals } = parse(args, { url: { type: 'string' }, ca: { type: 'string' }, ci: { type: 'boolean' }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { url: { type: 'string' }, ca: { type: 'string' }, ci: { type: 'boolean' }, offline: { type: 'boolean' }, json: { type: 'boolean' } });
   if (positionals.length > 0) throw new UsageError(`unexpected ${positionals[0]}\n${DOCTOR_USAGE}`);
   let url: URL | undefined;
   if (values.url !== undefined) {
@@ -65,7 +65,7 @@ export async function doctorCommand(config: Config, args: string[], io: Io, env:
       vault,
       url,
       ca,
-      advisories: { env },
+      advisories: values.offline === true ? 'offline' : { env },
       progress: (done, total) => io.progress(`verifying the audit log: ${done}/${total}`),
       onError: (id, error) => io.err(`custos doctor: ${id}: ${error instanceof Error ? error.message : String(error)}`),
     });

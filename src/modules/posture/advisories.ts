@@ -31,12 +31,14 @@ export interface AdvisoryOptions {
   readonly timeoutMs?: number;
 }
 
-/** Why the advisory database gave no answer, in a few words (a status or an error code, never a URL). */
-function reasonOf(json: AuditJson): string {
-  if (json.error?.code === 'ENOLOCK') return 'there is no package-lock.json in the Custos folder';
-  if (typeof json.statusCode === 'number') return `the registry answered ${json.statusCode}`;
-  const code = /\b(E[A-Z]{3,}|EAI_AGAIN)\b/.exec(json.message ?? '')?.[1] ?? json.error?.code;
-  return code === undefined ? 'npm reported an error' : `npm reported ${code}`;
+/** Why `npm audit` gave no counts, in a few words (a status, an error code or npm's summary; never a URL). */
+function noAnswer(json: AuditJson): string {
+  if (json.error?.code === 'ENOLOCK') return 'there is no package-lock.json in the Custos folder: dependency advisories not checked';
+  if (typeof json.statusCode === 'number') return `the advisory database could not be reached (the registry answered ${json.statusCode}): dependency advisories not checked`;
+  const code = /\b(E[A-Z]{3,}|EAI_AGAIN)\b/.exec(json.message ?? '')?.[1];
+  if (code !== undefined) return `the advisory database could not be reached (npm reported ${code}): dependency advisories not checked`;
+  const summary = (json.error?.summary ?? '').replace(/https?:\/\/\S+/g, '<url>').slice(0, 100);
+  return `npm audit failed${summary === '' ? '' : ` (${summary})`}: dependency advisories not checked`;
 }
 
 export async function checkAdvisories(options: AdvisoryOptions): Promise<Finding> {
@@ -46,7 +48,7 @@ export async function checkAdvisories(options: AdvisoryOptions): Promise<Finding
   const run = await new Promise<{ stdout: string; code: unknown; timedOut: boolean }>((resolve) => {
     execFile(
       'npm',
-      ['audit', '--json', '--omit=dev', '--no-update-notifier', '--no-fund'],
+      ['audit', '--json', '--omit=dev', '--no-update-notifier', '--no-fund', '--fetch-retries=0'],
       { cwd: options.cwd ?? PROJECT_ROOT, env, timeout, killSignal: 'SIGKILL', maxBuffer: 32 * 1024 * 1024, windowsHide: true },
       (error, stdout) => resolve({ stdout, code: error?.code, timedOut: error?.killed === true }),
     );
@@ -60,7 +62,7 @@ export async function checkAdvisories(options: AdvisoryOptions): Promise<Finding
     return warn(ID, 'npm audit gave no readable answer: dependency advisories not checked', FIX_UNCHECKED);
   }
   const counts = json.metadata?.vulnerabilities;
-  if (counts === undefined) return warn(ID, `the advisory database could not be reached (${reasonOf(json)}): dependency advisories not checked`, FIX_UNCHECKED);
+  if (counts === undefined) return warn(ID, noAnswer(json), FIX_UNCHECKED);
   const n = (s: keyof typeof counts) => counts[s] ?? 0;
   const bySeverity = (wanted: readonly string[]) =>
     Object.entries(json.vulnerabilities ?? {})

@@ -5,7 +5,7 @@ import { checkAdvisories, type AdvisoryOptions } from './advisories.ts';
 import { checkAudit } from './audit-check.ts';
 import { checkRetention, checkRightsDeadlines } from './deadlines.ts';
 import { checkFilePermissions, checkRootLocation } from './files.ts';
-import { crashed, failed, toReport, type Finding, type PostureReport } from './finding.ts';
+import { crashed, failed, toReport, warn, type Finding, type PostureReport } from './finding.ts';
 import { checkKeyAge } from './key-age.ts';
 import { checkNodeRuntime } from './node-eol.ts';
 import { checkSecrets } from './secrets.ts';
@@ -37,8 +37,11 @@ export interface PostureOptions {
   readonly url?: URL | undefined;
   /** Extra trusted CA certificates for the probe (PEM). */
   readonly ca?: string | undefined;
-  /** Run `npm audit`; undefined: dependency advisories are left out (the server makes no outbound requests). */
-  readonly advisories?: AdvisoryOptions | undefined;
+  /**
+   * Run `npm audit`; 'offline': reported as not checked (`custos doctor --offline`); undefined: left
+   * out (the server makes no outbound requests).
+   */
+  readonly advisories?: AdvisoryOptions | 'offline' | undefined;
   readonly nodeVersion?: string;
   /** API keys planted as decoys (honeytokens): never used on purpose, so never "unused". */
   readonly isDecoyApiKey?: (id: string) => boolean;
@@ -96,7 +99,11 @@ export async function runPosture(options: PostureOptions): Promise<PostureReport
   await run('runtime.node', () => checkNodeRuntime(options.nodeVersion ?? process.version, now));
   if (options.advisories !== undefined) {
     const advisories = options.advisories;
-    await run('dependencies.advisories', () => checkAdvisories(advisories));
+    await run('dependencies.advisories', () =>
+      advisories === 'offline'
+        ? warn('dependencies.advisories', 'dependency advisories not checked (--offline)', 'run custos doctor without --offline where the npm registry is reachable, or `npm audit --omit=dev` by hand')
+        : checkAdvisories(advisories),
+    );
   }
   return toReport(findings, { ci: options.ci });
 }

@@ -56,14 +56,15 @@ function attempt(url: URL, options: ProbeOptions, version: SecureVersion, cipher
     socket.once('connect', () => (handshake = true));
     socket.once('secureConnect', () => {
       const cert = socket.getPeerCertificate(false);
+      // Node checks the chain and, unless it failed, the name; the name is checked here in any case.
       const authError = socket.authorizationError === null ? null : String(socket.authorizationError);
-      const nameError = checkServerIdentity(host, cert);
+      const misnamed = checkServerIdentity(host, cert) === undefined ? null : `it does not name ${host}`;
       done({
         ok: true,
         protocol: socket.getProtocol() ?? version,
         cipher: socket.getCipher().standardName,
         cert,
-        trustError: authError ?? (nameError === undefined ? null : `the certificate does not name ${host}`),
+        trustError: authError === null || authError === 'ERR_TLS_CERT_ALTNAME_INVALID' ? misnamed : authError,
       });
     });
     socket.once('error', (error: NodeJS.ErrnoException) => done({ ok: false, code: error.code ?? 'ERROR', handshake }));
