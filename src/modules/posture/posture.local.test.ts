@@ -139,9 +139,17 @@ describe('secrets.weak', () => {
     expectStatus(checkSecrets(config(env)), 'fail', /TLS private key is RSA 1024 bits/);
   });
 
-  it('webhook secrets count in bytes: whsec_ + base64 decodes', () => {
+  it('a webhook secret under 32 bytes fails; whsec_ + base64 counts the decoded bytes', () => {
     expect(secretBytes(`whsec_${randomBytes(24).toString('base64')}`)).toBe(24);
     expect(secretBytes('short-secret')).toBe(12);
+    const { config } = setup();
+    const c = config({ CUSTOS_ROOT_KEY: randomBytes(32).toString('base64') });
+    const webhook = (...secrets: string[]) => [{ variable: 'CUSTOS_ALERT_WEBHOOK_SECRET', lengths: () => secrets.map(secretBytes) }];
+    const short = `whsec_${randomBytes(24).toString('base64')}`;
+    const found = checkSecrets(c, webhook(`whsec_${randomBytes(32).toString('base64')}`, short));
+    expectStatus(found, 'fail', /CUSTOS_ALERT_WEBHOOK_SECRET holds a secret of 24 bytes, under 32/);
+    expect(JSON.stringify(found)).not.toContain(short.slice(6));
+    expectStatus(checkSecrets(c, webhook(`whsec_${randomBytes(32).toString('base64')}`)), 'pass');
   });
 });
 

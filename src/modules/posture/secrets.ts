@@ -26,11 +26,13 @@ const DEFAULT_PASSWORDS = new Set([
 
 /**
  * Shared secrets held by the configuration that must be long and random (a webhook signing secret,
- * an alert channel's token): each module that adds such a setting names it here.
+ * an alert channel's token): each module that adds such a setting names it here, with the length
+ * in bytes of each secret it holds (several during a rotation; none when unset). For example, the
+ * alert webhook: `{ variable: 'CUSTOS_ALERT_WEBHOOK_SECRET', lengths: (c) => c.alerts.webhook?.keys.reveal().map((k) => k.length) ?? [] }`.
  */
 export interface SharedSecret {
   readonly variable: string;
-  get(config: Config): Secret<string> | undefined;
+  lengths(config: Config): readonly number[];
 }
 export const SHARED_SECRETS: SharedSecret[] = [];
 
@@ -81,7 +83,7 @@ function urlPassword(url: string): string | undefined {
   }
 }
 
-export function checkSecrets(config: Config): Finding {
+export function checkSecrets(config: Config, shared: readonly SharedSecret[] = SHARED_SECRETS): Finding {
   const id = 'secrets.weak';
   const failures: string[] = [];
   const warnings: string[] = [];
@@ -94,12 +96,9 @@ export function checkSecrets(config: Config): Finding {
     }
     if (reason !== undefined) failures.push(`the root key of ${name} is ${reason}`);
   }
-  for (const s of SHARED_SECRETS) {
-    const value = s.get(config);
-    if (value === undefined) continue;
-    const bytes = secretBytes(value.reveal());
-    if (bytes < MIN_SHARED_SECRET_BYTES) failures.push(`${s.variable} is ${bytes} bytes, under ${MIN_SHARED_SECRET_BYTES}`);
-  }
+  for (const s of shared)
+    for (const bytes of s.lengths(config))
+      if (bytes < MIN_SHARED_SECRET_BYTES) failures.push(`${s.variable} holds a secret of ${bytes} bytes, under ${MIN_SHARED_SECRET_BYTES}`);
   const urls: [string, Secret<string> | undefined][] = [
     ['DATABASE_URL', config.database.kind === 'postgres' ? config.database.url : undefined],
     ['REDIS_URL', config.redisUrl],
