@@ -6,7 +6,9 @@
  * records kept past their retention warn, then fail; request deadlines warn, then fail. And
  * GET /v1/security/posture: only for staff holding incidents.manage, audited, the same shape.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as m0019 from '../../store/migrations/0019-apikey-last-used.ts';
 import { browser, CookieJar, enrolTotp, signIn, staffMember, STRONG, type AuthTest } from '../../../test/identity/helpers.ts';
 import { apiCall, rightsApp } from '../../../test/rights/helpers.ts';
 import { TEST_DIALECT } from '../../../test/support/store.ts';
@@ -129,6 +131,25 @@ describe(`posture: database checks (${TEST_DIALECT})`, () => {
     } finally {
       t.clock.set(START);
     }
+  });
+
+  it('migration 0019 starts each existing key from its newest audit entry, in one pass over the log', async () => {
+    const used = await t.runtime.apiKeys.create({ name: 'before the column', purposes: ['account'] });
+    const unused = await t.runtime.apiKeys.create({ name: 'never seen', purposes: ['account'] });
+    for (const minutes of [5, 90]) {
+      t.clock.set(new Date(START.getTime() + minutes * 60_000));
+      await t.runtime.audit.append({ actor: `apikey:${used.info.id}`, action: 'vault.read', fields: [], outcome: 'success' });
+    }
+    t.clock.set(START);
+    const db = t.runtime.store.db;
+    await sql`ALTER TABLE api_keys DROP COLUMN last_used_at`.execute(db);
+    const report = await m0019.up(db as never, t.runtime.store.dialect);
+    expect(report?.api_keys_last_used_backfilled).toBeGreaterThanOrEqual(1);
+    const rows = await db.selectFrom('api_keys').select(['id', 'last_used_at']).where('id', 'in', [used.info.id, unused.info.id]).execute();
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.last_used_at]))).toEqual({
+      [used.info.id]: new Date(START.getTime() + 90 * 60_000).toISOString(),
+      [unused.info.id]: null,
+    });
   });
 
   it('records past their retention warn a day late and fail 30 days late; request deadlines warn when near and fail when past', async () => {

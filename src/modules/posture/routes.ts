@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/service.ts';
 import { staffOf } from '../staff/context.ts';
 import { errorBody } from '../staff/routes-common.ts';
 import type { StaffServices } from '../staff/services.ts';
+import { POSTURE_AUDIT_ACTIONS } from './module.ts';
 import type { PostureService } from './service.ts';
 
 /**
@@ -39,7 +40,7 @@ export function registerPostureRoutes(app: FastifyInstance, deps: { posture: Pos
     handler: async (request) => {
       const ctx = staffOf(request);
       await deps.staff.directory.authorizeMember(ctx, 'incidents.manage');
-      await deps.audit.append({ actor: `staff:${ctx.memberId}`, action: 'posture.read', fields: [], outcome: 'success', requestId: request.id });
+      await deps.audit.append({ actor: `staff:${ctx.memberId}`, action: POSTURE_AUDIT_ACTIONS[0], fields: [], outcome: 'success', requestId: request.id });
       const report = await deps.posture.report();
       return { status: report.status, checks: [...report.checks] };
     },

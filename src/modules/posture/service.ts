@@ -1,5 +1,6 @@
 import type { Config } from '../../config/config.ts';
 import type { Runtime } from '../../runtime.ts';
+import { CLI_OPERATOR } from '../staff/ports.ts';
 import { checkApiKeys, checkStaffMfa, checkStaffSessions, checkTraining } from './access.ts';
 import { checkAdvisories, type AdvisoryOptions } from './advisories.ts';
 import { checkAudit } from './audit-check.ts';
@@ -9,7 +10,6 @@ import { crashed, failed, toReport, warn, type Finding, type PostureReport } fro
 import { checkKeyAge } from './key-age.ts';
 import { checkNodeRuntime } from './node-eol.ts';
 import { checkSecrets } from './secrets.ts';
-import { CLI_OPERATOR } from '../staff/ports.ts';
 import { checkTlsConfig } from './tls-config.ts';
 import { probeTls } from './tls-probe.ts';
 

@@ -122,7 +122,7 @@ export async function probeTls(url: URL, options: ProbeOptions): Promise<Finding
         ? failed('tls.ciphers', `${where} accepts the non-AEAD suite ${weak.cipher} over TLS 1.2`, 'allow only AEAD suites (AES-GCM, ChaCha20-Poly1305) with ECDHE on the server or proxy (ASVS 5.0 12.1.1)')
         : pass('tls.ciphers', `${where} refuses every non-AEAD suite over TLS 1.2`),
     );
-  } else findings.push(pass('tls.ciphers', `${where} speaks TLS 1.3 only, whose suites are all AEAD`));
+  } else if (attempts.get('TLSv1.3')?.ok === true) findings.push(pass('tls.ciphers', `${where} speaks TLS 1.3 only, whose suites are all AEAD`));
 
   const best = attempts.get(modern.at(-1) ?? accepted.at(-1)!) as Extract<Attempt, { ok: true }>;
   findings.push(certificateFinding(where, best, options.now));
