@@ -15,7 +15,7 @@ import { TEST_DIALECT } from '../../../test/support/store.ts';
 import { seed } from '../../../test/vault/helpers.ts';
 import { CLI_OPERATOR } from '../staff/ports.ts';
 import type { CheckResult, CheckStatus } from './finding.ts';
-import { runPosture } from './service.ts';
+import { runPosture, type PostureOptions } from './service.ts';
 
 const START = new Date('2026-03-02T10:00:00.000Z');
 const DAY = 86_400_000;
@@ -29,7 +29,7 @@ beforeAll(async () => {
 afterAll(async () => t?.close());
 
 /** The database checks of one run, by id (no probe, no npm audit). */
-async function checks(options: { isDecoyApiKey?: (id: string) => boolean } = {}): Promise<Record<string, CheckResult>> {
+async function checks(options: Pick<PostureOptions, 'isDecoyApiKey' | 'onAuditBroken'> = {}): Promise<Record<string, CheckResult>> {
   const report = await runPosture({ config: t.runtime.config, now: t.clock.now(), ci: false, cwd: t.db.dir, vault: { runtime: t.runtime }, ...options });
   return Object.fromEntries(report.checks.map((c) => [c.id, c]));
 }
@@ -53,8 +53,10 @@ describe(`posture: database checks (${TEST_DIALECT})`, () => {
     const db = t.runtime.store.db;
     const row = await db.selectFrom('audit_log').select(['id', 'seq', 'purpose']).where('action', '=', 'vault.create').orderBy('id').executeTakeFirstOrThrow();
     await db.updateTable('audit_log').set({ purpose: 'marketing' }).where('id', '=', row.id).execute();
-    const broken = (await checks())['audit.verify'];
+    const told: string[] = [];
+    const broken = (await checks({ onAuditBroken: (check) => void told.push(check) }))['audit.verify'];
     expectCheck(broken, 'fail', new RegExp(`audit log BROKEN at entry seq ${row.seq} \\(id ${row.id}\\)`));
+    expect(told).toEqual(['chain']);
     expect(broken?.fix).toMatch(/possible breach/);
     await db.updateTable('audit_log').set({ purpose: row.purpose }).where('id', '=', row.id).execute();
     expectCheck((await checks())['audit.verify'], 'pass');

@@ -3,7 +3,7 @@ import type { Runtime } from '../../runtime.ts';
 import { CLI_OPERATOR } from '../staff/ports.ts';
 import { checkApiKeys, checkStaffMfa, checkStaffSessions, checkTraining } from './access.ts';
 import { checkAdvisories, type AdvisoryOptions } from './advisories.ts';
-import { checkAudit } from './audit-check.ts';
+import { checkAudit, type AuditBreak } from './audit-check.ts';
 import { checkRetention, checkRightsDeadlines } from './deadlines.ts';
 import { checkFilePermissions, checkRootLocation } from './files.ts';
 import { crashed, failed, toReport, warn, type Finding, type PostureReport } from './finding.ts';
@@ -46,6 +46,8 @@ export interface PostureOptions {
   /** API keys planted as decoys (honeytokens): never used on purpose, so never "unused". */
   readonly isDecoyApiKey?: (id: string) => boolean;
   readonly progress?: (done: number, total: number) => void;
+  /** The audit log was found altered (for detection's audit_tamper alert: an `audit.verify_failed` security event). */
+  readonly onAuditBroken?: (check: AuditBreak, reason: string) => void;
   /** A check that threw (reported as a failure of that check). */
   readonly onError?: (checkId: string, error: unknown) => void;
 }
@@ -82,7 +84,7 @@ export async function runPosture(options: PostureOptions): Promise<PostureReport
   } else {
     const runtime = options.vault.runtime;
     await run('keys.age', () => checkKeyAge(runtime));
-    await run('audit.verify', () => checkAudit(runtime, options.progress));
+    await run('audit.verify', () => checkAudit(runtime, { progress: options.progress, onBroken: options.onAuditBroken }));
     const members = await runtime.staff.members.list(CLI_OPERATOR).catch((error: unknown) => error);
     const withMembers = (id: string, check: (m: Awaited<ReturnType<typeof runtime.staff.members.list>>) => Promise<Finding>) =>
       run(id, () => {
@@ -113,7 +115,13 @@ export async function runPosture(options: PostureOptions): Promise<PostureReport
  * its database, no outbound request (no probe, no `npm audit`). Runs are not stacked: a request
  * arriving while one runs gets that run's report.
  */
-export function createPostureService(deps: { runtime: PostureRuntime; cwd?: string; isDecoyApiKey?: (id: string) => boolean; onError?: (checkId: string, error: unknown) => void }) {
+export function createPostureService(deps: {
+  runtime: PostureRuntime;
+  cwd?: string;
+  isDecoyApiKey?: (id: string) => boolean;
+  onAuditBroken?: (check: AuditBreak, reason: string) => void;
+  onError?: (checkId: string, error: unknown) => void;
+}) {
   let running: Promise<PostureReport> | undefined;
   return {
     report(): Promise<PostureReport> {
@@ -124,6 +132,7 @@ export function createPostureService(deps: { runtime: PostureRuntime; cwd?: stri
         cwd: deps.cwd ?? process.cwd(),
         vault: { runtime: deps.runtime },
         ...(deps.isDecoyApiKey === undefined ? {} : { isDecoyApiKey: deps.isDecoyApiKey }),
+        ...(deps.onAuditBroken === undefined ? {} : { onAuditBroken: deps.onAuditBroken }),
         ...(deps.onError === undefined ? {} : { onError: deps.onError }),
       }).finally(() => (running = undefined));
       return running;
