@@ -116,7 +116,7 @@ describe('TLS probe: other servers', () => {
   it('an HSTS of a day without includeSubDomains warns', async () => {
     const leaf = await issued(200);
     const found = byId(await probeTls(await serve({ cert: leaf.cert, key: leaf.private, hsts: 'max-age=86400' }), { now: now(), ca: ca.cert }));
-    expect(found['tls.hsts']).toMatchObject({ status: 'warn', summary: expect.stringMatching(/max-age under a year: without includeSubDomains/) });
+    expect(found['tls.hsts']).toMatchObject({ status: 'warn', summary: expect.stringMatching(/max-age under a year, without includeSubDomains/) });
   });
 
   it('nothing listening: one tls.probe failure, nothing else', async () => {

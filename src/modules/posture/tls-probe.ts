@@ -73,7 +73,9 @@ function attempt(url: URL, options: ProbeOptions, version: SecureVersion, cipher
 
 function hsts(url: URL, options: ProbeOptions): Promise<string | null | Error> {
   return new Promise((resolve) => {
-    const req = request(url, { method: 'GET', rejectUnauthorized: false, timeout: options.timeoutMs ?? PROBE_TIMEOUT_MS, ...(options.ca === undefined ? {} : { ca: options.ca }) }, (res) => {
+    // Any version and suite the server accepts: the header is judged even where TLS is not.
+    const tls = { minVersion: 'TLSv1' as const, ciphers: 'ALL:@SECLEVEL=0', rejectUnauthorized: false, ...(options.ca === undefined ? {} : { ca: options.ca }) };
+    const req = request(url, { method: 'GET', timeout: options.timeoutMs ?? PROBE_TIMEOUT_MS, ...tls }, (res) => {
       res.resume();
       const value = res.headers['strict-transport-security'];
       resolve(typeof value === 'string' ? value : null);
@@ -134,7 +136,13 @@ export async function probeTls(url: URL, options: ProbeOptions): Promise<Finding
     const age = Number(/max-age\s*=\s*"?(\d+)/i.exec(header)?.[1] ?? 0);
     const sub = /includesubdomains/i.test(header);
     if (age < HSTS_MIN_AGE || !sub)
-      findings.push(warn('tls.hsts', `Strict-Transport-Security is "${header.slice(0, 100)}"${age < HSTS_MIN_AGE ? ': max-age under a year' : ''}${sub ? '' : ': without includeSubDomains'}`, 'send Strict-Transport-Security: max-age=31536000; includeSubDomains (ASVS 5.0 3.4.1)'));
+      findings.push(
+        warn(
+          'tls.hsts',
+          `Strict-Transport-Security is "${header.slice(0, 100)}": ${[age < HSTS_MIN_AGE ? 'max-age under a year' : null, sub ? null : 'without includeSubDomains'].filter((x) => x !== null).join(', ')}`,
+          'send Strict-Transport-Security: max-age=31536000; includeSubDomains (ASVS 5.0 3.4.1)',
+        ),
+      );
     else findings.push(pass('tls.hsts', `Strict-Transport-Security: max-age ${age} s with includeSubDomains`));
   }
   return findings;
