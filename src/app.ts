@@ -41,6 +41,8 @@ import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import { registerAuditConsistencyRoute, registerAuditKeyRoute } from './modules/audit/routes.ts';
 import { registerMeRightsRoutes, registerRightsRoutes } from './modules/rights/routes.ts';
 import { receiptJwks } from './modules/rights/receipt.ts';
+import { registerPostureRoutes } from './modules/posture/routes.ts';
+import { createPostureService } from './modules/posture/service.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -261,8 +263,13 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, accounts: runtime.identity.accounts, vault: runtime.vault }),
   );
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
+  const posture = createPostureService({
+    runtime,
+    onError: (check, error) => runtime.logger.warn({ check, code: (error as { code?: unknown }).code, err: error }, 'a posture check could not run'),
+  });
   await app.register(
     staffScope(runtime, redis, (staffApi) => {
+      registerPostureRoutes(staffApi, { posture, staff: runtime.staff, audit: runtime.audit });
       registerProcessorRoutes(staffApi, { processors: runtime.processors, staff: runtime.staff });
       registerObjectionDecisionRoutes(staffApi, { consent: runtime.consent, staff: runtime.staff });
       registerCardStaffRoutes(staffApi, { cards: runtime.cards, staff: runtime.staff, sessions: runtime.identity.sessions });

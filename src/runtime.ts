@@ -226,6 +226,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       previousHashKeys: (rootKeys.versions.get('api-key-hash') ?? []).slice(1).map((v) => v.key),
       clock,
       onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'API key revocation listener lost its connection; keys are read from the database until it is back'),
+      onUseNoteError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'an API key\'s last use could not be recorded; it is tried again at its next use'),
     });
     // Records still in the per-field format are sealed whole in the background (custos keys reseal).
     const resealing = new AbortController();

@@ -16,6 +16,7 @@ import { ROPA_USAGE, ropaCommand } from './commands/ropa.ts';
 import { CARDS_USAGE, cardsCommand } from './commands/cards.ts';
 import { RETENTION_USAGE, retentionCommand } from './commands/retention.ts';
 import { INCIDENT_USAGE, incidentCommand } from './commands/incident.ts';
+import { DOCTOR_USAGE, doctorCommand } from './commands/doctor.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -23,13 +24,16 @@ import { INCIDENT_USAGE, incidentCommand } from './commands/incident.ts';
  */
 export type CommandRun = (runtime: Runtime, args: string[], io: Io) => Promise<number>;
 
+/** A command that opens the runtime itself, or not at all (`doctor`: it reports a vault that will not open). */
+export type ConfigRun = (config: Config, args: string[], io: Io, env: Record<string, string | undefined>) => Promise<number>;
+
 /**
  * The commands that open the runtime, each with its own usage lines (the help lists exactly these).
  * A function, not a constant: the command modules import this one, so their exports may not be
  * initialised yet while this module is evaluated.
  */
-export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string }> {
-  return new Map([
+export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string } | { runWithConfig: ConfigRun; usage: string }> {
+  return new Map<string, { run: CommandRun; usage: string } | { runWithConfig: ConfigRun; usage: string }>([
     ['apikey', { run: apikeyCommand, usage: APIKEY_USAGE }],
     ['keys', { run: keysCommand, usage: KEYS_USAGE }],
     ['audit', { run: auditCommand, usage: AUDIT_USAGE }],
@@ -39,6 +43,7 @@ export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string
     ['cards', { run: cardsCommand, usage: CARDS_USAGE }],
     ['retention', { run: retentionCommand, usage: RETENTION_USAGE }],
     ['incident', { run: incidentCommand, usage: INCIDENT_USAGE }],
+    ['doctor', { runWithConfig: doctorCommand, usage: DOCTOR_USAGE }],
   ]);
 }
 
@@ -65,8 +70,8 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
     await serve(env);
     return 0;
   }
-  const run = commands().get(command)?.run;
-  if (command !== 'migrate' && run === undefined) {
+  const entry = commands().get(command);
+  if (command !== 'migrate' && entry === undefined) {
     io.err(`custos: unknown command '${command}'\n\n${usage()}`);
     return 2;
   }
@@ -79,12 +84,13 @@ export async function main(argv: string[], io: Io = processIo(), env: Record<str
     }
     const config = loadConfig(env);
     if (command !== 'migrate') refuseNewDataDir(config);
+    if (entry !== undefined && 'runWithConfig' in entry) return await entry.runWithConfig(config, rest, io, env);
     runtime = await openRuntime(config, { background: false, logger: createLogger(env.CUSTOS_LOG_LEVEL ?? 'warn', process.stderr) });
     if (command === 'migrate') {
       io.out('database schema is up to date');
       return 0;
     }
-    return await run!(runtime, rest, io);
+    return await (entry as { run: CommandRun }).run(runtime, rest, io);
   } catch (error) {
     io.done();
     if (error instanceof UsageError) {

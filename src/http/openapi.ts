@@ -93,6 +93,7 @@ export function areaOf(path: string): Area | undefined {
   // Public: the privacy notice, receipt keys and their check, and links whose token authorises them.
   if (/^\/v1\/(?:privacy-notice(?:\.css)?|keys\/receipts|receipts\/verify|unsubscribe\/\{token\}|consents\/confirm\/\{token\})$/.test(path) || path.startsWith('/.well-known/'))
     return { security: [], words: 'none', errors: ['CONSENT'] };
+  if (path === '/v1/security/posture') return STAFF;
   if (path === '/v1/processors' || path.startsWith('/v1/processors/')) return { ...STAFF, errors: ['IDENTITY', 'STAFF', 'PROCESSORS', 'CONSENT'] };
   if (path === '/v1/ropa' || path === '/v1/data-map' || path.startsWith('/v1/purposes/'))
     return {
@@ -239,6 +240,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   'staff security': 'Threat reports by staff.',
   'staff elevation': 'Just-in-time access to one customer for one purpose beyond the role.',
   incidents: 'The incident register: the 72-hour clock, blast radius from the audit log, notification drafts (docs/when-something-goes-wrong.md).',
+  security: 'For security officers (incidents.manage): the security posture, as `custos doctor` reports it.',
 };
 
 function completeOperation(method: string, path: string, op: Json, ids: Map<string, string>): void {

@@ -22,6 +22,7 @@ import * as m0013 from './migrations/0013-audit-merkle.ts';
 import * as m0014 from './migrations/0014-rights.ts';
 import * as m0015 from './migrations/0015-cards.ts';
 import * as m0017 from './migrations/0017-incidents.ts';
+import * as m0019 from './migrations/0019-apikey-last-used.ts';
 import * as m0020 from './migrations/0020-card-sessions.ts';
 import * as m0022 from './migrations/0022-key-state-bigint.ts';
 import * as m0023 from './migrations/0023-processor-webhooks.ts';
@@ -64,6 +65,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0014-rights': m0014,
   '0015-cards': m0015,
   '0017-incidents': m0017,
+  '0019-apikey-last-used': m0019,
   '0020-card-sessions': m0020,
   '0022-key-state-bigint': m0022,
   '0023-processor-webhooks': m0023,

@@ -3,7 +3,7 @@ import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
 
 export const APIKEY_USAGE = `  apikey create --name NAME --purposes a,b      create an API key; prints it once on stdout
-  apikey list [--json]                          list API keys (never the secrets)
+  apikey list [--json]                          list API keys (never the secrets), with their last use (to the hour)
   apikey revoke ID                              revoke a key at once`;
 
 /** `custos apikey create|list|revoke`: keys are shown once, alone on standard output. */
@@ -32,7 +32,7 @@ export const apikeyCommand: CommandRun = async (runtime, args, io) => {
     if (values.json === true) io.out(JSON.stringify(keys, null, 2));
     else
       for (const k of keys)
-        io.out([k.id, k.revoked_at === null ? 'active' : `revoked ${k.revoked_at}`, k.purposes.join(','), k.created_at, k.name].join('\t'));
+        io.out([k.id, k.revoked_at === null ? 'active' : `revoked ${k.revoked_at}`, k.purposes.join(','), k.created_at, `last used ${k.last_used_at ?? 'never'}`, k.name].join('\t'));
     return 0;
   }
   if (sub === 'revoke') {

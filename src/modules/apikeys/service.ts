@@ -26,6 +26,10 @@ import { ApiKeyErrors } from './errors.ts';
  *   longer than a minute whatever happens.
  * The HMAC of a presented secret is remembered for the secrets seen last, so a busy key is not
  * hashed again on every call.
+ *
+ * A verified key's `last_used_at` is written at most once per key per hour (a conditional update,
+ * so several servers write it once between them), after the request's own work and never awaited
+ * by it: `custos doctor` names keys unused for 90 days, which needs days, not seconds.
  */
 export interface ApiKeyInfo {
   readonly id: string;
@@ -33,6 +37,8 @@ export interface ApiKeyInfo {
   readonly purposes: readonly string[];
   readonly created_at: string;
   readonly revoked_at: string | null;
+  /** When the key last authenticated a request, to within an hour; null: not seen in use. */
+  readonly last_used_at: string | null;
 }
 
 export interface ApiKeyService {
@@ -52,6 +58,8 @@ const DUMMY = Buffer.alloc(32);
 const CACHE_MS = 60_000;
 const CACHE_SIZE = 1024;
 const CHANNEL = 'custos_apikeys';
+/** `last_used_at` is written at most this often per key. */
+export const LAST_USED_RESOLUTION_MS = 3_600_000;
 
 export function createApiKeyService(deps: {
   db: Kysely<Database>;
@@ -63,6 +71,8 @@ export function createApiKeyService(deps: {
   previousHashKeys?: readonly KeyObject[];
   clock: Clock;
   onListenError?: (error: unknown) => void;
+  /** A failed write of `last_used_at` (the request it came from has its answer already). */
+  onUseNoteError?: (error: unknown) => void;
 }): ApiKeyService {
   const { db, store, hashKey, clock } = deps;
   // The one query on every request, compiled once (Kysely otherwise builds and compiles it per call).
@@ -107,7 +117,35 @@ export function createApiKeyService(deps: {
     purposes: JSON.parse(r.purposes) as string[],
     created_at: r.created_at,
     revoked_at: r.revoked_at,
+    last_used_at: r.last_used_at,
   });
+
+  // Keys whose use this process wrote last (id → epoch ms), and the writes still running.
+  const noted = new Map<string, number>();
+  const noting = new Set<Promise<void>>();
+  function noteUse(row: Database['api_keys']): void {
+    const now = clock.now().getTime();
+    const known = Math.max(noted.get(row.id) ?? 0, row.last_used_at === null ? 0 : Date.parse(row.last_used_at));
+    if (now - known < LAST_USED_RESOLUTION_MS) return;
+    if (noted.size >= CACHE_SIZE) noted.clear();
+    noted.set(row.id, now);
+    const before = new Date(now - LAST_USED_RESOLUTION_MS).toISOString();
+    const write = db
+      .updateTable('api_keys')
+      .set({ last_used_at: new Date(now).toISOString() })
+      .where('id', '=', row.id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', before)]))
+      .execute()
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          noted.delete(row.id);
+          deps.onUseNoteError?.(error);
+        },
+      )
+      .finally(() => noting.delete(write));
+    noting.add(write);
+  }
 
   return {
     async create({ name, purposes }) {
@@ -122,6 +160,7 @@ export function createApiKeyService(deps: {
         purposes: JSON.stringify([...new Set(purposes)]),
         created_at: clock.now().toISOString(),
         revoked_at: null,
+        last_used_at: null,
       };
       await db.insertInto('api_keys').values(row).execute();
       return { key: new Secret(`ck_${id.slice(ID_PREFIX.apiKey.length + 1)}_${secret}`), info: toInfo(row) };
@@ -161,10 +200,12 @@ export function createApiKeyService(deps: {
         timingSafeEqual(digest(m[2]!), against) ||
         (deps.previousHashKeys ?? []).some((k) => timingSafeEqual(createHmac('sha256', k).update(m[2]!, 'utf8').digest(), against));
       if (row === undefined || !matches || row.revoked_at !== null) fail(ApiKeyErrors.APIKEY_INVALID, 'invalid API key');
+      noteUse(row);
       return toInfo(row);
     },
 
     async close() {
+      await Promise.all(noting);
       await watch?.close();
       watch = undefined;
       invalidate();

@@ -6,5 +6,7 @@ export interface ApiKeyTables {
     purposes: string;
     created_at: string;
     revoked_at: string | null;
+    /** When the key last authenticated a request, kept to the hour (migration 0019); null: not seen in use. */
+    last_used_at: string | null;
   };
 }

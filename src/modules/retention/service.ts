@@ -34,8 +34,17 @@ export interface RetentionReport {
   backups: BackupShredStep;
 }
 
+/** What the sweep should have removed some time ago and is still stored (`custos doctor`). */
+export interface RetentionOverdue {
+  hold_keys: number;
+  held_records: number;
+  rights_requests: number;
+}
+
 export interface RetentionService {
   run(options: { dryRun: boolean }): Promise<RetentionReport>;
+  /** What a sweep run `days` ago would already have removed and is still stored; changes nothing. */
+  overdue(days: number): Promise<RetentionOverdue>;
   /** Runs now if this process takes the lease; undefined when another holds it. */
   runLeased(): Promise<RetentionReport | undefined>;
   start(everyMs?: number): void;
@@ -61,12 +70,15 @@ export function createRetentionService(deps: {
       await deps.audit.append({ actor: 'system:retention', action, collection, fields: ids.slice(i, i + BATCH), outcome: 'success' });
   }
 
-  async function run({ dryRun }: { dryRun: boolean }): Promise<RetentionReport> {
-    const now = clock.now();
-    const today = utcDate(now);
+  /** What is due on `today`: held records whose hold ended before it, request records closed 24 months before it. */
+  async function due(today: string, dryRun: boolean) {
     const holds = await deps.vault.expireHolds(today, dryRun);
-    const cutoff = `${addMonths(today, -REQUEST_RECORD_MONTHS)}T00:00:00.000Z`;
-    const requests = await deps.rights.purgeClosedBefore(cutoff, dryRun);
+    const requests = await deps.rights.purgeClosedBefore(`${addMonths(today, -REQUEST_RECORD_MONTHS)}T00:00:00.000Z`, dryRun);
+    return { holds, requests };
+  }
+
+  async function run({ dryRun }: { dryRun: boolean }): Promise<RetentionReport> {
+    const { holds, requests } = await due(utcDate(clock.now()), dryRun);
     const identityRows = dryRun ? null : await deps.identitySweep();
     if (!dryRun) {
       await audited('retention.held_records.erased', 'held_records', holds.recordIds);
@@ -103,6 +115,10 @@ export function createRetentionService(deps: {
 
   return {
     run,
+    async overdue(days) {
+      const { holds, requests } = await due(utcDate(new Date(clock.now().getTime() - days * 86_400_000)), true);
+      return { hold_keys: holds.holdKeys, held_records: holds.recordIds.length, rights_requests: requests.length };
+    },
     runLeased: () => job.runLeased(),
     start: (everyMs = 60 * 60_000) => job.start(everyMs),
     stop: () => job.stop(),
