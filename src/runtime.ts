@@ -30,6 +30,11 @@ import { staffSignInStanding } from './modules/identity/sessions/session-staff.t
 import { deriveStaffKeys } from './modules/staff/keys.ts';
 import { createStaffServices, type StaffServices } from './modules/staff/services.ts';
 import { migrate, openStore, type Store } from './store/database.ts';
+import { createSecurityEvents, type SecurityEvents } from './kernel/security-events.ts';
+import { createRequestSources, eventOfEntry } from './modules/detection/feed.ts';
+import { loadRules, RulesError, type DetectionRules } from './modules/detection/rules.ts';
+import { openDetection, type Detection } from './modules/detection/service.ts';
+import { accountPorts } from './modules/detection/ports.ts';
 
 /**
  * Everything a server process or a CLI command needs, wired once from the configuration: the
@@ -61,6 +66,9 @@ export interface Runtime {
   readonly idempotency: IdempotencyStore;
   readonly consent: ConsentModule;
   readonly processors: ProcessorService;
+  /** Security events (one bus per runtime): what the modules decide, with the client address, for detection. */
+  readonly events: SecurityEvents;
+  readonly detection: Detection;
   close(): Promise<void>;
 }
 
@@ -78,6 +86,15 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const logger = options.logger ?? createLogger(config.logLevel);
   // Validate the inventory before touching the database: a bad file stops start-up.
   const inventory = loadInventory(config.inventoryFile);
+  let rules: DetectionRules;
+  try {
+    rules = loadRules(config.detection.rulesFile);
+  } catch (error) {
+    if (error instanceof RulesError) throw new ConfigError(error.message);
+    throw error;
+  }
+  const events = createSecurityEvents((error) => logger.warn({ code: (error as { code?: unknown }).code }, 'a security event listener failed'));
+  const requests = createRequestSources();
   const store = await openStore(config.database);
   let closeRing = () => undefined as void;
   try {
@@ -117,6 +134,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       flushMs: config.auditFlushMs,
       statement: (text, parameters) => store.read(text, parameters),
       logger,
+      // Every entry is also a security event, with its request's client address (never logged).
+      ...(config.detection.enabled ? { observe: (entry, context) => events.emit(eventOfEntry(entry, context, requests, clock.now())) } : {}),
     });
     if (options.background !== false) audit.start();
     let staff: StaffServices | undefined;
@@ -235,6 +254,27 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'retention sweep failed'),
     });
     if (options.background !== false) retention.start();
+    const detection = await openDetection({
+      config,
+      enabled: config.detection.enabled,
+      rules,
+      db: store.db,
+      dialect: store.dialect,
+      clock,
+      logger,
+      audit,
+      events,
+      requests,
+      inventory,
+      vault,
+      cards,
+      apiKeys,
+      ports: accountPorts({ apiKeys, identity, staff }),
+      // The alert outputs (webhook, mail, NATS) and the OCSF sink plug in here.
+      sinks: [],
+      ocsf: undefined,
+      background: options.background !== false,
+    });
     let closed = false;
     return {
       config,
@@ -259,12 +299,15 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),
       consent,
       processors,
+      events,
+      detection,
       async close() {
         if (closed) return;
         closed = true;
         resealing.abort();
         await resealed;
         await retention.stop();
+        await detection.stop();
         await identity.close();
         await apiKeys.close();
         await audit.stop();

@@ -110,6 +110,13 @@ export function areaOf(path: string): Area | undefined {
         ...(path === '/v1/customers/{id}/invitation' ? ['IDENTITY_INVITATION_NO_EMAIL', 'IDENTITY_THROTTLED'] : []),
       ],
     };
+  if (path === '/v1/security/alerts' || path.startsWith('/v1/security/alerts/'))
+    return {
+      security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
+      words: 'an API key scoped to the security purpose, or a staff session holding incidents.manage',
+      errors: ['DETECTION', 'APIKEY', 'STAFF'],
+      extraCodes: ['IDENTITY_SESSION_REQUIRED', 'IDENTITY_AUTH_THROTTLED'],
+    };
   if (/^\/v1\/(?:cards|relay)(?:\/|$)/.test(path))
     return {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
@@ -120,7 +127,8 @@ export function areaOf(path: string): Area | undefined {
   return undefined;
 }
 
-const HTTP_CODES = ['REQUEST_', 'ROUTE_NOT_FOUND', 'RATE_LIMITED', 'INTERNAL_ERROR'];
+/** Codes any route may answer with: the HTTP layer's, and a source blocked by detection (src/app.ts onRequest). */
+const HTTP_CODES = ['REQUEST_', 'ROUTE_NOT_FOUND', 'RATE_LIMITED', 'INTERNAL_ERROR', 'DETECTION_SOURCE_BLOCKED'];
 
 /**
  * The codes of `status` this area answers with (with the Idempotency-Key codes where the operation
@@ -229,6 +237,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   'staff training': 'Training courses and completions; missing or expired training blocks access to customer data.',
   'staff security': 'Threat reports by staff.',
   'staff elevation': 'Just-in-time access to one customer for one purpose beyond the role.',
+  security: 'Security alerts raised by the detection rules (README "Detection"): listed, acknowledged and closed by security officers (incidents.manage) or an API key scoped to `security`.',
 };
 
 function completeOperation(method: string, path: string, op: Json, ids: Map<string, string>): void {

@@ -6,5 +6,7 @@ export interface ApiKeyTables {
     purposes: string;
     created_at: string;
     revoked_at: string | null;
+    /** A reversible suspension (detection's lock_apikey response, `custos apikey suspend`); NULL when in use. */
+    suspended_at: string | null;
   };
 }
