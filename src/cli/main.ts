@@ -15,6 +15,7 @@ import { PROCESSORS_USAGE, processorsCommand } from './commands/processors.ts';
 import { ROPA_USAGE, ropaCommand } from './commands/ropa.ts';
 import { CARDS_USAGE, cardsCommand } from './commands/cards.ts';
 import { RETENTION_USAGE, retentionCommand } from './commands/retention.ts';
+import { DETECTION_USAGE, detectionCommand, HONEYTOKEN_USAGE, honeytokenCommand } from './commands/detection.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -37,6 +38,8 @@ export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string
     ['ropa', { run: ropaCommand, usage: ROPA_USAGE }],
     ['cards', { run: cardsCommand, usage: CARDS_USAGE }],
     ['retention', { run: retentionCommand, usage: RETENTION_USAGE }],
+    ['honeytoken', { run: honeytokenCommand, usage: HONEYTOKEN_USAGE }],
+    ['detection', { run: detectionCommand, usage: DETECTION_USAGE }],
   ]);
 }
 

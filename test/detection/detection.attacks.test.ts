@@ -63,7 +63,7 @@ describe(`credential stuffing (${TEST_DIALECT})`, () => {
   });
 
   it('stays one alert while the run goes on from the same source', async () => {
-    await t.runtime.detection.blocks.unblock(STUFFING_SOURCE);
+    await t.runtime.detection.unblock(STUFFING_SOURCE, 'cli');
     for (let i = 0; i < 5; i++) await signInFrom(STUFFING_SOURCE, uniqueEmail('more'));
     expect((await alertsOf(t, security)).filter((a) => a.rule === 'credential_stuffing')).toHaveLength(1);
   });

@@ -39,8 +39,12 @@ export interface Detection extends AlertLookup {
   readonly enabled: boolean;
   readonly rules: DetectionRules;
   readonly requests: RequestSources;
-  readonly blocks: SourceBlocks;
+  /** `check` on every request; `block` by the responses; listing. */
+  readonly blocks: Pick<SourceBlocks, 'check' | 'list'>;
+  /** Plants decoys (audited as `security.honeytokens_planted` with their counts, never their ids). */
   readonly honeytokens: Pick<Honeytokens, 'plant'>;
+  /** Lifts a block (audited as `security.source_unblocked`, named by its alert, never by the address). */
+  unblock(source: string, by: string): Promise<boolean>;
   list(filter: { status?: AlertStatus | undefined; rule?: string | undefined; limit: number; before?: string | undefined }): Promise<AlertPage>;
   acknowledge(id: string, by: string, note: string | undefined, requestId?: string): Promise<Alert>;
   close(id: string, by: string, note: string, requestId?: string): Promise<Alert>;
@@ -160,7 +164,24 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
     rules,
     requests: deps.requests,
     blocks,
-    honeytokens,
+    honeytokens: {
+      async plant(input) {
+        const planted = await honeytokens.plant(input);
+        await audit.append({
+          actor: 'cli',
+          action: 'security.honeytokens_planted',
+          fields: [`customers.${planted.customers.length}`, `cards.${planted.cards.length}`, 'api_keys.1'],
+          outcome: 'success',
+        });
+        return planted;
+      },
+    },
+    async unblock(source, by) {
+      const block = (await blocks.list()).find((b) => b.source === source);
+      if (block === undefined || !(await blocks.unblock(source))) return false;
+      await audit.append({ actor: by, action: 'security.source_unblocked', collection: 'detection_blocks', recordId: block.alert_id ?? 'manual', fields: [], outcome: 'success' });
+      return true;
+    },
     get: (id) => alerts.get(id),
     list: (filter) => alerts.list(filter),
     async acknowledge(id, by, note, requestId) {
