@@ -115,7 +115,8 @@ export function areaOf(path: string): Area | undefined {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
       words: 'an API key scoped to the security purpose, or a staff session holding incidents.manage',
       errors: ['DETECTION', 'APIKEY', 'STAFF'],
-      extraCodes: ['IDENTITY_SESSION_REQUIRED', 'IDENTITY_AUTH_THROTTLED'],
+      // Malformed ids and bodies answer with the codes every API-scope route uses (http/error-handler.ts).
+      extraCodes: ['IDENTITY_SESSION_REQUIRED', 'IDENTITY_AUTH_THROTTLED', 'VAULT_ID_MALFORMED', 'VAULT_FIELD_INVALID', 'VAULT_FIELD_UNDECLARED'],
     };
   if (/^\/v1\/(?:cards|relay)(?:\/|$)/.test(path))
     return {

@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import type { LightMyRequestResponse } from 'fastify';
 import type { Alert } from '../../src/modules/detection/contracts.ts';
 import type { TestApp } from '../support/app.ts';
+import { CookieJar, enrolTotp, signIn, staffMember, STRONG, type AuthTest } from '../identity/helpers.ts';
 
 /**
  * Shared pieces of the detection suites: a rules file with thresholds small enough for a test,
@@ -49,3 +50,20 @@ export async function auditHolds(t: TestApp, text: string): Promise<boolean> {
 }
 
 export const codeOf = (res: LightMyRequestResponse) => res.json<{ error?: { code?: string } }>().error?.code;
+
+/** A signed-in staff member of `role` (training recorded, second factor verified): the cookie jar and the member id. */
+export async function staffWithId(t: AuthTest, role: string): Promise<{ jar: CookieJar; memberId: string }> {
+  const { email, memberId } = await staffMember(t, role, { trainedOn: t.clock.now().toISOString().slice(0, 10) });
+  const { jar } = await signIn(t, email, STRONG, new CookieJar(), '/v1/staff/auth');
+  await enrolTotp(t, jar, '/v1/staff/auth');
+  return { jar, memberId };
+}
+
+/** Seeds `days` days of hourly activity before today for `actor`, at the UTC hours given. */
+export async function seedActivity(t: TestApp, actor: string, counter: string, hours: readonly number[], n: number, days = 10): Promise<void> {
+  const today = Date.parse(`${t.runtime.clock.now().toISOString().slice(0, 10)}T00:00:00Z`);
+  const rows = [];
+  for (let d = 1; d <= days; d++)
+    for (const h of hours) rows.push({ actor, counter, n, hour: new Date(today - d * 86_400_000 + h * 3_600_000).toISOString().slice(0, 13) });
+  await t.runtime.store.db.insertInto('detection_activity').values(rows).execute();
+}

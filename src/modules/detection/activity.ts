@@ -16,7 +16,7 @@ export interface Profile {
   readonly activeDays: number;
   /** Highest `reads` of any past hour. */
   readonly peakReads: number;
-  /** Events per hour of day (UTC), 24 entries. */
+  /** Events per hour of day (UTC) on the days before today, 24 entries. */
   readonly byHourOfDay: readonly number[];
   /** Sums over the history per counter. */
   readonly totals: Readonly<Record<Counter, number>>;
@@ -51,6 +51,7 @@ export function createActivity(deps: { db: Kysely<Database>; clock: Clock; histo
       .where('hour', '>=', hourOf(new Date(now.getTime() - historyMs)))
       .execute();
     const current = hourOf(now);
+    const today = current.slice(0, 10);
     const days = new Set<string>();
     const byHourOfDay = Array<number>(24).fill(0);
     const totals: Record<Counter, number> = { events: 0, reads: 0, signin: 0, signin_fail: 0 };
@@ -60,7 +61,8 @@ export function createActivity(deps: { db: Kysely<Database>; clock: Clock; histo
       if (counter in totals) totals[counter] += r.n;
       if (counter === 'events') {
         days.add(r.hour.slice(0, 10));
-        byHourOfDay[Number(r.hour.slice(11, 13))]! += r.n;
+        // Today's hours are not yet usual: the first night's access is still off hours.
+        if (r.hour.slice(0, 10) !== today) byHourOfDay[Number(r.hour.slice(11, 13))]! += r.n;
       }
       if (counter === 'reads' && r.hour !== current) peakReads = Math.max(peakReads, r.n);
     }

@@ -99,7 +99,7 @@ export function registerSecurityAlertRoutes(app: FastifyInstance, deps: { detect
       tags,
       summary: 'Acknowledge an alert (someone is on it); optionally with a note',
       params: idParam,
-      body: z.object({ note: note.optional() }).strict().optional(),
+      body: z.object({ note: note.optional() }).strict().nullish(),
       response: { 200: alertSchema, ...errors, 409: errorBody },
     },
     handler: async (request) => {
