@@ -87,7 +87,7 @@ export const RulesSchema = z
         honeytoken: rule({ severity: 'critical', responses: ['alert'] }, {}),
         /** A card relay call to a target off CUSTOS_RELAY_ALLOWLIST. */
         relay_off_allowlist: rule({ severity: 'high', responses: ['alert'] }, {}),
-        /** `custos audit verify` (or another check) found the audit log altered. */
+        /** `custos audit verify` found the audit log altered (this alert alone is not written into the log it found altered). */
         audit_tamper: rule({ severity: 'critical', responses: ['alert'] }, {}),
       })
       .strict()
