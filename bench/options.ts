@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
  */
 export type DbKind = 'sqlite' | 'postgres';
 export type Op = 'read' | 'lookup' | 'create';
-/** The vault loads, and the sign-in bench. */
-export type BenchOp = Op | 'signin';
+/** The vault loads, the sign-in bench and the detection bench. */
+export type BenchOp = Op | 'signin' | 'detection';
 
 export interface BenchOptions {
   readonly duration: number;
@@ -18,6 +18,8 @@ export interface BenchOptions {
   readonly databases: readonly DbKind[];
   readonly ops: readonly BenchOp[];
   readonly pgUrl: string;
+  /** Redis for the detection bench's shared-windows side; undefined: that side is left out. */
+  readonly redisUrl: string | undefined;
   readonly json: string | undefined;
   readonly profile: boolean;
   readonly check: boolean;
@@ -31,10 +33,13 @@ const USAGE = `npm run bench -- [options]
                     median is reported (BENCH_ROUNDS, 3)
   --seed N          customers stored before the read and lookup loads (BENCH_SEED, 2000)
   --db LIST         sqlite,postgres (BENCH_DB)
-  --ops LIST        read,lookup,create,signin (BENCH_OPS); signin is the sign-in
-                    bench (bench/signin.ts: vault reads under 200 wrong-password
-                    connections), on a fresh database of its own
+  --ops LIST        read,lookup,create,signin,detection (BENCH_OPS); signin is the
+                    sign-in bench (bench/signin.ts: vault reads under 200 wrong-password
+                    connections), on a fresh database of its own; detection is vault
+                    reads with detection on against off (bench/detection.ts)
   --pg-url URL      PostgreSQL server (BENCH_PG_URL, postgres://postgres@127.0.0.1:5432/test)
+  --redis-url URL   Redis for the detection bench's shared windows (BENCH_REDIS_URL,
+                    redis://127.0.0.1:6379; "none" leaves that side out)
   --json FILE       also write the results as JSON
   --profile         after the loads, CPU-profile the protected server per operation
   --check           exit 1 when a ratio misses its target`;
@@ -63,6 +68,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
       db: { type: 'string' },
       ops: { type: 'string' },
       'pg-url': { type: 'string' },
+      'redis-url': { type: 'string' },
       json: { type: 'string' },
       profile: { type: 'boolean' },
       check: { type: 'boolean' },
@@ -72,9 +78,12 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   });
   if (values.help === true) return 'help';
   const pgUrl = values['pg-url'] ?? env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const host = new URL(pgUrl).hostname;
+  const redisRaw = values['redis-url'] ?? env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redisUrl = redisRaw === 'none' ? undefined : redisRaw;
   // Bench traffic stays on this machine.
-  if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) throw new Error('--pg-url must point to the loopback address');
+  const loopback = ['127.0.0.1', 'localhost', '[::1]', '::1'];
+  if (!loopback.includes(new URL(pgUrl).hostname)) throw new Error('--pg-url must point to the loopback address');
+  if (redisUrl !== undefined && !loopback.includes(new URL(redisUrl).hostname)) throw new Error('--redis-url must point to the loopback address');
   return {
     duration: positive(values.duration ?? env.BENCH_DURATION ?? '5', '--duration'),
     warmup: positive(values.warmup ?? env.BENCH_WARMUP ?? '1', '--warmup', 0),
@@ -82,8 +91,9 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     rounds: Math.floor(positive(values.rounds ?? env.BENCH_ROUNDS ?? '3', '--rounds')),
     seed: Math.floor(positive(values.seed ?? env.BENCH_SEED ?? '2000', '--seed')),
     databases: list(values.db ?? env.BENCH_DB ?? 'sqlite,postgres', ['sqlite', 'postgres'] as const, '--db'),
-    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin', ['read', 'lookup', 'create', 'signin'] as const, '--ops'),
+    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,detection', ['read', 'lookup', 'create', 'signin', 'detection'] as const, '--ops'),
     pgUrl,
+    redisUrl,
     json: values.json,
     profile: values.profile === true,
     check: values.check === true,

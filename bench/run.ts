@@ -9,13 +9,16 @@ import { json, load, machine, markdown, meets, revision, row, type Round, type R
 import { setUpProtected, startProtected, startTwin, type Target } from './servers.ts';
 import { benchSignIn, SIGNIN_TARGET, signInMarkdown, type SignInResult } from './signin.ts';
 import { sanityCheck, seed, type Seeded } from './workload.ts';
+import { benchDetection, detectionMarkdown, type DetectionBenchResult } from './detection.ts';
 
 /**
  * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
  * for read, lookup by email and create. Both servers run as child processes; autocannon loads
  * one at a time from here, alternating protected and unprotected in rounds, and reports req/s,
- * p99 and the protected/unprotected ratio.
+ * p99 and the protected/unprotected ratio. Then the sign-in bench and the detection bench
+ * (vault reads with detection on against off, in this process: bench/detection.ts).
  */
+const DETECTION_TARGET = 0.9;
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const OP_ORDER: readonly Op[] = ['read', 'lookup', 'create'];
 const ATTACKERS = 200;
@@ -108,15 +111,27 @@ async function main(): Promise<number> {
   log(`${opts.rounds} rounds × ${opts.duration} s per server and operation (after ${opts.warmup} s warm-up each), ${opts.connections} connections, ${opts.seed} seeded customers`);
   const rows: Row[] = [];
   const signIns: SignInResult[] = [];
+  const detections: DetectionBenchResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
+    if (opts.ops.includes('detection')) {
+      log(`detection: ${kind}`);
+      // As many reads per round as the other loads would make in their duration at a few hundred per second.
+      const reads = Math.max(200, Math.round(opts.duration * 400));
+      detections.push(await benchDetection({ kind, pgUrl: opts.pgUrl, redisUrl: opts.redisUrl, reads, rounds: opts.rounds, inFlight: opts.connections, seed: Math.min(opts.seed, 1000) }));
+    }
   }
-  const tables = [rows.length > 0 ? markdown(rows) : '', signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : ''].filter((t) => t !== '');
+  const tables = [
+    rows.length > 0 ? markdown(rows) : '',
+    signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : '',
+    detections.length > 0 ? detectionMarkdown(detections) : '',
+  ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
-  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns }, null, 2)}\n`);
-  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET)) ? 1 : 0;
+  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, detection: detections }, null, 2)}\n`);
+  const detectionMeets = (r: DetectionBenchResult) => [r.on, r.redis].every((s) => s === undefined || s.perSecond / r.off.perSecond >= DETECTION_TARGET);
+  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && detections.every(detectionMeets)) ? 1 : 0;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const)
