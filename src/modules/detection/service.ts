@@ -33,7 +33,7 @@ import { memoryWindows, redisWindows } from './windows.ts';
  * request, honeytokens are planted. In a server (`background`), timers write the activity
  * counters and alert extensions every five seconds, look at the shared generation every two
  * (reloading blocks and honeytokens when it moved; at once on a PostgreSQL notification) and prune
- * the counters, sources and ended blocks every hour.
+ * the counters, sources and ended blocks a minute after start and then every hour.
  */
 export interface Detection extends AlertLookup {
   readonly enabled: boolean;
@@ -94,6 +94,7 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
   const honeytokens = createHoneytokens({ db, dialect, clock, inventory: deps.inventory, vault: deps.vault, cards: deps.cards, apiKeys: deps.apiKeys });
   const outputs = createOutputs({ sinks: deps.sinks, ocsf: deps.ocsf, logger });
   const responses = createResponses({ ports: deps.ports, blocks, audit, logger, now: () => clock.now() });
+  const sources = createKnownSources({ db, clock, historyMs: rules.history });
   const names = new Map<string, string | null>();
   const engine = createEngine({
     clock,
@@ -103,7 +104,7 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
     activity,
     alerts,
     honeytokens,
-    sources: createKnownSources({ db, clock, historyMs: rules.history }),
+    sources,
     responses,
     outputs,
     audit,
@@ -138,12 +139,16 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
     for (const [ms, what, run] of [
       [FLUSH_MS, 'flush', () => engine.flush()],
       [SYNC_MS, 'sync', sync],
-      [PRUNE_MS, 'prune', () => Promise.all([activity.prune(), blocks.prune(), engine.flush()])],
+      [PRUNE_MS, 'prune', () => Promise.all([activity.prune(), sources.prune(), blocks.prune()])],
     ] as const) {
       const timer = setInterval(quietly(what, run), ms);
       timer.unref();
       timers.push(timer);
     }
+    // A first prune a minute after start, so that a server restarted more often than hourly still prunes.
+    const first = setTimeout(quietly('prune', () => Promise.all([activity.prune(), sources.prune(), blocks.prune()])), 60_000);
+    first.unref();
+    timers.push(first);
     if (deps.config.database.kind === 'postgres' && dialect === 'postgres')
       watch = watchChannel(deps.config.database, DETECTION_CHANNEL, quietly('reload', async () => {
         seenGeneration = undefined;
@@ -197,7 +202,7 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
     settle,
     sync,
     async stop() {
-      for (const t of timers) clearInterval(t);
+      for (const t of timers) clearTimeout(t);
       await settle().catch((error: unknown) => logger?.warn({ code: (error as { code?: unknown }).code }, 'detection could not write its last counters'));
       off();
       await watch?.close();
