@@ -99,7 +99,7 @@ export function redisWindows(redis: Redis, prefix: string): WindowStore {
       if (ops.length === 0) return [];
       const pipeline = redis.pipeline();
       // Where each op's answer sits in the pipeline's replies.
-      const answers: { at: number; kind: 'card' | 'sum'; width?: number }[] = [];
+      const answers: { at: number; kind: 'card' | 'sum' }[] = [];
       let replies = 0;
       for (const op of ops) {
         const key = `${prefix}${op.kind === 'distinct' ? 'd' : 'c'}:${op.key}`;
