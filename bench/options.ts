@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
  */
 export type DbKind = 'sqlite' | 'postgres';
 export type Op = 'read' | 'lookup' | 'create';
-/** The vault loads, the sign-in bench, the card vault bench, and the incident blast radius over a large audit log. */
-export type BenchOp = Op | 'signin' | 'cards' | 'blast';
+/** The vault loads, the sign-in bench, the card vault bench, the incident blast radius and the detection bench. */
+export type BenchOp = Op | 'signin' | 'cards' | 'blast' | 'detection';
 
 export interface BenchOptions {
   readonly duration: number;
@@ -20,6 +20,8 @@ export interface BenchOptions {
   readonly databases: readonly DbKind[];
   readonly ops: readonly BenchOp[];
   readonly pgUrl: string;
+  /** Redis for the detection bench's shared-windows side; undefined: that side is left out. */
+  readonly redisUrl: string | undefined;
   readonly json: string | undefined;
   readonly profile: boolean;
   readonly check: boolean;
@@ -42,7 +44,11 @@ const USAGE = `npm run bench -- [options]
                     ; blast is an incident's blast radius over a large audit
                     log (bench/blast-radius.ts)
   --blast-entries N audit entries seeded for blast (BENCH_BLAST_ENTRIES, 1000000)
+                    ; detection is vault reads with detection on against off
+                    (bench/detection.ts)
   --pg-url URL      PostgreSQL server (BENCH_PG_URL, postgres://postgres@127.0.0.1:5432/test)
+  --redis-url URL   Redis for the detection bench's shared windows (BENCH_REDIS_URL,
+                    redis://127.0.0.1:6379; "none" leaves that side out)
   --json FILE       also write the results as JSON
   --profile         after the loads, CPU-profile the protected server per operation
   --check           exit 1 when a ratio misses its target`;
@@ -72,6 +78,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
       db: { type: 'string' },
       ops: { type: 'string' },
       'pg-url': { type: 'string' },
+      'redis-url': { type: 'string' },
       json: { type: 'string' },
       profile: { type: 'boolean' },
       check: { type: 'boolean' },
@@ -81,9 +88,12 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
   });
   if (values.help === true) return 'help';
   const pgUrl = values['pg-url'] ?? env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-  const host = new URL(pgUrl).hostname;
+  const redisRaw = values['redis-url'] ?? env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const redisUrl = redisRaw === 'none' ? undefined : redisRaw;
   // Bench traffic stays on this machine.
-  if (!['127.0.0.1', 'localhost', '[::1]', '::1'].includes(host)) throw new Error('--pg-url must point to the loopback address');
+  const loopback = ['127.0.0.1', 'localhost', '[::1]', '::1'];
+  if (!loopback.includes(new URL(pgUrl).hostname)) throw new Error('--pg-url must point to the loopback address');
+  if (redisUrl !== undefined && !loopback.includes(new URL(redisUrl).hostname)) throw new Error('--redis-url must point to the loopback address');
   return {
     duration: positive(values.duration ?? env.BENCH_DURATION ?? '5', '--duration'),
     warmup: positive(values.warmup ?? env.BENCH_WARMUP ?? '1', '--warmup', 0),
@@ -92,8 +102,9 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     seed: Math.floor(positive(values.seed ?? env.BENCH_SEED ?? '2000', '--seed')),
     blastEntries: Math.floor(positive(values['blast-entries'] ?? env.BENCH_BLAST_ENTRIES ?? '1000000', '--blast-entries')),
     databases: list(values.db ?? env.BENCH_DB ?? 'sqlite,postgres', ['sqlite', 'postgres'] as const, '--db'),
-    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,cards,blast', ['read', 'lookup', 'create', 'signin', 'cards', 'blast'] as const, '--ops'),
+    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,cards,blast,detection', ['read', 'lookup', 'create', 'signin', 'cards', 'blast', 'detection'] as const, '--ops'),
     pgUrl,
+    redisUrl,
     json: values.json,
     profile: values.profile === true,
     check: values.check === true,

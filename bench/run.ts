@@ -11,15 +11,18 @@ import { benchSignIn, SIGNIN_TARGET, signInMarkdown, type SignInResult } from '.
 import { benchCards, cardsMarkdown, cardsMeet, type CardsResult } from './cards.ts';
 import { sanityCheck, seed, type Seeded } from './workload.ts';
 import { benchBlastRadius, blastMarkdown, blastMeets, type BlastResult } from './blast-radius.ts';
+import { benchDetection, detectionMarkdown, type DetectionBenchResult } from './detection.ts';
 
 /**
  * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
  * for read, lookup by email and create. Both servers run as child processes; autocannon loads
  * one at a time from here, alternating protected and unprotected in rounds, and reports req/s,
  * p99 and the protected/unprotected ratio. Then, each on a fresh database, the sign-in bench
- * (bench/signin.ts), the card vault bench (bench/cards.ts) and an incident's blast radius over a
- * large audit log (bench/blast-radius.ts).
+ * (bench/signin.ts), the card vault bench (bench/cards.ts), an incident's blast radius over a
+ * large audit log (bench/blast-radius.ts) and the detection bench (vault reads with detection on
+ * against off, in this process: bench/detection.ts).
  */
+const DETECTION_TARGET = 0.9;
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const OP_ORDER: readonly Op[] = ['read', 'lookup', 'create'];
 const ATTACKERS = 200;
@@ -128,22 +131,31 @@ async function main(): Promise<number> {
   const signIns: SignInResult[] = [];
   const cards: CardsResult[] = [];
   const blasts: BlastResult[] = [];
+  const detections: DetectionBenchResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
     if (opts.ops.includes('cards')) cards.push(await cardsOn(kind, opts));
     if (opts.ops.includes('blast')) blasts.push(await benchBlastRadius(kind, { entries: opts.blastEntries, pgUrl: opts.pgUrl }));
+    if (opts.ops.includes('detection')) {
+      log(`detection: ${kind}`);
+      // As many reads per round as the other loads would make in their duration at a few hundred per second.
+      const reads = Math.max(200, Math.round(opts.duration * 400));
+      detections.push(await benchDetection({ kind, pgUrl: opts.pgUrl, redisUrl: opts.redisUrl, reads, rounds: opts.rounds, inFlight: opts.connections, seed: Math.min(opts.seed, 1000) }));
+    }
   }
   const tables = [
     rows.length > 0 ? markdown(rows) : '',
     signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : '',
     cards.length > 0 ? cardsMarkdown(cards) : '',
     blasts.length > 0 ? blastMarkdown(blasts) : '',
+    detections.length > 0 ? detectionMarkdown(detections) : '',
   ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
-  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards, blast_radius: blasts }, null, 2)}\n`);
-  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet) && blasts.every(blastMeets)) ? 1 : 0;
+  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards, blast_radius: blasts, detection: detections }, null, 2)}\n`);
+  const detectionMeets = (r: DetectionBenchResult) => [r.on, r.redis].every((s) => s === undefined || s.perSecond / r.off.perSecond >= DETECTION_TARGET);
+  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet) && blasts.every(blastMeets) && detections.every(detectionMeets)) ? 1 : 0;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const)

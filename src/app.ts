@@ -40,6 +40,7 @@ import { resolveSessions } from './http/session.ts';
 import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import { registerAuditConsistencyRoute, registerAuditKeyRoute } from './modules/audit/routes.ts';
 import { registerMeRightsRoutes, registerRightsRoutes } from './modules/rights/routes.ts';
+import { registerSecurityAlertRoutes } from './modules/detection/routes.ts';
 import { receiptJwks } from './modules/rights/receipt.ts';
 import { registerPostureRoutes } from './modules/posture/routes.ts';
 import { createPostureService } from './modules/posture/service.ts';
@@ -129,11 +130,33 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     }),
   );
   const apiHeaders = { ...securityHeaders, 'cache-control': 'no-store' };
+  const { detection } = runtime;
+  const security = { events: runtime.events, now: () => runtime.clock.now() };
   app.addHook('onRequest', (request, reply, done) => {
     reply.headers(request.url.startsWith('/v1/') ? apiHeaders : securityHeaders);
     reply.header('x-request-id', request.id);
+    // Detection: the client address of the request's audit entries (never logged), and sources
+    // a rule blocked, refused before anything else (a map lookup; none while nothing is blocked).
+    const ip = request.ip;
+    if (detection.enabled) detection.requests.begin(request.id, ip);
+    try {
+      detection.blocks.check(ip);
+    } catch (error) {
+      done(error as Error);
+      return;
+    }
     done();
   });
+  if (detection.enabled) {
+    app.addHook('onResponse', (request, _reply, done) => {
+      detection.requests.end(request.id);
+      done();
+    });
+    app.addHook('onRequestAbort', (request, done) => {
+      detection.requests.end(request.id);
+      done();
+    });
+  }
   // Global Privacy Control (CCPA regs §7025): `Sec-GPC: 1` on a request that carries a customer
   // session withdraws that customer's sale/sharing consents, once. Any other value is no signal.
   app.addHook('preHandler', async (request) => {
@@ -200,13 +223,13 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       keyGenerator: rateLimitKey,
       ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-' }),
     });
-    requireApiKey(api, runtime.apiKeys, staffVaultActor(runtime), runtime.identity.authFailures);
+    requireApiKey(api, runtime.apiKeys, staffVaultActor(runtime), runtime.identity.authFailures, detection.enabled ? security : undefined);
     registerVaultRoutes(api, {
       vault: runtime.vault,
       inventory: runtime.inventory,
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
-    const relay = createRelay({ cards: runtime.cards, allowlist: config.relay.allowlist, caFile: config.relay.caFile });
+    const relay = createRelay({ cards: runtime.cards, allowlist: config.relay.allowlist, caFile: config.relay.caFile, security: detection.enabled ? security : undefined });
     api.addHook('onClose', async () => relay.close());
     registerCardRoutes(api, {
       cards: runtime.cards,
@@ -217,6 +240,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerCardSessionRoutes(api, { sessions: runtime.cardSessions, publicUrl: config.publicUrl });
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
     registerAuditConsistencyRoute(api, { db: runtime.store.db });
+    registerSecurityAlertRoutes(api, { detection, directory: runtime.staff.directory });
     registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
     registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
     registerRightsRoutes(api, {

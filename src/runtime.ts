@@ -1,6 +1,7 @@
 import { ConfigError, type Config } from './config/config.ts';
 import { createKeyStore, KeyError, type KeyStore } from './crypto/key-store.ts';
 import { rotateKekAfterShreds } from './crypto/key-lifecycle.ts';
+import { createAlertSinks, createOcsfSink } from './modules/detection/outputs/index.ts';
 import { sendRightsDigest } from './modules/rights/digest.ts';
 import { KEYRING_FILE, RootKeyMissing, type RootRing } from './crypto/keyring.ts';
 import { openRootRing } from './crypto/root-provider.ts';
@@ -40,6 +41,11 @@ import { keyFactsOf } from './modules/incidents/protection.ts';
 import { createIncidentReminders, type IncidentReminders } from './modules/incidents/reminders.ts';
 import { createIncidentService, type IncidentService } from './modules/incidents/service.ts';
 import { migrate, openStore, type Store } from './store/database.ts';
+import { createSecurityEvents, type SecurityEvents } from './kernel/security-events.ts';
+import { createRequestSources, eventOfEntry } from './modules/detection/feed.ts';
+import { loadRules, RulesError, type DetectionRules } from './modules/detection/rules.ts';
+import { openDetection, type Detection } from './modules/detection/service.ts';
+import { accountPorts } from './modules/detection/ports.ts';
 
 /**
  * Everything a server process or a CLI command needs, wired once from the configuration: the
@@ -77,6 +83,9 @@ export interface Runtime {
   readonly processorNotices: ProcessorNotices;
   readonly incidents: IncidentService;
   readonly incidentReminders: IncidentReminders;
+  /** Security events (one bus per runtime): what the modules decide, with the client address, for detection. */
+  readonly events: SecurityEvents;
+  readonly detection: Detection;
   close(): Promise<void>;
 }
 
@@ -94,6 +103,15 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
   const logger = options.logger ?? createLogger(config.logLevel);
   // Validate the inventory before touching the database: a bad file stops start-up.
   const inventory = loadInventory(config.inventoryFile);
+  let rules: DetectionRules;
+  try {
+    rules = loadRules(config.detection.rulesFile);
+  } catch (error) {
+    if (error instanceof RulesError) throw new ConfigError(error.message);
+    throw error;
+  }
+  const events = createSecurityEvents((error) => logger.warn({ code: (error as { code?: unknown }).code }, 'a security event listener failed'));
+  const requests = createRequestSources();
   const store = await openStore(config.database);
   let closeRing = () => undefined as void;
   try {
@@ -133,6 +151,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       flushMs: config.auditFlushMs,
       statement: (text, parameters) => store.read(text, parameters),
       logger,
+      // Every entry is also a security event, with its request's client address (never logged).
+      ...(config.detection.enabled ? { observe: (entry, context) => events.emit(eventOfEntry(entry, context, requests, clock.now())) } : {}),
     });
     if (options.background !== false) audit.start();
     let staff: StaffServices | undefined;
@@ -266,8 +286,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'retention sweep failed'),
     });
     if (options.background !== false) retention.start();
-    // Detection's alert store answers here once it is wired; until then no alert id is known.
-    const alerts: AlertLookup = { get: async () => undefined };
+    // Detection's alert store (opened below; asked only once requests run).
+    const alerts: AlertLookup = { get: (id) => detection.get(id) };
     const incidentKey = deriveIncidentKey({ staffBase: rootKeys.staffBase });
     const incidents = createIncidentService({
       db: store.db,
@@ -297,6 +317,26 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       onError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'incident reminders failed'),
     });
     if (options.background !== false) incidentReminders.start();
+    const detection = await openDetection({
+      config,
+      enabled: config.detection.enabled,
+      rules,
+      db: store.db,
+      dialect: store.dialect,
+      clock,
+      logger,
+      audit,
+      events,
+      requests,
+      inventory,
+      vault,
+      cards,
+      apiKeys,
+      ports: accountPorts({ apiKeys, identity, staff }),
+      sinks: createAlertSinks(config, { logger, clock }),
+      ocsf: createOcsfSink(config, { logger, clock }),
+      background: options.background !== false,
+    });
     let closed = false;
     return {
       config,
@@ -325,6 +365,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       processorNotices,
       incidents,
       incidentReminders,
+      events,
+      detection,
       async close() {
         if (closed) return;
         closed = true;
@@ -333,6 +375,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         await retention.stop();
         await processorNotices.stop();
         await incidentReminders.stop();
+        await detection.stop();
         await identity.close();
         await apiKeys.close();
         await audit.stop();

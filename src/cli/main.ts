@@ -17,6 +17,7 @@ import { CARDS_USAGE, cardsCommand } from './commands/cards.ts';
 import { RETENTION_USAGE, retentionCommand } from './commands/retention.ts';
 import { INCIDENT_USAGE, incidentCommand } from './commands/incident.ts';
 import { DOCTOR_USAGE, doctorCommand } from './commands/doctor.ts';
+import { DETECTION_USAGE, detectionCommand, HONEYTOKEN_USAGE, honeytokenCommand } from './commands/detection.ts';
 
 /**
  * `custos <command>`: the same environment as the server (config/config.ts), calling services
@@ -44,6 +45,8 @@ export function commands(): ReadonlyMap<string, { run: CommandRun; usage: string
     ['retention', { run: retentionCommand, usage: RETENTION_USAGE }],
     ['incident', { run: incidentCommand, usage: INCIDENT_USAGE }],
     ['doctor', { runWithConfig: doctorCommand, usage: DOCTOR_USAGE }],
+    ['honeytoken', { run: honeytokenCommand, usage: HONEYTOKEN_USAGE }],
+    ['detection', { run: detectionCommand, usage: DETECTION_USAGE }],
   ]);
 }
 

@@ -91,7 +91,7 @@ export const CONFIG_VARIABLES = {
   CUSTOS_RATE_LIMIT: { schema: positiveInt.default(6000), doc: 'Requests per minute per API key (per client address without a key).' },
   REDIS_URL: {
     schema: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
-    doc: 'Redis for rate limits shared by several server processes. Unset: in-process counters.',
+    doc: 'Redis for rate limits, sign-in attempt counters and detection windows shared by several server processes. Unset: in-process (attempt counters in the database).',
   },
   CUSTOS_AUDIT_FLUSH_MS: {
     schema: z.coerce.number().int().min(0).max(1000).default(8),
@@ -159,6 +159,14 @@ export const CONFIG_VARIABLES = {
   CUSTOS_CARDS_DETERMINISTIC: {
     schema: bool.default(false),
     doc: 'Card vault deterministic mode: a card already stored returns its existing token, found through a keyed-hash index of the PAN (PCI DSS 4.0.1 3.5.1.1); tokens stay random.',
+  },
+  CUSTOS_DETECTION: {
+    schema: bool.default(true),
+    doc: 'Run the detection rules over security events (README "Detection"). `false` turns the rules off; blocks already made still hold until they end.',
+  },
+  CUSTOS_DETECTION_RULES: {
+    schema: z.string().min(1).optional(),
+    doc: 'YAML or JSON file of detection rule settings over the built-in defaults (thresholds, windows, responses, alert-only, learning period). Unset: the defaults.',
   },
   CUSTOS_RIGHTS_JURISDICTION: {
     schema: z.enum(['gdpr', 'ccpa']).default('gdpr'),
@@ -303,6 +311,8 @@ export interface Config {
   };
   /** Checkout origins that may embed /cards/collect and call POST /v1/cards/collect (CUSTOS_STOREFRONT_ORIGINS). */
   readonly storefrontOrigins: readonly string[];
+  /** Detection: whether the rules run, and the file of rule settings. */
+  readonly detection: { readonly enabled: boolean; readonly rulesFile: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -435,6 +445,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cardsExpiryGraceDays: p.CUSTOS_CARDS_EXPIRY_GRACE_DAYS,
     relay: { allowlist: originList('CUSTOS_RELAY_ALLOWLIST', p.CUSTOS_RELAY_ALLOWLIST, 'https://api.processor.example'), caFile: p.CUSTOS_RELAY_CA },
     storefrontOrigins: Object.freeze(originList('CUSTOS_STOREFRONT_ORIGINS', p.CUSTOS_STOREFRONT_ORIGINS, 'https://shop.example')),
+    detection: Object.freeze({ enabled: p.CUSTOS_DETECTION, rulesFile: p.CUSTOS_DETECTION_RULES === undefined ? undefined : resolve(cwd, p.CUSTOS_DETECTION_RULES) }),
     rights: Object.freeze({
       jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
       bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, fail } from '../kernel/errors.ts';
+import { sourceOf, type SecurityEvents } from '../kernel/security-events.ts';
 import { ApiKeyErrors } from '../modules/apikeys/errors.ts';
 import type { ApiKeyService } from '../modules/apikeys/service.ts';
 import type { FailureBudget } from '../modules/identity/throttling/auth-failures.ts';
@@ -22,12 +23,17 @@ declare module 'fastify' {
  * presents is looked at, and every credential that is presented and not accepted (bad or unknown
  * API key, garbage bearer, dead staff session) counts against the client address, never against
  * the key id it names. A request that presents nothing is told so and counts nothing.
+ *
+ * With `security`, each use of an API key (`apikey.use`) and each credential refused
+ * (`apikey.auth_fail`, with the refusal's code) is a security event with the client address, for
+ * detection (a decoy key's use, a guessing source); the audit log does not record key uses.
  */
 export function requireApiKey(
   app: FastifyInstance,
   apiKeys: ApiKeyService,
   sessionActor?: (request: FastifyRequest) => Promise<Actor | undefined>,
   failures?: FailureBudget,
+  security?: { readonly events: SecurityEvents; readonly now: () => Date },
 ): void {
   app.decorateRequest('actor', null);
 
@@ -49,10 +55,14 @@ export function requireApiKey(
     try {
       request.actor = await authenticate(request);
     } catch (error) {
-      if (failures !== undefined && error instanceof AppError && error.status === 401 && error.code !== ApiKeyErrors.APIKEY_MISSING.code)
-        await failures.failed(request.ip);
+      const refused = error instanceof AppError && error.code !== ApiKeyErrors.APIKEY_MISSING.code && (error.status === 401 || error.code === ApiKeyErrors.APIKEY_SUSPENDED.code);
+      if (refused && security !== undefined)
+        security.events.emit({ at: security.now(), action: 'apikey.auth_fail', outcome: 'failure', source: sourceOf(request.ip), requestId: request.id, detail: { code: error.code } });
+      if (failures !== undefined && refused && error.status === 401) await failures.failed(request.ip);
       throw error;
     }
+    if (security !== undefined && request.actor.kind === 'apikey')
+      security.events.emit({ at: security.now(), action: 'apikey.use', outcome: 'success', actor: request.actor.ref, source: sourceOf(request.ip), requestId: request.id });
   });
 }
 

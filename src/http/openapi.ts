@@ -120,6 +120,14 @@ export function areaOf(path: string): Area | undefined {
     };
   if (path === '/v1/cards/collect')
     return { security: ['cardSessionKey'], words: 'a publishable key of a card session', errors: ['CARDS', 'POLICY', 'AUDIT', 'VAULT'], extraCodes: ['IDENTITY_AUTH_THROTTLED'] };
+  if (path === '/v1/security/alerts' || path.startsWith('/v1/security/alerts/'))
+    return {
+      security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
+      words: 'an API key scoped to the security purpose, or a staff session holding incidents.manage',
+      errors: ['DETECTION', 'APIKEY', 'STAFF'],
+      // Malformed ids and bodies answer with the codes every API-scope route uses (http/error-handler.ts).
+      extraCodes: ['IDENTITY_SESSION_REQUIRED', 'IDENTITY_AUTH_THROTTLED', 'VAULT_ID_MALFORMED', 'VAULT_FIELD_INVALID', 'VAULT_FIELD_UNDECLARED'],
+    };
   if (/^\/v1\/(?:cards|relay)(?:\/|$)/.test(path))
     return {
       security: ['apiKey', 'staffSessionToken', 'staffSessionCookie'],
@@ -130,7 +138,8 @@ export function areaOf(path: string): Area | undefined {
   return undefined;
 }
 
-const HTTP_CODES = ['REQUEST_', 'ROUTE_NOT_FOUND', 'RATE_LIMITED', 'INTERNAL_ERROR'];
+/** Codes any route may answer with: the HTTP layer's, and a source blocked by detection (src/app.ts onRequest). */
+const HTTP_CODES = ['REQUEST_', 'ROUTE_NOT_FOUND', 'RATE_LIMITED', 'INTERNAL_ERROR', 'DETECTION_SOURCE_BLOCKED'];
 
 /**
  * The codes of `status` this area answers with (with the Idempotency-Key codes where the operation
@@ -240,7 +249,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   'staff security': 'Threat reports by staff.',
   'staff elevation': 'Just-in-time access to one customer for one purpose beyond the role.',
   incidents: 'The incident register: the 72-hour clock, blast radius from the audit log, notification drafts (docs/when-something-goes-wrong.md).',
-  security: 'For security officers (incidents.manage): the security posture, as `custos doctor` reports it.',
+  security: 'The security posture (`custos doctor`, for incidents.manage) and the security alerts raised by the detection rules (README "Detection"): listed, acknowledged and closed by security officers (incidents.manage) or an API key scoped to `security`.',
 };
 
 function completeOperation(method: string, path: string, op: Json, ids: Map<string, string>): void {

@@ -13,10 +13,11 @@ import type { ConsentTables } from '../modules/consent/tables.ts';
 import type { ProcessorTables } from '../modules/processors/tables.ts';
 import type { CardTables } from '../modules/cards/tables.ts';
 import type { IncidentTables } from '../modules/incidents/tables.ts';
+import type { DetectionTables } from '../modules/detection/tables.ts';
 
 /**
  * The tables, as Kysely sees them: each module declares its own in `tables.ts` and no module
  * queries another's. Times are ISO-8601 text and binary values base64url text, so the same
  * migrations and queries run on SQLite and PostgreSQL.
  */
-export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables, SessionTables, IdempotencyTables, ConsentTables, ProcessorTables, CardTables, RightsTables, VaultErasureTables, RetentionTables, IncidentTables {}
+export interface Database extends KeyTables, VaultTables, AuditTables, ApiKeyTables, IdentityTables, StaffTables, SessionTables, IdempotencyTables, ConsentTables, ProcessorTables, CardTables, RightsTables, VaultErasureTables, RetentionTables, IncidentTables, DetectionTables {}

@@ -95,7 +95,8 @@ describe('lockout under parallel guessing', () => {
 
 describe('per-address throttle', () => {
   it('blocks one address after its budget without blocking another', async () => {
-    const small = await authApp({ CUSTOS_SIGNIN_IP_LIMIT: '20' });
+    // Identity's own throttle alone: detection's credential-stuffing block (another suite) would answer first.
+    const small = await authApp({ CUSTOS_SIGNIN_IP_LIMIT: '20', CUSTOS_DETECTION: 'false' });
     try {
       const go = (ip: string) =>
         small.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: { ...SAME_ORIGIN, 'x-forwarded-for': ip }, payload: { email: uniqueEmail(), password: 'spray spray spray spray' } });
@@ -112,7 +113,7 @@ describe('per-address throttle', () => {
   });
 
   it('one address hammering sign-in cannot spend the global budget: with lowered limits another address still signs in', async () => {
-    const small = await authApp({ CUSTOS_SIGNIN_IP_LIMIT: '5', CUSTOS_SIGNIN_GLOBAL_LIMIT: '20' });
+    const small = await authApp({ CUSTOS_SIGNIN_IP_LIMIT: '5', CUSTOS_SIGNIN_GLOBAL_LIMIT: '20', CUSTOS_DETECTION: 'false' });
     try {
       const go = (ip: string, email = uniqueEmail(), password = 'spray spray spray spray') =>
         small.app.inject({ method: 'POST', url: '/v1/auth/signin', headers: { ...SAME_ORIGIN, 'x-forwarded-for': ip }, payload: { email, password } });

@@ -121,8 +121,13 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
   // The consent ledger's rows are bound to their audit entries: an edited, inserted or deleted row is named.
   const ledger = await runtime.consent.verifyLedger();
   io.done();
+  // Detection raises its critical audit_tamper alert on each failed check (README "Detection").
+  const broken = (check: string, reason: string) =>
+    runtime.events.emit({ at: runtime.clock.now(), action: 'audit.verify_failed', outcome: 'failure', actor: 'cli', detail: { check, reason: reason.slice(0, 200) } });
   for (const p of ledger) io.out(`consent ledger BROKEN at row ${p.id}: ${p.reason}`);
+  if (ledger.length > 0) broken('consent_ledger', ledger[0]!.reason);
   if (!result.ok) {
+    broken('chain', result.reason);
     // Row id 0: the entry is missing altogether (a truncated tail), so there is no row to name.
     const { seq, id } = result.firstBad;
     io.out(`audit log BROKEN at entry seq ${seq ?? 'none'} (${id === 0 ? 'no row' : `id ${id}`}): ${result.reason}`);
@@ -131,6 +136,7 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
   io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
   const tree = await verifyAuditTree({ db, keys }, anchor);
   if (!tree.ok) {
+    broken('tree', tree.reason);
     const where = [tree.leafIndex === null ? null : `leaf ${tree.leafIndex}`, tree.entryId === null ? null : `entry ${tree.entryId}`].filter((x) => x !== null).join(', ');
     io.out(`audit tree BROKEN${where === '' ? '' : ` at ${where}`}: ${tree.reason}`);
     return 1;
@@ -143,6 +149,7 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
   io.done();
   for (const m of mismatches) io.out(`record ${m.id} is at version ${m.version}, its last audited write made version ${m.written ?? 'none'}: ${m.reason}`);
   if (mismatches.length > 0) {
+    broken('records', `${mismatches.length} records not at the version of their last audited write`);
     io.out(`records BROKEN: ${mismatches.length} not at the version of their last audited write`);
     return 1;
   }

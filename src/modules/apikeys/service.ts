@@ -39,13 +39,27 @@ export interface ApiKeyInfo {
   readonly revoked_at: string | null;
   /** When the key last authenticated a request, to within an hour; null: not seen in use. */
   readonly last_used_at: string | null;
+  /** Set while the key is suspended (reversible, unlike a revocation): it is refused with APIKEY_SUSPENDED. */
+  readonly suspended_at: string | null;
 }
 
 export interface ApiKeyService {
   create(input: { name: string; purposes: readonly string[] }): Promise<{ key: Secret<string>; info: ApiKeyInfo }>;
   list(): Promise<ApiKeyInfo[]>;
   revoke(id: string): Promise<ApiKeyInfo>;
-  /** The key's identity and scope, or APIKEY_INVALID for anything else (malformed, unknown, revoked). */
+  /**
+   * Suspends a key at once (detection's `lock_apikey` response, `custos apikey suspend`): every
+   * server refuses it with APIKEY_SUSPENDED until `resume`. A revoked key stays revoked.
+   */
+  suspend(id: string): Promise<ApiKeyInfo>;
+  /** Lifts a suspension; the key works again with the same secret. */
+  resume(id: string): Promise<ApiKeyInfo>;
+  /** The key's details (never its secret), or undefined. */
+  get(id: string): Promise<ApiKeyInfo | undefined>;
+  /**
+   * The key's identity and scope, or APIKEY_INVALID for anything else (malformed, unknown,
+   * revoked); a key whose secret matches but which is suspended answers APIKEY_SUSPENDED.
+   */
   verify(presented: string): Promise<ApiKeyInfo>;
   /** Stops listening for revocations (PostgreSQL). */
   close(): Promise<void>;
@@ -118,6 +132,7 @@ export function createApiKeyService(deps: {
     created_at: r.created_at,
     revoked_at: r.revoked_at,
     last_used_at: r.last_used_at,
+    suspended_at: r.suspended_at,
   });
 
   // Keys whose use this process wrote last (id → epoch ms), and the writes still running.
@@ -147,6 +162,22 @@ export function createApiKeyService(deps: {
     noting.add(write);
   }
 
+  /** Sets the key's state (only on a key not revoked, or `active`: neither revoked nor suspended) in one transaction that, on PostgreSQL, tells every server to forget its cached row. */
+  async function change(id: string, set: Partial<Pick<Database['api_keys'], 'revoked_at' | 'suspended_at'>>, only: 'revoked_at' | 'active'): Promise<ApiKeyInfo> {
+    if (!isId(ID_PREFIX.apiKey, id)) fail(ApiKeyErrors.APIKEY_NOT_FOUND, 'no API key with that id');
+    await db.transaction().execute(async (tx) => {
+      let update = tx.updateTable('api_keys').set(set).where('id', '=', id);
+      update = only === 'active' ? update.where('revoked_at', 'is', null).where('suspended_at', 'is', null) : update.where(only, 'is', null);
+      await update.execute();
+      // Delivered to every listening server when this transaction commits.
+      if (store.dialect === 'postgres') await sql`SELECT pg_notify(${sql.raw(channelSql(CHANNEL))}, ${id})`.execute(tx);
+    });
+    invalidate();
+    const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+    if (row === undefined) fail(ApiKeyErrors.APIKEY_NOT_FOUND, 'no API key with that id');
+    return toInfo(row);
+  }
+
   return {
     async create({ name, purposes }) {
       if (name.length < 1 || name.length > 100 || /[\p{Cc}]/u.test(name))
@@ -161,6 +192,7 @@ export function createApiKeyService(deps: {
         created_at: clock.now().toISOString(),
         revoked_at: null,
         last_used_at: null,
+        suspended_at: null,
       };
       await db.insertInto('api_keys').values(row).execute();
       return { key: new Secret(`ck_${id.slice(ID_PREFIX.apiKey.length + 1)}_${secret}`), info: toInfo(row) };
@@ -171,22 +203,17 @@ export function createApiKeyService(deps: {
       return rows.map(toInfo);
     },
 
-    async revoke(id) {
-      if (!isId(ID_PREFIX.apiKey, id)) fail(ApiKeyErrors.APIKEY_NOT_FOUND, 'no API key with that id');
-      await db.transaction().execute(async (tx) => {
-        await tx
-          .updateTable('api_keys')
-          .set({ revoked_at: clock.now().toISOString() })
-          .where('id', '=', id)
-          .where('revoked_at', 'is', null)
-          .execute();
-        // Delivered to every listening server when this transaction commits.
-        if (store.dialect === 'postgres') await sql`SELECT pg_notify(${sql.raw(channelSql(CHANNEL))}, ${id})`.execute(tx);
-      });
-      invalidate();
+    revoke: (id) => change(id, { revoked_at: clock.now().toISOString() }, 'revoked_at'),
+
+    suspend: (id) => change(id, { suspended_at: clock.now().toISOString() }, 'active'),
+
+    // A revoked key is not resumed: the update leaves it as it is.
+    resume: (id) => change(id, { suspended_at: null }, 'revoked_at'),
+
+    async get(id) {
+      if (!isId(ID_PREFIX.apiKey, id)) return undefined;
       const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
-      if (row === undefined) fail(ApiKeyErrors.APIKEY_NOT_FOUND, 'no API key with that id');
-      return toInfo(row);
+      return row === undefined ? undefined : toInfo(row);
     },
 
     async verify(presented) {
@@ -200,6 +227,8 @@ export function createApiKeyService(deps: {
         timingSafeEqual(digest(m[2]!), against) ||
         (deps.previousHashKeys ?? []).some((k) => timingSafeEqual(createHmac('sha256', k).update(m[2]!, 'utf8').digest(), against));
       if (row === undefined || !matches || row.revoked_at !== null) fail(ApiKeyErrors.APIKEY_INVALID, 'invalid API key');
+      // Only the holder of the right secret learns of the suspension.
+      if (row.suspended_at !== null) fail(ApiKeyErrors.APIKEY_SUSPENDED, 'this API key is suspended; the shop\'s security officer can resume it');
       noteUse(row);
       return toInfo(row);
     },

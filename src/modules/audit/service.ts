@@ -38,6 +38,20 @@ export interface AuditEntry {
   recordVersion?: number | null;
 }
 
+/**
+ * What an observer of appended entries gets beside the entry (detection, fed through the security
+ * events of src/kernel/security-events.ts): facts the append-only log must not hold, such as the
+ * client address of the request, and non-personal inputs of detection rules.
+ */
+export interface AuditContext {
+  /** The client address (`sourceOf` form); without it the observer may know it by the request id. */
+  readonly source?: string | null | undefined;
+  readonly detail?: Readonly<Record<string, string | number | boolean | null>> | undefined;
+}
+
+/** Sees every entry once it is appended (a read: committed; a write: inserted in its transaction). Must not throw or block. */
+export type AuditObserver = (entry: AuditEntry, context: AuditContext | undefined) => void;
+
 export interface AuditRecord {
   id: number;
   /** NULL while the entry waits to be chained. */
@@ -64,14 +78,14 @@ export interface EntryProofs {
 
 export interface AuditLog {
   /** For reads: resolves once the entry is committed (group commit); rejects AUDIT_UNAVAILABLE. */
-  append(entry: AuditEntry): Promise<void>;
+  append(entry: AuditEntry, context?: AuditContext): Promise<void>;
   /**
    * For a write that inserts its entry in its own statement (INSERT_COLUMNS order): the pending
    * row, checked and MACed, exactly as appendInTx would insert it.
    */
-  pendingRow(entry: AuditEntry): PendingRow;
+  pendingRow(entry: AuditEntry, context?: AuditContext): PendingRow;
   /** For writes: inserts the entry in the caller's transaction, so both commit or neither. */
-  appendInTx(tx: Transaction<Database>, entry: AuditEntry): Promise<void>;
+  appendInTx(tx: Transaction<Database>, entry: AuditEntry, context?: AuditContext): Promise<void>;
   /** Entries about one data subject, newest first; `before` is an entry id (cursor). */
   forSubject(subjectId: string, opts: { limit: number; before?: number }): Promise<AuditRecord[]>;
   /** Inclusion proofs of these entries against the newest signed tree head, built from one read of the nodes they need. */
@@ -115,6 +129,8 @@ export interface AuditLogDeps {
   /** Runs one statement outside any transaction, prepared once per connection (Store.read). */
   statement?: (sql: string, parameters: readonly unknown[]) => Promise<unknown>;
   logger?: Logger;
+  /** Told of every entry appended (detection's feed); never stores anything in the log. */
+  observe?: AuditObserver;
 }
 
 function recordOf(r: StoredRow): AuditRecord {
@@ -163,6 +179,7 @@ function unavailable(message: string, cause: unknown): AppError {
  */
 export function createAuditLog(deps: AuditLogDeps): AuditLog {
   const { db, dialect, keys, clock, logger } = deps;
+  const observe: AuditObserver = deps.observe ?? (() => undefined);
   const chainIntervalMs = deps.chainIntervalMs ?? 100;
   const buildRow = createRowBuilder(keys.auditMac, () => clock.now());
   const backend = createAuditBackend({ db, dialect, keys, clock, thread: deps.sqliteThread !== false, statement: deps.statement });
@@ -226,7 +243,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
   }
 
   return {
-    async append(entry) {
+    async append(entry, context) {
       if (!accepting) fail(AUDIT_UNAVAILABLE, 'the audit log is stopped');
       const row = buildRow(entry);
       try {
@@ -234,19 +251,24 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       } catch (error) {
         throw unavailable('the audit entry could not be written', error);
       }
+      observe(entry, context);
     },
 
-    pendingRow(entry) {
-      return buildRow(entry);
+    pendingRow(entry, context) {
+      const row = buildRow(entry);
+      // The caller inserts the row in its own statement; a write that then fails is still seen.
+      observe(entry, context);
+      return row;
     },
 
-    async appendInTx(tx, entry) {
+    async appendInTx(tx, entry, context) {
       const row = buildRow(entry);
       try {
         await insertPending(tx, dialect, [row]);
       } catch (error) {
         throw unavailable('the audit entry could not be written', error);
       }
+      observe(entry, context);
     },
 
     async forSubject(subjectId, opts) {

@@ -5,7 +5,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { fail } from '../../kernel/errors.ts';
+import { AppError, fail } from '../../kernel/errors.ts';
+import { sourceOf, type SecurityEvents } from '../../kernel/security-events.ts';
 import { looksLikePan, maskPan } from './card-rules.ts';
 import { CardErrors } from './errors.ts';
 import type { CardCallContext, CardSecret, CardService } from './service.ts';
@@ -132,7 +133,16 @@ export function scrubCardNumbers(text: string, known: ReadonlyMap<string, string
   });
 }
 
-export function createRelay(deps: { cards: CardService; allowlist: readonly string[]; caFile: string | undefined }): Relay {
+/**
+ * `security`: a call refused for its target (off the allow-list, or resolving to a private
+ * address) is told to detection as `cards.relay_refused`, with the target's origin and the caller.
+ */
+export function createRelay(deps: {
+  cards: CardService;
+  allowlist: readonly string[];
+  caFile: string | undefined;
+  security?: { readonly events: SecurityEvents; readonly now: () => Date } | undefined;
+}): Relay {
   const allowed = new Set(deps.allowlist);
   const ca = deps.caFile === undefined ? undefined : [...rootCertificates, readFileSync(deps.caFile, 'utf8')];
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, ...(ca === undefined ? {} : { ca }) });
@@ -191,15 +201,40 @@ export function createRelay(deps: { cards: CardService; allowlist: readonly stri
     });
   }
 
-  return {
-    async forward(ctx, r) {
-      let url: URL;
+  /** Tells detection of a call refused for its target, then refuses it. */
+  function refused(ctx: CardCallContext, url: URL | undefined, error: unknown): never {
+    if (deps.security !== undefined && error instanceof AppError && error.code === CardErrors.CARDS_RELAY_TARGET_NOT_ALLOWED.code)
+      deps.security.events.emit({
+        at: deps.security.now(),
+        action: 'cards.relay_refused',
+        outcome: 'denied',
+        actor: ctx.actor.ref,
+        source: sourceOf(ctx.clientAddress),
+        requestId: ctx.requestId,
+        detail: { target: url === undefined ? 'unparseable' : url.origin.slice(0, 200) },
+      });
+    throw error;
+  }
+
+  /** The target URL: on the allow-list, without credentials. */
+  function allowedUrl(ctx: CardCallContext, raw: string): URL {
+    let url: URL | undefined;
+    try {
       try {
-        url = new URL(r.url);
+        url = new URL(raw);
       } catch {
         fail(CardErrors.CARDS_RELAY_TARGET_NOT_ALLOWED, 'the relay URL is not on the allow-list');
       }
       if (!allowed.has(url.origin) || url.username !== '' || url.password !== '') fail(CardErrors.CARDS_RELAY_TARGET_NOT_ALLOWED, 'the relay URL is not on the allow-list');
+      return url;
+    } catch (error) {
+      return refused(ctx, url, error);
+    }
+  }
+
+  return {
+    async forward(ctx, r) {
+      const url = allowedUrl(ctx, r.url);
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(r.headers ?? {})) {
         const lower = name.toLowerCase();
@@ -218,7 +253,7 @@ export function createRelay(deps: { cards: CardService; allowlist: readonly stri
         for (const [t, parts] of inBody) wanted.set(t, new Set([...(wanted.get(t) ?? []), ...parts]));
       }
       if (bodyText !== undefined && Buffer.byteLength(bodyText) > RELAY_REQUEST_LIMIT) fail(CardErrors.CARDS_RELAY_BODY_TOO_LARGE, 'the relay body exceeds 64 KiB');
-      const target = await resolveTarget(url);
+      const address = await resolveTarget(url).catch((error: unknown) => refused(ctx, url, error));
       const secrets = await deps.cards.relaySecrets(ctx, [...wanted.keys()], wanted);
       for (const [name, value] of Object.entries(headers)) headers[name] = substitute(value, secrets, 'header');
       let body: Buffer | undefined;
@@ -233,7 +268,7 @@ export function createRelay(deps: { cards: CardService; allowlist: readonly stri
       const drop = () => void (dropped ??= deps.cards.dropCvvs([...wanted].filter(([, parts]) => parts.has('cvv')).map(([t]) => t)));
       let answer: RelayResponse & { raw: Buffer };
       try {
-        answer = await send(url, target, r.method, headers, body, drop);
+        answer = await send(url, address, r.method, headers, body, drop);
       } catch (error) {
         await dropped;
         if ((error as { relay?: string }).relay === 'too_large') fail(CardErrors.CARDS_RELAY_RESPONSE_TOO_LARGE, 'the processor answer exceeds 1 MiB');

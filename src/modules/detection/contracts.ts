@@ -6,9 +6,12 @@
 export type Severity = 'low' | 'medium' | 'high' | 'critical';
 export type AlertStatus = 'open' | 'acknowledged' | 'closed';
 
-/** Who an alert is about: an API key by id and name, a staff member, an account, or a source. */
+/**
+ * Who an alert is about: an API key by id and name, a staff member, a customer, a sign-in account
+ * (`account`: identity's account id, the target of a brute force), a source, or the whole service.
+ */
 export interface AlertActor {
-  readonly kind: 'apikey' | 'staff' | 'customer' | 'source' | 'system';
+  readonly kind: 'apikey' | 'staff' | 'customer' | 'account' | 'source' | 'system';
   readonly id: string;
   readonly name?: string | null;
 }

@@ -17,7 +17,7 @@ const oneLine = (text: string, max: number) => text.replace(/[\r\n\t]+/g, ' ').s
 
 function actorLine(alert: Alert): string {
   if (alert.actor === null) return 'unknown';
-  const kind = { apikey: 'API key', staff: 'staff member', customer: 'customer', source: 'source', system: 'system' }[alert.actor.kind];
+  const kind = { apikey: 'API key', staff: 'staff member', customer: 'customer', account: 'sign-in account', source: 'source', system: 'system' }[alert.actor.kind];
   const name = alert.actor.name === undefined || alert.actor.name === null ? '' : ` ("${oneLine(alert.actor.name, 100)}")`;
   return `${kind} ${alert.actor.id}${name}`;
 }

@@ -1,3 +1,4 @@
+import { sourceOf } from '../../../kernel/security-events.ts';
 import type { AuditLog } from '../../audit/service.ts';
 import type { AuthnEvent } from '../audit-events.ts';
 
@@ -24,12 +25,18 @@ export type AuthnAudit = (
     session?: string | undefined;
     /** A summary of this many repeated uses, recorded as the entry's one field `repeated_uses.<n>` (a count, never a value). */
     repeatedUses?: number | undefined;
+    /** The client address: told to detection with the entry (as `sourceOf` keys it), never written to the log. */
+    ip?: string | undefined;
+    /** The attempt budget's key (realm and the keyed hash of the typed email, or the account's second-factor key): detection counts distinct accounts by it, also unknown ones. */
+    key?: string | undefined;
   },
 ) => Promise<void>;
 
 export function authnAudit(audit: Pick<AuditLog, 'append'>): AuthnAudit {
-  return async (event, { account, outcome, requestId, session, repeatedUses }) => {
-    await audit.append({
+  return async (event, { account, outcome, requestId, session, repeatedUses, ip, key }) => {
+    const context = ip === undefined && key === undefined ? undefined : { source: sourceOf(ip), ...(key === undefined ? {} : { detail: { account_key: key } }) };
+    await audit.append(
+      {
       actor: account === undefined ? 'anonymous' : `account:${account.id}`,
       action: `identity.${event}`,
       subjectId: account === undefined ? null : (account.customer_id ?? account.id),
@@ -37,6 +44,8 @@ export function authnAudit(audit: Pick<AuditLog, 'append'>): AuthnAudit {
       ...(repeatedUses === undefined ? {} : { fields: [`repeated_uses.${repeatedUses}`] }),
       outcome,
       requestId: requestId ?? null,
-    });
+      },
+      context,
+    );
   };
 }

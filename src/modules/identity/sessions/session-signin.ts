@@ -90,7 +90,7 @@ export function createSignInService(deps: {
     try {
       return await lockout.attempt({ account: key, ip });
     } catch (error) {
-      if (error instanceof AppError) await audit(AUTHN_EVENTS.loginFail, { account, outcome: 'denied', requestId });
+      if (error instanceof AppError) await audit(AUTHN_EVENTS.loginFail, { account, outcome: 'denied', requestId, ip, key });
       throw error;
     }
   }
@@ -115,7 +115,7 @@ export function createSignInService(deps: {
     } catch (error) {
       if (error instanceof AppError) {
         const reused = error.code === IdentityErrors.IDENTITY_TOTP_REPLAYED.code || error.code === IdentityErrors.IDENTITY_RECOVERY_CODE_REUSED.code;
-        await audit(reused ? AUTHN_EVENTS.tokenReuse : AUTHN_EVENTS.loginFail, { account, outcome: 'failure', requestId: a.requestId });
+        await audit(reused ? AUTHN_EVENTS.tokenReuse : AUTHN_EVENTS.loginFail, { account, outcome: 'failure', requestId: a.requestId, ip: a.ip, key: mfaKey(account.id) });
       }
       throw error;
     }
@@ -129,10 +129,11 @@ export function createSignInService(deps: {
     const { remaining } = await budget(key, a.ip, known, a.requestId);
     const account = await accounts.authenticate({ realm, email, password });
     if (account === undefined) {
-      await audit(AUTHN_EVENTS.loginFail, { account: known, outcome: 'failure', requestId: a.requestId });
+      const seen = { requestId: a.requestId, ip: a.ip, key };
+      await audit(AUTHN_EVENTS.loginFail, { account: known, outcome: 'failure', ...seen });
       if (remaining === 0) {
-        await audit(AUTHN_EVENTS.loginFailMax, { account: known, outcome: 'failure', requestId: a.requestId });
-        await audit(AUTHN_EVENTS.loginLock, { account: known, outcome: 'denied', requestId: a.requestId });
+        await audit(AUTHN_EVENTS.loginFailMax, { account: known, outcome: 'failure', ...seen });
+        await audit(AUTHN_EVENTS.loginLock, { account: known, outcome: 'denied', ...seen });
       }
       fail(SessionErrors.IDENTITY_SIGNIN_FAILED, 'the email or the password is wrong');
     }
@@ -144,7 +145,7 @@ export function createSignInService(deps: {
     }
     const opened = await open(realm, account, a, false);
     const event = before.attempts > 0 ? AUTHN_EVENTS.loginSuccessAfterFail : AUTHN_EVENTS.loginSuccess;
-    await audit(event, { account, outcome: 'success', requestId: a.requestId });
+    await audit(event, { account, outcome: 'success', requestId: a.requestId, ip: a.ip, key });
     return opened;
   }
 
@@ -159,13 +160,13 @@ export function createSignInService(deps: {
       try {
         ({ accountId } = await deps.passkeys.verifyAuthentication({ response }));
       } catch (error) {
-        if (error instanceof AppError) await audit(AUTHN_EVENTS.loginFail, { account: undefined, outcome: 'failure', requestId: a.requestId });
+        if (error instanceof AppError) await audit(AUTHN_EVENTS.loginFail, { account: undefined, outcome: 'failure', requestId: a.requestId, ip: a.ip });
         throw error;
       }
       const account = await accounts.get(accountId);
       if (account.realm !== realm) fail(IdentityErrors.IDENTITY_PASSKEY_INVALID, 'the passkey does not belong to this realm');
       const opened = await open(realm, account, a, true);
-      await audit(AUTHN_EVENTS.loginSuccess, { account, outcome: 'success', requestId: a.requestId });
+      await audit(AUTHN_EVENTS.loginSuccess, { account, outcome: 'success', requestId: a.requestId, ip: a.ip });
       return opened;
     },
 
@@ -183,7 +184,7 @@ export function createSignInService(deps: {
       const used = await tickets.consume(realm, ticket);
       if (used === undefined) fail(SessionErrors.IDENTITY_MFA_TICKET_INVALID, 'sign in again');
       const opened = await open(realm, account, a, true, new Date(used.createdAt));
-      await audit(AUTHN_EVENTS.loginSuccess, { account, outcome: 'success', requestId: a.requestId });
+      await audit(AUTHN_EVENTS.loginSuccess, { account, outcome: 'success', requestId: a.requestId, ip: a.ip });
       return opened;
     },
 
@@ -196,8 +197,8 @@ export function createSignInService(deps: {
           const { remaining } = await budget(key, a.ip, account, a.requestId);
           const ok = await accounts.authenticate({ realm: account.realm, email: account.email, password });
           if (ok === undefined) {
-            await audit(AUTHN_EVENTS.loginFail, { account, outcome: 'failure', requestId: a.requestId });
-            if (remaining === 0) await audit(AUTHN_EVENTS.loginLock, { account, outcome: 'denied', requestId: a.requestId });
+            await audit(AUTHN_EVENTS.loginFail, { account, outcome: 'failure', requestId: a.requestId, ip: a.ip, key });
+            if (remaining === 0) await audit(AUTHN_EVENTS.loginLock, { account, outcome: 'denied', requestId: a.requestId, ip: a.ip, key });
             fail(SessionErrors.IDENTITY_SIGNIN_FAILED, 'the password is wrong');
           }
           await lockout.clear(key);

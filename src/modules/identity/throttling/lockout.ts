@@ -23,6 +23,11 @@ import { LockoutPolicySchema, type BucketPolicy, type CounterStore, type Lockout
 export interface Lockout {
   attempt(input: { account: string; ip?: string | undefined }): Promise<{ remaining: number }>;
   clear(account: string): Promise<void>;
+  /**
+   * Locks the identifier now, as its last allowed failure would (detection's `lock_account`
+   * response): sign-in is refused for the lock period; a password reset still clears it.
+   */
+  lock(account: string): Promise<void>;
   status(account: string): Promise<{ locked: boolean; until: string | undefined; attempts: number }>;
   /**
    * Forgets buckets with nothing left to remember (database backend; Redis expires them itself).
@@ -68,6 +73,15 @@ export function createLockout(deps: { counters: CounterStore; clock: Clock; key:
 
     async clear(account) {
       await counters.clear(accountKey(account));
+    },
+
+    async lock(account) {
+      const now = clock.now().getTime();
+      const k = accountKey(account);
+      for (let i = 0; i < policy.account.limit; i++) {
+        const r = await counters.hit(k, policy.account, now);
+        if (!r.allowed || r.state.blockedUntil > now) return;
+      }
     },
 
     async status(account) {
