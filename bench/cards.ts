@@ -1,12 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildApp } from '../src/app.ts';
-import { loadConfig } from '../src/config/config.ts';
 import { luhnCheckDigit } from '../src/modules/cards/card-rules.ts';
-import { openRuntime } from '../src/runtime.ts';
+import { inProcessCustos } from './in-process.ts';
 
 /**
  * `npx node bench/cards.ts [sqlite|postgres] [requests]` (Node 24, as `npm run` uses): tokenise (`POST /v1/cards`) beside a customer
@@ -16,21 +9,7 @@ import { openRuntime } from '../src/runtime.ts';
  */
 const kind = process.argv[2] === 'postgres' ? 'postgres' : 'sqlite';
 const n = Number(process.argv[3] ?? 500);
-const dir = mkdtempSync(join(tmpdir(), 'custos-bench-cards-'));
-const schema = `bench_${randomBytes(4).toString('hex')}`;
-const env: Record<string, string> = {
-  CUSTOS_DATA_DIR: dir,
-  DATABASE_URL: kind === 'postgres' ? (process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test') : `sqlite:${join(dir, 'custos.db')}`,
-  ...(kind === 'postgres' ? { DATABASE_SCHEMA: schema } : {}),
-  CUSTOS_ROOT_KEY: randomBytes(32).toString('base64'),
-  CUSTOS_PLAIN_HTTP: 'true',
-  CUSTOS_TRUST_PROXY: '127.0.0.1',
-  CUSTOS_RATE_LIMIT: '10000000',
-  CUSTOS_LOG_LEVEL: 'silent',
-};
-const runtime = await openRuntime(loadConfig(env));
-const app = await buildApp(runtime);
-await app.ready();
+const { runtime, app, close } = await inProcessCustos(kind, process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', 'cards');
 const payments = `Bearer ${(await runtime.apiKeys.create({ name: 'bench', purposes: ['payments'] })).key.reveal()}`;
 const account = `Bearer ${(await runtime.apiKeys.create({ name: 'bench', purposes: ['account'] })).key.reveal()}`;
 const year = new Date().getUTCFullYear() + 3;
@@ -62,12 +41,4 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const c = median(cards);
 const u = median(customers);
 process.stdout.write(`${kind}: tokenise ${c.toFixed(0)} req/s, customer create ${u.toFixed(0)} req/s, ratio ${(c / u).toFixed(2)} (target ≥ 0.8)\n`);
-await app.close();
-await runtime.close();
-rmSync(dir, { recursive: true, force: true });
-if (kind === 'postgres') {
-  const client = new pg.Client({ connectionString: env.DATABASE_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await client.end();
-}
+await close();

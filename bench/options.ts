@@ -6,8 +6,8 @@ import { parseArgs } from 'node:util';
  */
 export type DbKind = 'sqlite' | 'postgres';
 export type Op = 'read' | 'lookup' | 'create';
-/** The vault loads, and the sign-in bench. */
-export type BenchOp = Op | 'signin';
+/** The vault loads, the sign-in bench, and the data-subject request bench (bench/rights.ts). */
+export type BenchOp = Op | 'signin' | 'rights';
 
 export interface BenchOptions {
   readonly duration: number;
@@ -31,9 +31,11 @@ const USAGE = `npm run bench -- [options]
                     median is reported (BENCH_ROUNDS, 3)
   --seed N          customers stored before the read and lookup loads (BENCH_SEED, 2000)
   --db LIST         sqlite,postgres (BENCH_DB)
-  --ops LIST        read,lookup,create,signin (BENCH_OPS); signin is the sign-in
-                    bench (bench/signin.ts: vault reads under 200 wrong-password
-                    connections), on a fresh database of its own
+  --ops LIST        read,lookup,create,signin,rights (BENCH_OPS); signin is the
+                    sign-in bench (bench/signin.ts: vault reads under 200
+                    wrong-password connections), rights the export of 10,000
+                    orders and the erasure of 1 and of 10,000 (bench/rights.ts),
+                    each on a fresh database of its own
   --pg-url URL      PostgreSQL server (BENCH_PG_URL, postgres://postgres@127.0.0.1:5432/test)
   --json FILE       also write the results as JSON
   --profile         after the loads, CPU-profile the protected server per operation
@@ -82,7 +84,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     rounds: Math.floor(positive(values.rounds ?? env.BENCH_ROUNDS ?? '3', '--rounds')),
     seed: Math.floor(positive(values.seed ?? env.BENCH_SEED ?? '2000', '--seed')),
     databases: list(values.db ?? env.BENCH_DB ?? 'sqlite,postgres', ['sqlite', 'postgres'] as const, '--db'),
-    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin', ['read', 'lookup', 'create', 'signin'] as const, '--ops'),
+    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,rights', ['read', 'lookup', 'create', 'signin', 'rights'] as const, '--ops'),
     pgUrl,
     json: values.json,
     profile: values.profile === true,

@@ -7,6 +7,7 @@ import { parseOptions, USAGE, type BenchOptions, type DbKind, type Op } from './
 import { profileProtected } from './profile-run.ts';
 import { json, load, machine, markdown, meets, revision, row, type Round, type Row } from './report.ts';
 import { setUpProtected, startProtected, startTwin, type Target } from './servers.ts';
+import { benchRights, rightsMarkdown, type RightsBenchResult } from './rights.ts';
 import { benchSignIn, SIGNIN_TARGET, signInMarkdown, type SignInResult } from './signin.ts';
 import { sanityCheck, seed, type Seeded } from './workload.ts';
 
@@ -108,14 +109,21 @@ async function main(): Promise<number> {
   log(`${opts.rounds} rounds × ${opts.duration} s per server and operation (after ${opts.warmup} s warm-up each), ${opts.connections} connections, ${opts.seed} seeded customers`);
   const rows: Row[] = [];
   const signIns: SignInResult[] = [];
+  const rightsResults: RightsBenchResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
+    // In this process, on a fresh database of its own (bench/rights.ts).
+    if (opts.ops.includes('rights')) rightsResults.push(await benchRights(kind, 10_000, opts.pgUrl, log));
   }
-  const tables = [rows.length > 0 ? markdown(rows) : '', signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : ''].filter((t) => t !== '');
+  const tables = [
+    rows.length > 0 ? markdown(rows) : '',
+    signIns.length > 0 ? signInMarkdown(signIns, ATTACKERS) : '',
+    rightsResults.length > 0 ? rightsMarkdown(rightsResults) : '',
+  ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
-  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns }, null, 2)}\n`);
+  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, rights: rightsResults }, null, 2)}\n`);
   return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET)) ? 1 : 0;
 }
 

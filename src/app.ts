@@ -36,6 +36,7 @@ import { customerActor } from './modules/identity/sessions/session-guard.ts';
 import { registerAuditConsistencyRoute, registerAuditKeyRoute } from './modules/audit/routes.ts';
 import { registerMeRightsRoutes, registerRightsRoutes } from './modules/rights/routes.ts';
 import { receiptJwks } from './modules/rights/receipt.ts';
+import { registerExportDownloadRoute } from './modules/rights/routes-export.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -212,6 +213,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerRightsRoutes(api, {
       rights: runtime.rights,
       erasure: runtime.erasure,
+      exports: runtime.exports,
       vaultErasure: runtime.vaultErasure,
       directory: runtime.staff.directory,
       receiptKeys: () => receiptJwks([runtime.rootKeys.receiptSigning, ...runtime.rootKeys.receiptSigningPrevious]),
@@ -227,11 +229,12 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     await pub.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-public-' }) });
     registerConsentLinkRoutes(pub, { consent: runtime.consent, inventory: runtime.inventory });
     registerNoticeRoutes(pub, { sources: () => sourcesOf(runtime), version: () => runtime.consent.notices.current() });
+    registerExportDownloadRoute(pub, { exports: runtime.exports });
     registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis, (customers) =>
-    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, accounts: runtime.identity.accounts, vault: runtime.vault }),
+    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, exports: runtime.exports, accounts: runtime.identity.accounts, vault: runtime.vault }),
   );
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
   await app.register(

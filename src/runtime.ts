@@ -22,6 +22,8 @@ import { memoryCvvStore, redisCvvStore } from './modules/cards/cvv-store.ts';
 import { CARDS_COLLECTION, createCardService, type CardService } from './modules/cards/service.ts';
 import { createRightsService, type RightsService } from './modules/rights/service.ts';
 import { createErasureService, identityAccountCloser, type ErasureService } from './modules/rights/erasure.ts';
+import { createExportService, type ExportService } from './modules/rights/export.ts';
+import { createExportLinks, exportLinkKeys } from './modules/rights/export-links.ts';
 import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
 import { createRetentionService, type RetentionService } from './modules/retention/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
@@ -56,6 +58,8 @@ export interface Runtime {
   readonly staff: StaffServices;
   readonly rights: RightsService;
   readonly erasure: ErasureService;
+  /** Access and portability exports and their download links. */
+  readonly exports: ExportService;
   readonly vaultErasure: VaultErasure;
   readonly retention: RetentionService;
   readonly idempotency: IdempotencyStore;
@@ -225,6 +229,28 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       signer: rootKeys.receiptSigning,
       accounts: identityAccountCloser(identity),
     });
+    const exports = createExportService({
+      clock,
+      audit,
+      rights,
+      links: createExportLinks({
+        db: store.db,
+        clock,
+        keys: exportLinkKeys(rootKeys.versions.get('receipts') ?? []),
+        ttlHours: config.rights.exportLinkHours,
+        baseUrl: config.publicUrl ?? '',
+      }),
+      vault,
+      subjects,
+      cards,
+      consent,
+      recipients: () => processors.list({ all: true }),
+      inventory,
+      controller: config.controller,
+      shopName: config.shopName,
+      mail: (message) => identity.mailer.send(message),
+      logger,
+    });
     const retention = createRetentionService({
       db: store.db,
       clock,
@@ -254,6 +280,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       staff,
       rights,
       erasure,
+      exports,
       vaultErasure,
       retention,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),

@@ -169,6 +169,10 @@ export const CONFIG_VARIABLES = {
       .optional(),
     doc: 'Public holidays (comma-separated YYYY-MM-DD) that are not working days when deadlines of data-subject requests are counted.',
   },
+  CUSTOS_RIGHTS_EXPORT_LINK_HOURS: {
+    schema: positiveInt.max(720).default(168),
+    doc: 'How long the download link of an access or portability export works, in hours (at most 720); each link works once.',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -236,7 +240,7 @@ export interface Config {
   readonly cardsExpiryGraceDays: number;
   /** Card relay: allowed origins and an extra trusted CA file. */
   readonly relay: { readonly allowlist: readonly string[]; readonly caFile: string | undefined };
-  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[]; readonly bookkeepingCountry: string };
+  readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[]; readonly bookkeepingCountry: string; readonly exportLinkHours: number };
 }
 
 export class ConfigError extends Error {
@@ -372,6 +376,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jurisdiction: p.CUSTOS_RIGHTS_JURISDICTION,
       bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
       holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
+      exportLinkHours: p.CUSTOS_RIGHTS_EXPORT_LINK_HOURS,
     }),
   });
 }

@@ -16,5 +16,5 @@
  * free-text rules), policy (every operation's purpose), crypto (AEAD, service keys), audit (every
  * tokenise, read and delete, with the client address), store (Kysely), http/auth.ts (the actor).
  */
-export const CARD_AUDIT_ACTIONS = ['cards.tokenise', 'cards.read', 'cards.delete', 'cards.relay', 'cards.reveal', 'cards.expire', 'cards.retention_report'] as const;
+export const CARD_AUDIT_ACTIONS = ['cards.tokenise', 'cards.read', 'cards.delete', 'cards.relay', 'cards.reveal', 'cards.expire', 'cards.retention_report', 'cards.export'] as const;
 export type CardAuditAction = (typeof CARD_AUDIT_ACTIONS)[number];

@@ -29,5 +29,15 @@ export const RightsErrors = defineErrors({
     status: 409,
     description: 'A request can be extended once, and only before its first deadline has passed (GDPR Art. 12(3)); nothing changed.',
   },
+  RIGHTS_EXPORT_LINK_INVALID: {
+    status: 403,
+    description: 'The download link is not one Custos made (altered, truncated or forged); nothing was sent.',
+  },
+  RIGHTS_EXPORT_LINK_EXPIRED: { status: 410, description: 'The download link has expired; file a new access or portability request for a new one.' },
+  RIGHTS_EXPORT_LINK_USED: {
+    status: 410,
+    description: 'The download link was used already (each works once); file a new access or portability request for a new one.',
+  },
+  RIGHTS_EXPORT_UNAVAILABLE: { status: 404, description: 'The customer the export was made for no longer exists (erased); nothing was sent.' },
 });
 registerErrors(RightsErrors);

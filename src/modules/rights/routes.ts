@@ -11,6 +11,7 @@ import type { Directory } from '../staff/directory.ts';
 import { staffMemberId } from '../staff/guard.ts';
 import type { VaultErasure } from '../vault/erasure.ts';
 import type { ErasureService } from './erasure.ts';
+import { EXPORT_KINDS, type ExportService } from './export.ts';
 import { RightsErrors } from './errors.ts';
 import type { ReceiptJwk } from './receipt.ts';
 import { RIGHTS_PURPOSE } from './module.ts';
@@ -57,6 +58,16 @@ export const requestSchema = z
     reason: z.string().nullable(),
     closed_at: z.string().nullable(),
     receipt: z.string().nullable().meta({ description: 'Erasure: the signed receipt (JWS, EdDSA; keys at /v1/rights/receipt-keys).' }),
+    export: z
+      .object({
+        url: z.string().nullable().meta({ description: 'The download page, the token in its fragment; null once used or expired, and in shop views of a request the customer filed.' }),
+        token: z.string().nullable().meta({ description: 'The link token, for `POST /v1/exports/download` `{ "token" }`; null where `url` is.' }),
+        expires_at: z.string(),
+        downloaded_at: z.string().nullable(),
+      })
+      .nullable()
+      .optional()
+      .meta({ description: 'Access and portability: the export made when the request completed (signed, single-use, expiring link).' }),
     history: z.array(z.object({ state, at: z.string(), actor: z.string(), reason: z.string().nullable() })),
   })
   .meta({ id: 'RightsRequest' });
@@ -80,6 +91,7 @@ const purposeHeader = z.object({ 'custos-purpose': z.string().max(64).optional()
 export interface RightsRouteDeps {
   readonly rights: RightsService;
   readonly erasure: ErasureService;
+  readonly exports: ExportService;
   readonly vaultErasure: Pick<VaultErasure, 'openHeld'>;
   readonly receiptKeys: () => { keys: ReceiptJwk[] };
   readonly directory: Pick<Directory, 'authorizeMember'>;
@@ -104,9 +116,10 @@ async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps[
 
 /** Routes in the API-key scope of src/app.ts. */
 export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps): void {
-  const { rights, directory, erasure } = deps;
+  const { rights, directory, erasure, exports } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['rights'];
+  const shown = async (view: RequestView) => ({ ...view, export: await exports.viewOf(view, 'shop') });
 
   /**
    * The customer's one erasure request, filed or found; a verified one runs at once (a repeat
@@ -131,7 +144,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       params: requestIdParam,
       response: { 200: requestSchema, ...errors },
     },
-    handler: async (request) => erasure.run(await rightsCaller(request, directory), request.params.id),
+    handler: async (request) => shown(await erasure.run(await rightsCaller(request, directory), request.params.id)),
   });
 
   r.get('/v1/customers/:id/erasure-plan', {
@@ -181,7 +194,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       const kind = knownKind(body.kind);
       if (kind === 'erasure') {
         const { request: filed, created } = await fileErasure(caller, body.customer_id, body.identity_verification);
-        return reply.code(created ? 201 : 200).send(filed);
+        return reply.code(created ? 201 : 200).send(await shown(filed));
       }
       const verification: VerificationMethod | null = caller.staff ? (body.identity_verification ?? null) : 'api_key';
       const filed = await rights.create(caller, {
@@ -191,7 +204,9 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
         verification,
         jurisdiction: body.jurisdiction,
       });
-      return reply.code(201).send(filed);
+      // A verified access or portability request is answered at once: its export is generated from the inventory.
+      const answered = EXPORT_KINDS.includes(kind) && filed.state === 'in_progress' ? await exports.complete(caller, filed.id) : filed;
+      return reply.code(201).send(await shown(answered));
     },
   });
 
@@ -204,7 +219,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     },
     handler: async (request) => {
       await rightsCaller(request, directory);
-      return { data: await rights.list({ customerId: request.query.customer_id }) };
+      return { data: await Promise.all((await rights.list({ customerId: request.query.customer_id })).map(shown)) };
     },
   });
 
@@ -212,7 +227,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     schema: { tags, summary: 'One data-subject request with its history', params: requestIdParam, response: { 200: requestSchema, ...errors } },
     handler: async (request) => {
       await rightsCaller(request, directory);
-      return rights.get(request.params.id);
+      return shown(await rights.get(request.params.id));
     },
   });
 
@@ -234,7 +249,10 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     handler: async (request) => {
       const caller = await rightsCaller(request, directory);
       const { to, reason, identity_verification } = request.body;
-      return rights.transition(caller, request.params.id, { to, reason, verification: identity_verification });
+      const id = request.params.id;
+      // Completing an access or portability request produces its export.
+      if (to === 'completed' && EXPORT_KINDS.includes((await rights.get(id)).kind)) return shown(await exports.complete(caller, id));
+      return shown(await rights.transition(caller, id, { to, reason, verification: identity_verification }));
     },
   });
 
@@ -249,7 +267,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     },
     handler: async (request, reply) => {
       const caller = await rightsCaller(request, directory);
-      return reply.code(202).send((await fileErasure(caller, request.params.id, undefined)).request);
+      return reply.code(202).send(await shown((await fileErasure(caller, request.params.id, undefined)).request));
     },
   });
 }
@@ -257,15 +275,17 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
 export interface MeRightsRouteDeps {
   readonly rights: RightsService;
   readonly erasure: ErasureService;
+  readonly exports: ExportService;
   readonly accounts: Pick<AccountService, 'get'> & CustomerLinkDeps['accounts'];
   readonly vault: CustomerLinkDeps['vault'];
 }
 
 /** The customer's own requests, in the customer session scope (identity/routes/routes.ts). */
 export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRouteDeps): void {
-  const { rights, accounts, vault, erasure } = deps;
+  const { rights, accounts, vault, erasure, exports } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['me'];
+  const shown = async (view: RequestView) => ({ ...view, export: await exports.viewOf(view, 'customer') });
 
   async function self(request: FastifyRequest): Promise<{ ctx: RightsContext; customerId: string }> {
     const auth = requireSession(request);
@@ -290,9 +310,10 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
       const requested = knownKind(request.body.kind);
       const { ctx, customerId } = await self(request);
       const input = { customerId, channel: 'customer' as const, verification: 'customer_session' as const };
-      if (requested !== 'erasure') return reply.code(201).send(await rights.create(ctx, { ...input, kind: requested }));
-      const filed = (await rights.requestErasure(ctx, input)).request;
-      return reply.code(201).send(await erasure.run(ctx, filed.id));
+      if (requested === 'erasure') return reply.code(201).send(await shown(await erasure.run(ctx, (await rights.requestErasure(ctx, input)).request.id)));
+      const filed = await rights.create(ctx, { ...input, kind: requested });
+      // Access and portability are answered at once: the export link is mailed and shown here and in GET /v1/me.
+      return reply.code(201).send(await shown(EXPORT_KINDS.includes(requested) ? await exports.complete(ctx, filed.id) : filed));
     },
   });
 
@@ -308,7 +329,7 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
     schema: { tags, summary: 'My data-subject requests', response: { 200: z.object({ data: z.array(requestSchema) }), ...errors } },
     handler: async (request) => {
       const { customerId } = await self(request);
-      return { data: await rights.list({ customerId }) };
+      return { data: await Promise.all((await rights.list({ customerId })).map(shown)) };
     },
   });
 
@@ -316,7 +337,7 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
     schema: { tags, summary: 'One of my data-subject requests', params: requestIdParam, response: { 200: requestSchema, ...errors } },
     handler: async (request) => {
       const { customerId } = await self(request);
-      return mine(await rights.get(request.params.id), customerId);
+      return shown(mine(await rights.get(request.params.id), customerId));
     },
   });
 }

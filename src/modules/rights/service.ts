@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../kernel/clock.ts';
 import { fail } from '../../kernel/errors.ts';
 import { newId } from '../../kernel/ids.ts';
@@ -89,6 +89,8 @@ export interface Transition {
   readonly verification?: VerificationMethod | undefined;
   /** An erasure completes only with its signed receipt (erasure.ts), never by a bare transition. */
   readonly receipt?: string | undefined;
+  /** Written in the transition's own transaction (an export's download link): both commit or neither. */
+  readonly within?: ((tx: Transaction<Database>) => Promise<void>) | undefined;
 }
 
 export interface RightsService {
@@ -311,6 +313,7 @@ export function createRightsService(deps: RightsDeps): RightsService {
         if (Number(changed.numUpdatedRows) !== 1) fail(RightsErrors.RIGHTS_TRANSITION_INVALID, 'the request changed meanwhile; nothing changed', { from, to: step.to });
         const last = await tx.selectFrom('rights_request_events').select((eb) => eb.fn.max('seq').as('seq')).where('request_id', '=', id).executeTakeFirst();
         await record(tx, ctx, row, step.to, Number(last?.seq ?? 0) + 1, step.to === 'denied' || step.to === 'extended' ? reason : null, at);
+        await step.within?.(tx);
       });
       return view(await load(id));
     },

@@ -49,6 +49,13 @@ export interface VaultService {
   readOrder(ctx: CallContext, id: string): Promise<RecordView>;
   /** Who touched this customer's data, when, why and which fields — never values. */
   accessLog(ctx: CallContext, customerId: string, page: { limit: number; before?: number | undefined }): Promise<AuditRecord[]>;
+  /**
+   * One page of a customer's records of `collection`, by id after `after`, for their access or
+   * portability export (GDPR Art. 15(3), 20): each opened with exactly the fields the inventory
+   * marks `export: true`. Only the `rights` purpose reads this way; each page is audited as
+   * `vault.export` (fail closed) before anything is opened.
+   */
+  exportPage(ctx: CallContext, customerId: string, collection: Collection, after: string | undefined, limit: number): Promise<RecordView[]>;
   /** The customer record holding this email, by its blind index (uniqueness.ts); nothing is opened. */
   customerIdByEmail(email: string): Promise<string | undefined>;
   /** The customer's email alone, in clear, for the stated purpose; audited as a read of `email`. */
@@ -77,6 +84,9 @@ export interface ResealStep {
   /** Records that failed to open (altered): left as they are and named by id. */
   failed: string[];
 }
+
+/** The one purpose a customer's records are read for their export (the rights process, GDPR Art. 15, 20). */
+export const EXPORT_PURPOSE = 'rights';
 
 const PREFIX: Record<Collection, string> = { customers: ID_PREFIX.customer, addresses: ID_PREFIX.address, orders: ID_PREFIX.order };
 
@@ -107,6 +117,10 @@ export function createVaultService(deps: {
       : createSqliteStorage({ db, read: deps.read, batch: sqliteBatch(deps.batch), keys, audit });
   const col = (name: Collection): CollectionDef => inventory.collections.get(name)!;
   const searchable = (c: CollectionDef) => [...c.fields.values()].filter((f) => f.protection === 'searchable');
+  /** Per collection, the fields the inventory marks for the customer's export, each released in clear. */
+  const exportable = new Map<string, ReadonlyMap<string, 'clear'>>(
+    [...inventory.collections.values()].map((c) => [c.name, new Map([...c.fields.values()].filter((f) => f.export).map((f) => [f.name, 'clear' as const]))]),
+  );
 
   /**
    * The stated purpose, checked. A caller stating a declared purpose it is not scoped to is an
@@ -436,6 +450,36 @@ export function createVaultService(deps: {
         requestId: ctx.requestId,
       });
       return audit.forSubject(customerId, page);
+    },
+
+    async exportPage(ctx, customerId, collection, after, limit) {
+      checkId('customers', customerId);
+      const purpose = await stated(ctx, { action: 'vault.export', subjectId: customerId, collection });
+      if (purpose !== EXPORT_PURPOSE) fail(PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED, `records are exported only for ${EXPORT_PURPOSE}`);
+      await policy.authorize(ctx.actor, purpose, customerId);
+      const c = col(collection);
+      const rows = await storage.exportRows(customerId, collection, after ?? '', limit);
+      if (rows.length === 0) return [];
+      const released = exportable.get(collection)!;
+      await audit.append({
+        actor: ctx.actor.ref,
+        action: 'vault.export',
+        subjectId: customerId,
+        collection,
+        recordId: null,
+        fields: [...released.keys()].sort(),
+        purpose,
+        outcome: 'success',
+        requestId: ctx.requestId,
+      });
+      const views: RecordView[] = [];
+      for (const row of rows) {
+        const fields = reveal(c, await openRow(row), released);
+        const view: RecordView = { id: row.id, created_at: row.created_at, updated_at: row.updated_at, ...fields };
+        if (collection !== 'customers') view.customer_id = row.subject_id;
+        views.push(view);
+      }
+      return views;
     },
 
     async customerEmail(ctx, id) {
