@@ -37,6 +37,7 @@ import { registerAuditConsistencyRoute, registerAuditKeyRoute } from './modules/
 import { registerMeRightsRoutes, registerRightsRoutes } from './modules/rights/routes.ts';
 import { receiptJwks } from './modules/rights/receipt.ts';
 import { registerExportDownloadRoute } from './modules/rights/routes-export.ts';
+import { registerRestrictionRoutes } from './modules/rights/routes-restriction.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -214,10 +215,12 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       rights: runtime.rights,
       erasure: runtime.erasure,
       exports: runtime.exports,
+      restrictions: runtime.restrictions,
       vaultErasure: runtime.vaultErasure,
       directory: runtime.staff.directory,
       receiptKeys: () => receiptJwks([runtime.rootKeys.receiptSigning, ...runtime.rootKeys.receiptSigningPrevious]),
     });
+    registerRestrictionRoutes(api, { restrictions: runtime.restrictions, directory: runtime.staff.directory });
   });
   // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.
   await app.register(async (me) => {
@@ -234,7 +237,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis, (customers) =>
-    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, exports: runtime.exports, accounts: runtime.identity.accounts, vault: runtime.vault }),
+    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, exports: runtime.exports, restrictions: runtime.restrictions, accounts: runtime.identity.accounts, vault: runtime.vault }),
   );
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
   await app.register(

@@ -24,6 +24,7 @@ import { createRightsService, type RightsService } from './modules/rights/servic
 import { createErasureService, identityAccountCloser, type ErasureService } from './modules/rights/erasure.ts';
 import { createExportService, type ExportService } from './modules/rights/export.ts';
 import { createExportLinks, exportLinkKeys } from './modules/rights/export-links.ts';
+import { createRestrictionService, restrictionGateFor, type RestrictionService } from './modules/rights/restrictions.ts';
 import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
 import { createRetentionService, type RetentionService } from './modules/retention/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
@@ -60,6 +61,8 @@ export interface Runtime {
   readonly erasure: ErasureService;
   /** Access and portability exports and their download links. */
   readonly exports: ExportService;
+  /** Restrictions of processing (GDPR Art. 18); the policy asks them on every read. */
+  readonly restrictions: RestrictionService;
   readonly vaultErasure: VaultErasure;
   readonly retention: RetentionService;
   readonly idempotency: IdempotencyStore;
@@ -147,7 +150,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     });
     if (options.background !== false) identity.start();
     let consent: ConsentModule | undefined;
-    const policy = createPolicyService({ inventory, consent: consentGateFor(() => consent), guards: [customerSelfGuard, staff.guard] });
+    let restrictions: RestrictionService | undefined;
+    const policy = createPolicyService({
+      inventory,
+      consent: consentGateFor(() => consent),
+      restriction: restrictionGateFor(() => restrictions),
+      guards: [customerSelfGuard, staff.guard],
+    });
     const vault = createVaultService({
       db: store.db,
       dialect: store.dialect,
@@ -251,6 +260,18 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       mail: (message) => identity.mailer.send(message),
       logger,
     });
+    restrictions = createRestrictionService({
+      db: store.db,
+      read: store.read,
+      clock,
+      audit,
+      rights,
+      inventory,
+      vault,
+      shopName: config.shopName,
+      mail: (message) => identity.mailer.send(message),
+      logger,
+    });
     const retention = createRetentionService({
       db: store.db,
       clock,
@@ -281,6 +302,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       rights,
       erasure,
       exports,
+      restrictions,
       vaultErasure,
       retention,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),

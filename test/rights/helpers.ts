@@ -18,7 +18,7 @@ export async function rightsApp(env: Record<string, string> = {}): Promise<Right
 
 /** The rights API as a shop backend calls it: bearer key, optional JSON body and headers. */
 export function apiCall(t: AuthTest) {
-  return (method: 'GET' | 'POST' | 'DELETE', url: string, auth: string, payload?: Record<string, unknown>, headers: Record<string, string> = {}) =>
+  return (method: 'GET' | 'POST' | 'DELETE' | 'PATCH', url: string, auth: string, payload?: Record<string, unknown>, headers: Record<string, string> = {}) =>
     t.app.inject({ method, url, headers: { authorization: auth, ...headers }, ...(payload === undefined ? {} : { payload }) });
 }
 

@@ -39,5 +39,14 @@ export const RightsErrors = defineErrors({
     description: 'The download link was used already (each works once); file a new access or portability request for a new one.',
   },
   RIGHTS_EXPORT_UNAVAILABLE: { status: 404, description: 'The customer the export was made for no longer exists (erased); nothing was sent.' },
+  RIGHTS_PURPOSE_UNKNOWN: { status: 400, description: '`allow_purposes` names a purpose the data inventory does not declare; nothing was recorded.' },
+  RIGHTS_NOT_RESTRICTED: {
+    status: 409,
+    description: 'No restriction of processing without a scheduled end is in force for this customer, so there is nothing to lift; nothing changed.',
+  },
+  RIGHTS_RESTRICTION_NOTICE_FAILED: {
+    status: 409,
+    description: 'The customer could not be told that their restriction will be lifted (no email address, or the mail failed; GDPR Art. 18(3)); the restriction stays.',
+  },
 });
 registerErrors(RightsErrors);

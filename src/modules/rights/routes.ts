@@ -12,6 +12,7 @@ import { staffMemberId } from '../staff/guard.ts';
 import type { VaultErasure } from '../vault/erasure.ts';
 import type { ErasureService } from './erasure.ts';
 import { EXPORT_KINDS, type ExportService } from './export.ts';
+import type { RestrictionService } from './restrictions.ts';
 import { RightsErrors } from './errors.ts';
 import type { ReceiptJwk } from './receipt.ts';
 import { RIGHTS_PURPOSE } from './module.ts';
@@ -72,6 +73,17 @@ export const requestSchema = z
   })
   .meta({ id: 'RightsRequest' });
 
+export const restrictionSchema = z
+  .object({
+    restricted: z.boolean(),
+    request_id: z.string().nullable(),
+    since: z.string().nullable(),
+    allowed_purposes: z.array(z.string()).meta({ description: 'Purposes the customer consented to despite the restriction (GDPR Art. 18(2)).' }),
+    lifts_at: z.string().nullable().meta({ description: 'When the restriction ends, once the customer was told (Art. 18(3)); null: until lifted.' }),
+    lift_reason: z.string().nullable(),
+  })
+  .meta({ id: 'Restriction' });
+
 const planSchema = z
   .object({
     customer_id: z.string(),
@@ -92,6 +104,7 @@ export interface RightsRouteDeps {
   readonly rights: RightsService;
   readonly erasure: ErasureService;
   readonly exports: ExportService;
+  readonly restrictions: RestrictionService;
   readonly vaultErasure: Pick<VaultErasure, 'openHeld'>;
   readonly receiptKeys: () => { keys: ReceiptJwk[] };
   readonly directory: Pick<Directory, 'authorizeMember'>;
@@ -101,7 +114,7 @@ export interface RightsRouteDeps {
  * The one check of who may work data-subject requests through the API scope: an API key scoped to
  * `rights`, or a staff member holding `rights.manage` (active, second factor enrolled).
  */
-async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps['directory']): Promise<RightsContext & { staff: boolean }> {
+export async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps['directory']): Promise<RightsContext & { staff: boolean }> {
   const actor = actorOf(request);
   if (actor.kind === 'staff') {
     const memberId = staffMemberId(actor.ref);
@@ -114,12 +127,26 @@ async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps[
   return { actor, requestId: request.id, staff: false };
 }
 
+/**
+ * Completes what needs nobody's decision once the requester is verified: an access or portability
+ * request (its export), a restriction (in force at once, Art. 18(1)); or a completion staff asked for.
+ */
+function answering(exports: ExportService, restrictions: RestrictionService) {
+  return async (ctx: RightsContext, view: RequestView, allowPurposes?: readonly string[]): Promise<RequestView> => {
+    if (EXPORT_KINDS.includes(view.kind)) return exports.complete(ctx, view.id);
+    if (view.kind === 'restriction') return restrictions.apply(ctx, view.id, allowPurposes);
+    return view;
+  };
+}
+const answersAtOnce = (view: RequestView) => view.state === 'in_progress' && (EXPORT_KINDS.includes(view.kind) || view.kind === 'restriction');
+
 /** Routes in the API-key scope of src/app.ts. */
 export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps): void {
   const { rights, directory, erasure, exports } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['rights'];
   const shown = async (view: RequestView) => ({ ...view, export: await exports.viewOf(view, 'shop') });
+  const answer = answering(exports, deps.restrictions);
 
   /**
    * The customer's one erasure request, filed or found; a verified one runs at once (a repeat
@@ -204,9 +231,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
         verification,
         jurisdiction: body.jurisdiction,
       });
-      // A verified access or portability request is answered at once: its export is generated from the inventory.
-      const answered = EXPORT_KINDS.includes(kind) && filed.state === 'in_progress' ? await exports.complete(caller, filed.id) : filed;
-      return reply.code(201).send(await shown(answered));
+      return reply.code(201).send(await shown(answersAtOnce(filed) ? await answer(caller, filed) : filed));
     },
   });
 
@@ -250,8 +275,11 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       const caller = await rightsCaller(request, directory);
       const { to, reason, identity_verification } = request.body;
       const id = request.params.id;
-      // Completing an access or portability request produces its export.
-      if (to === 'completed' && EXPORT_KINDS.includes((await rights.get(id)).kind)) return shown(await exports.complete(caller, id));
+      // Completing an access or portability request produces its export; a restriction's puts it in force.
+      if (to === 'completed') {
+        const current = await rights.get(id);
+        if (EXPORT_KINDS.includes(current.kind) || current.kind === 'restriction') return shown(await answer(caller, current));
+      }
       return shown(await rights.transition(caller, id, { to, reason, verification: identity_verification }));
     },
   });
@@ -276,6 +304,7 @@ export interface MeRightsRouteDeps {
   readonly rights: RightsService;
   readonly erasure: ErasureService;
   readonly exports: ExportService;
+  readonly restrictions: RestrictionService;
   readonly accounts: Pick<AccountService, 'get'> & CustomerLinkDeps['accounts'];
   readonly vault: CustomerLinkDeps['vault'];
 }
@@ -286,6 +315,7 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['me'];
   const shown = async (view: RequestView) => ({ ...view, export: await exports.viewOf(view, 'customer') });
+  const answer = answering(exports, deps.restrictions);
 
   async function self(request: FastifyRequest): Promise<{ ctx: RightsContext; customerId: string }> {
     const auth = requireSession(request);
@@ -303,17 +333,24 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
     schema: {
       tags,
       summary: 'Ask for my data, its correction or erasure, or object to or restrict its use',
-      body: z.object({ kind: requestedKind }).strict(),
+      description:
+        'Access and portability are answered at once (the export link is mailed and shown here and in `GET /v1/me`); a restriction is in force at once. With a restriction, `allow_purposes` names the purposes I still consent to (GDPR Art. 18(2)).',
+      body: z
+        .object({
+          kind: requestedKind,
+          allow_purposes: z.array(z.string().max(64)).max(32).optional().meta({ description: 'Restriction only: purposes my data may still be used for.' }),
+        })
+        .strict(),
       response: { 201: requestSchema, ...errors },
     },
     handler: async (request, reply) => {
       const requested = knownKind(request.body.kind);
+      deps.restrictions.checkPurposes(request.body.allow_purposes ?? []);
       const { ctx, customerId } = await self(request);
       const input = { customerId, channel: 'customer' as const, verification: 'customer_session' as const };
       if (requested === 'erasure') return reply.code(201).send(await shown(await erasure.run(ctx, (await rights.requestErasure(ctx, input)).request.id)));
       const filed = await rights.create(ctx, { ...input, kind: requested });
-      // Access and portability are answered at once: the export link is mailed and shown here and in GET /v1/me.
-      return reply.code(201).send(await shown(EXPORT_KINDS.includes(requested) ? await exports.complete(ctx, filed.id) : filed));
+      return reply.code(201).send(await shown(answersAtOnce(filed) ? await answer(ctx, filed, request.body.allow_purposes) : filed));
     },
   });
 
@@ -323,6 +360,11 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
       const { customerId } = await self(request);
       return erasure.plan(customerId);
     },
+  });
+
+  r.get('/v1/me/restriction', {
+    schema: { tags, summary: 'Whether the use of my data is restricted (GDPR Art. 18), and until when', response: { 200: restrictionSchema, ...errors } },
+    handler: async (request) => deps.restrictions.view((await self(request)).customerId),
   });
 
   r.get('/v1/me/rights-requests', {

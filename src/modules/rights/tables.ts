@@ -52,6 +52,8 @@ export interface RightsTables {
     customer_id: string;
     request_id: string;
     started_at: string;
+    /** Purposes the customer consented to despite the restriction (Art. 18(2)), a JSON array. */
+    allowed_purposes: string;
     /** Why the restriction is lifted, as told to the customer (Art. 18(3)). */
     lift_reason: string | null;
     /** When the customer was told of the lift. */

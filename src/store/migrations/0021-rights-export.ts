@@ -28,6 +28,7 @@ export async function up(db: Kysely<unknown>, _dialect: Dialect): Promise<void> 
     .addColumn('customer_id', 'text', (c) => c.notNull())
     .addColumn('request_id', 'text', (c) => c.notNull())
     .addColumn('started_at', 'text', (c) => c.notNull())
+    .addColumn('allowed_purposes', 'text', (c) => c.notNull().defaultTo('[]'))
     .addColumn('lift_reason', 'text')
     .addColumn('lift_noticed_at', 'text')
     .addColumn('lifts_at', 'text')
