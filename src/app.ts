@@ -38,6 +38,7 @@ import { registerMeRightsRoutes, registerRightsRoutes } from './modules/rights/r
 import { receiptJwks } from './modules/rights/receipt.ts';
 import { registerExportDownloadRoute } from './modules/rights/routes-export.ts';
 import { registerRestrictionRoutes } from './modules/rights/routes-restriction.ts';
+import { registerShopErasureRoutes, registerShopifyWebhookRoute } from './modules/rights/routes-shopify.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -221,6 +222,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       receiptKeys: () => receiptJwks([runtime.rootKeys.receiptSigning, ...runtime.rootKeys.receiptSigningPrevious]),
     });
     registerRestrictionRoutes(api, { restrictions: runtime.restrictions, directory: runtime.staff.directory });
+    registerShopErasureRoutes(api, { shopErasures: runtime.shopErasures, webhooks: runtime.shopify, directory: runtime.staff.directory });
   });
   // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.
   await app.register(async (me) => {
@@ -234,6 +236,11 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerNoticeRoutes(pub, { sources: () => sourcesOf(runtime), version: () => runtime.consent.notices.current() });
     registerExportDownloadRoute(pub, { exports: runtime.exports });
     registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
+  });
+  // Shopify's compliance webhooks: signed by the app secret over the raw body, which this scope keeps.
+  await app.register(async (shopify) => {
+    await shopify.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-shopify-' }) });
+    registerShopifyWebhookRoute(shopify, { webhooks: runtime.shopify });
   });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis, (customers) =>

@@ -25,6 +25,8 @@ import { createErasureService, identityAccountCloser, type ErasureService } from
 import { createExportService, type ExportService } from './modules/rights/export.ts';
 import { createExportLinks, exportLinkKeys } from './modules/rights/export-links.ts';
 import { createRestrictionService, restrictionGateFor, type RestrictionService } from './modules/rights/restrictions.ts';
+import { createShopErasures, type ShopErasures } from './modules/rights/shop-erasure.ts';
+import { createShopifyWebhooks, type ShopifyWebhooks } from './modules/rights/shopify.ts';
 import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
 import { createRetentionService, type RetentionService } from './modules/retention/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
@@ -63,6 +65,9 @@ export interface Runtime {
   readonly exports: ExportService;
   /** Restrictions of processing (GDPR Art. 18); the policy asks them on every read. */
   readonly restrictions: RestrictionService;
+  /** Shopify compliance webhooks, and the shop erasures they record. */
+  readonly shopify: ShopifyWebhooks;
+  readonly shopErasures: ShopErasures;
   readonly vaultErasure: VaultErasure;
   readonly retention: RetentionService;
   readonly idempotency: IdempotencyStore;
@@ -272,6 +277,19 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       mail: (message) => identity.mailer.send(message),
       logger,
     });
+    const shopErasures = createShopErasures({ db: store.db, clock, audit, rights, erasure, vault: vaultErasure, logger });
+    const shopify = createShopifyWebhooks({
+      db: store.db,
+      clock,
+      audit,
+      secret: config.shopify.webhookSecret,
+      shopDomain: config.shopify.shopDomain,
+      rights,
+      erasure,
+      vault,
+      shopErasures,
+      logger,
+    });
     const retention = createRetentionService({
       db: store.db,
       clock,
@@ -303,6 +321,8 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       erasure,
       exports,
       restrictions,
+      shopify,
+      shopErasures,
       vaultErasure,
       retention,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),

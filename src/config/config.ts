@@ -169,6 +169,14 @@ export const CONFIG_VARIABLES = {
       .optional(),
     doc: 'Public holidays (comma-separated YYYY-MM-DD) that are not working days when deadlines of data-subject requests are counted.',
   },
+  CUSTOS_SHOPIFY_WEBHOOK_SECRET: {
+    schema: z.string().min(1).optional(),
+    doc: "The Shopify app's client secret, which signs its compliance webhooks (X-Shopify-Hmac-Sha256) sent to POST /v1/integrations/shopify/webhooks. Unset: that route answers 503.",
+  },
+  CUSTOS_SHOPIFY_SHOP_DOMAIN: {
+    schema: z.string().regex(/^[a-z0-9][a-z0-9-]*\.myshopify\.com$/, 'must be a shop domain such as acme.myshopify.com').optional(),
+    doc: 'The Shopify shop (acme.myshopify.com) whose compliance webhooks are accepted (X-Shopify-Shop-Domain). Unset: any shop the app secret signs for.',
+  },
   CUSTOS_RIGHTS_EXPORT_LINK_HOURS: {
     schema: positiveInt.max(720).default(168),
     doc: 'How long the download link of an access or portability export works, in hours (at most 720); each link works once.',
@@ -241,6 +249,8 @@ export interface Config {
   /** Card relay: allowed origins and an extra trusted CA file. */
   readonly relay: { readonly allowlist: readonly string[]; readonly caFile: string | undefined };
   readonly rights: { readonly jurisdiction: 'gdpr' | 'ccpa'; readonly holidays: readonly string[]; readonly bookkeepingCountry: string; readonly exportLinkHours: number };
+  /** Shopify compliance webhooks: the app secret that signs them, and the one shop accepted. */
+  readonly shopify: { readonly webhookSecret: Secret<string> | undefined; readonly shopDomain: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -377,6 +387,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
       holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
       exportLinkHours: p.CUSTOS_RIGHTS_EXPORT_LINK_HOURS,
+    }),
+    shopify: Object.freeze({
+      webhookSecret: p.CUSTOS_SHOPIFY_WEBHOOK_SECRET === undefined ? undefined : new Secret(p.CUSTOS_SHOPIFY_WEBHOOK_SECRET),
+      shopDomain: p.CUSTOS_SHOPIFY_SHOP_DOMAIN,
     }),
   });
 }

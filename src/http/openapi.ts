@@ -88,6 +88,8 @@ export function areaOf(path: string): Area | undefined {
     return { security: [], words: 'none', errors: ['CONSENT'] };
   // The export download: its signed single-use link token is the credential (rights/routes-export.ts).
   if (path === '/v1/exports/download') return { security: [], words: 'none (the link token authorises it)', errors: ['RIGHTS'] };
+  // Shopify's compliance webhooks: the HMAC signature over the body authorises them (rights/shopify.ts).
+  if (path === '/v1/integrations/shopify/webhooks') return { security: [], words: 'none (the X-Shopify-Hmac-Sha256 signature authorises it)', errors: ['RIGHTS'] };
   if (path === '/v1/processors' || path.startsWith('/v1/processors/')) return { ...STAFF, errors: ['IDENTITY', 'STAFF', 'PROCESSORS', 'CONSENT'] };
   if (path === '/v1/ropa' || path === '/v1/data-map' || path.startsWith('/v1/purposes/'))
     return {

@@ -1,5 +1,5 @@
 import yauzl from 'yauzl';
-import { authApp, type AuthTest } from '../identity/helpers.ts';
+import { authApp, enrolTotp, signIn, staffMember, STRONG, type AuthTest } from '../identity/helpers.ts';
 import { person } from '../vault/helpers.ts';
 
 /** A whole Custos for the rights suites, with a key scoped to `rights` and a shop key that stores and keeps records. */
@@ -82,4 +82,12 @@ export async function manyOrders(app: AuthTest, customerId: string, n: number): 
     ids.push(...(await Promise.all(batch)).map((r) => r.id));
   }
   return ids;
+}
+
+/** A signed-in staff member of `role` with training recorded and a second factor enrolled; their cookie jar. */
+export async function staffSession(t: AuthTest, role: string) {
+  const { email } = await staffMember(t, role, { trainedOn: t.clock.now().toISOString().slice(0, 10) });
+  const { jar } = await signIn(t, email, STRONG, undefined, '/v1/staff/auth');
+  await enrolTotp(t, jar, '/v1/staff/auth');
+  return jar;
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browser, codeOf, customer, enrolTotp, signIn, staffMember, STRONG, type AuthTest } from '../identity/helpers.ts';
+import { browser, codeOf, customer, signIn, type AuthTest } from '../identity/helpers.ts';
 import { seed } from '../vault/helpers.ts';
-import { apiCall, rightsApp } from './helpers.ts';
+import { apiCall, rightsApp, staffSession } from './helpers.ts';
 
 /**
  * Data-subject requests through the whole app, on SQLite and PostgreSQL: who may file and work
@@ -38,12 +38,7 @@ const file = async (kind: string, customerId: string, auth = rights, more: Recor
 const move = (id: string, body: Record<string, unknown>, auth = rights) => api('POST', `/v1/rights/requests/${id}/transitions`, auth, body);
 const DAY = 86_400_000;
 
-async function staffJar(role: string) {
-  const { email } = await staffMember(t, role, { trainedOn: t.clock.now().toISOString().slice(0, 10) });
-  const { jar } = await signIn(t, email, STRONG, undefined, '/v1/staff/auth');
-  await enrolTotp(t, jar, '/v1/staff/auth');
-  return jar;
-}
+const staffJar = (role: string) => staffSession(t, role);
 
 describe('filing a request', () => {
   it('an API key scoped to rights files one (a rectification); it is verified, in progress, due one month later, and audited', async () => {

@@ -12,7 +12,9 @@
  * the inventory's `export` marks, export-document.ts: the streamed ZIP, export-links.ts: signed
  * single-use links, routes-export.ts: the public download); restriction of processing
  * (restrictions.ts: the gate the policy asks on every read, the lift told to the customer first;
- * routes-restriction.ts). The vault side of erasure (records, hold keys, shredding)
+ * routes-restriction.ts); Shopify's compliance webhooks (shopify.ts, routes-shopify.ts: in a scope
+ * of their own at /v1/integrations/shopify/webhooks) and the shop erasures they record, run only
+ * after two staff approvals (shop-erasure.ts). The vault side of erasure (records, hold keys, shredding)
  * is src/modules/vault/erasure.ts, which owns the table held_records.
  *
  * Personal data it holds: none beyond the customer id a request is about, the actor refs of who
@@ -49,5 +51,11 @@ export const RIGHTS_AUDIT_ACTIONS = [
   'rights.export.link_invalid',
   'rights.restriction.read_refused',
   'rights.restriction.lift_noticed',
+  'rights.shopify.signature_invalid',
+  'rights.shopify.no_data_held',
+  'rights.shop_erasure.recorded',
+  'rights.shop_erasure.approved',
+  'rights.shop_erasure.confirmed',
+  'rights.shop_erasure.completed',
 ] as const;
 export type RightsAuditAction = (typeof RIGHTS_AUDIT_ACTIONS)[number];

@@ -58,6 +58,8 @@ export interface VaultService {
   exportPage(ctx: CallContext, customerId: string, collection: Collection, after: string | undefined, limit: number): Promise<RecordView[]>;
   /** The customer record holding this email, by its blind index (uniqueness.ts); nothing is opened. */
   customerIdByEmail(email: string): Promise<string | undefined>;
+  /** The customer record whose searchable text field `field` (such as `shopify_customer_id`) holds `value`, by its blind index; nothing is opened. */
+  customerIdBy(field: string, value: string): Promise<string | undefined>;
   /** The customer's email alone, in clear, for the stated purpose; audited as a read of `email`. */
   customerEmail(ctx: CallContext, id: string): Promise<string | undefined>;
   /**
