@@ -103,7 +103,8 @@ export interface RightsService {
   transition(ctx: RightsContext, id: string, step: Transition): Promise<RequestView>;
   /**
    * Request records closed before `cutoff` (ISO time), which the retention sweep purges (CCPA
-   * regulations 7101: kept 24 months); deleted with their history unless `dryRun`. Returns their ids.
+   * regulations 7101: kept 24 months); deleted with their history, their export links and the
+   * restrictions they put in force that ended before `cutoff`, unless `dryRun`. Returns their ids.
    */
   purgeClosedBefore(cutoff: string, dryRun: boolean): Promise<string[]>;
 }
@@ -268,6 +269,9 @@ export function createRightsService(deps: RightsDeps): RightsService {
         const batch = ids.slice(i, i + 500);
         await db.transaction().execute(async (tx) => {
           await tx.deleteFrom('rights_request_events').where('request_id', 'in', batch).execute();
+          // Their export links, and restrictions they put in force that have ended, go with them.
+          await tx.deleteFrom('rights_exports').where('request_id', 'in', batch).execute();
+          await tx.deleteFrom('rights_restrictions').where('request_id', 'in', batch).where('lifts_at', '<', cutoff).execute();
           await tx.deleteFrom('rights_requests').where('id', 'in', batch).execute();
         });
       }
