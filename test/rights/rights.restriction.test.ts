@@ -58,6 +58,18 @@ describe('a restricted customer', () => {
     expect(refused.every((e) => e.outcome === 'denied')).toBe(true);
   });
 
+  it('is left out of a consent-based audience even with consent in force; the audience still answers', async () => {
+    const marketer = await t.bearer(['account', 'marketing']);
+    const { id } = await seed(t, shop);
+    const { id: other } = await seed(t, shop);
+    for (const c of [id, other]) await call('POST', `/v1/customers/${c}/consents`, marketer, { purpose: 'marketing', granted: true, source: 'api', notice_version: 1 });
+    await call('POST', '/v1/rights/requests', rights, { kind: 'restriction', customer_id: id });
+    const audience = await call('GET', '/v1/purposes/marketing/audience?limit=1000', marketer, undefined, { 'custos-purpose': 'marketing' });
+    expect(audience.statusCode, audience.body).toBe(200);
+    expect(audience.body).toContain(other);
+    expect(audience.body).not.toContain(id);
+  });
+
   it('is still read for legal_obligation, by the customer themself, and for the rights process (an export)', async () => {
     const { id, email, jar } = await restrictedCustomer();
     const legal = await read(id, 'legal_obligation');
