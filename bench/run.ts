@@ -7,6 +7,7 @@ import { parseOptions, USAGE, type BenchOptions, type DbKind, type Op } from './
 import { profileProtected } from './profile-run.ts';
 import { json, load, machine, markdown, meets, revision, row, type Round, type Row } from './report.ts';
 import { setUpProtected, startProtected, startTwin, type Target } from './servers.ts';
+import { benchRights, rightsMarkdown, type RightsBenchResult } from './rights.ts';
 import { benchSignIn, SIGNIN_TARGET, signInMarkdown, type SignInResult } from './signin.ts';
 import { benchCards, cardsMarkdown, cardsMeet, type CardsResult } from './cards.ts';
 import { sanityCheck, seed, type Seeded } from './workload.ts';
@@ -132,6 +133,7 @@ async function main(): Promise<number> {
   const cards: CardsResult[] = [];
   const blasts: BlastResult[] = [];
   const detections: DetectionBenchResult[] = [];
+  const rightsResults: RightsBenchResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
@@ -143,6 +145,8 @@ async function main(): Promise<number> {
       const reads = Math.max(200, Math.round(opts.duration * 400));
       detections.push(await benchDetection({ kind, pgUrl: opts.pgUrl, redisUrl: opts.redisUrl, reads, rounds: opts.rounds, inFlight: opts.connections, seed: Math.min(opts.seed, 1000) }));
     }
+    // In this process, on a fresh database of its own (bench/rights.ts).
+    if (opts.ops.includes('rights')) rightsResults.push(await benchRights(kind, 10_000, opts.pgUrl, log));
   }
   const tables = [
     rows.length > 0 ? markdown(rows) : '',
@@ -150,10 +154,11 @@ async function main(): Promise<number> {
     cards.length > 0 ? cardsMarkdown(cards) : '',
     blasts.length > 0 ? blastMarkdown(blasts) : '',
     detections.length > 0 ? detectionMarkdown(detections) : '',
+    rightsResults.length > 0 ? rightsMarkdown(rightsResults) : '',
   ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
-  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards, blast_radius: blasts, detection: detections }, null, 2)}\n`);
+  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards, blast_radius: blasts, detection: detections, rights: rightsResults }, null, 2)}\n`);
   const detectionMeets = (r: DetectionBenchResult) => [r.on, r.redis].every((s) => s === undefined || s.perSecond / r.off.perSecond >= DETECTION_TARGET);
   return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet) && blasts.every(blastMeets) && detections.every(detectionMeets)) ? 1 : 0;
 }

@@ -44,6 +44,9 @@ import { registerSecurityAlertRoutes } from './modules/detection/routes.ts';
 import { receiptJwks } from './modules/rights/receipt.ts';
 import { registerPostureRoutes } from './modules/posture/routes.ts';
 import { createPostureService } from './modules/posture/service.ts';
+import { registerExportDownloadRoute } from './modules/rights/routes-export.ts';
+import { registerRestrictionRoutes } from './modules/rights/routes-restriction.ts';
+import { registerShopErasureRoutes, registerShopifyWebhookRoute } from './modules/rights/routes-shopify.ts';
 import type { Runtime } from './runtime.ts';
 
 /** The headers a header-setting middleware (helmet) sets, recorded once. */
@@ -246,11 +249,15 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerRightsRoutes(api, {
       rights: runtime.rights,
       erasure: runtime.erasure,
+      exports: runtime.exports,
+      restrictions: runtime.restrictions,
       vaultErasure: runtime.vaultErasure,
       directory: runtime.staff.directory,
       receiptKeys: () => receiptJwks([runtime.rootKeys.receiptSigning, ...runtime.rootKeys.receiptSigningPrevious]),
       notices: runtime.processorNotices,
     });
+    registerRestrictionRoutes(api, { restrictions: runtime.restrictions, directory: runtime.staff.directory });
+    registerShopErasureRoutes(api, { shopErasures: runtime.shopErasures, webhooks: runtime.shopify, directory: runtime.staff.directory });
   });
   // Consent: the customer's own (customer session), and the public receipt keys and GPC resource.
   await app.register(async (me) => {
@@ -262,6 +269,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     await pub.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-public-' }) });
     registerConsentLinkRoutes(pub, { consent: runtime.consent, inventory: runtime.inventory });
     registerNoticeRoutes(pub, { sources: () => sourcesOf(runtime), version: () => runtime.consent.notices.current() });
+    registerExportDownloadRoute(pub, { exports: runtime.exports });
     registerConsentPublicRoutes(pub, { consent: runtime.consent, gpcUpdated: async () => ((await runtime.consent.notices.publishedAt(runtime.consent.notices.current())) ?? '').slice(0, 10) });
   });
   // The card fields a checkout embeds, and their one call with a publishable key; checked against
@@ -282,9 +290,14 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
       schemaOptions: { phoneDefaultCountry: config.phoneDefaultCountry, now: () => runtime.clock.now() },
     });
   });
+  // Shopify's compliance webhooks: signed by the app secret over the raw body, which this scope keeps.
+  await app.register(async (shopify) => {
+    await shopify.register(rateLimit, { max: config.rateLimitPerMinute, timeWindow: 60_000, ...(redis === undefined ? {} : { redis, nameSpace: 'custos-rl-shopify-' }) });
+    registerShopifyWebhookRoute(shopify, { webhooks: runtime.shopify });
+  });
   // Sign-in (customers, staff), the customer's own data, and the staff API behind staff sessions.
   await registerIdentityRoutes(app, runtime, redis, (customers) =>
-    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, accounts: runtime.identity.accounts, vault: runtime.vault }),
+    registerMeRightsRoutes(customers, { rights: runtime.rights, erasure: runtime.erasure, exports: runtime.exports, restrictions: runtime.restrictions, accounts: runtime.identity.accounts, vault: runtime.vault }),
   );
   await app.register(staffScope(runtime, redis, (staffApi) => registerStaffRoutes(staffApi, { staff: runtime.staff })));
   const posture = createPostureService({

@@ -27,6 +27,11 @@ import { CARDS_COLLECTION, createCardService, type CardService } from './modules
 import { createCardSessions, type CardSessions } from './modules/cards/sessions.ts';
 import { createRightsService, type RightsService } from './modules/rights/service.ts';
 import { createErasureService, identityAccountCloser, type ErasureService } from './modules/rights/erasure.ts';
+import { createExportService, type ExportService } from './modules/rights/export.ts';
+import { createExportLinks, exportLinkKeys } from './modules/rights/export-links.ts';
+import { createRestrictionService, restrictionGateFor, type RestrictionService } from './modules/rights/restrictions.ts';
+import { createShopErasures, type ShopErasures } from './modules/rights/shop-erasure.ts';
+import { createShopifyWebhooks, type ShopifyWebhooks } from './modules/rights/shopify.ts';
 import { createVaultErasure, type VaultErasure } from './modules/vault/erasure.ts';
 import { createRetentionService, type RetentionService } from './modules/retention/service.ts';
 import { customerSelfGuard } from './modules/identity/sessions/session-guard.ts';
@@ -74,6 +79,13 @@ export interface Runtime {
   readonly staff: StaffServices;
   readonly rights: RightsService;
   readonly erasure: ErasureService;
+  /** Access and portability exports and their download links. */
+  readonly exports: ExportService;
+  /** Restrictions of processing (GDPR Art. 18); the policy asks them on every read. */
+  readonly restrictions: RestrictionService;
+  /** Shopify compliance webhooks, and the shop erasures they record. */
+  readonly shopify: ShopifyWebhooks;
+  readonly shopErasures: ShopErasures;
   readonly vaultErasure: VaultErasure;
   readonly retention: RetentionService;
   readonly idempotency: IdempotencyStore;
@@ -179,7 +191,13 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     });
     if (options.background !== false) identity.start();
     let consent: ConsentModule | undefined;
-    const policy = createPolicyService({ inventory, consent: consentGateFor(() => consent), guards: [customerSelfGuard, staff.guard] });
+    let restrictions: RestrictionService | undefined;
+    const policy = createPolicyService({
+      inventory,
+      consent: consentGateFor(() => consent),
+      restriction: restrictionGateFor(() => restrictions),
+      guards: [customerSelfGuard, staff.guard],
+    });
     const vault = createVaultService({
       db: store.db,
       dialect: store.dialect,
@@ -274,6 +292,53 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       accounts: identityAccountCloser(identity),
       processors: processorNotices,
     });
+    const exports = createExportService({
+      clock,
+      audit,
+      rights,
+      links: createExportLinks({
+        db: store.db,
+        clock,
+        keys: exportLinkKeys(rootKeys.versions.get('receipts') ?? []),
+        ttlHours: config.rights.exportLinkHours,
+        baseUrl: config.publicUrl ?? '',
+      }),
+      vault,
+      subjects,
+      cards,
+      consent,
+      recipients: () => processors.list({ all: true }),
+      inventory,
+      controller: config.controller,
+      shopName: config.shopName,
+      mail: (message) => identity.mailer.send(message),
+      logger,
+    });
+    restrictions = createRestrictionService({
+      db: store.db,
+      read: store.read,
+      clock,
+      audit,
+      rights,
+      inventory,
+      vault,
+      shopName: config.shopName,
+      mail: (message) => identity.mailer.send(message),
+      logger,
+    });
+    const shopErasures = createShopErasures({ db: store.db, clock, audit, rights, erasure, vault: vaultErasure, logger });
+    const shopify = createShopifyWebhooks({
+      db: store.db,
+      clock,
+      audit,
+      secret: config.shopify.webhookSecret,
+      shopDomain: config.shopify.shopDomain,
+      rights,
+      erasure,
+      vault,
+      shopErasures,
+      logger,
+    });
     const retention = createRetentionService({
       db: store.db,
       clock,
@@ -357,6 +422,10 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       staff,
       rights,
       erasure,
+      exports,
+      restrictions,
+      shopify,
+      shopErasures,
       vaultErasure,
       retention,
       idempotency: createIdempotencyStore({ db: store.db, clock, key: rootKeys.idempotency }),

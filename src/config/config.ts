@@ -224,6 +224,18 @@ export const CONFIG_VARIABLES = {
     doc: 'Syslog server that security events and alerts go to as OCSF 1.3.0 JSON in RFC 5424 messages: tcp://host:port (RFC 6587 octet counting, default port 601) or tls://host:port (RFC 5425, default port 6514).',
   },
   CUSTOS_SYSLOG_CA: { schema: z.string().min(1).optional(), doc: 'PEM file of a CA trusted for the tls:// syslog server besides the system ones.' },
+  CUSTOS_SHOPIFY_WEBHOOK_SECRET: {
+    schema: z.string().min(1).optional(),
+    doc: "The Shopify app's client secret, which signs its compliance webhooks (X-Shopify-Hmac-Sha256) sent to POST /v1/integrations/shopify/webhooks. Unset: that route answers 503.",
+  },
+  CUSTOS_SHOPIFY_SHOP_DOMAIN: {
+    schema: z.string().regex(/^[a-z0-9][a-z0-9-]*\.myshopify\.com$/, 'must be a shop domain such as acme.myshopify.com').optional(),
+    doc: 'The Shopify shop (acme.myshopify.com) whose compliance webhooks are accepted (X-Shopify-Shop-Domain). Unset: any shop the app secret signs for.',
+  },
+  CUSTOS_RIGHTS_EXPORT_LINK_HOURS: {
+    schema: positiveInt.max(720).default(168),
+    doc: 'How long the download link of an access or portability export works, in hours (at most 720); each link works once.',
+  },
 } as const;
 
 type Vars = typeof CONFIG_VARIABLES;
@@ -297,6 +309,8 @@ export interface Config {
     readonly bookkeepingCountry: string;
     /** CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS. */
     readonly kekRotationAfterErasureDays: number;
+    /** CUSTOS_RIGHTS_EXPORT_LINK_HOURS. */
+    readonly exportLinkHours: number;
   };
   /** Where alerts go besides the alerts table (src/modules/detection/outputs). */
   readonly alerts: {
@@ -313,6 +327,8 @@ export interface Config {
   readonly storefrontOrigins: readonly string[];
   /** Detection: whether the rules run, and the file of rule settings. */
   readonly detection: { readonly enabled: boolean; readonly rulesFile: string | undefined };
+  /** Shopify compliance webhooks: the app secret that signs them, and the one shop accepted. */
+  readonly shopify: { readonly webhookSecret: Secret<string> | undefined; readonly shopDomain: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -451,6 +467,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bookkeepingCountry: p.CUSTOS_BOOKKEEPING_COUNTRY,
       kekRotationAfterErasureDays: p.CUSTOS_KEK_ROTATION_AFTER_ERASURE_DAYS,
       holidays: Object.freeze(p.CUSTOS_RIGHTS_HOLIDAYS === undefined ? [] : p.CUSTOS_RIGHTS_HOLIDAYS.split(',')),
+      exportLinkHours: p.CUSTOS_RIGHTS_EXPORT_LINK_HOURS,
+    }),
+    shopify: Object.freeze({
+      webhookSecret: p.CUSTOS_SHOPIFY_WEBHOOK_SECRET === undefined ? undefined : new Secret(p.CUSTOS_SHOPIFY_WEBHOOK_SECRET),
+      shopDomain: p.CUSTOS_SHOPIFY_SHOP_DOMAIN,
     }),
     alerts: alertOutputs(p, cwd),
     ocsf: ocsfOutputs(p, cwd),

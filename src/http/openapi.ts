@@ -94,6 +94,10 @@ export function areaOf(path: string): Area | undefined {
   if (/^\/v1\/(?:privacy-notice(?:\.css)?|keys\/receipts|receipts\/verify|unsubscribe\/\{token\}|consents\/confirm\/\{token\})$/.test(path) || path.startsWith('/.well-known/'))
     return { security: [], words: 'none', errors: ['CONSENT'] };
   if (path === '/v1/security/posture') return STAFF;
+  // The export download: its signed single-use link token is the credential (rights/routes-export.ts).
+  if (path === '/v1/exports/download') return { security: [], words: 'none (the link token authorises it)', errors: ['RIGHTS'] };
+  // Shopify's compliance webhooks: the HMAC signature over the body authorises them (rights/shopify.ts).
+  if (path === '/v1/integrations/shopify/webhooks') return { security: [], words: 'none (the X-Shopify-Hmac-Sha256 signature authorises it)', errors: ['RIGHTS'] };
   if (path === '/v1/processors' || path.startsWith('/v1/processors/')) return { ...STAFF, errors: ['IDENTITY', 'STAFF', 'PROCESSORS', 'CONSENT'] };
   if (path === '/v1/ropa' || path === '/v1/data-map' || path.startsWith('/v1/purposes/'))
     return {
@@ -304,8 +308,9 @@ function completeOperation(method: string, path: string, op: Json, ids: Map<stri
       continue;
     }
     const content = response.content as Record<string, { schema?: unknown }> | undefined;
-    const json = content?.['application/json'];
-    if (json !== undefined && isErrorBody(json.schema)) json.schema = { $ref: '#/components/schemas/Error' };
+    // Errors answer JSON whatever an operation's success answers (a route that `produces` a file).
+    if (content !== undefined && Object.values(content).some((media) => isErrorBody(media.schema)))
+      response.content = { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } };
     const codes = codesFor(area, code, idempotent);
     response.description = codes.length === 0 ? 'Error.' : `Error; \`code\` is one of: ${codes.map((c) => `\`${c}\``).join(', ')}.`;
   }

@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 /**
  * The pages the mails link to (web/ at the repository root): confirm an email address, choose a
  * new password (customers and staff), claim an account the shop stored, accept a staff
- * invitation. Each is static HTML with one same-origin script and stylesheet, read once at start
+ * invitation, download a data export. Each is static HTML with one same-origin script and
+ * stylesheet, read once at start
  * and served from memory. Their Content-Security-Policy lets in only this origin's script, style
  * and API calls — no inline script, no frames, no form posts (the script sends JSON through
  * fetch) (ASVS 3.4.3, 3.4.6).
@@ -27,6 +28,7 @@ const PAGES: Record<string, string> = {
   '/account/reset-password': 'account/reset-password.html',
   '/admin/reset-password': 'account/reset-password.html',
   '/account/claim': 'account/claim.html',
+  '/account/export': 'account/export.html',
   '/admin/accept-invitation': 'admin/accept-invitation.html',
 };
 const ASSETS: Record<string, { file: string; type: string }> = {

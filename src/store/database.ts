@@ -25,6 +25,7 @@ import * as m0016 from './migrations/0016-detection.ts';
 import * as m0017 from './migrations/0017-incidents.ts';
 import * as m0019 from './migrations/0019-apikey-last-used.ts';
 import * as m0020 from './migrations/0020-card-sessions.ts';
+import * as m0021 from './migrations/0021-rights-export.ts';
 import * as m0022 from './migrations/0022-key-state-bigint.ts';
 import * as m0023 from './migrations/0023-processor-webhooks.ts';
 
@@ -69,6 +70,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0017-incidents': m0017,
   '0019-apikey-last-used': m0019,
   '0020-card-sessions': m0020,
+  '0021-rights-export': m0021,
   '0022-key-state-bigint': m0022,
   '0023-processor-webhooks': m0023,
 };

@@ -126,6 +126,21 @@ describe('retention sweep', () => {
     t.clock.set(new Date('2026-03-02T10:00:00.000Z'));
   });
 
+  it("an answered access request's export link is purged with the request record, 24 months on", async () => {
+    const { id } = await seed(t, shop);
+    const filed = (await call('POST', '/v1/rights/requests', rights, { kind: 'access', customer_id: id })).json<{ id: string }>();
+    const links = () => t.runtime.store.db.selectFrom('rights_exports').select('id').where('request_id', '=', filed.id).execute();
+    expect(await links()).toHaveLength(1);
+    t.clock.set(new Date('2028-03-03T10:00:00Z'));
+    try {
+      await t.runtime.retention.run({ dryRun: false });
+      expect(codeOf(await call('GET', `/v1/rights/requests/${filed.id}`, rights))).toBe('RIGHTS_REQUEST_NOT_FOUND');
+      expect(await links()).toEqual([]);
+    } finally {
+      t.clock.set(new Date('2026-03-02T10:00:00.000Z'));
+    }
+  });
+
   it('two sweepers at once: only the one holding the lease runs', async () => {
     const sweeper = (identitySweep: () => Promise<number>) =>
       createRetentionService({

@@ -58,7 +58,7 @@ describe('the erasure plan', () => {
     // The name on the invoices is held as long as they are; contact data and addresses go now.
     expect(plan.hold.find((h) => h.record_id === id)).toMatchObject({ fields: ['name'], until: '2034-12-31' });
     expect(plan.hold.some((h) => h.record_id === addressId)).toBe(false);
-    expect(plan.erase.find((e) => e.collection === 'customers')?.fields).toEqual(['date_of_birth', 'email', 'locale', 'phone']);
+    expect(plan.erase.find((e) => e.collection === 'customers')?.fields).toEqual(['date_of_birth', 'email', 'locale', 'phone', 'shopify_customer_id']);
     expect(plan.erase.find((e) => e.collection === 'orders')?.fields).toEqual(['shipping_address']);
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { browser, codeOf, customer, enrolTotp, signIn, staffMember, STRONG, type AuthTest } from '../identity/helpers.ts';
+import { browser, codeOf, customer, signIn, type AuthTest } from '../identity/helpers.ts';
 import { seed } from '../vault/helpers.ts';
-import { apiCall, rightsApp } from './helpers.ts';
+import { apiCall, rightsApp, staffSession } from './helpers.ts';
 
 /**
  * Data-subject requests through the whole app, on SQLite and PostgreSQL: who may file and work
@@ -38,21 +38,16 @@ const file = async (kind: string, customerId: string, auth = rights, more: Recor
 const move = (id: string, body: Record<string, unknown>, auth = rights) => api('POST', `/v1/rights/requests/${id}/transitions`, auth, body);
 const DAY = 86_400_000;
 
-async function staffJar(role: string) {
-  const { email } = await staffMember(t, role, { trainedOn: t.clock.now().toISOString().slice(0, 10) });
-  const { jar } = await signIn(t, email, STRONG, undefined, '/v1/staff/auth');
-  await enrolTotp(t, jar, '/v1/staff/auth');
-  return jar;
-}
+const staffJar = (role: string) => staffSession(t, role);
 
 describe('filing a request', () => {
-  it('an API key scoped to rights files one; it is verified, in progress, due one month later, and audited', async () => {
+  it('an API key scoped to rights files one (a rectification); it is verified, in progress, due one month later, and audited', async () => {
     const { id: customerId } = await seed(t, shop);
-    const res = await file('access', customerId);
+    const res = await file('rectification', customerId);
     expect(res.statusCode, res.body).toBe(201);
     const view = res.json<View>();
     // 2026-03-02 (the test clock) + one month = 2026-04-02, a Thursday.
-    expect(view).toMatchObject({ kind: 'access', customer_id: customerId, state: 'in_progress', channel: 'api_key', identity_verification: 'api_key', due_on: '2026-04-02' });
+    expect(view).toMatchObject({ kind: 'rectification', customer_id: customerId, state: 'in_progress', channel: 'api_key', identity_verification: 'api_key', due_on: '2026-04-02' });
     expect(view.due_at).toBe('2026-04-02T23:59:59.999Z');
     expect(view.history.map((h) => h.state)).toEqual(['received', 'in_progress']);
     const log = await t.runtime.audit.forSubject(customerId, { limit: 50 });
@@ -68,7 +63,7 @@ describe('filing a request', () => {
   it('a customer files their own request with their session', async () => {
     const email = await customer(t);
     const { jar } = await signIn(t, email);
-    const res = await browser(t, jar, 'POST', '/v1/me/rights-requests', { kind: 'portability' });
+    const res = await browser(t, jar, 'POST', '/v1/me/rights-requests', { kind: 'rectification' });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json<View>()).toMatchObject({ state: 'in_progress', channel: 'customer', identity_verification: 'customer_session' });
     const mine = await browser(t, jar, 'GET', '/v1/me/rights-requests');
@@ -102,7 +97,7 @@ describe('filing a request', () => {
 describe('the state machine', () => {
   it('in progress → extended (with the reason) → completed; a closed request moves no more', async () => {
     const { id: customerId } = await seed(t, shop);
-    const { id } = (await file('access', customerId)).json<View>();
+    const { id } = (await file('rectification', customerId)).json<View>();
     expect(codeOf(await move(id, { to: 'extended' }))).toBe('RIGHTS_REASON_REQUIRED');
     const extended = await move(id, { to: 'extended', reason: 'The request covers twelve years of orders.' });
     expect(extended.statusCode, extended.body).toBe(200);
@@ -116,7 +111,7 @@ describe('the state machine', () => {
 
   it('a request cannot be extended after its first deadline', async () => {
     const { id: customerId } = await seed(t, shop);
-    const { id } = (await file('access', customerId)).json<View>();
+    const { id } = (await file('rectification', customerId)).json<View>();
     t.clock.advance(40 * DAY);
     try {
       expect(codeOf(await move(id, { to: 'extended', reason: 'Too late.' }))).toBe('RIGHTS_EXTENSION_TOO_LATE');
@@ -135,7 +130,7 @@ describe('the state machine', () => {
 
   it('the open list shows due dates, soonest first, and flags those within 7 days', async () => {
     const { id: customerId } = await seed(t, shop);
-    const { id } = (await file('restriction', customerId)).json<View>();
+    const { id } = (await file('objection', customerId)).json<View>();
     t.clock.advance(25 * DAY);
     try {
       const list = await api('GET', '/v1/rights/requests', rights);

@@ -161,7 +161,7 @@ describe('a write-only purpose (access: none, write: true)', () => {
         '  customers:',
         '    fields:',
         '      email:',
-        '        { type: email, category: contact, protection: searchable, retention: account_lifetime, mask: email,',
+        '        { type: email, category: contact, protection: searchable, retention: account_lifetime, mask: email, export: true,',
         '          purposes: { account: { basis: contract }, checkout: { basis: contract, access: none, write: true } } }',
         '',
       ].join('\n'),

@@ -20,6 +20,11 @@ const STEPS = {
     password: true,
     done: 'Your account is ready. Sign in with your email address and the new password.',
   },
+  export: {
+    endpoint: '/v1/exports/download',
+    download: true,
+    done: 'Your download has started. The link is now used up; for another copy, ask the shop for a new export.',
+  },
   'accept-invitation': {
     endpoint: '/v1/staff/invitations/accept',
     password: true,
@@ -39,7 +44,20 @@ function show(kind, text) {
   status.textContent = text;
 }
 
-async function post(endpoint, body) {
+// Saves a downloaded file under the name the server gave it (Content-Disposition).
+async function save(response) {
+  const name = /filename="([^"]+)"/.exec(response.headers.get('content-disposition') || '');
+  const url = URL.createObjectURL(await response.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name ? name[1] : 'data-export.zip';
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+async function post(endpoint, body, download) {
   let response;
   try {
     response = await fetch(endpoint, {
@@ -52,12 +70,15 @@ async function post(endpoint, body) {
   } catch {
     return { ok: false, message: 'The service could not be reached. Check your connection and try again.' };
   }
-  if (response.ok) return { ok: true };
+  if (response.ok) {
+    if (download) await save(response);
+    return { ok: true };
+  }
   let message = 'The step failed. Try again later.';
   try {
     const error = (await response.json()).error;
     if (error && typeof error.message === 'string') message = `${error.message[0].toUpperCase()}${error.message.slice(1)}.`;
-    if (error && /TOKEN|INVITATION/.test(error.code ?? '')) message += ' Ask for a new link.';
+    if (error && /TOKEN|INVITATION|LINK/.test(error.code ?? '')) message += ' Ask for a new link.';
   } catch {
     // keep the general message
   }
@@ -105,7 +126,7 @@ function start() {
       if (password !== document.getElementById('confirm').value) return show('error', 'The two passwords differ.');
       body.password = password;
     }
-    const result = await post(step.endpoint, body);
+    const result = await post(step.endpoint, body, step.download === true);
     if (!result.ok) return show('error', result.message);
     form.hidden = true;
     show('done', step.done);

@@ -34,5 +34,6 @@ export const CARD_AUDIT_ACTIONS = [
   'cards.session_create',
   'cards.session_read',
   'cards.collect_page_changed',
+  'cards.export',
 ] as const;
 export type CardAuditAction = (typeof CARD_AUDIT_ACTIONS)[number];

@@ -8,11 +8,14 @@ import type { AuditLog } from '../audit/service.ts';
 import type { CollectionDef } from '../inventory/index.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
 import { binOf, detectBrand, expiryEnd, expiryProblem, isToken, last4Of, newToken, panFingerprint, panProblem, type Brand, type TokenFormat } from './card-rules.ts';
+import { PolicyErrors } from '../policy/errors.ts';
 import { CardErrors } from './errors.ts';
 import type { CardKeys } from './keys.ts';
 import type { CvvStore } from './cvv-store.ts';
 
 export const CARDS_COLLECTION = 'cards';
+/** The purpose a customer's cards are read for in their export (the rights process). */
+const EXPORT_PURPOSE = 'rights';
 /** The purpose every card operation states (default inventory: legal basis contract). */
 export const PAYMENTS_PURPOSE = 'payments';
 const CARD_FIELDS = ['pan', 'exp_month', 'exp_year', 'cardholder_name'] as const;
@@ -74,6 +77,12 @@ export interface CardService {
   authorize(ctx: CardCallContext, action: string, customerId: string | undefined, use: 'read' | 'write'): Promise<void>;
   tokenise(ctx: CardCallContext, input: TokeniseInput): Promise<CardView>;
   read(ctx: CardCallContext, token: string): Promise<CardView>;
+  /**
+   * A customer's stored cards for their access or portability export (GDPR Art. 15(3), 20), as a
+   * read shows them: brand, BIN, last four, expiry and cardholder name, never the PAN (PCI DSS
+   * 3.4.1); with when each was stored. Audited as `cards.export` (the caller states `rights`).
+   */
+  forCustomer(ctx: CardCallContext, customerId: string): Promise<(CardView & { created_at: string })[]>;
   remove(ctx: CardCallContext, token: string): Promise<void>;
   /**
    * Removes (as DELETE does) cards whose expiry month ended more than `graceDays` ago, each audited
@@ -308,6 +317,17 @@ export function createCardService(deps: {
       const secret = await openRow(r);
       await audit.append(cardAuditEntry(ctx, 'cards.read', subject, token, ['exp_month', 'exp_year', 'cardholder_name'], 'success'));
       return view(r, secret, true);
+    },
+
+    async forCustomer(ctx, customerId) {
+      if (ctx.purpose !== EXPORT_PURPOSE) fail(PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED, `cards are exported only for ${EXPORT_PURPOSE}`);
+      await policy.authorize(ctx.actor, EXPORT_PURPOSE, customerId);
+      const rows = await db.selectFrom('cards').selectAll().where('customer_id', '=', customerId).where('deleted_at', 'is', null).orderBy('created_at').orderBy('token').execute();
+      if (rows.length === 0) return [];
+      await audit.append(cardAuditEntry(ctx, 'cards.export', customerId, null, ['exp_month', 'exp_year', 'cardholder_name'], 'success'));
+      const out: (CardView & { created_at: string })[] = [];
+      for (const r of rows) out.push({ ...view(r, await openRow(r), true), created_at: r.created_at });
+      return out;
     },
 
     async remove(ctx, token) {

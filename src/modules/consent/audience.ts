@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
+import { AppError } from '../../kernel/errors.ts';
 import type { Database } from '../../store/schema.ts';
+import { PolicyErrors } from '../policy/errors.ts';
 import type { CallContext, RecordView, VaultService } from '../vault/service.ts';
 import type { ConsentService } from './service.ts';
 
@@ -7,7 +9,8 @@ import type { ConsentService } from './service.ts';
  * The audience of a consent-based purpose: the customers a shop may use for it right now, with that
  * purpose's fields, a page at a time. Candidates come from the ledger; each one is read through the
  * vault (policy decision with the consent gate, audit entry committed before release), so a
- * customer whose consent is not in force at that moment releases nothing and is left out.
+ * customer whose consent is not in force at that moment releases nothing and is left out, and so
+ * is one who restricted the processing of their data (GDPR Art. 18).
  */
 export interface AudiencePage {
   readonly rows: Record<string, unknown>[];
@@ -31,7 +34,12 @@ export async function audiencePage(
   for (const subjectId of slice) {
     // Those whose consent is not in force are not read at all (no entry in their access log).
     if (!(await deps.consent.gate.permits(subjectId, ctx.purpose))) continue;
-    const view: RecordView = await deps.vault.readCustomer(ctx, subjectId);
+    const view: RecordView | undefined = await deps.vault.readCustomer(ctx, subjectId).catch((error: unknown) => {
+      // A customer who restricted processing (GDPR Art. 18) is left out, like one without consent.
+      if (error instanceof AppError && error.code === PolicyErrors.POLICY_SUBJECT_RESTRICTED.code) return undefined;
+      throw error;
+    });
+    if (view === undefined) continue;
     const fields = Object.fromEntries(Object.entries(view).filter(([k]) => !META.has(k)));
     if (Object.keys(fields).length === 0) continue;
     rows.push({ customer_id: subjectId, ...fields, unsubscribe_url: deps.consent.unsubscribeUrl(subjectId, ctx.purpose) });

@@ -22,7 +22,7 @@ function refusal(file: string): string {
 }
 
 const field = (name: string, purposes: string, extra = '') =>
-  `      ${name}: { type: string, category: preference, protection: randomised, retention: account_lifetime${extra}, purposes: ${purposes} }`;
+  `      ${name}: { type: string, category: preference, protection: randomised, retention: account_lifetime, export: true${extra}, purposes: ${purposes} }`;
 
 describe('inventory names cannot shadow Object.prototype', () => {
   // Attack: a purpose named `constructor` is found on every field's purposes object
@@ -45,7 +45,7 @@ describe('inventory names cannot shadow Object.prototype', () => {
       'collections:',
       '  customers:',
       '    fields:',
-      '      pref: { type: object, category: preference, protection: randomised, retention: account_lifetime, purposes: { account: { basis: contract } }, fields: { constructor: { type: string } } }',
+      '      pref: { type: object, category: preference, protection: randomised, retention: account_lifetime, export: true, purposes: { account: { basis: contract } }, fields: { constructor: { type: string } } }',
     ]);
     expect(refusal(sub)).toMatch(new RegExp(`${sub}:6:\\d+: collections\\.customers\\.fields\\.pref\\.fields\\.constructor: .*another sub-field name`));
   });
@@ -63,7 +63,7 @@ describe('masking never silently releases', () => {
       'collections:',
       '  customers:',
       '    fields:',
-      '      pref: { type: object, category: preference, protection: randomised, retention: account_lifetime, mask: partial, purposes: { support: { basis: contract, access: masked } }, fields: { colour: { type: string, mask: none } } }',
+      '      pref: { type: object, category: preference, protection: randomised, retention: account_lifetime, export: true, mask: partial, purposes: { support: { basis: contract, access: masked } }, fields: { colour: { type: string, mask: none } } }',
     ]);
     expect(refusal(file)).toContain('collections.customers.fields.pref.fields.colour.mask: the mask is none');
   });
@@ -105,5 +105,28 @@ describe('who may write what is declared', () => {
     expect(writers('customers', 'date_of_birth')).toEqual(['account']);
     for (const name of ['line1', 'city', 'postal_code', 'country']) expect(writers('addresses', name), name).toEqual(['account', 'fulfilment', 'support']);
     for (const f of inventory.collections.get('orders')!.fields.keys()) expect(writers('orders', f), f).toEqual(['account']);
+  });
+});
+
+describe('every field says whether it goes into the data export (GDPR Art. 15(3), 20)', () => {
+  it('a field without an export mark is refused, naming it', () => {
+    const file = shopFile([
+      'collections:',
+      '  customers:',
+      '    fields:',
+      '      tier: { type: string, category: preference, protection: randomised, retention: account_lifetime, purposes: { account: { basis: contract } } }',
+    ]);
+    expect(refusal(file)).toMatch(/shop\.yaml:\d+:\d+: collections\.customers\.fields\.tier\.export: say whether the field goes into the customer's data export/);
+  });
+
+  it('every field of the default inventory is marked, and only the card number is left out of the export', () => {
+    const inventory = loadInventory();
+    const left: string[] = [];
+    for (const col of inventory.collections.values())
+      for (const f of col.fields.values()) {
+        expect(typeof f.export, `${col.name}.${f.name}`).toBe('boolean');
+        if (!f.export) left.push(`${col.name}.${f.name}`);
+      }
+    expect(left).toEqual(['cards.pan']);
   });
 });

@@ -12,8 +12,10 @@ export interface PurposeUse {
 }
 
 /** One field of the declared inventory (data minimisation: what is not declared is not stored). */
-export interface FieldDef extends Omit<FieldSpec, 'purposes'> {
+export interface FieldDef extends Omit<FieldSpec, 'purposes' | 'export'> {
   readonly name: string;
+  /** Released in the customer's access and portability export (GDPR Art. 15(3), 20(1)). */
+  readonly export: boolean;
   readonly collection: string;
   /** Purpose → its use; a Map, so that no name a file or a request gives can reach Object.prototype. */
   readonly purposes: ReadonlyMap<string, PurposeUse>;
@@ -239,10 +241,12 @@ export function loadInventory(shopFile?: string): Inventory {
         if (use.access === 'masked') for (const problem of maskProblems(f)) problems.push(`${at}.${problem}, so access: masked for ${purpose} would release it in clear`);
         uses.set(purpose, { basis: use.basis, access: use.access, write: use.write ?? use.access === 'clear' });
       }
+      if (f.export === undefined)
+        problems.push(`${at}.export: say whether the field goes into the customer's data export (true) or not (false) (GDPR Art. 15(3), 20)`);
       if (f.protection === 'plain' && f.category !== 'transaction')
         problems.push(`${at}.protection: plain is only for non-personal values (category transaction)`);
-      const { purposes: _declared, ...spec } = f;
-      fields.set(fname, { ...spec, purposes: uses, name: fname, collection: name });
+      const { purposes: _declared, export: exported, ...spec } = f;
+      fields.set(fname, { ...spec, export: exported === true, purposes: uses, name: fname, collection: name });
     }
     collections.set(name, { name, description: col.description, parent: col.parent, fields });
   }

@@ -74,6 +74,11 @@ export const fieldSchema = z
     fields: z.record(identifier, subFieldSchema).optional(),
     /** Free text that may hold a card number (opt-out of the card-number check of fields.ts). */
     allow_card_numbers: z.boolean().optional(),
+    /**
+     * Whether the field goes into the customer's access and portability export (GDPR Art. 15(3),
+     * 20(1)). Every field must say so, true or false; the loader refuses a field without it.
+     */
+    export: z.boolean().optional(),
   })
   .superRefine((f, ctx) => {
     const nested = f.type === 'object' || f.type === 'list';

@@ -12,5 +12,10 @@ export const PolicyErrors = defineErrors({
     description:
       'The write sets or clears fields (listed in `fields`) that no purpose it writes through (`purposes`: the stated one, or else all of the API key\'s) may write; nothing was stored.',
   },
+  POLICY_SUBJECT_RESTRICTED: {
+    status: 403,
+    description:
+      "The customer restricted the processing of their data (GDPR Art. 18): it is stored, and released only for legal_obligation, for the rights process, to the customer, and for purposes the customer consented to; nothing was released.",
+  },
 });
 registerErrors(PolicyErrors);

@@ -7,8 +7,9 @@ import { PolicyErrors } from './errors.ts';
  * for "who may write which field, through which purpose" (DESIGN.md, data flow of a read; writes
  * go through the same policy). Inputs: the actor's scope, the stated purpose, the inventory's
  * per-field purposes (legal basis, access, write), and — for consent-based purposes, on reads —
- * the consent capability. Both answers are tables built once from the inventory. Extra checks
- * (staff training, MFA, restriction of processing) plug in as guards.
+ * the consent capability, and — on reads — the restriction of processing (GDPR Art. 18). Both
+ * answers are tables built once from the inventory. Extra checks (staff training, MFA) plug in as
+ * guards.
  */
 export type Access = 'clear' | 'masked';
 
@@ -36,6 +37,22 @@ export type Decision = ReadonlyMap<string, Access> & { readonly withheld?: 'no_c
 
 export const noConsentRecorded: ConsentGate = { permits: async () => false };
 
+/**
+ * Where restriction of processing (GDPR Art. 18) plugs in (src/modules/rights/restrictions.ts):
+ * whether the subject's data is restricted now, with the purposes the subject consented to despite
+ * it; and where a refused read is recorded.
+ */
+export interface RestrictionGate {
+  restriction(subjectId: string): Promise<{ readonly allowed: readonly string[] } | undefined>;
+  refused(actor: Actor, purpose: string, subjectId: string): Promise<void>;
+}
+
+/**
+ * Purposes a restriction never stops (GDPR Art. 18(2)): legal claims and obligations, and the
+ * rights process itself (answering the customer's requests, their export).
+ */
+export const RESTRICTION_EXEMPT_PURPOSES: readonly string[] = ['legal_obligation', 'rights'];
+
 /** A guard may refuse a read outright (throw an AppError) before any data is touched. */
 export type PolicyGuard = (actor: Actor, purpose: string, subjectId: string) => Promise<void>;
 
@@ -61,8 +78,21 @@ export interface PolicyService {
   decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<Decision>;
 }
 
-export function createPolicyService(deps: { inventory: Inventory; consent?: ConsentGate; guards?: readonly PolicyGuard[] }): PolicyService {
+export function createPolicyService(deps: { inventory: Inventory; consent?: ConsentGate; restriction?: RestrictionGate; guards?: readonly PolicyGuard[] }): PolicyService {
   const { inventory } = deps;
+
+  /**
+   * A restricted subject's data is stored but released only as Art. 18(2) allows: for an exempt
+   * purpose, to the subject themself (their own access, Art. 15), or for a purpose the subject
+   * consented to. Checked on every read, here and nowhere else.
+   */
+  async function checkRestriction(actor: Actor, purpose: string, subjectId: string): Promise<void> {
+    if (deps.restriction === undefined || RESTRICTION_EXEMPT_PURPOSES.includes(purpose) || actor.ref === `customer:${subjectId}`) return;
+    const restricted = await deps.restriction.restriction(subjectId);
+    if (restricted === undefined || restricted.allowed.includes(purpose)) return;
+    await deps.restriction.refused(actor, purpose, subjectId);
+    fail(PolicyErrors.POLICY_SUBJECT_RESTRICTED, "the customer restricted the processing of their data; this purpose's read is refused (GDPR Art. 18)");
+  }
   const consent = deps.consent ?? noConsentRecorded;
   const guards = deps.guards ?? [];
 
@@ -132,6 +162,7 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
     async decide(actor, purpose, subjectId, collection) {
       this.checkPurpose(actor, purpose);
       for (const guard of guards) await guard(actor, purpose, subjectId);
+      await checkRestriction(actor, purpose, subjectId);
       const entry = table.get(`${collection.name}\u0000${purpose}`);
       if (entry === undefined) return new Map();
       if (entry.interestFields.size > 0 && consent.objects !== undefined && (await consent.objects(subjectId, purpose))) {

@@ -1,13 +1,20 @@
 /**
  * The rights capability at a glance (CONVENTIONS.md, module layout).
  *
- * Owns: tables rights_requests and rights_request_events (migration 0014-rights; tables.ts); the
+ * Owns: tables rights_requests and rights_request_events (migration 0014-rights; tables.ts), and
+ * rights_exports, rights_restrictions, shopify_webhooks and shop_erasures (0021-rights-export); the
  * routes under /v1/rights, `DELETE /v1/customers/{id}` (an erasure request) in the API-key scope
  * of src/app.ts, and /v1/me/rights-requests in the customer session scope (routes.ts); error
  * codes RIGHTS_* (errors.ts); deadline arithmetic (deadlines.ts: GDPR Art. 12(3) counted by
  * Regulation 1182/71, CCPA 45 days and business-day acknowledgements); the erasure plan from the
  * inventory (erasure-plan.ts) and its resumable run (erasure.ts), with a receipt signed under the
- * `receipts` service key (receipt.ts). The vault side of erasure (records, hold keys, shredding)
+ * `receipts` service key (receipt.ts); access and portability exports (export.ts: generated from
+ * the inventory's `export` marks, export-document.ts: the streamed ZIP, export-links.ts: signed
+ * single-use links, routes-export.ts: the public download); restriction of processing
+ * (restrictions.ts: the gate the policy asks on every read, the lift told to the customer first;
+ * routes-restriction.ts); Shopify's compliance webhooks (shopify.ts, routes-shopify.ts: in a scope
+ * of their own at /v1/integrations/shopify/webhooks) and the shop erasures they record, run only
+ * after two staff approvals (shop-erasure.ts). The vault side of erasure (records, hold keys, shredding)
  * is src/modules/vault/erasure.ts, which owns the table held_records.
  *
  * Personal data it holds: none beyond the customer id a request is about, the actor refs of who
@@ -26,7 +33,7 @@
 /** The inventory purpose an API key needs to file and work data-subject requests. */
 export const RIGHTS_PURPOSE = 'rights';
 
-/** Every audit action rights writes: one per state a request enters. */
+/** Every audit action rights writes: one per state a request enters, and per step of an erasure, an export download and a restriction. */
 export const RIGHTS_AUDIT_ACTIONS = [
   'rights.request.received',
   'rights.request.verifying_identity',
@@ -38,5 +45,17 @@ export const RIGHTS_AUDIT_ACTIONS = [
   'rights.erasure.held',
   'rights.erasure.account_closed',
   'rights.erasure.shredded',
+  'rights.export.downloaded',
+  'rights.export.link_expired',
+  'rights.export.link_used',
+  'rights.export.link_invalid',
+  'rights.restriction.read_refused',
+  'rights.restriction.lift_noticed',
+  'rights.shopify.signature_invalid',
+  'rights.shopify.no_data_held',
+  'rights.shop_erasure.recorded',
+  'rights.shop_erasure.approved',
+  'rights.shop_erasure.confirmed',
+  'rights.shop_erasure.completed',
 ] as const;
 export type RightsAuditAction = (typeof RIGHTS_AUDIT_ACTIONS)[number];

@@ -12,6 +12,8 @@ import { staffMemberId } from '../staff/guard.ts';
 import type { VaultErasure } from '../vault/erasure.ts';
 import type { ErasureService } from './erasure.ts';
 import type { ProcessorNotices } from '../processors/notices.ts';
+import { EXPORT_KINDS, type ExportService } from './export.ts';
+import type { RestrictionService } from './restrictions.ts';
 import { RightsErrors } from './errors.ts';
 import type { ReceiptJwk } from './receipt.ts';
 import { RIGHTS_PURPOSE } from './module.ts';
@@ -58,9 +60,30 @@ export const requestSchema = z
     reason: z.string().nullable(),
     closed_at: z.string().nullable(),
     receipt: z.string().nullable().meta({ description: 'Erasure: the signed receipt (JWS, EdDSA; keys at /v1/rights/receipt-keys).' }),
+    export: z
+      .object({
+        url: z.string().nullable().meta({ description: 'The download page, the token in its fragment; null once used or expired, and in shop views of a request the customer filed.' }),
+        token: z.string().nullable().meta({ description: 'The link token, for `POST /v1/exports/download` `{ "token" }`; null where `url` is.' }),
+        expires_at: z.string(),
+        downloaded_at: z.string().nullable(),
+      })
+      .nullable()
+      .optional()
+      .meta({ description: 'Access and portability: the export made when the request completed (signed, single-use, expiring link).' }),
     history: z.array(z.object({ state, at: z.string(), actor: z.string(), reason: z.string().nullable() })),
   })
   .meta({ id: 'RightsRequest' });
+
+export const restrictionSchema = z
+  .object({
+    restricted: z.boolean(),
+    request_id: z.string().nullable(),
+    since: z.string().nullable(),
+    allowed_purposes: z.array(z.string()).meta({ description: 'Purposes the customer consented to despite the restriction (GDPR Art. 18(2)).' }),
+    lifts_at: z.string().nullable().meta({ description: 'When the restriction ends, once the customer was told (Art. 18(3)); null: until lifted.' }),
+    lift_reason: z.string().nullable(),
+  })
+  .meta({ id: 'Restriction' });
 
 const planSchema = z
   .object({
@@ -81,6 +104,8 @@ const purposeHeader = z.object({ 'custos-purpose': z.string().max(64).optional()
 export interface RightsRouteDeps {
   readonly rights: RightsService;
   readonly erasure: ErasureService;
+  readonly exports: ExportService;
+  readonly restrictions: RestrictionService;
   readonly vaultErasure: Pick<VaultErasure, 'openHeld'>;
   readonly receiptKeys: () => { keys: ReceiptJwk[] };
   readonly directory: Pick<Directory, 'authorizeMember'>;
@@ -112,7 +137,7 @@ const noticeParams = z.object({
  * The one check of who may work data-subject requests through the API scope: an API key scoped to
  * `rights`, or a staff member holding `rights.manage` (active, second factor enrolled).
  */
-async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps['directory']): Promise<RightsContext & { staff: boolean }> {
+export async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps['directory']): Promise<RightsContext & { staff: boolean }> {
   const actor = actorOf(request);
   if (actor.kind === 'staff') {
     const memberId = staffMemberId(actor.ref);
@@ -125,11 +150,26 @@ async function rightsCaller(request: FastifyRequest, directory: RightsRouteDeps[
   return { actor, requestId: request.id, staff: false };
 }
 
+/**
+ * Completes what needs nobody's decision once the requester is verified: an access or portability
+ * request (its export), a restriction (in force at once, Art. 18(1)); or a completion staff asked for.
+ */
+function answering(exports: ExportService, restrictions: RestrictionService) {
+  return async (ctx: RightsContext, view: RequestView, allowPurposes?: readonly string[]): Promise<RequestView> => {
+    if (EXPORT_KINDS.includes(view.kind)) return exports.complete(ctx, view.id);
+    if (view.kind === 'restriction') return restrictions.apply(ctx, view.id, allowPurposes);
+    return view;
+  };
+}
+const answersAtOnce = (view: RequestView) => view.state === 'in_progress' && (EXPORT_KINDS.includes(view.kind) || view.kind === 'restriction');
+
 /** Routes in the API-key scope of src/app.ts. */
 export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps): void {
-  const { rights, directory, erasure } = deps;
+  const { rights, directory, erasure, exports } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['rights'];
+  const shown = async (view: RequestView) => ({ ...view, export: await exports.viewOf(view, 'shop') });
+  const answer = answering(exports, deps.restrictions);
 
   /**
    * The customer's one erasure request, filed or found; a verified one runs at once (a repeat
@@ -154,7 +194,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       params: requestIdParam,
       response: { 200: requestSchema, ...errors },
     },
-    handler: async (request) => erasure.run(await rightsCaller(request, directory), request.params.id),
+    handler: async (request) => shown(await erasure.run(await rightsCaller(request, directory), request.params.id)),
   });
 
   r.get('/v1/customers/:id/erasure-plan', {
@@ -204,7 +244,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       const kind = knownKind(body.kind);
       if (kind === 'erasure') {
         const { request: filed, created } = await fileErasure(caller, body.customer_id, body.identity_verification);
-        return reply.code(created ? 201 : 200).send(filed);
+        return reply.code(created ? 201 : 200).send(await shown(filed));
       }
       const verification: VerificationMethod | null = caller.staff ? (body.identity_verification ?? null) : 'api_key';
       const filed = await rights.create(caller, {
@@ -214,7 +254,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
         verification,
         jurisdiction: body.jurisdiction,
       });
-      return reply.code(201).send(filed);
+      return reply.code(201).send(await shown(answersAtOnce(filed) ? await answer(caller, filed) : filed));
     },
   });
 
@@ -227,7 +267,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     },
     handler: async (request) => {
       await rightsCaller(request, directory);
-      return { data: await rights.list({ customerId: request.query.customer_id }) };
+      return { data: await Promise.all((await rights.list({ customerId: request.query.customer_id })).map(shown)) };
     },
   });
 
@@ -240,7 +280,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     },
     handler: async (request) => {
       await rightsCaller(request, directory);
-      const view = await rights.get(request.params.id);
+      const view = await shown(await rights.get(request.params.id));
       return { ...view, recipients: await deps.notices.forRequest(view.id) };
     },
   });
@@ -292,7 +332,13 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     handler: async (request) => {
       const caller = await rightsCaller(request, directory);
       const { to, reason, identity_verification } = request.body;
-      return rights.transition(caller, request.params.id, { to, reason, verification: identity_verification });
+      const id = request.params.id;
+      // Completing an access or portability request produces its export; a restriction's puts it in force.
+      if (to === 'completed') {
+        const current = await rights.get(id);
+        if (EXPORT_KINDS.includes(current.kind) || current.kind === 'restriction') return shown(await answer(caller, current));
+      }
+      return shown(await rights.transition(caller, id, { to, reason, verification: identity_verification }));
     },
   });
 
@@ -307,7 +353,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
     },
     handler: async (request, reply) => {
       const caller = await rightsCaller(request, directory);
-      return reply.code(202).send((await fileErasure(caller, request.params.id, undefined)).request);
+      return reply.code(202).send(await shown((await fileErasure(caller, request.params.id, undefined)).request));
     },
   });
 }
@@ -315,15 +361,19 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
 export interface MeRightsRouteDeps {
   readonly rights: RightsService;
   readonly erasure: ErasureService;
+  readonly exports: ExportService;
+  readonly restrictions: RestrictionService;
   readonly accounts: Pick<AccountService, 'get'> & CustomerLinkDeps['accounts'];
   readonly vault: CustomerLinkDeps['vault'];
 }
 
 /** The customer's own requests, in the customer session scope (identity/routes/routes.ts). */
 export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRouteDeps): void {
-  const { rights, accounts, vault, erasure } = deps;
+  const { rights, accounts, vault, erasure, exports } = deps;
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['me'];
+  const shown = async (view: RequestView) => ({ ...view, export: await exports.viewOf(view, 'customer') });
+  const answer = answering(exports, deps.restrictions);
 
   async function self(request: FastifyRequest): Promise<{ ctx: RightsContext; customerId: string }> {
     const auth = requireSession(request);
@@ -341,16 +391,24 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
     schema: {
       tags,
       summary: 'Ask for my data, its correction or erasure, or object to or restrict its use',
-      body: z.object({ kind: requestedKind }).strict(),
+      description:
+        'Access and portability are answered at once (the export link is mailed and shown here and in `GET /v1/me`); a restriction is in force at once. With a restriction, `allow_purposes` names the purposes I still consent to (GDPR Art. 18(2)).',
+      body: z
+        .object({
+          kind: requestedKind,
+          allow_purposes: z.array(z.string().max(64)).max(32).optional().meta({ description: 'Restriction only: purposes my data may still be used for.' }),
+        })
+        .strict(),
       response: { 201: requestSchema, ...errors },
     },
     handler: async (request, reply) => {
       const requested = knownKind(request.body.kind);
+      deps.restrictions.checkPurposes(request.body.allow_purposes ?? []);
       const { ctx, customerId } = await self(request);
       const input = { customerId, channel: 'customer' as const, verification: 'customer_session' as const };
-      if (requested !== 'erasure') return reply.code(201).send(await rights.create(ctx, { ...input, kind: requested }));
-      const filed = (await rights.requestErasure(ctx, input)).request;
-      return reply.code(201).send(await erasure.run(ctx, filed.id));
+      if (requested === 'erasure') return reply.code(201).send(await shown(await erasure.run(ctx, (await rights.requestErasure(ctx, input)).request.id)));
+      const filed = await rights.create(ctx, { ...input, kind: requested });
+      return reply.code(201).send(await shown(answersAtOnce(filed) ? await answer(ctx, filed, request.body.allow_purposes) : filed));
     },
   });
 
@@ -362,11 +420,16 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
     },
   });
 
+  r.get('/v1/me/restriction', {
+    schema: { tags, summary: 'Whether the use of my data is restricted (GDPR Art. 18), and until when', response: { 200: restrictionSchema, ...errors } },
+    handler: async (request) => deps.restrictions.view((await self(request)).customerId),
+  });
+
   r.get('/v1/me/rights-requests', {
     schema: { tags, summary: 'My data-subject requests', response: { 200: z.object({ data: z.array(requestSchema) }), ...errors } },
     handler: async (request) => {
       const { customerId } = await self(request);
-      return { data: await rights.list({ customerId }) };
+      return { data: await Promise.all((await rights.list({ customerId })).map(shown)) };
     },
   });
 
@@ -374,7 +437,7 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
     schema: { tags, summary: 'One of my data-subject requests', params: requestIdParam, response: { 200: requestSchema, ...errors } },
     handler: async (request) => {
       const { customerId } = await self(request);
-      return mine(await rights.get(request.params.id), customerId);
+      return shown(mine(await rights.get(request.params.id), customerId));
     },
   });
 }

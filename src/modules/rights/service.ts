@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../kernel/clock.ts';
 import { fail } from '../../kernel/errors.ts';
 import { newId } from '../../kernel/ids.ts';
@@ -89,6 +89,8 @@ export interface Transition {
   readonly verification?: VerificationMethod | undefined;
   /** An erasure completes only with its signed receipt (erasure.ts), never by a bare transition. */
   readonly receipt?: string | undefined;
+  /** Written in the transition's own transaction (an export's download link): both commit or neither. */
+  readonly within?: ((tx: Transaction<Database>) => Promise<void>) | undefined;
 }
 
 export interface RightsService {
@@ -101,7 +103,8 @@ export interface RightsService {
   transition(ctx: RightsContext, id: string, step: Transition): Promise<RequestView>;
   /**
    * Request records closed before `cutoff` (ISO time), which the retention sweep purges (CCPA
-   * regulations 7101: kept 24 months); deleted with their history unless `dryRun`. Returns their ids.
+   * regulations 7101: kept 24 months); deleted with their history, their export links and the
+   * restrictions they put in force that ended before `cutoff`, unless `dryRun`. Returns their ids.
    */
   purgeClosedBefore(cutoff: string, dryRun: boolean): Promise<string[]>;
 }
@@ -266,6 +269,9 @@ export function createRightsService(deps: RightsDeps): RightsService {
         const batch = ids.slice(i, i + 500);
         await db.transaction().execute(async (tx) => {
           await tx.deleteFrom('rights_request_events').where('request_id', 'in', batch).execute();
+          // Their export links, and restrictions they put in force that have ended, go with them.
+          await tx.deleteFrom('rights_exports').where('request_id', 'in', batch).execute();
+          await tx.deleteFrom('rights_restrictions').where('request_id', 'in', batch).where('lifts_at', '<', cutoff).execute();
           await tx.deleteFrom('rights_requests').where('id', 'in', batch).execute();
         });
       }
@@ -311,6 +317,7 @@ export function createRightsService(deps: RightsDeps): RightsService {
         if (Number(changed.numUpdatedRows) !== 1) fail(RightsErrors.RIGHTS_TRANSITION_INVALID, 'the request changed meanwhile; nothing changed', { from, to: step.to });
         const last = await tx.selectFrom('rights_request_events').select((eb) => eb.fn.max('seq').as('seq')).where('request_id', '=', id).executeTakeFirst();
         await record(tx, ctx, row, step.to, Number(last?.seq ?? 0) + 1, step.to === 'denied' || step.to === 'extended' ? reason : null, at);
+        await step.within?.(tx);
       });
       return view(await load(id));
     },

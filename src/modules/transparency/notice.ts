@@ -1,5 +1,6 @@
 import type { Inventory, LegalBasis, NoticeLanguage, Retention } from '../inventory/index.ts';
 import type { Processor } from '../processors/service.ts';
+import { csvLine } from '../../kernel/csv.ts';
 import { retentionInWords, retentionText, TEXTS } from './texts.ts';
 
 /**
@@ -142,12 +143,9 @@ export function ropa(src: Sources) {
 
 export function ropaCsv(rows: ReturnType<typeof ropa>): string {
   const cols = Object.keys(rows[0] ?? {}) as (keyof ReturnType<typeof ropa>[number])[];
-  const cell = (v: unknown) => {
-    const s = Array.isArray(v) ? v.join('; ') : v === null ? '' : String(v);
-    // Quoted, and a leading formula character neutralised (spreadsheet formula injection).
-    return `"${(/^[=+\-@]/.test(s) ? `'${s}` : s).replace(/"/g, '""')}"`;
-  };
-  return [cols.join(','), ...rows.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n';
+  // Lists as one cell, joined; every cell quoted and formula-safe (kernel/csv.ts).
+  const cell = (v: unknown) => (Array.isArray(v) ? v.join('; ') : v === null ? '' : String(v));
+  return `${cols.join(',')}\r\n${rows.map((r) => csvLine(cols.map((c) => cell(r[c])))).join('')}`;
 }
 
 /** Collections, fields, categories, purposes, legal bases, retention, protection and who receives each field. */

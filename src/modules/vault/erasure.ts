@@ -46,6 +46,8 @@ export interface HeldRecord {
 }
 
 export interface VaultErasure {
+  /** Customer ids after `after`, by id, up to `limit` (a shop erasure walks them all); nothing is opened. */
+  customerIds(after: string, limit: number): Promise<string[]>;
   /** The customer's records, the customer first; nothing is opened. */
   records(customerId: string): Promise<CustomerRecordRef[]>;
   /**
@@ -131,6 +133,11 @@ export function createVaultErasure(deps: {
   }
 
   return {
+    async customerIds(after, limit) {
+      const rows = await db.selectFrom('records').select('id').where('collection', '=', 'customers').where('id', '>', after).orderBy('id').limit(limit).execute();
+      return rows.map((r) => r.id);
+    },
+
     async records(customerId) {
       const rows = await db.selectFrom('records').select(['id', 'collection', 'created_at']).where('subject_id', '=', customerId).orderBy('id').execute();
       return rows.sort((a, b) => (a.collection === 'customers' ? -1 : b.collection === 'customers' ? 1 : 0));

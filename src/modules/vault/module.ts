@@ -36,5 +36,7 @@ export const VAULT_AUDIT_ACTIONS = [
   'vault.held.read',
   // A customer's access log read through the vault API.
   'audit.read',
+  // A page of a customer's records read for their access or portability export (purpose rights).
+  'vault.export',
 ] as const;
 export type VaultAuditAction = (typeof VAULT_AUDIT_ACTIONS)[number];

@@ -52,8 +52,17 @@ export interface VaultService {
   /** Who touched this customer's data, when, why and which fields — never values. */
   /** The customer's access log, newest first, each entry with its inclusion proof against the newest signed tree head. */
   accessLog(ctx: CallContext, customerId: string, page: { limit: number; before?: number | undefined }): Promise<AccessLogPage>;
+  /**
+   * One page of a customer's records of `collection`, by id after `after`, for their access or
+   * portability export (GDPR Art. 15(3), 20): each opened with exactly the fields the inventory
+   * marks `export: true`. Only the `rights` purpose reads this way; each page is audited as
+   * `vault.export` (fail closed) before anything is opened.
+   */
+  exportPage(ctx: CallContext, customerId: string, collection: Collection, after: string | undefined, limit: number): Promise<RecordView[]>;
   /** The customer record holding this email, by its blind index (uniqueness.ts); nothing is opened. */
   customerIdByEmail(email: string): Promise<string | undefined>;
+  /** The customer record whose searchable text field `field` (such as `shopify_customer_id`) holds `value`, by its blind index; nothing is opened. */
+  customerIdBy(field: string, value: string): Promise<string | undefined>;
   /** The customer's email alone, in clear, for the stated purpose; audited as a read of `email`. */
   customerEmail(ctx: CallContext, id: string): Promise<string | undefined>;
   /**
@@ -87,6 +96,9 @@ export interface ResealStep {
   failed: string[];
 }
 
+/** The one purpose a customer's records are read for their export (the rights process, GDPR Art. 15, 20). */
+export const EXPORT_PURPOSE = 'rights';
+
 const PREFIX: Record<Collection, string> = { customers: ID_PREFIX.customer, addresses: ID_PREFIX.address, orders: ID_PREFIX.order };
 
 /** The fields a write sets or clears (undefined: left as is), by name. */
@@ -116,6 +128,10 @@ export function createVaultService(deps: {
       : createSqliteStorage({ db, read: deps.read, batch: sqliteBatch(deps.batch), keys, audit });
   const col = (name: Collection): CollectionDef => inventory.collections.get(name)!;
   const searchable = (c: CollectionDef) => [...c.fields.values()].filter((f) => f.protection === 'searchable');
+  /** Per collection, the fields the inventory marks for the customer's export, each released in clear. */
+  const exportable = new Map<string, ReadonlyMap<string, 'clear'>>(
+    [...inventory.collections.values()].map((c) => [c.name, new Map([...c.fields.values()].filter((f) => f.export).map((f) => [f.name, 'clear' as const]))]),
+  );
 
   /**
    * The stated purpose, checked. A caller stating a declared purpose it is not scoped to is an
@@ -447,6 +463,36 @@ export function createVaultService(deps: {
       const entries = await audit.forSubject(customerId, page);
       const { head, proofs } = await audit.proofs(entries.map((e) => e.id));
       return { head, entries: entries.map((e) => ({ ...e, proof: proofs.get(e.id) ?? null })) };
+    },
+
+    async exportPage(ctx, customerId, collection, after, limit) {
+      checkId('customers', customerId);
+      const purpose = await stated(ctx, { action: 'vault.export', subjectId: customerId, collection });
+      if (purpose !== EXPORT_PURPOSE) fail(PolicyErrors.POLICY_PURPOSE_NOT_ALLOWED, `records are exported only for ${EXPORT_PURPOSE}`);
+      await policy.authorize(ctx.actor, purpose, customerId);
+      const c = col(collection);
+      const rows = await storage.exportRows(customerId, collection, after ?? '', limit);
+      if (rows.length === 0) return [];
+      const released = exportable.get(collection)!;
+      await audit.append({
+        actor: ctx.actor.ref,
+        action: 'vault.export',
+        subjectId: customerId,
+        collection,
+        recordId: null,
+        fields: [...released.keys()].sort(),
+        purpose,
+        outcome: 'success',
+        requestId: ctx.requestId,
+      });
+      const views: RecordView[] = [];
+      for (const row of rows) {
+        const fields = reveal(c, await openRow(row), released);
+        const view: RecordView = { id: row.id, created_at: row.created_at, updated_at: row.updated_at, ...fields };
+        if (collection !== 'customers') view.customer_id = row.subject_id;
+        views.push(view);
+      }
+      return views;
     },
 
     async customerEmail(ctx, id) {

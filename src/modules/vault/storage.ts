@@ -69,6 +69,8 @@ export interface VaultStorage {
   customerExists(id: string): Promise<boolean>;
   /** A customer's orders, newest first, before the `before` id. */
   orderRows(customerId: string, before: string | undefined, limit: number): Promise<Row[]>;
+  /** A customer's records of one collection after `after` (by id), up to `limit`, by id (an export page). */
+  exportRows(customerId: string, collection: string, after: string, limit: number): Promise<Row[]>;
   /** Each record's id and version, by id. */
   versions(after: string, limit: number): Promise<{ id: string; version: number }[]>;
   /** Inserts a record (and, for a new customer, their data key); VAULT_NOT_FOUND when the parent is missing. */
@@ -131,6 +133,8 @@ export function commonQueries(db: Kysely<Database>, read: Store['read']): Omit<V
       if (before !== undefined) q = q.where('id', '<', before);
       return q.orderBy('id', 'desc').limit(limit).execute();
     },
+    exportRows: (customerId, collection, after, limit) =>
+      db.selectFrom('records').selectAll().where('subject_id', '=', customerId).where('collection', '=', collection).where('id', '>', after).orderBy('id').limit(limit).execute(),
     versions: (after, limit) => db.selectFrom('records').select(['id', 'version']).where('id', '>', after).orderBy('id').limit(limit).execute(),
     scan: (after, limit) => db.selectFrom('records').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute(),
     async legacyLeft() {

@@ -47,12 +47,16 @@ export function customerEmailDigest(key: KeyObject, email: string): string | und
 /** The customer record holding this email (the oldest, should older duplicates remain), found through the blind index. */
 async function ownerOf(deps: Deps, email: string, except?: string): Promise<string | undefined> {
   const digest = customerEmailDigest(deps.blindIndexKey, email);
-  if (digest === undefined) return undefined;
+  return digest === undefined ? undefined : ownerByDigest(deps, 'email', digest, except);
+}
+
+/** The customer record whose blind index of `field` is `digest` (the oldest). */
+async function ownerByDigest(deps: Deps, field: string, digest: string, except?: string): Promise<string | undefined> {
   let q = deps.db
     .selectFrom('blind_indexes')
     .select('record_id')
     .where('collection', '=', 'customers')
-    .where('field', '=', 'email')
+    .where('field', '=', field)
     .where('digest', '=', digest);
   if (except !== undefined) q = q.where('record_id', '<>', except);
   const row = await q.orderBy('record_id').limit(1).executeTakeFirst();
@@ -99,7 +103,7 @@ async function refuseEmail(deps: Deps, ctx: CallContext, email: unknown, self?: 
  * The service with the uniqueness rules turned into answers, and the two reads identity needs to
  * link an account to the shop's record.
  */
-export function withUniqueness(deps: Deps, service: Omit<VaultService, 'customerIdByEmail'>): VaultService {
+export function withUniqueness(deps: Deps, service: Omit<VaultService, 'customerIdByEmail' | 'customerIdBy'>): VaultService {
   return {
     ...service,
     async create(ctx, collection, parentId, values) {
@@ -120,5 +124,10 @@ export function withUniqueness(deps: Deps, service: Omit<VaultService, 'customer
       }
     },
     customerIdByEmail: (email) => ownerOf(deps, email),
+    async customerIdBy(field, value) {
+      const def = deps.inventory.collections.get('customers')!.fields.get(field);
+      if (def === undefined || def.protection !== 'searchable' || def.type !== 'string') return undefined;
+      return ownerByDigest(deps, field, blindIndex(deps.blindIndexKey, 'customers', field, value.normalize('NFC')));
+    },
   };
 }

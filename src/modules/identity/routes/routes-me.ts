@@ -22,6 +22,8 @@ export interface MeRouteDeps {
   readonly identity: IdentityServices;
   readonly vault: VaultService;
   readonly inventory: Inventory;
+  /** The download links of the customer's access and portability exports still usable (rights/export.ts). */
+  readonly dataExports?: (customerId: string) => Promise<readonly { request_id: string; url: string; token: string; expires_at: string }[]>;
 }
 
 export function registerMeRoutes(app: FastifyInstance, deps: MeRouteDeps): void {
@@ -30,7 +32,13 @@ export function registerMeRoutes(app: FastifyInstance, deps: MeRouteDeps): void 
   const tags = ['me'];
   const meta = { id: z.string(), created_at: z.string(), updated_at: z.string() };
   const address = z.object({ ...meta, ...responseShape(inventory.collections.get('addresses')!) });
-  const customer: z.ZodType = z.object({ ...meta, ...responseShape(inventory.collections.get('customers')!), addresses: z.array(address) });
+  const dataExport = z.object({ request_id: z.string(), url: z.string(), token: z.string(), expires_at: z.string() });
+  const customer: z.ZodType = z.object({
+    ...meta,
+    ...responseShape(inventory.collections.get('customers')!),
+    addresses: z.array(address),
+    data_exports: z.array(dataExport).optional().meta({ description: 'Download links of my data exports not used yet (each works once, until expires_at).' }),
+  });
   const order: z.ZodType = z.object({ ...meta, customer_id: z.string(), ...responseShape(inventory.collections.get('orders')!) });
 
   async function self(request: FastifyRequest): Promise<{ ctx: CallContext; customerId: string }> {
@@ -44,7 +52,10 @@ export function registerMeRoutes(app: FastifyInstance, deps: MeRouteDeps): void 
     schema: { tags, summary: 'My profile and addresses', response: { 200: customer, ...authErrors } },
     handler: async (request) => {
       const { ctx, customerId } = await self(request);
-      return vault.readCustomer(ctx, customerId);
+      const me = await vault.readCustomer(ctx, customerId);
+      if (deps.dataExports === undefined) return me;
+      const links = await deps.dataExports(customerId);
+      return { ...me, data_exports: links.map((l) => ({ request_id: l.request_id, url: l.url, token: l.token, expires_at: l.expires_at })) };
     },
   });
 

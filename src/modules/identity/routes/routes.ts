@@ -24,7 +24,7 @@ import { throttleSubject } from '../throttling/client-address.ts';
  * staff session. Every scope is rate-limited per client address (IPv6 per /64), and a session
  * that is presented and not live counts against the address's budget of failed authentications.
  */
-type Deps = Pick<Runtime, 'identity' | 'staff' | 'vault' | 'inventory' | 'clock' | 'config' | 'audit'>;
+type Deps = Pick<Runtime, 'identity' | 'staff' | 'vault' | 'inventory' | 'clock' | 'config' | 'audit'> & Partial<Pick<Runtime, 'exports'>>;
 
 function limits(runtime: Deps, redis: Redis | undefined) {
   return {
@@ -61,7 +61,15 @@ export async function registerIdentityRoutes(
   /** Other capabilities' routes under /v1/me, registered in the customer session scope. */
   meRoutes?: (customers: FastifyInstance) => void,
 ): Promise<void> {
-  const deps = { identity: runtime.identity, clock: runtime.clock, publicOrigin: runtime.config.publicUrl, vault: runtime.vault, inventory: runtime.inventory };
+  const exports = runtime.exports;
+  const deps = {
+    identity: runtime.identity,
+    clock: runtime.clock,
+    publicOrigin: runtime.config.publicUrl,
+    vault: runtime.vault,
+    inventory: runtime.inventory,
+    ...(exports === undefined ? {} : { dataExports: (customerId: string) => exports.usable(customerId) }),
+  };
 
   await app.register(async (customers) => {
     await customers.register(rateLimit, limits(runtime, redis));
