@@ -21,6 +21,7 @@ import * as m0012 from './migrations/0012-record-envelope.ts';
 import * as m0013 from './migrations/0013-audit-merkle.ts';
 import * as m0014 from './migrations/0014-rights.ts';
 import * as m0015 from './migrations/0015-cards.ts';
+import * as m0018 from './migrations/0018-speed.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -59,6 +60,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0013-audit-merkle': m0013,
   '0014-rights': m0014,
   '0015-cards': m0015,
+  '0018-speed': m0018,
 };
 
 /**
