@@ -24,17 +24,24 @@ export interface InProcess {
   close(): Promise<void>;
 }
 
+/** A PostgreSQL URL whose connections carry `name` as their application_name (pg_stat_activity). */
+export const withApplicationName = (url: string, name: string) => `${url}${url.includes('?') ? '&' : '?'}application_name=${name}`;
+
 /**
  * The protected app and its unprotected twin in this process, over a fresh bench database, for
- * timings through `inject` (parts.ts, cpu.ts): the same configuration as the bench's servers.
+ * timings through `inject` (parts.ts, cpu.ts): the same configuration as the bench's servers. On
+ * PostgreSQL, `names` gives each side's connections an application_name (cpu.ts finds their
+ * database backends by it).
  */
-export async function openInProcess(db: BenchDatabase): Promise<InProcess> {
-  const config = loadConfig({ ...db.protectedEnv, ...PROTECTED_ENV, CUSTOS_ROOT_KEY: randomBytes(32).toString('base64') });
+export async function openInProcess(db: BenchDatabase, names?: { protected: string; twin: string }): Promise<InProcess> {
+  const url = db.protectedEnv.DATABASE_URL;
+  const named = (name: string | undefined) => (url === undefined || name === undefined ? {} : { DATABASE_URL: withApplicationName(url, name) });
+  const config = loadConfig({ ...db.protectedEnv, ...PROTECTED_ENV, CUSTOS_ROOT_KEY: randomBytes(32).toString('base64'), ...named(names?.protected) });
   const runtime = await openRuntime(config, { logger: createLogger('warn') });
   const app = await buildApp(runtime);
   await app.ready();
-  const twinDb = db.twinEnv.DATABASE_URL?.startsWith('sqlite:') ? ({ kind: 'sqlite', file: db.twinEnv.DATABASE_URL.slice('sqlite:'.length) } as const) : config.database;
-  const twinStore = await openTwinStore(twinDb);
+  const twinConfig = loadConfig({ ...db.twinEnv, CUSTOS_ROOT_KEY: randomBytes(32).toString('base64'), ...named(names?.twin) });
+  const twinStore = await openTwinStore(twinConfig.database);
   const twin = await buildTwinApp(twinStore);
   await twin.ready();
   return {
