@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { childEnv, freePort, runNode, startServer, type Child } from './children.ts';
 import type { BenchDatabase } from './databases.ts';
+import { PROTECTED_ENV } from './in-process-pair.ts';
 
 /**
  * The two servers of a comparison. Both speak plain HTTP on 127.0.0.1: Custos with
@@ -25,10 +26,7 @@ export async function setUpProtected(db: BenchDatabase): Promise<ProtectedSetup>
     ...db.protectedEnv,
     CUSTOS_ROOT_KEY: randomBytes(32).toString('base64'),
     CUSTOS_HOST: '127.0.0.1',
-    CUSTOS_PLAIN_HTTP: 'true',
-    CUSTOS_TRUST_PROXY: '127.0.0.1',
-    CUSTOS_RATE_LIMIT: '10000000',
-    CUSTOS_LOG_LEVEL: 'warn',
+    ...PROTECTED_ENV,
   });
   const out = await runNode(['bin/custos.js', 'apikey', 'create', '--name', 'bench', '--purposes', 'support,account'], env);
   const apiKey = out.trim().split('\n').at(-1) ?? '';

@@ -14,6 +14,7 @@ import { registerErrorHandling, send } from './http/error-handler.ts';
 import { HttpErrors } from './http/errors.ts';
 import { registerIdempotency } from './http/idempotency.ts';
 import { parseJsonBody } from './http/json-body.ts';
+import { lazyRequestLogger } from './http/request-logger.ts';
 import { registerWebPages } from './http/web-pages.ts';
 import { completeOpenApi, SECURITY_SCHEMES } from './http/openapi.ts';
 import { registerVaultRoutes } from './modules/vault/routes.ts';
@@ -83,6 +84,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   const app = Fastify({
     loggerInstance: runtime.logger,
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: config.bodyLimit,
@@ -162,23 +164,25 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
   }
   // Global Privacy Control (CCPA regs §7025): `Sec-GPC: 1` on a request that carries a customer
   // session withdraws that customer's sale/sharing consents, once. Any other value is no signal.
-  app.addHook('preHandler', async (request) => {
-    if (request.headers['sec-gpc'] !== '1') return;
-    const auth = request.authSession ?? null;
-    if (auth === null || auth.session.realm !== 'customer') return;
-    const account = await runtime.identity.accounts.get(auth.session.accountId);
-    if (account.customer_id === null) return;
-    await runtime.consent.honorGpc({ actor: customerActor(account.customer_id), requestId: request.id }, account.customer_id);
+  // A callback hook, not an async one: a request without the signal (nearly all) costs no promise.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const auth = request.headers['sec-gpc'] === '1' ? (request.authSession ?? null) : null;
+    if (auth === null || auth.session.realm !== 'customer') return done();
+    void (async () => {
+      const account = await runtime.identity.accounts.get(auth.session.accountId);
+      if (account.customer_id === null) return;
+      await runtime.consent.honorGpc({ actor: customerActor(account.customer_id), requestId: request.id }, account.customer_id);
+    })().then(() => done(), done);
   });
-  const logRequests = runtime.logger.isLevelEnabled('info');
-  app.addHook('onResponse', (request, reply, done) => {
-    if (logRequests)
+  // Route, status and timing at level info; with a quieter level the hook is not registered at all.
+  if (runtime.logger.isLevelEnabled('info'))
+    app.addHook('onResponse', (request, reply, done) => {
       request.log.info(
         { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
         'request',
       );
-    done();
-  });
+      done();
+    });
 
   const listenHost = config.host.includes(':') ? `[${config.host}]` : config.host;
   const serverUrl = config.publicUrl ?? `${config.tls.mode === 'off' ? 'http' : 'https'}://${listenHost}:${config.port}`;

@@ -17,13 +17,22 @@ import { rootByKid, rootFromWrapKey, type RootRing } from './keyring.ts';
  * Caches stay exact: data keys are cached by (subject, version) and KEKs by version, and every
  * change that must reach other processes (a destroyed or new data key, a retired KEK) bumps the
  * `key_state` generation in its transaction. SQLite: a cache hit first reads the generation row
- * (one prepared statement) and empties the caches when it moved. PostgreSQL: the change also sends
+ * and empties the caches when it moved, either itself (one prepared statement) or, on the hot path,
+ * as the column KEY_GENERATION of the caller's own statement that read the rows it is about to
+ * open (one snapshot for both, and one statement fewer per request). PostgreSQL: the change also sends
  * a NOTIFY that empties every listening process's caches when it commits, and the caches are used
  * only while the LISTEN connection is up (as API-key revocation does, src/modules/apikeys).
  * A write checks its key row inside its own transaction (PostgreSQL: FOR SHARE, so a destruction
  * waits for it), so nothing is sealed under a destroyed or superseded data key.
  */
 export type Dek = { readonly key: KeyObject; readonly version: number; readonly __role: 'dek' };
+
+/**
+ * The key generation as a column of another statement (SQLite): a caller that opens rows selects
+ * it with them and passes it to `dekFor`/`dekVersion` as `seen`, so the caches are checked against
+ * the state of that same snapshot instead of a statement of their own.
+ */
+export const KEY_GENERATION_COLUMN = "(SELECT value FROM key_state WHERE name = 'generation')";
 type Kek = { readonly key: KeyObject; readonly version: number; readonly __role: 'kek' };
 type Db = Kysely<Database> | Transaction<Database>;
 
@@ -65,9 +74,13 @@ export interface KeyStore {
    * false to only load. Inside a transaction the key row is always read (and on PostgreSQL
    * locked FOR SHARE): a destroyed key is not served, a superseded one is not sealed under.
    */
-  dekFor(db: Db, subjectId: string, create: boolean | 'new'): Promise<Dek | undefined>;
-  /** A given version of a subject's data key, for opening what was sealed under it. */
-  dekVersion(db: Db, subjectId: string, version: number): Promise<Dek | undefined>;
+  dekFor(db: Db, subjectId: string, create: boolean | 'new', seen?: number): Promise<Dek | undefined>;
+  /**
+   * A given version of a subject's data key, for opening what was sealed under it. `seen` (both
+   * methods, SQLite): the key generation read by KEY_GENERATION_COLUMN in the statement that read
+   * the rows to open; without it the generation is read here.
+   */
+  dekVersion(db: Db, subjectId: string, version: number, seen?: number): Promise<Dek | undefined>;
   /**
    * A fresh data key for a new subject, wrapped under the current KEK as this process last read it
    * (nothing is written): for a caller that stores the row in its own statement, guarded so that
@@ -170,13 +183,16 @@ export function createKeyStore(deps: {
     const row = await db.selectFrom('key_state').select('value').where('name', '=', 'generation').executeTakeFirst();
     return Number(row?.value ?? 0);
   };
-  /** True when the caches may be used; empties them first if another process changed a key. */
-  async function cachesValid(): Promise<boolean> {
+  /**
+   * True when the caches may be used; empties them first if another process changed a key. `seen`:
+   * the generation the caller read with its rows (SQLite), else it is read now.
+   */
+  async function cachesValid(seen: number | undefined): Promise<boolean> {
     if (pgDatabase !== undefined) {
       watch ??= watchChannel(pgDatabase, CHANNEL, emptyCaches, deps.onListenError);
       return watch.live;
     }
-    const generation = await readGeneration();
+    const generation = seen ?? (await readGeneration());
     if (generation !== seenGeneration) {
       emptyCaches();
       seenGeneration = generation;
@@ -291,9 +307,9 @@ export function createKeyStore(deps: {
       await kek(await currentVersion(db));
     },
 
-    async dekFor(via, subjectId, create) {
+    async dekFor(via, subjectId, create, seen) {
       const inTx = via.isTransaction;
-      if (!inTx && (await cachesValid())) {
+      if (!inTx && (await cachesValid(seen))) {
         const version = latest.get(subjectId);
         const cached = version === undefined ? undefined : deks.get(slot(subjectId, version));
         if (cached !== undefined) return cached;
@@ -328,8 +344,8 @@ export function createKeyStore(deps: {
       return dek;
     },
 
-    async dekVersion(via, subjectId, version) {
-      if (!via.isTransaction && (await cachesValid())) {
+    async dekVersion(via, subjectId, version, seen) {
+      if (!via.isTransaction && (await cachesValid(seen))) {
         const cached = deks.get(slot(subjectId, version));
         if (cached !== undefined) return cached;
       }

@@ -23,6 +23,7 @@ import * as m0014 from './migrations/0014-rights.ts';
 import * as m0015 from './migrations/0015-cards.ts';
 import * as m0016 from './migrations/0016-detection.ts';
 import * as m0017 from './migrations/0017-incidents.ts';
+import * as m0018 from './migrations/0018-speed.ts';
 import * as m0019 from './migrations/0019-apikey-last-used.ts';
 import * as m0020 from './migrations/0020-card-sessions.ts';
 import * as m0021 from './migrations/0021-rights-export.ts';
@@ -68,6 +69,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0015-cards': m0015,
   '0016-detection': m0016,
   '0017-incidents': m0017,
+  '0018-speed': m0018,
   '0019-apikey-last-used': m0019,
   '0020-card-sessions': m0020,
   '0021-rights-export': m0021,

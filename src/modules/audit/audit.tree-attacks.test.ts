@@ -99,6 +99,22 @@ describe('audit tree attacks', () => {
     expect(leaves).toHaveLength(11);
   });
 
+  it('an entry committed out of id order (PostgreSQL takes ids before commit) is still admitted, once', async () => {
+    const top = await store.db.selectFrom('audit_log').select((eb) => eb.fn.max('id').as('m')).executeTakeFirstOrThrow();
+    const late = Number(top.m) + 50;
+    const early = Number(top.m) + 100;
+    // The higher id commits and is admitted first; the lower one commits afterwards.
+    await store.db.insertInto('audit_log').values({ ...log.pendingRow(sampleEntry(70)), id: early }).execute();
+    await log.chainPending();
+    await store.db.insertInto('audit_log').values({ ...log.pendingRow(sampleEntry(71)), id: late }).execute();
+    await log.chainPending();
+    await log.chainPending();
+    const leaves = await store.db.selectFrom('audit_tree_leaves').select(['leaf_index', 'entry_id']).where('entry_id', 'in', [late, early]).orderBy('leaf_index').execute();
+    expect(leaves.map((l) => Number(l.entry_id))).toEqual([early, late]);
+    expect(await store.db.selectFrom('audit_tree_pending').selectAll().execute()).toEqual([]);
+    expect(await verify()).toMatchObject({ ok: true, treeSize: 13, pending: 0 });
+  });
+
   it('inserted: a leaf added for an entry with a forged MAC', async () => {
     const forged = log.pendingRow(sampleEntry(98));
     const { id } = await store.db

@@ -7,11 +7,26 @@ import { chainAll, type ChainReport } from './chainer.ts';
 import { insertPending, pgInsert } from './repository.ts';
 import type { PendingRow } from './schema.ts';
 import { createSqliteThread, type AuditThread } from './sqlite-thread.ts';
+import { buildAll } from './tree-builder.ts';
 
-/** Where batches are committed and chaining runs: this thread, or the SQLite audit thread. */
+/** What a tree-building run reports back (entries it refused, for the log). */
+export interface BuildReport {
+  refused: { id: number; reason: string }[];
+}
+
+/** The tree builder's lease holder and sizes (tree-builder.ts). */
+export interface BuildRun {
+  readonly holder: string;
+  readonly leaseMs: number;
+  readonly batch: number;
+}
+
+/** Where batches are committed and chaining and tree building run: this thread, or the SQLite audit thread. */
 export interface AuditBackend {
   insert(rows: readonly PendingRow[]): Promise<void>;
   chain(): Promise<ChainReport>;
+  /** Tree builder passes until no full batch is left (or another process holds the lease). */
+  build(run: BuildRun): Promise<BuildReport>;
   close(): Promise<void>;
 }
 
@@ -39,6 +54,7 @@ export function createAuditBackend(deps: {
     insert: (rows: readonly PendingRow[]) =>
       dialect === 'postgres' && statement !== undefined && rows.length > 0 ? statement(...pgInsert(rows)).then(() => undefined) : insertPending(db, dialect, rows),
     chain: () => chainAll({ db, dialect, keys, clock, batch: CHAIN_BATCH }),
+    build: (run: BuildRun) => buildAll({ db, keys, clock, ...run }),
   };
   if (dialect !== 'sqlite' || !deps.thread) return { ...local, close: async () => undefined };
 
@@ -66,6 +82,11 @@ export function createAuditBackend(deps: {
       // A process that never wrote a batch (a CLI command) chains here rather than start a thread.
       const t = thread === undefined ? undefined : await thread;
       return t === undefined ? local.chain() : t.chain(clock.now(), CHAIN_BATCH);
+    },
+    async build(run) {
+      // On the thread too: its MAC checks, hashes, inserts and the commit's fsync stay off the event loop.
+      const t = thread === undefined ? undefined : await thread;
+      return t === undefined ? local.build(run) : t.build(clock.now(), run);
     },
     async close() {
       const t = thread;

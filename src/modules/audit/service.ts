@@ -11,7 +11,6 @@ import { AUDIT_QUERY_INVALID, AUDIT_UNAVAILABLE } from './errors.ts';
 import { createGroupCommit } from './group-commit.ts';
 import { hasPending, insertPending, selectByAction, selectForSubject, type StoredRow } from './repository.ts';
 import { createRowBuilder, type PendingRow } from './schema.ts';
-import { buildAll } from './tree-builder.ts';
 import { fromStoredNodes, latestHead, leafIndexes, releaseLease, type InclusionProofView } from './tree-store.ts';
 import { inclusionProof } from './merkle.ts';
 import { withheldHash, type SignedTreeHead } from './tree-head.ts';
@@ -213,7 +212,7 @@ export function createAuditLog(deps: AuditLogDeps): AuditLog {
       for (const r of report.rejected) {
         logger?.warn({ auditEntryId: r.id, reason: r.reason }, 'audit entry failed its check and was not chained');
       }
-      const tree = await buildAll({ db, keys, clock, holder, leaseMs: treeLeaseMs, batch: TREE_BATCH });
+      const tree = await backend.build({ holder, leaseMs: treeLeaseMs, batch: TREE_BATCH });
       for (const r of tree.refused) {
         logger?.warn({ auditEntryId: r.id, reason: r.reason }, 'audit entry failed its check and was not admitted to the tree');
       }

@@ -1,6 +1,7 @@
 /**
  * Worker thread of the SQLite audit log (see sqlite-thread.ts). Its own connection to the
- * database file commits each batch of pending entries and runs the chainer, so that the fsync of
+ * database file commits each batch of pending entries and runs the chainer and the tree builder
+ * (MAC checks, hashes, signatures and inserts, all off the event loop), so that the fsync of
  * those commits (synchronous=FULL, as the store sets it) blocks this thread and not the server's
  * event loop. Messages are handled strictly one after another: a batch insert never lands inside
  * a chaining transaction on the same connection.
@@ -12,10 +13,12 @@ import { ImmediateSqliteDialect } from '../../store/database.ts';
 import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Database } from '../../store/schema.ts';
 import { chainAll } from './chainer.ts';
+import { buildAll } from './tree-builder.ts';
 
 export type ThreadRequest =
   | { id: number; kind: 'insert'; rows: string }
   | { id: number; kind: 'chain'; at: string; batch: number }
+  | { id: number; kind: 'build'; at: string; holder: string; leaseMs: number; batch: number }
   | { id: number; kind: 'close' };
 export type ThreadReply =
   | { id: number; ok: true; chained?: number; rejected?: { id: number; reason: string }[] }
@@ -47,6 +50,11 @@ async function handle(msg: ThreadRequest): Promise<ThreadReply> {
       const at = new Date(msg.at);
       const report = await chainAll({ db, dialect: 'sqlite', keys, clock: { now: () => at }, batch: msg.batch });
       return { id: msg.id, ok: true, chained: report.chained, rejected: report.rejected };
+    }
+    case 'build': {
+      const at = new Date(msg.at);
+      const report = await buildAll({ db, keys, clock: { now: () => at }, holder: msg.holder, leaseMs: msg.leaseMs, batch: msg.batch });
+      return { id: msg.id, ok: true, rejected: report.refused };
     }
     case 'close':
       await db.destroy();

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditKeys } from '../../crypto/keyring.ts';
+import type { BuildReport, BuildRun } from './backend.ts';
 import type { ChainReport } from './chainer.ts';
 import { INSERT_COLUMNS } from './repository.ts';
 import type { PendingRow } from './schema.ts';
@@ -8,6 +9,7 @@ import type { ThreadReply, ThreadRequest } from './sqlite-thread-worker.ts';
 export interface AuditThread {
   insert(rows: readonly PendingRow[]): Promise<void>;
   chain(at: Date, batch: number): Promise<ChainReport>;
+  build(at: Date, run: BuildRun): Promise<BuildReport>;
   close(): Promise<void>;
 }
 
@@ -18,7 +20,7 @@ type Request = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<
 
 /**
  * The SQLite audit log's worker thread, with its own connection to the store's file: it commits
- * the group-commit batches and runs the chainer. better-sqlite3 is synchronous, so on the main
+ * the group-commit batches and runs the chainer and the tree builder. better-sqlite3 is synchronous, so on the main
  * thread every commit's fsync would stop the event loop and every request with it. The thread
  * starts on first use, is started again after a crash (requests in flight then fail: fail
  * closed), and is unreferenced while idle so that it never holds the process open.
@@ -30,7 +32,7 @@ export function createSqliteThread(file: string, keys: AuditKeys): AuditThread {
 
   function spawn(): { worker: Worker; waiting: Waiting } {
     const worker = new Worker(new URL(`./sqlite-thread-worker${EXTENSION}`, import.meta.url), {
-      workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditMacPrevious: keys.auditMacPrevious, auditMacVersion: keys.auditMacVersion, auditSigning: keys.auditSigning } },
+      workerData: { file, columns: INSERT_COLUMNS, keys: { auditMac: keys.auditMac, auditMacPrevious: keys.auditMacPrevious, auditMacVersion: keys.auditMacVersion, auditSigning: keys.auditSigning, auditSigningPrevious: keys.auditSigningPrevious } },
     });
     // Requests belong to the thread they were sent to: when it dies, only they fail.
     const waiting: Waiting = new Map();
@@ -69,6 +71,10 @@ export function createSqliteThread(file: string, keys: AuditKeys): AuditThread {
     async chain(at, batch) {
       const reply = await send({ kind: 'chain', at: at.toISOString(), batch });
       return { chained: reply.chained ?? 0, rejected: reply.rejected ?? [] };
+    },
+    async build(at, run) {
+      const reply = await send({ kind: 'build', at: at.toISOString(), ...run });
+      return { refused: reply.rejected ?? [] };
     },
     async close() {
       const t = current;

@@ -43,6 +43,8 @@ export interface AuditTables {
   audit_tree_heads: { tree_size: number; root_hash: string; timestamp: string; key_id: string; signature: string };
   /** Entries the tree builder refused ('mac', 'duplicate'): never leaves. */
   audit_tree_refused: { entry_id: number; reason: string };
+  /** Entries the tree builder has not decided yet, filled by a trigger on audit_log (migration 0018). */
+  audit_tree_pending: { entry_id: number };
   /** The tree builder's lease (one row, id = 1). */
   audit_tree_lease: { id: number; holder: string; expires_ms: number; legacy_seq: number | null };
 }

@@ -33,17 +33,38 @@ export interface TreeBuildReport {
 
 type StoredRow = Database['audit_log'] & { id: number };
 
-/** Every entry id is a leaf at most once (the unique entry_id), so a repeated pass admits nothing twice. */
-async function candidates(tx: Transaction<Database>, legacySeq: number, limit: number): Promise<StoredRow[]> {
+type Queued = { queued: number; decided: number | null } & { [K in keyof StoredRow]: StoredRow[K] | null };
+
+/**
+ * The oldest entries of the queue (audit_tree_pending, filled by a trigger on every insert into
+ * audit_log), in id order, each with its entry (NULLs when the entry is gone) and whether it is
+ * already a leaf or refused. Reads only the queue, however long the log is.
+ */
+async function candidates(tx: Transaction<Database>, limit: number): Promise<Queued[]> {
   return (await tx
-    .selectFrom('audit_log as l')
+    .selectFrom('audit_tree_pending as p')
+    .leftJoin('audit_log as l', 'l.id', 'p.entry_id')
+    .select('p.entry_id as queued')
     .selectAll('l')
-    .where((eb) => eb.or([eb('l.seq', 'is', null), eb('l.seq', '>', legacySeq)]))
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('audit_tree_leaves as t').select('t.leaf_index').whereRef('t.entry_id', '=', 'l.id'))))
-    .where((eb) => eb.not(eb.exists(eb.selectFrom('audit_tree_refused as r').select('r.entry_id').whereRef('r.entry_id', '=', 'l.id'))))
-    .orderBy('l.id')
+    .select((eb) =>
+      eb
+        .case()
+        .when(eb.exists(eb.selectFrom('audit_tree_leaves as t').select('t.leaf_index').whereRef('t.entry_id', '=', 'p.entry_id')))
+        .then(1)
+        .when(eb.exists(eb.selectFrom('audit_tree_refused as r').select('r.entry_id').whereRef('r.entry_id', '=', 'p.entry_id')))
+        .then(1)
+        .else(null)
+        .end()
+        .as('decided'),
+    )
+    .orderBy('p.entry_id')
     .limit(limit)
-    .execute()) as StoredRow[];
+    .execute()) as Queued[];
+}
+
+/** Takes decided entries off the queue (by id: on PostgreSQL a lower id may have been queued meanwhile). */
+async function dequeue(tx: Transaction<Database>, ids: readonly number[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += 500) await tx.deleteFrom('audit_tree_pending').where('entry_id', 'in', ids.slice(i, i + 500)).execute();
 }
 
 /** The leaf of a stored entry (tree-head.ts defines its bytes). */
@@ -63,7 +84,8 @@ async function insertChunks<T extends keyof Database>(tx: Transaction<Database>,
 
 /**
  * One pass of the tree builder, in one transaction that also checks this builder still holds the
- * lease: admit the oldest entries not yet decided, in id order, each only if its MAC verifies (a
+ * lease: admit the oldest entries not yet decided (the queue audit_tree_pending), in id order,
+ * taking them off the queue in the same transaction, each only if its MAC verifies (a
  * copy of a nonce already in the batch, or a row the chainer refused, is refused), append them as
  * leaves, store every node they complete, and sign a tree head over the new size. On a new tree,
  * leaf 0 commits to the hash-chained log before it, once that log verifies. A crash before the
@@ -99,20 +121,26 @@ export async function buildOnce(deps: TreeBuildDeps): Promise<TreeBuildReport> {
         leaves.push({ leaf_index: 0, entry_id: null, leaf_hash: lh.toString('hex') });
         await tx.updateTable('audit_tree_lease').set({ legacy_seq: legacySeq }).where('id', '=', 1).execute();
       }
-      const rows = await candidates(tx, legacySeq, deps.batch);
+      const queue = await candidates(tx, deps.batch);
       const refused: { id: number; reason: string }[] = [];
       const nonces = new Set<string>();
-      let processed = 0;
-      for (const row of rows) {
-        const id = Number(row.id);
+      const done: number[] = [];
+      for (const q of queue) {
+        const id = Number(q.queued);
+        // Gone before it was decided (the window of ADR 0004), already decided, or covered by leaf 0.
+        if (q.id === null || q.decided !== null || (q.seq !== null && Number(q.seq) <= legacySeq)) {
+          done.push(id);
+          continue;
+        }
+        const row = q as StoredRow;
         if (!macMatchesAny(keys, entryText(row), row.mac)) {
           // Written under a MAC key version newer than this process knows: wait for a process that has it.
           if (keys.auditMacVersion !== undefined && (await newerServiceKeyExists(tx, 'audit-mac', keys.auditMacVersion))) break;
-          processed += 1;
+          done.push(id);
           refused.push({ id, reason: 'mac' });
           continue;
         }
-        processed += 1;
+        done.push(id);
         if (row.rejected !== null || nonces.has(row.nonce)) {
           refused.push({ id, reason: row.rejected ?? 'duplicate' });
           continue;
@@ -122,6 +150,8 @@ export async function buildOnce(deps: TreeBuildDeps): Promise<TreeBuildReport> {
         nodes.push(...frontier.append(lh));
         leaves.push({ leaf_index: frontier.size - 1, entry_id: id, leaf_hash: lh.toString('hex') });
       }
+      const processed = done.length;
+      await dequeue(tx, done);
       await insertChunks(tx, 'audit_tree_leaves', leaves);
       await insertChunks(tx, 'audit_tree_nodes', nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') })));
       await insertChunks(tx, 'audit_tree_refused', refused.map((r) => ({ entry_id: r.id, reason: r.reason })));

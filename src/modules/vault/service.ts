@@ -227,14 +227,17 @@ export function createVaultService(deps: {
     return pending;
   };
   const placeOf = (row: Row): RecordPlace => ({ collection: row.collection, id: row.id, subjectId: row.subject_id, version: row.version });
-  /** The data key a stored record was sealed under (its version is in the stored text). */
-  async function keyFor(subjectId: string, data: StoredData): Promise<Dek | undefined> {
+  /**
+   * The data key a stored record was sealed under (its version is in the stored text). `seen`: the
+   * key generation read with the row (SQLite), for the key store's cache check.
+   */
+  async function keyFor(subjectId: string, data: StoredData, seen?: number): Promise<Dek | undefined> {
     const version = sealedUnder(data);
-    if (version === undefined) return keys.dekFor(db, subjectId, false);
-    const dek = await keys.dekVersion(db, subjectId, version);
+    if (version === undefined) return keys.dekFor(db, subjectId, false, seen);
+    const dek = await keys.dekVersion(db, subjectId, version, seen);
     if (dek !== undefined) return dek;
     // An erased subject has no key at all; a subject with keys but not this version names a wrong one.
-    if ((await keys.dekFor(db, subjectId, false)) !== undefined) throw integrityFailure();
+    if ((await keys.dekFor(db, subjectId, false, seen)) !== undefined) throw integrityFailure();
     return undefined;
   }
   /** Opened rows, so that a lookup's check and its release open each record once. */
@@ -242,7 +245,7 @@ export function createVaultService(deps: {
   async function openRow(row: Row, data: StoredData = parseStored(row.data)): Promise<OpenedData> {
     let opened = openedRows.get(row);
     if (opened === undefined) {
-      opened = openRecord(await keyFor(row.subject_id, data), placeOf(row), data, await legacyAllowed());
+      opened = openRecord(await keyFor(row.subject_id, data, row.key_generation), placeOf(row), data, await legacyAllowed());
       openedRows.set(row, opened);
     }
     return opened;
@@ -506,7 +509,7 @@ export function createVaultService(deps: {
         fail(VaultErrors.VAULT_LOOKUP_NOT_ALLOWED, 'the stated purpose may not see email in clear');
       await audit.append({ actor: ctx.actor.ref, action: 'vault.read', subjectId: id, collection: 'customers', recordId: id, fields: ['email'], purpose, outcome: 'success', requestId: ctx.requestId });
       const data = parseStored(row.data);
-      const opened = openRecord(await keyFor(id, data), placeOf(row), data, await legacyAllowed());
+      const opened = openRecord(await keyFor(id, data, row.key_generation), placeOf(row), data, await legacyAllowed());
       const value = opened.p.email ?? opened.e.email;
       return typeof value === 'string' ? value : undefined;
     },

@@ -93,7 +93,7 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
   });
 
   return {
-    ...commonQueries(db, read),
+    ...commonQueries(db, read, 'postgres'),
 
     async create(r) {
       const params: Record<string, unknown> = {

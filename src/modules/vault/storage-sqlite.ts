@@ -51,7 +51,7 @@ export function createSqliteStorage(deps: { db: Kysely<Database>; read: Store['r
   const notFound: () => never = () => fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
 
   return {
-    ...commonQueries(db, read),
+    ...commonQueries(db, read, 'sqlite'),
 
     async create(r) {
       const entry = audit.pendingRow({ ...r.entry, recordVersion: 1 });
