@@ -301,7 +301,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         clock,
         keys: exportLinkKeys(rootKeys.versions.get('receipts') ?? []),
         ttlHours: config.rights.exportLinkHours,
-        baseUrl: config.publicUrl ?? '',
+        baseUrl: identity.links.publicUrl,
       }),
       vault,
       subjects,

@@ -175,6 +175,7 @@ describe(`custos CLI contract (${TEST_DIALECT})`, { timeout: CHILD_TIMEOUT }, ()
         '        category: preference',
         '        protection: sealed-with-wax',
         '        retention: account_lifetime',
+        '        export: true',
         '        purposes:',
         '          loyalty: { basis: consent }',
         '',

@@ -165,7 +165,7 @@ describe('what is refused, and records nothing', () => {
 });
 
 describe('shop/redact', () => {
-  it('records a shop erasure that runs only once two different staff members approved it', async () => {
+  it('records a shop erasure that runs only once two different staff members approved it', { timeout: 300_000 }, async () => {
     const other = await rightsApp({ CUSTOS_SHOPIFY_WEBHOOK_SECRET: SECRET });
     try {
       const api = apiCall(other.t);

@@ -111,7 +111,7 @@ describe('vault API description', () => {
     let schema = spec.paths['/v1/customers']!.post!.requestBody?.content?.['application/json']?.schema as Record<string, unknown>;
     const ref = schema.$ref;
     if (typeof ref === 'string') schema = spec.components?.schemas?.[ref.replace('#/components/schemas/', '')] as Record<string, unknown>;
-    expect(Object.keys(schema.properties as Record<string, unknown>).sort()).toEqual(['date_of_birth', 'email', 'locale', 'name', 'phone']);
+    expect(Object.keys(schema.properties as Record<string, unknown>).sort()).toEqual(['date_of_birth', 'email', 'locale', 'name', 'phone', 'shopify_customer_id']);
     expect(schema.additionalProperties).toBe(false);
   });
 

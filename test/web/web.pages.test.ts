@@ -180,6 +180,32 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     await person.close();
   });
 
+  it('/account/export: the mailed link downloads the data export once, the page posting the token from the fragment', async () => {
+    const key = await runCli(['apikey', 'create', '--name', 'shop', '--purposes', 'account,rights'], env);
+    expect(key.code, key.stderr).toBe(0);
+    const shop = await browser.newContext({ ignoreHTTPSErrors: true });
+    const headers = { authorization: `Bearer ${key.stdout.trim()}` };
+    const email = `export.${Date.now()}@example.com`;
+    const stored = await shop.request.post(`${server.url}/v1/customers`, { headers, data: { email, name: 'Ines Varga-Holm' } });
+    const { id } = (await stored.json()) as { id: string };
+    const filed = await shop.request.post(`${server.url}/v1/rights/requests`, { headers, data: { kind: 'access', customer_id: id } });
+    expect(filed.status(), await filed.text()).toBe(201);
+    await shop.close();
+
+    const link = linkIn(await mailTo(email, /ready to download/), '/account/export');
+    const page = await open(link);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+    expect(download.suggestedFilename()).toMatch(/^data-export-\d{4}-\d\d-\d\d-rrq_[0-9A-Z]+\.zip$/);
+    await expect.poll(() => status(page).getAttribute('data-kind')).toBe('done');
+    await page.close();
+
+    const again = await open(link);
+    await again.getByRole('button', { name: 'Download' }).click();
+    await expect.poll(() => status(again).getAttribute('data-kind')).toBe('error');
+    expect(await status(again).textContent()).toMatch(/used already.*Ask for a new link/);
+    await again.close();
+  });
+
   it('mismatched passwords are caught before anything is sent; no page broke its CSP', async () => {
     const page = await open(`${server.url}/account/reset-password#token=x.y`);
     let sent = false;
