@@ -66,6 +66,8 @@ describe(`security alerts API (${TEST_DIALECT})`, () => {
     const acked = await post('ack');
     expect(acked.statusCode, acked.body).toBe(200);
     expect(acked.json<Alert>()).toMatchObject({ status: 'acknowledged', acknowledged_by: expect.stringMatching(/^staff:stf_/), note: null });
+    // Acknowledging again changes nothing and is not audited again.
+    expect((await post('ack', { note: 'on it' })).json<Alert>()).toEqual(acked.json<Alert>());
     expect(codeOf(await post('close', {}))).toBe('VAULT_FIELD_INVALID');
     const closed = await post('close', { note: 'Misconfigured test script; key rotated.' });
     expect(closed.json<Alert>()).toMatchObject({ status: 'closed', closed_by: acked.json<Alert>().acknowledged_by, note: 'Misconfigured test script; key rotated.' });

@@ -42,7 +42,8 @@ export interface AlertStore extends AlertLookup {
   extend(id: string, count: number, merge: 'max' | 'sum', at: Date): Promise<void>;
   setActions(id: string, actions: readonly string[]): Promise<Alert>;
   list(filter: { status?: AlertStatus | undefined; rule?: string | undefined; limit: number; before?: string | undefined }): Promise<AlertPage>;
-  acknowledge(id: string, by: string, note: string | undefined): Promise<Alert>;
+  /** `changed`: it was open and is acknowledged now (acknowledging again changes nothing). */
+  acknowledge(id: string, by: string, note: string | undefined): Promise<{ alert: Alert; changed: boolean }>;
   close(id: string, by: string, note: string): Promise<Alert>;
 }
 
@@ -171,14 +172,13 @@ export function createAlertStore(deps: { db: Kysely<Database>; clock: Clock }): 
     async acknowledge(id, by, note) {
       const r = await found(id);
       if (r.status === 'closed') fail(DetectionErrors.DETECTION_ALERT_CLOSED, 'the alert is closed');
-      if (r.status === 'open')
-        await db
-          .updateTable('detection_alerts')
-          .set({ status: 'acknowledged', acknowledged_by: by, acknowledged_at: clock.now().toISOString(), ...(note === undefined ? {} : { note }) })
-          .where('id', '=', id)
-          .where('status', '=', 'open')
-          .execute();
-      return toAlert(await found(id));
+      const updated = await db
+        .updateTable('detection_alerts')
+        .set({ status: 'acknowledged', acknowledged_by: by, acknowledged_at: clock.now().toISOString(), ...(note === undefined ? {} : { note }) })
+        .where('id', '=', id)
+        .where('status', '=', 'open')
+        .executeTakeFirst();
+      return { alert: toAlert(await found(id)), changed: Number(updated.numUpdatedRows) > 0 };
     },
 
     async close(id, by, note) {

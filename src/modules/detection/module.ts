@@ -13,10 +13,10 @@
  * src/kernel/security-events.ts — audit entries through the audit log's observer with their
  * request's client address (feed.ts), sign-in results with the attempt key (identity), API-key
  * uses and refusals (src/http/auth.ts), refused relay targets (cards/relay.ts), failed audit
- * checks (`custos audit verify`). The engine (engine.ts) counts batches of them off the request
- * path into sliding windows (windows.ts: memory, or Redis with REDIS_URL) and hourly activity
- * counters (activity.ts), and raises the rules of rules.ts as alerts (alerts.ts), once per
- * incident across processes; responses (responses.ts, ports.ts) suspend API keys, lock accounts,
+ * checks (`custos audit verify`). The engine (engine.ts) runs the rules (checks.ts, settings in
+ * rules.ts) over batches of them off the request path, counting into sliding windows (windows.ts:
+ * memory, or Redis with REDIS_URL) and hourly activity counters (activity.ts), and raises alerts
+ * (alerts.ts), once per incident across processes; responses (responses.ts, ports.ts) suspend API keys, lock accounts,
  * require step-up and block sources; outputs (outputs.ts) hand alerts to the sinks of contracts.ts.
  *
  * Personal data it holds: client addresses (IPv6 by /64) of staff accounts and of blocked sources,

@@ -190,8 +190,8 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
     get: (id) => alerts.get(id),
     list: (filter) => alerts.list(filter),
     async acknowledge(id, by, note, requestId) {
-      const alert = await alerts.acknowledge(id, by, note);
-      await record(by, 'alert_acknowledged', id, requestId);
+      const { alert, changed } = await alerts.acknowledge(id, by, note);
+      if (changed) await record(by, 'alert_acknowledged', id, requestId);
       return alert;
     },
     async close(id, by, note, requestId) {
