@@ -95,7 +95,7 @@ export const REASON_WORDS: Readonly<Record<Reason, string>> = {
   keys_exposed: 'encrypted, but the keys that open it were exposed with it',
   released_masked: 'given to the compromised actor only in masked form',
   encrypted_keys_safe: 'encrypted at rest (AES-256-GCM) under keys that were not exposed',
-  not_released: 'never given to the compromised actor; kept encrypted',
+  not_released: 'never given to the compromised actor',
   written_only: 'only written by the compromised actor, never read back',
 };
 
