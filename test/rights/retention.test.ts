@@ -107,7 +107,8 @@ describe('retention sweep', () => {
     const officer = await staffMember(t, 'privacy_officer', { trainedOn: '2026-03-01' });
     const agent = await staffMember(t, 'support_agent', { trainedOn: '2026-03-01' });
     const { id } = await seed(t, shop);
-    await call('POST', '/v1/rights/requests', rights, { kind: 'access', customer_id: id });
+    // A correction stays open until staff answer it (access requests are answered at once).
+    expect((await call('POST', '/v1/rights/requests', rights, { kind: 'rectification', customer_id: id })).statusCode).toBe(201);
     const digests = async (to: string) => (await t.outbox()).filter((m) => m.to === to && /data-subject request/.test(m.subject));
     expect(await t.runtime.retention.runLeased()).toBeDefined();
     const [mail, ...more] = await digests(officer.email);
