@@ -74,7 +74,7 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     expect(csp).toContain("script-src 'self'");
     expect(csp).not.toContain('unsafe');
     // The token is gone from the address bar (and so from history) once the script has run.
-    await expect.poll(() => page.url()).not.toContain('token');
+    await expect.poll(() => page.url(), { timeout: 30_000 }).not.toContain('token');
     return page;
   }
   const status = (page: Page) => page.locator('#status');
@@ -90,12 +90,12 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     const link = linkIn(await mailTo(email, /Confirm/), '/account/verify-email');
     const page = await open(link);
     await page.getByRole('button', { name: 'Confirm my email address' }).click();
-    await expect.poll(() => status(page).textContent()).toMatch(/confirmed/);
+    await expect.poll(() => status(page).textContent(), { timeout: 30_000 }).toMatch(/confirmed/);
     expect(await status(page).getAttribute('data-kind')).toBe('done');
     // The link was spent by the page: opening it again fails and says so.
     const again = await open(link);
     await again.getByRole('button', { name: 'Confirm my email address' }).click();
-    await expect.poll(() => status(again).getAttribute('data-kind')).toBe('error');
+    await expect.poll(() => status(again).getAttribute('data-kind'), { timeout: 30_000 }).toBe('error');
     expect(await status(again).textContent()).toMatch(/new link/);
     await page.close();
     await again.close();
@@ -108,11 +108,11 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     const ask = await open(`${server.url}/account/reset-password`);
     await ask.getByLabel('Email address').fill(email);
     await ask.getByRole('button', { name: 'Mail me a link' }).click();
-    await expect.poll(() => status(ask).textContent()).toMatch(/on its way/);
+    await expect.poll(() => status(ask).textContent(), { timeout: 30_000 }).toMatch(/on its way/);
     const link = linkIn(await mailTo(email, /Reset/), '/account/reset-password');
     const page = await open(link);
     await choosePassword(page, 'Set the new password');
-    await expect.poll(() => status(page).textContent()).toMatch(/password is changed/);
+    await expect.poll(() => status(page).textContent(), { timeout: 30_000 }).toMatch(/password is changed/);
     expect((await api('/v1/auth/signin', { email, password: NEW_PASSWORD })).status()).toBe(200);
     const old = await api('/v1/auth/signin', { email, password: PASSWORD });
     expect(old.status(), await old.text()).toBe(401);
@@ -127,7 +127,7 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     const link = linkIn(await mailTo(email, /invited/), '/admin/accept-invitation');
     const page = await open(link);
     await choosePassword(page, 'Set my password');
-    await expect.poll(() => status(page).textContent()).toMatch(/password is set/);
+    await expect.poll(() => status(page).textContent(), { timeout: 30_000 }).toMatch(/password is set/);
     const signin = await api('/v1/staff/auth/signin', { email, password: NEW_PASSWORD });
     expect(signin.status(), await signin.text()).toBe(200);
     await page.close();
@@ -136,10 +136,10 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     const ask = await open(`${server.url}/admin/reset-password`);
     await ask.getByLabel('Email address').fill(email);
     await ask.getByRole('button', { name: 'Mail me a link' }).click();
-    await expect.poll(() => status(ask).textContent()).toMatch(/on its way/);
+    await expect.poll(() => status(ask).textContent(), { timeout: 30_000 }).toMatch(/on its way/);
     const reset = await open(linkIn(await mailTo(email, /Reset/), '/admin/reset-password'));
     await choosePassword(reset, 'Set the new password', `${NEW_PASSWORD} again`);
-    await expect.poll(() => status(reset).textContent()).toMatch(/password is changed/);
+    await expect.poll(() => status(reset).textContent(), { timeout: 30_000 }).toMatch(/password is changed/);
     const after = await api('/v1/staff/auth/signin', { email, password: `${NEW_PASSWORD} again` });
     expect(after.status(), await after.text()).toBe(200);
     await ask.close();
@@ -166,7 +166,7 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     const [request] = await Promise.all([page.waitForRequest('**/v1/auth/claim'), page.getByRole('button', { name: 'Create my account' }).click()]);
     expect(request.headers()['content-type']).toBe('application/json');
     expect(request.postDataJSON()).toEqual({ token: link.split('#token=')[1], password: NEW_PASSWORD });
-    await expect.poll(() => status(page).getAttribute('data-kind')).toBe('done');
+    await expect.poll(() => status(page).getAttribute('data-kind'), { timeout: 30_000 }).toBe('done');
     expect(await status(page).textContent()).toMatch(/account is ready/);
     await page.close();
 
@@ -196,12 +196,12 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     const page = await open(link);
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
     expect(download.suggestedFilename()).toMatch(/^data-export-\d{4}-\d\d-\d\d-rrq_[0-9A-Z]+\.zip$/);
-    await expect.poll(() => status(page).getAttribute('data-kind')).toBe('done');
+    await expect.poll(() => status(page).getAttribute('data-kind'), { timeout: 30_000 }).toBe('done');
     await page.close();
 
     const again = await open(link);
     await again.getByRole('button', { name: 'Download' }).click();
-    await expect.poll(() => status(again).getAttribute('data-kind')).toBe('error');
+    await expect.poll(() => status(again).getAttribute('data-kind'), { timeout: 30_000 }).toBe('error');
     expect(await status(again).textContent()).toMatch(/used already.*Ask for a new link/);
     await again.close();
   });
@@ -211,7 +211,7 @@ describe.skipIf(!present)(`pages the mails link to, in chromium over TLS (${TEST
     let sent = false;
     page.on('request', (r) => void (r.url().includes('/v1/') && (sent = true)));
     await choosePassword(page, 'Set the new password', NEW_PASSWORD, `${NEW_PASSWORD}!`);
-    await expect.poll(() => status(page).textContent()).toMatch(/differ/);
+    await expect.poll(() => status(page).textContent(), { timeout: 30_000 }).toMatch(/differ/);
     expect(sent).toBe(false);
     await page.close();
     expect(violations).toEqual([]);
