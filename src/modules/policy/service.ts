@@ -48,6 +48,17 @@ export interface RestrictionGate {
 }
 
 /**
+ * The subject's restriction as read in the same statement as the records being released
+ * (RESTRICTION_COLUMN, src/modules/rights/restriction-column.ts): the JSON list of purposes still
+ * allowed, or null when none is in force. With it the decision needs no query of its own (the read
+ * of a customer saves a statement, a PostgreSQL round trip, per collection); without it the gate is
+ * asked. The decision itself is the same either way.
+ */
+export interface SubjectFacts {
+  readonly restriction: string | null;
+}
+
+/**
  * Purposes a restriction never stops (GDPR Art. 18(2)): legal claims and obligations, and the
  * rights process itself (answering the customer's requests, their export).
  */
@@ -74,8 +85,8 @@ export interface PolicyService {
    * fields and the purposes tried, and runs the guards for each purpose used.
    */
   authorizeWrite(actor: Actor, purpose: string | undefined, subjectId: string, collection: string, fields: readonly string[]): Promise<readonly string[]>;
-  /** Fields of `collection` the purpose may see for this subject, each clear or masked. */
-  decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef): Promise<Decision>;
+  /** Fields of `collection` the purpose may see for this subject, each clear or masked. `facts`: what was read with the subject's records (see SubjectFacts). */
+  decide(actor: Actor, purpose: string, subjectId: string, collection: CollectionDef, facts?: SubjectFacts): Promise<Decision>;
 }
 
 export function createPolicyService(deps: { inventory: Inventory; consent?: ConsentGate; restriction?: RestrictionGate; guards?: readonly PolicyGuard[] }): PolicyService {
@@ -86,9 +97,14 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
    * purpose, to the subject themself (their own access, Art. 15), or for a purpose the subject
    * consented to. Checked on every read, here and nowhere else.
    */
-  async function checkRestriction(actor: Actor, purpose: string, subjectId: string): Promise<void> {
+  async function checkRestriction(actor: Actor, purpose: string, subjectId: string, facts: SubjectFacts | undefined): Promise<void> {
     if (deps.restriction === undefined || RESTRICTION_EXEMPT_PURPOSES.includes(purpose) || actor.ref === `customer:${subjectId}`) return;
-    const restricted = await deps.restriction.restriction(subjectId);
+    const restricted =
+      facts === undefined
+        ? await deps.restriction.restriction(subjectId)
+        : facts.restriction === null
+          ? undefined
+          : { allowed: JSON.parse(facts.restriction) as string[] };
     if (restricted === undefined || restricted.allowed.includes(purpose)) return;
     await deps.restriction.refused(actor, purpose, subjectId);
     fail(PolicyErrors.POLICY_SUBJECT_RESTRICTED, "the customer restricted the processing of their data; this purpose's read is refused (GDPR Art. 18)");
@@ -159,10 +175,10 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
       return purposes;
     },
 
-    async decide(actor, purpose, subjectId, collection) {
+    async decide(actor, purpose, subjectId, collection, facts) {
       this.checkPurpose(actor, purpose);
       for (const guard of guards) await guard(actor, purpose, subjectId);
-      await checkRestriction(actor, purpose, subjectId);
+      await checkRestriction(actor, purpose, subjectId, facts);
       const entry = table.get(`${collection.name}\u0000${purpose}`);
       if (entry === undefined) return new Map();
       if (entry.interestFields.size > 0 && consent.objects !== undefined && (await consent.objects(subjectId, purpose))) {

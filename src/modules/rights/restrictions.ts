@@ -8,6 +8,7 @@ import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import type { MailMessage } from '../identity/mail/mailer.ts';
 import type { Inventory } from '../inventory/index.ts';
+import { inForce } from './restriction-column.ts';
 import type { RestrictionGate } from '../policy/service.ts';
 import { EXPORT_PURPOSE, type CallContext, type VaultService } from '../vault/service.ts';
 import { RightsErrors } from './errors.ts';
@@ -63,13 +64,7 @@ export function createRestrictionService(deps: {
   logger?: Logger;
 }): RestrictionService {
   const { db, clock, rights } = deps;
-  const IN_FORCE = db
-    .selectFrom('rights_restrictions')
-    .select('allowed_purposes')
-    .where('customer_id', '=', '')
-    .where((eb) => eb.or([eb('lifts_at', 'is', null), eb('lifts_at', '>', '')]))
-    .limit(sql.lit(1))
-    .compile().sql;
+  const IN_FORCE = inForce(db.selectFrom('rights_restrictions').select('allowed_purposes').where('customer_id', '=', ''), '').compile().sql;
   const current = async (customerId: string): Promise<Row | undefined> =>
     db
       .selectFrom('rights_restrictions')

@@ -12,7 +12,7 @@ import type { SignedTreeHead } from '../audit/tree-head.ts';
 import type { InclusionProofView } from '../audit/tree-store.ts';
 import { normaliseEmail, normalisePhone, type CollectionDef, type Inventory, type StoredValue } from '../inventory/index.ts';
 import { PolicyErrors } from '../policy/errors.ts';
-import type { Actor, Decision, PolicyService } from '../policy/service.ts';
+import type { Actor, Decision, PolicyService, SubjectFacts } from '../policy/service.ts';
 import { applyWrite, holdsField, integrityFailure, isLegacy, openRecord, parseStored, reveal, sealRecord, sealedUnder, type OpenedData, type RecordPlace, type StoredData } from './codec.ts';
 import { createPostgresStorage } from './storage-postgres.ts';
 import { createSqliteStorage } from './storage-sqlite.ts';
@@ -261,16 +261,20 @@ export function createVaultService(deps: {
     return value !== undefined && value !== null && indexValue(fieldType, value) === normalised;
   }
 
+  /** What the row's statement read about its subject for the policy (undefined: not read with it; the policy asks). */
+  const factsOf = (row: Row | undefined): SubjectFacts | undefined => (row?.restriction === undefined ? undefined : { restriction: row.restriction });
+
   /** Decide, audit (durable before anything leaves: fail closed), then open and mask. */
   async function release(ctx: CallContext, action: string, subjectId: string, rows: readonly Row[], recordId: string | null): Promise<RecordView[]> {
     const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
     const decisions = new Map<string, Decision>();
     const touched = new Set<string>();
     const parsed = rows.map((row) => parseStored(row.data));
+    const facts = factsOf(rows[0]);
     for (const [i, row] of rows.entries()) {
       let decision = decisions.get(row.collection);
       if (decision === undefined) {
-        decision = await policy.decide(ctx.actor, purpose, subjectId, col(row.collection as Collection));
+        decision = await policy.decide(ctx.actor, purpose, subjectId, col(row.collection as Collection), facts);
         decisions.set(row.collection, decision);
       }
       const data = parsed[i]!;
@@ -369,7 +373,7 @@ export function createVaultService(deps: {
     async readCustomer(ctx, id) {
       checkId('customers', id);
       await stated(ctx, { action: 'vault.read', subjectId: id, collection: 'customers', recordId: id });
-      const rows = byId(await storage.customerRows(id));
+      const rows = byId(await storage.customerRows(id, clock.now().toISOString()));
       if (!rows.some((r) => r.id === id)) fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
       return customerView(await release(ctx, 'vault.read', id, rows, id));
     },
@@ -391,7 +395,7 @@ export function createVaultService(deps: {
       const normalised = indexValue(def.type, by[field]!);
       if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
       const digest = blindIndex(deps.blindIndexKey, 'customers', field, normalised);
-      const rows = byId(await storage.lookupRows(field, digest));
+      const rows = byId(await storage.lookupRows(field, digest, clock.now().toISOString()));
       const bySubject = new Map<string, Row[]>();
       for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
       const out: RecordView[] = [];
@@ -402,7 +406,7 @@ export function createVaultService(deps: {
         // A customer a guard refuses (a staff member without an elevation for them, say) is left out
         // like a non-match, so the lookup's answer never tells that the value belongs to someone;
         // the guard records its refusal.
-        const decision = await policy.decide(ctx.actor, purpose, subjectId, c).catch((error: unknown) => {
+        const decision = await policy.decide(ctx.actor, purpose, subjectId, c, factsOf(customer)).catch((error: unknown) => {
           if (error instanceof AppError) return undefined;
           throw error;
         });
@@ -441,7 +445,7 @@ export function createVaultService(deps: {
     async readOrder(ctx, id) {
       checkId('orders', id);
       await stated(ctx, { action: 'vault.read', collection: 'orders', recordId: id });
-      const row = await storage.orderRow(id);
+      const row = await storage.orderRow(id, clock.now().toISOString());
       if (row === undefined) fail(VaultErrors.VAULT_NOT_FOUND, 'no order with that id');
       const [view] = await release(ctx, 'vault.read', row.subject_id, [row], id);
       return view!;
@@ -503,9 +507,9 @@ export function createVaultService(deps: {
       const customers = col('customers');
       const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
       await policy.authorize(ctx.actor, purpose, id);
-      const row = await storage.recordRow(id);
+      const row = await storage.recordRow(id, clock.now().toISOString());
       if (row === undefined || row.collection !== 'customers') fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
-      if ((await policy.decide(ctx.actor, purpose, id, customers)).get('email') !== 'clear')
+      if ((await policy.decide(ctx.actor, purpose, id, customers, factsOf(row))).get('email') !== 'clear')
         fail(VaultErrors.VAULT_LOOKUP_NOT_ALLOWED, 'the stated purpose may not see email in clear');
       await audit.append({ actor: ctx.actor.ref, action: 'vault.read', subjectId: id, collection: 'customers', recordId: id, fields: ['email'], purpose, outcome: 'success', requestId: ctx.requestId });
       const data = parseStored(row.data);
@@ -536,7 +540,7 @@ export function createVaultService(deps: {
             break;
           }
           // A write landed since the row was read: it wins; the row is read again.
-          row = await storage.recordRow(row.id);
+          row = await storage.recordRow(row.id, clock.now().toISOString());
         }
       }
       return step;

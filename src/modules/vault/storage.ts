@@ -4,6 +4,7 @@ import { KEY_GENERATION_COLUMN, type Dek, type KeyStore } from '../../crypto/key
 import { parseStored, sealedUnder } from './codec.ts';
 import type { Database } from '../../store/schema.ts';
 import type { AuditEntry } from '../audit/service.ts';
+import { withRestriction } from '../rights/restriction-column.ts';
 
 /**
  * What the vault service asks of its database: each write as one atomic unit (the record, its
@@ -14,6 +15,8 @@ import type { AuditEntry } from '../audit/service.ts';
 export type Row = Selectable<Database['records']> & {
   /** SQLite: the key generation of the snapshot the row was read in (KEY_GENERATION_COLUMN), for the key store's cache check. */
   readonly key_generation?: number;
+  /** The subject's restriction in force when the row was read (RESTRICTION_COLUMN): read by the hot-path statements only. */
+  readonly restriction?: string | null;
 };
 export type IndexRow = Database['blind_indexes'];
 
@@ -63,12 +66,15 @@ export async function updateKeys(keys: KeyStore, via: Kysely<Database>, subjectI
 }
 
 export interface VaultStorage {
-  /** A customer's record and their addresses, unordered. */
-  customerRows(customerId: string): Promise<Row[]>;
+  /**
+   * A customer's record and their addresses, unordered. These four reads also carry each row's
+   * subject's restriction in force at `now` (an ISO time), for the policy (`restriction`).
+   */
+  customerRows(customerId: string, now: string): Promise<Row[]>;
   /** The customers (with their addresses) whose blind index of `field` is `digest`, unordered. */
-  lookupRows(field: string, digest: string): Promise<Row[]>;
-  orderRow(id: string): Promise<Row | undefined>;
-  recordRow(id: string): Promise<Row | undefined>;
+  lookupRows(field: string, digest: string, now: string): Promise<Row[]>;
+  orderRow(id: string, now: string): Promise<Row | undefined>;
+  recordRow(id: string, now: string): Promise<Row | undefined>;
   customerExists(id: string): Promise<boolean>;
   /** A customer's orders, newest first, before the `before` id. */
   orderRows(customerId: string, before: string | undefined, limit: number): Promise<Row[]>;
@@ -108,10 +114,13 @@ const LOOKUP_LIMIT = 1000;
  * three times the cost of the lookup itself, for a handful of rows sorted by the service instead.
  * On SQLite each row also carries the key generation of its snapshot (`key_generation`), which the
  * service hands to the key store with the rows it opens: one statement per read instead of two.
+ * Each row also carries its subject's restriction in force (RESTRICTION_COLUMN), which the policy
+ * decides on: no statement of its own per read (two per customer read, with addresses, before).
  */
 export function commonQueries(db: Kysely<Database>, read: Store['read'], dialect: Dialect): Omit<VaultStorage, 'create' | 'update' | 'reseal'> {
+  // The restriction's `now` is the first parameter of each statement below (the select list comes first).
   const records = () => {
-    const q = db.selectFrom('records').selectAll();
+    const q = withRestriction(db.selectFrom('records').selectAll(), '');
     return dialect === 'sqlite' ? q.select(sql<number>`${sql.raw(KEY_GENERATION_COLUMN)}`.as('key_generation')) : q;
   };
   const CUSTOMER_ROWS = records().where('subject_id', '=', '').where('collection', 'in', ['customers', 'addresses']).compile().sql;
@@ -127,10 +136,10 @@ export function commonQueries(db: Kysely<Database>, read: Store['read'], dialect
   const ORDER_ROW = records().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
   const RECORD_ROW = records().where('id', '=', '').compile().sql;
   return {
-    customerRows: (customerId) => read<Row>(CUSTOMER_ROWS, [customerId, 'customers', 'addresses']),
-    lookupRows: (field, digest) => read<Row>(LOOKUP_ROWS, ['customers', field, digest, 'customers', 'addresses']),
-    orderRow: async (id) => (await read<Row>(ORDER_ROW, [id, 'orders']))[0],
-    recordRow: async (id) => (await read<Row>(RECORD_ROW, [id]))[0],
+    customerRows: (customerId, now) => read<Row>(CUSTOMER_ROWS, [now, customerId, 'customers', 'addresses']),
+    lookupRows: (field, digest, now) => read<Row>(LOOKUP_ROWS, [now, 'customers', field, digest, 'customers', 'addresses']),
+    orderRow: async (id, now) => (await read<Row>(ORDER_ROW, [now, id, 'orders']))[0],
+    recordRow: async (id, now) => (await read<Row>(RECORD_ROW, [now, id]))[0],
     async customerExists(id) {
       const row = await db.selectFrom('records').select('id').where('id', '=', id).where('collection', '=', 'customers').executeTakeFirst();
       return row !== undefined;
