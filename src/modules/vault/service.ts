@@ -265,9 +265,10 @@ export function createVaultService(deps: {
   const factsOf = (row: Row | undefined): SubjectFacts | undefined => (row?.restriction === undefined ? undefined : { restriction: row.restriction });
 
   /** Decide, audit (durable before anything leaves: fail closed), then open and mask. */
-  async function release(ctx: CallContext, action: string, subjectId: string, rows: readonly Row[], recordId: string | null): Promise<RecordView[]> {
+  async function release(ctx: CallContext, action: string, subjectId: string, rows: readonly Row[], recordId: string | null, decided?: ReadonlyMap<string, Decision>): Promise<RecordView[]> {
     const purpose = policy.checkPurpose(ctx.actor, ctx.purpose);
-    const decisions = new Map<string, Decision>();
+    // `decided`: decisions the caller already took for this subject and purpose (a lookup decides on the customer first).
+    const decisions = new Map<string, Decision>(decided);
     const touched = new Set<string>();
     const parsed = rows.map((row) => parseStored(row.data));
     const facts = factsOf(rows[0]);
@@ -425,7 +426,7 @@ export function createVaultService(deps: {
           });
           continue;
         }
-        out.push(customerView(await release(ctx, 'vault.lookup', subjectId, subjectRows, subjectId)));
+        out.push(customerView(await release(ctx, 'vault.lookup', subjectId, subjectRows, subjectId, new Map([['customers', decision]]))));
       }
       return out;
     },
