@@ -1,6 +1,7 @@
 import { ConfigError, type Config } from './config/config.ts';
 import { createKeyStore, KeyError, type KeyStore } from './crypto/key-store.ts';
 import { rotateKekAfterShreds } from './crypto/key-lifecycle.ts';
+import { openBlindIndexKeys, type BlindIndexKeys } from './crypto/blind-index.ts';
 import { createAlertSinks, createOcsfSink } from './modules/detection/outputs/index.ts';
 import { sendRightsDigest } from './modules/rights/digest.ts';
 import { KEYRING_FILE, RootKeyMissing, type RootRing } from './crypto/keyring.ts';
@@ -65,6 +66,8 @@ export interface Runtime {
   /** The root keys of the configured provider (current, and previous during a root rotation). */
   readonly ring: RootRing;
   readonly keys: KeyStore;
+  /** The blind-index key versions in force (one, or two while `keys rotate --key blind-index` rebuilds). */
+  readonly blindIndex: BlindIndexKeys;
   readonly inventory: Inventory;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -147,9 +150,11 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       onListenError: (error) => logger.warn({ code: (error as { code?: unknown }).code }, 'key change listener lost its connection; data keys are read from the database until it is back'),
     });
     let rootKeys: ServiceKeySet;
+    let blindIndex: BlindIndexKeys;
     try {
       await keys.init();
       rootKeys = await loadServiceKeys(store.db, ring, clock);
+      blindIndex = await openBlindIndexKeys({ db: store.db, ring, keys, dialect: store.dialect });
     } catch (error) {
       // A root that does not open this database's keys is a configuration error: it names the variable.
       if (error instanceof KeyError || error instanceof ServiceKeyError || error instanceof RootKeyMissing) throw new ConfigError(error.message);
@@ -175,7 +180,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       logger,
       audit,
       base: rootKeys.identityBase,
-      blindIndex: rootKeys.blindIndex,
+      blindIndex,
       standing: staffSignInStanding(() => staff),
     });
     staff = createStaffServices({
@@ -204,7 +209,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       read: store.read,
       ...(store.batch === undefined ? {} : { batch: store.batch }),
       keys,
-      blindIndexKey: rootKeys.blindIndex,
+      blindIndex,
       inventory,
       policy,
       audit,
@@ -409,6 +414,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       rootKeys,
       ring,
       keys,
+      blindIndex,
       inventory,
       clock,
       logger,

@@ -4,6 +4,7 @@ import type { Database } from '../store/schema.ts';
 import { SHRED_FIRST, SHRED_LAST, type KeyStore } from './key-store.ts';
 import type { RootRing } from './keyring.ts';
 import { rewrapServiceKeys, serviceKeyStatus } from './service-keys.ts';
+import { BLIND_INDEX_REBUILD } from './blind-index-rotation.ts';
 
 /**
  * What `custos keys status` and `custos keys rotate --root` do, over the key store, the service
@@ -21,6 +22,8 @@ export interface KeyStatus {
   keks: { version: number; created_at: string; age_days: number; root_kid: string | null; data_keys: number; current: boolean }[];
   service_keys: { name: string; version: number; created_at: string; age_days: number; root_kid: string; current: boolean }[];
   data_keys: { subjects: number; versions: number };
+  /** The target version of an unfinished blind-index rebuild (both versions in force), or null. */
+  blind_index_rebuild: number | null;
   cryptoperiod_days: number;
   warnings: string[];
 }
@@ -39,6 +42,7 @@ export async function keyStatus(deps: { db: Kysely<Database>; keys: KeyStore; ri
     .selectFrom('subject_keys')
     .select([(eb) => eb.fn.count<number>('subject_id').distinct().as('subjects'), (eb) => eb.fn.countAll<number>().as('versions')])
     .executeTakeFirst();
+  const rebuild = await db.selectFrom('key_state').select('value').where('name', '=', BLIND_INDEX_REBUILD).executeTakeFirst();
   const status: KeyStatus = {
     current: kekStatus.current,
     versions: kekStatus.versions.map(({ version, created_at, subjects }) => ({ version, created_at, subjects })),
@@ -58,6 +62,7 @@ export async function keyStatus(deps: { db: Kysely<Database>; keys: KeyStore; ri
     })),
     service_keys: service.map((s) => ({ ...s, age_days: age(s.created_at), current: newest.get(s.name) === s.version })),
     data_keys: { subjects: Number(dataKeys?.subjects ?? 0), versions: Number(dataKeys?.versions ?? 0) },
+    blind_index_rebuild: rebuild === undefined ? null : Number(rebuild.value),
     cryptoperiod_days: cryptoperiodDays,
     warnings: [],
   };
@@ -68,6 +73,7 @@ export async function keyStatus(deps: { db: Kysely<Database>; keys: KeyStore; ri
   for (const s of status.service_keys) {
     if (s.current && s.age_days > cryptoperiodDays) status.warnings.push(`service key ${s.name} v${s.version} is ${s.age_days} days old, past the cryptoperiod of ${cryptoperiodDays} days`);
   }
+  if (status.blind_index_rebuild !== null) status.warnings.push(`the rebuild of every blind index under blind-index v${status.blind_index_rebuild} is unfinished: run custos keys rotate --key blind-index`);
   if (status.root.pending_rewrap > 0) status.warnings.push(`${status.root.pending_rewrap} keys are not yet wrapped by the current root: run custos keys rotate --root`);
   return status;
 }

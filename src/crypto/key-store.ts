@@ -122,6 +122,14 @@ export interface KeyStore {
   rewrapKeksToRoot(batch: number): Promise<number>;
   /** KEKs not yet under the current root key. */
   pendingRootRewrap(): Promise<number>;
+  /**
+   * A count that moves whenever the key caches are emptied because a key changed (SQLite: the
+   * generation moved, `seen` as for `dekVersion`; PostgreSQL: a NOTIFY or a lost listener), or
+   * undefined while caches must not be trusted: other caches of key material follow it.
+   */
+  changes(seen?: number): Promise<number | undefined>;
+  /** In the caller's transaction: every process empties its key caches once it commits. */
+  announce(tx: Db): Promise<void>;
   /** Stops listening for key changes (PostgreSQL). */
   close(): Promise<void>;
 }
@@ -169,7 +177,10 @@ export function createKeyStore(deps: {
   let seenGeneration: number | undefined;
   let watch: ChannelWatch | undefined;
   const pgDatabase = deps.database?.kind === 'postgres' && dialect === 'postgres' ? deps.database : undefined;
+  /** Moves with every emptying of the caches (`changes`). */
+  let resets = 0;
   const emptyCaches = () => {
+    resets++;
     epoch++;
     current = undefined;
     deks.clear();
@@ -573,6 +584,12 @@ export function createKeyStore(deps: {
         .executeTakeFirst();
       return Number(row?.n ?? 0);
     },
+
+    async changes(seen) {
+      return (await cachesValid(seen)) ? resets : undefined;
+    },
+
+    announce: bump,
 
     async close() {
       await watch?.close();

@@ -46,14 +46,16 @@ export interface ServiceKeySet extends RootKeys {
 
 type Row = Database['service_keys'];
 
-function unwrapRow(ring: RootRing, row: Row): Buffer {
+/** The raw material of one stored service-key version (throws ServiceKeyError when the root does not open it). */
+export function unwrapRow(ring: RootRing, row: Row): Buffer {
   const root = rootByKid(ring, row.root_kid, `service key ${row.name} v${row.version}`);
   const raw = root.unwrap(row.wrapped, aad(row.name, row.version));
   if (raw === undefined) throw new ServiceKeyError(`service key ${row.name} v${row.version} failed to unwrap: wrong root key (${ring.variable}) or altered key material`);
   return raw;
 }
 
-async function insertVersion(db: Kysely<Database>, ring: RootRing, name: ServiceKeyName, version: number, raw: Buffer, at: string): Promise<void> {
+/** Stores a version of a service key, wrapped by the current root (nothing when it exists). */
+export async function insertVersion(db: Kysely<Database>, ring: RootRing, name: ServiceKeyName, version: number, raw: Buffer, at: string): Promise<void> {
   const root = ring.current();
   await db
     .insertInto('service_keys')
@@ -63,11 +65,12 @@ async function insertVersion(db: Kysely<Database>, ring: RootRing, name: Service
 }
 
 /**
- * Makes sure version 1 of every service key exists (safe from several processes: the first insert
+ * Makes sure a version of every service key exists (version 1 when none does) (safe from several processes: the first insert
  * wins, everyone reads back the stored row), then unwraps every version.
  */
 export async function loadServiceKeys(db: Kysely<Database>, ring: RootRing, clock: Clock): Promise<ServiceKeySet> {
-  const existing = await db.selectFrom('service_keys').select('name').where('version', '=', 1).execute();
+  // Any version: the blind-index key's first version is destroyed by its first rotation.
+  const existing = await db.selectFrom('service_keys').select('name').distinct().execute();
   const have = new Set(existing.map((r) => r.name));
   if (have.size < SERVICE_KEY_NAMES.length) {
     const marker = await db.selectFrom('key_state').select('value').where('name', '=', 'root-derived').executeTakeFirst();

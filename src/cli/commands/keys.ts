@@ -4,12 +4,14 @@ import { parse } from '../main.ts';
 import { UsageError } from '../io.ts';
 import { runReseal } from '../../modules/vault/reseal.ts';
 import { keyStatus, rotateDataKeys, rotateRoot, RootRotationError } from '../../crypto/key-lifecycle.ts';
+import { rotateBlindIndex } from '../../crypto/blind-index-rotation.ts';
 import { rotateServiceKey, ROTATABLE_SERVICE_KEYS, SERVICE_KEY_NAMES, type ServiceKeyName } from '../../crypto/service-keys.ts';
 
 export const KEYS_USAGE = `  keys status [--json]                          every key's versions and ages; warns past the cryptoperiod
   keys rotate [--batch-size N]                  add a key-encryption key version and re-wrap every data key
   keys rotate --root [--batch-size N]           re-wrap every KEK and service key under a new root key
   keys rotate --key NAME                        add a version of one service key (${ROTATABLE_SERVICE_KEYS.join(', ')})
+  keys rotate --key blind-index [--batch-size N] new blind-index key, every blind index rebuilt online, the old key destroyed (resumable)
   keys rotate --cards [--resume] [--batch-size N] add card-vault and card-index key versions, re-seal every card
   keys rotate --data-keys [--batch-size N]      give every customer a new data key, re-seal their records, destroy the old keys (resumable)
   keys retire                                   destroy the KEK versions that wrap no data key
@@ -20,7 +22,8 @@ export const KEYS_USAGE = `  keys status [--json]                          every
  * past the cryptoperiod (CUSTOS_KEY_CRYPTOPERIOD_DAYS).
  * `custos keys rotate --root`: re-wraps the KEKs and service keys under a new root (see
  * src/crypto/key-lifecycle.ts for how each provider presents the old and the new root).
- * `custos keys rotate --key NAME`: adds a version of one service key.
+ * `custos keys rotate --key NAME`: adds a version of one service key; `--key blind-index` also
+ * rebuilds every blind index under it online and destroys the old one (blind-index-rotation.ts).
  * `custos keys retire`: destroys every KEK version that wraps no data key any more.
  *
  * `custos keys rotate`: adds a KEK version, then re-wraps data keys in batches. Each batch is its
@@ -118,6 +121,35 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
         io.progress(`re-sealed ${done} cards`);
       }
       io.out(`rotated: card keys; ${done} cards re-sealed, ${await runtime.cards.pendingReseal()} left`);
+      return 0;
+    }
+    if (values.key === 'blind-index') {
+      const result = await rotateBlindIndex(
+        {
+          db: runtime.store.db,
+          dialect: runtime.store.dialect,
+          ring: runtime.ring,
+          clock: runtime.clock,
+          keys: runtime.keys,
+          blindIndex: runtime.blindIndex,
+          records: (after, limit, target) => runtime.vault.reindexBatch(after, limit, target),
+          accounts: (after, limit, target) => runtime.identity.accounts.reindexBatch(after, limit, target),
+          giveWayMs: runtime.config.database.kind === 'sqlite' ? GIVE_WAY_MS : 0,
+        },
+        batch,
+        (phase, done) => io.progress(phase === 'cleanup' ? `old index rows deleted: ${done}` : `${phase} indexed under the new key: ${done}`),
+      );
+      io.done();
+      await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `blind-index:v${result.version}`, fields: [], outcome: result.complete ? 'success' : 'failure' });
+      for (const id of result.failed) io.err(`${id} failed to open and was not indexed under the new key`);
+      if (!result.complete) {
+        io.out(`blind-index v${result.version}: not finished (${result.failed.length} failed to open): both versions stay in force, run it again`);
+        return 1;
+      }
+      io.out(
+        `rotated: blind-index v${result.version}${result.resumed ? ' (resumed)' : ''}; ${result.records} records and ${result.accounts} accounts indexed, ` +
+          `${result.destroyed.length === 0 ? 'no old version left' : `destroyed ${result.destroyed.map((v) => `v${v}`).join(', ')}`} and ${result.removedRows} old index rows`,
+      );
       return 0;
     }
     if (values.key !== undefined) {

@@ -1,4 +1,5 @@
 import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { fixedBlindIndexKeys, type BlindIndexKeys } from '../../crypto/blind-index.ts';
 
 /**
  * The keys identity uses, one per role so that no two purposes share a key (NIST SP 800-57 Pt 1
@@ -7,8 +8,8 @@ import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
  * one identity base key under their own labels.
  */
 export interface IdentityKeys {
-  /** HMAC-SHA256 blind index of the account email (RootKeys.blindIndex). */
-  readonly emailIndex: KeyObject;
+  /** HMAC-SHA256 blind index of the account email: the service's blind-index key versions in force. */
+  readonly emailIndex: BlindIndexKeys;
   /** AES-256-GCM of the account email at rest. */
   readonly emailSeal: KeyObject;
   /** AES-256-GCM of TOTP shared secrets at rest (ASVS 6.5.x, 11.x: secrets encrypted at rest). */
@@ -33,11 +34,11 @@ const LABELS = {
  * Derives the identity keys. `base` should be a key of its own for identity (for example HKDF of
  * the root key under `custos/identity/v1`); it is only ever used as HKDF input here.
  */
-export function deriveIdentityKeys(input: { base: KeyObject; blindIndex: KeyObject }): IdentityKeys {
+export function deriveIdentityKeys(input: { base: KeyObject; blindIndex: BlindIndexKeys | KeyObject }): IdentityKeys {
   const derive = (label: string) =>
     createSecretKey(Buffer.from(hkdfSync('sha256', input.base, Buffer.alloc(0), `custos/identity/${label}`, 32)));
   return {
-    emailIndex: input.blindIndex,
+    emailIndex: 'lookup' in input.blindIndex ? input.blindIndex : fixedBlindIndexKeys(input.blindIndex),
     emailSeal: derive(LABELS.emailSeal),
     totpSeal: derive(LABELS.totpSeal),
     recoveryMac: derive(LABELS.recoveryMac),

@@ -11,6 +11,8 @@ export interface IdentityTables {
     realm: 'customer' | 'staff';
     /** Blind index (HMAC-SHA256 under the blind-index key) of the normalised email: sign-in lookup. */
     email_index: string;
+    /** During a blind-index rebuild: the same under the new key version (moved into `email_index` when it ends). */
+    email_index_next: string | null;
     /** The normalised email, AES-256-GCM under the identity email key, bound to the account id. */
     email_sealed: string;
     /** The vault customer this sign-in belongs to, if any. */

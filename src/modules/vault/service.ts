@@ -1,6 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { blindIndex } from '../../crypto/blind-index.ts';
+import { blindIndex, BlindIndexMoved, digestsOf, type BlindIndexKeys, type BlindIndexVersion, type IndexRebuildStep } from '../../crypto/blind-index.ts';
 import type { Dek, KeyStore } from '../../crypto/key-store.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { AppError, fail } from '../../kernel/errors.ts';
@@ -17,6 +16,7 @@ import { applyWrite, holdsField, integrityFailure, isLegacy, openRecord, parseSt
 import { createPostgresStorage } from './storage-postgres.ts';
 import { createSqliteStorage } from './storage-sqlite.ts';
 import type { Row, VaultStorage } from './storage.ts';
+import { replaceIndexes } from './reindex.ts';
 import { VaultErrors } from './errors.ts';
 import { isUniqueViolation, withUniqueness } from './uniqueness.ts';
 
@@ -77,6 +77,12 @@ export interface VaultService {
   completeReseal(): Promise<boolean>;
   /** Each record's id and version, by id, for `audit verify --records`. */
   recordVersions(after: string, limit: number): Promise<{ id: string; version: number }[]>;
+  /**
+   * One step of a blind-index rebuild: the records after `after` (by id, up to `limit`), opened,
+   * their searchable fields indexed under `target` (replacing that version's rows), each as a
+   * compare-and-swap on the record version, read again when a write landed first.
+   */
+  reindexBatch(after: string, limit: number, target: BlindIndexVersion): Promise<IndexRebuildStep>;
 }
 
 /** An access-log page: entries with their proofs (null while an entry waits for the next signed head), and that head. */
@@ -114,7 +120,8 @@ export function createVaultService(deps: {
   /** SQLite: group-committed writes (Store.batch). */
   batch?: Store['batch'];
   keys: KeyStore;
-  blindIndexKey: KeyObject;
+  /** The blind-index key versions in force (src/crypto/blind-index.ts). */
+  blindIndex: BlindIndexKeys;
   inventory: Inventory;
   policy: PolicyService;
   audit: AuditLog;
@@ -186,7 +193,8 @@ export function createVaultService(deps: {
     return value.normalize('NFC');
   }
 
-  function indexRows(c: CollectionDef, recordId: string, values: Values): { rows: Database['blind_indexes'][]; replaced: string[] } {
+  /** The blind-index rows of the searchable fields `values` sets, under each of `versions`, and the fields they replace. */
+  function indexRows(c: CollectionDef, recordId: string, values: Values, versions: readonly BlindIndexVersion[]): { indexes: Database['blind_indexes'][]; replaced: string[] } {
     const rows: Database['blind_indexes'][] = [];
     const replaced: string[] = [];
     for (const f of searchable(c)) {
@@ -195,9 +203,9 @@ export function createVaultService(deps: {
       replaced.push(f.name);
       const normalised = value === null ? undefined : indexValue(f.type, value);
       if (normalised === undefined) continue;
-      rows.push({ collection: c.name, field: f.name, digest: blindIndex(deps.blindIndexKey, c.name, f.name, normalised), record_id: recordId });
+      for (const v of versions) rows.push({ collection: c.name, field: f.name, digest: blindIndex(v.key, c.name, f.name, normalised), record_id: recordId, key_version: v.version });
     }
-    return { rows, replaced };
+    return { indexes: rows, replaced };
   }
 
   /**
@@ -210,7 +218,7 @@ export function createVaultService(deps: {
       await write;
     } catch (error) {
       // A unique index refusing the write is the caller's conflict: uniqueness.ts answers it with a 409.
-      if (error instanceof AppError || isUniqueViolation(error)) throw error;
+      if (error instanceof AppError || isUniqueViolation(error) || error instanceof BlindIndexMoved) throw error;
       throw new AppError(VaultErrors.VAULT_WRITE_UNAVAILABLE.code, VaultErrors.VAULT_WRITE_UNAVAILABLE.status, 'the write could not be stored; nothing was stored', {
         cause: error,
       });
@@ -328,16 +336,17 @@ export function createVaultService(deps: {
       );
       const at = now.toISOString();
       const opened = applyWrite(c, { e: {}, p: {} }, values);
-      await stored(storage.create({
+      await deps.blindIndex.writing((set) => stored(storage.create({
         id,
         collection,
         subjectId,
         parentId,
         at,
-        indexes: indexRows(c, id, values).rows,
+        indexes: indexRows(c, id, values, set.versions).indexes,
+        indexState: set.state,
         seal: (dek) => sealRecord(dek, { collection, id, subjectId, version: 1 }, opened),
         entry: writeEntry(ctx, 'vault.create', subjectId, collection, id, fields, purposes),
-      }));
+      })));
       return { id };
     },
 
@@ -350,13 +359,12 @@ export function createVaultService(deps: {
       const c = col('customers');
       const at = clock.now().toISOString();
       const legacy = await legacyAllowed();
-      const { rows: indexes, replaced } = indexRows(c, id, values);
-      await stored(storage.update({
+      await deps.blindIndex.writing((set) => stored(storage.update({
         id,
         collection: 'customers',
         at,
-        indexes,
-        replaced,
+        ...indexRows(c, id, values, set.versions),
+        indexState: set.state,
         rewrite: (row, keyOf, dek, version) => {
           const data = parseStored(row.data);
           const sealed = sealedUnder(data);
@@ -367,7 +375,7 @@ export function createVaultService(deps: {
           return sealRecord(dek, { ...placeOf(row), version }, applyWrite(c, current, values));
         },
         entry: writeEntry(ctx, 'vault.update', id, 'customers', id, fields, purposes),
-      }));
+      })));
       return { id, updated_at: at };
     },
 
@@ -395,8 +403,8 @@ export function createVaultService(deps: {
         fail(VaultErrors.VAULT_LOOKUP_NOT_ALLOWED, `the stated purpose may not use ${field}, so it may not look customers up by it`);
       const normalised = indexValue(def.type, by[field]!);
       if (normalised === undefined || normalised.length === 0) fail(VaultErrors.VAULT_LOOKUP_INVALID, `not a well-formed ${field}`);
-      const digest = blindIndex(deps.blindIndexKey, 'customers', field, normalised);
-      const rows = byId(await storage.lookupRows(field, digest, clock.now().toISOString()));
+      const now = clock.now().toISOString();
+      const rows = byId(await deps.blindIndex.lookup((set) => storage.lookupRows(field, digestsOf(set, 'customers', field, normalised), now), (found) => found[0]?.key_generation));
       const bySubject = new Map<string, Row[]>();
       for (const row of rows) bySubject.set(row.subject_id, [...(bySubject.get(row.subject_id) ?? []), row]);
       const out: RecordView[] = [];
@@ -560,6 +568,34 @@ export function createVaultService(deps: {
 
     async recordVersions(after, limit) {
       return storage.versions(after, limit);
+    },
+
+    async reindexBatch(after, limit, target) {
+      const scanned = await storage.scan(after, limit);
+      const step: IndexRebuildStep = { next: scanned.at(-1)?.id, examined: scanned.length, rebuilt: 0, failed: [] };
+      let pending = scanned;
+      while (pending.length > 0) {
+        const records: { id: string; version: number; rows: Database['blind_indexes'][] }[] = [];
+        for (const row of pending) {
+          const c = inventory.collections.get(row.collection);
+          if (c === undefined || searchable(c).length === 0) continue;
+          let opened: OpenedData;
+          try {
+            opened = await openRow(row);
+          } catch (error) {
+            if (!(error instanceof AppError)) throw error;
+            step.failed.push(row.id);
+            continue;
+          }
+          const values = Object.fromEntries(searchable(c).map((f) => [f.name, Object.hasOwn(opened.p, f.name) ? opened.p[f.name] : opened.e[f.name]]));
+          records.push({ id: row.id, version: row.version, rows: indexRows(c, row.id, values, [target]).indexes });
+        }
+        const moved = await replaceIndexes(db, deps.dialect, target.version, records);
+        step.rebuilt += records.length - moved.length;
+        // Written since they were read: read again (the write indexed its own fields under every version in force).
+        pending = (await Promise.all(moved.map((id) => storage.recordRow(id, clock.now().toISOString())))).filter((r): r is Row => r !== undefined);
+      }
+      return step;
     },
   });
 }

@@ -1,4 +1,5 @@
 import { CompiledQuery, type Kysely } from 'kysely';
+import { BLIND_INDEX_STATE, BlindIndexMoved } from '../../crypto/blind-index.ts';
 import type { KeyStore } from '../../crypto/key-store.ts';
 import { fail } from '../../kernel/errors.ts';
 import type { Store } from '../../store/database.ts';
@@ -37,18 +38,21 @@ function named(text: string): { sql: string; bind: (values: Record<string, unkno
  * database's.
  */
 const AUDIT_VALUES = INSERT_COLUMNS.map((k) => (k === 'record_version' ? `:audit_${k}::integer` : `:audit_${k}`)).join(', ');
+/** A write's blind indexes were computed under the versions still in force (null: it has none); src/crypto/blind-index.ts. */
+const INDEX_GUARD = `(:index_state::bigint IS NULL OR EXISTS (SELECT 1 FROM key_state WHERE name = '${BLIND_INDEX_STATE}' AND value = :index_state::bigint))`;
+const INDEX_ROWS = 'unnest(:index_fields::text[], :index_digests::text[], :index_versions::integer[]) AS t(field, digest, key_version)';
 const PG_REST = `r AS (
     INSERT INTO records (id, collection, subject_id, parent_id, data, created_at, updated_at, version)
-    SELECT :id, :collection, p.subject_id, :parent_id, :data, :at, :at, 1 FROM p RETURNING id),
+    SELECT :id, :collection, p.subject_id, :parent_id, :data, :at, :at, 1 FROM p WHERE ${INDEX_GUARD} RETURNING id),
   b AS (
-    INSERT INTO blind_indexes (collection, field, digest, record_id)
-    SELECT :collection, t.field, t.digest, r.id FROM r, unnest(:index_fields::text[], :index_digests::text[]) AS t(field, digest)),
+    INSERT INTO blind_indexes (collection, field, digest, record_id, key_version)
+    SELECT :collection, t.field, t.digest, r.id, t.key_version FROM r, ${INDEX_ROWS}),
   a AS (
     INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) SELECT ${AUDIT_VALUES} FROM r)
   SELECT id FROM r`;
 const CREATE_SUBJECT = named(`WITH k AS (
     INSERT INTO subject_keys (subject_id, kek_version, dek_version, wrapped, created_at)
-    SELECT :subject_id, :kek_version::integer, 1, :wrapped, :at WHERE NOT EXISTS (SELECT 1 FROM keks WHERE version > :kek_version::integer)
+    SELECT :subject_id, :kek_version::integer, 1, :wrapped, :at WHERE NOT EXISTS (SELECT 1 FROM keks WHERE version > :kek_version::integer) AND ${INDEX_GUARD}
     RETURNING subject_id),
   p AS (SELECT subject_id FROM k),
   ${PG_REST}`);
@@ -63,14 +67,14 @@ const CREATE_CHILD = named(`WITH p AS (SELECT subject_id FROM records WHERE id =
  */
 const UPDATE = named(`WITH r AS (
     UPDATE records SET data = :data, updated_at = :at, version = :version::integer
-    WHERE id = :id AND collection = :collection AND version = :version::integer - 1 RETURNING id),
-  t AS (SELECT * FROM unnest(:index_fields::text[], :index_digests::text[]) AS t(field, digest)),
+    WHERE id = :id AND collection = :collection AND version = :version::integer - 1 AND ${INDEX_GUARD} RETURNING id),
+  t AS (SELECT * FROM ${INDEX_ROWS}),
   d AS (
     DELETE FROM blind_indexes WHERE record_id IN (SELECT id FROM r) AND collection = :collection AND field = ANY(:replaced::text[])
       AND (field, digest) NOT IN (SELECT field, digest FROM t)),
   b AS (
-    INSERT INTO blind_indexes (collection, field, digest, record_id)
-    SELECT :collection, t.field, t.digest, r.id FROM r, t
+    INSERT INTO blind_indexes (collection, field, digest, record_id, key_version)
+    SELECT :collection, t.field, t.digest, r.id, t.key_version FROM r, t
     WHERE NOT EXISTS (SELECT 1 FROM blind_indexes k WHERE k.record_id = r.id AND k.collection = :collection AND k.field = t.field AND k.digest = t.digest)),
   a AS (
     INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) SELECT ${AUDIT_VALUES} FROM r)
@@ -87,10 +91,18 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
     const row = audit.pendingRow({ ...entry, recordVersion: version });
     return Object.fromEntries(INSERT_COLUMNS.map((k) => [`audit_${k}`, row[k]]));
   };
-  const indexParams = (rows: readonly { field: string; digest: string }[]) => ({
-    index_fields: rows.map((x) => x.field),
-    index_digests: rows.map((x) => x.digest),
+  const indexParams = (w: { indexes: readonly { field: string; digest: string; key_version: number }[]; indexState?: number | undefined }) => ({
+    index_fields: w.indexes.map((x) => x.field),
+    index_digests: w.indexes.map((x) => x.digest),
+    index_versions: w.indexes.map((x) => x.key_version),
+    index_state: w.indexes.length > 0 ? (w.indexState ?? null) : null,
   });
+  /** A write that stored nothing: BlindIndexMoved if its index guard is what refused it. */
+  const checkIndexState = async (w: { indexes: readonly unknown[]; indexState?: number | undefined }, via: Pick<Kysely<Database>, 'selectFrom'> = db) => {
+    if (w.indexes.length === 0 || w.indexState === undefined) return;
+    const row = await via.selectFrom('key_state').select('value').where('name', '=', BLIND_INDEX_STATE).executeTakeFirst();
+    if (Number(row?.value) !== w.indexState) throw new BlindIndexMoved();
+  };
 
   return {
     ...commonQueries(db, read, 'postgres'),
@@ -101,14 +113,17 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
         collection: r.collection,
         parent_id: r.parentId ?? null,
         at: r.at,
-        ...indexParams(r.indexes),
+        ...indexParams(r),
         ...auditParams(r.entry, 1),
       };
       if (r.parentId !== undefined) {
         const dek = await keys.dekFor(db, r.parentId, false);
         if (dek === undefined) notFound();
         params.data = r.seal(dek);
-        if ((await read(CREATE_CHILD.sql, CREATE_CHILD.bind(params))).length === 0) notFound();
+        if ((await read(CREATE_CHILD.sql, CREATE_CHILD.bind(params))).length === 0) {
+          await checkIndexState(r);
+          notFound();
+        }
         return;
       }
       for (let attempt = 1; ; attempt++) {
@@ -118,6 +133,7 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
           keys.adopt(r.subjectId, dek);
           return;
         }
+        await checkIndexState(r);
         // A key rotation added a KEK since this process last read the current version.
         if (attempt >= ATTEMPTS) throw new Error('the current KEK version kept changing during a create');
         keys.kekOutdated();
@@ -139,11 +155,14 @@ export function createPostgresStorage(deps: { db: Kysely<Database>; read: Store[
           version,
           data: u.rewrite(row, loaded.keyOf, loaded.dek, version),
           replaced: u.replaced,
-          ...indexParams(u.indexes),
+          ...indexParams(u),
           ...auditParams(u.entry, version),
         };
         const result = await tx.executeQuery<{ id: string }>(CompiledQuery.raw(UPDATE.sql, UPDATE.bind(params)));
-        if (result.rows.length !== 1) throw new Error('a locked record changed during its update');
+        if (result.rows.length !== 1) {
+          await checkIndexState(u, tx);
+          throw new Error('a locked record changed during its update');
+        }
       });
     },
 

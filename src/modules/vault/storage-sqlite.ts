@@ -1,5 +1,6 @@
 import type SQLite from 'better-sqlite3';
 import type { Kysely } from 'kysely';
+import { BLIND_INDEX_STATE, BlindIndexMoved } from '../../crypto/blind-index.ts';
 import type { KeyStore } from '../../crypto/key-store.ts';
 import { fail } from '../../kernel/errors.ts';
 import type { Store } from '../../store/database.ts';
@@ -24,7 +25,8 @@ const SQ = {
   row: 'SELECT * FROM records WHERE id = ? AND collection = ?',
   update: 'UPDATE records SET data = ?, updated_at = ?, version = ? WHERE id = ?',
   reseal: 'UPDATE records SET data = ? WHERE id = ? AND version = ?',
-  index: 'INSERT INTO blind_indexes (collection, field, digest, record_id) VALUES (?, ?, ?, ?)',
+  index: 'INSERT INTO blind_indexes (collection, field, digest, record_id, key_version) VALUES (?, ?, ?, ?, ?)',
+  indexState: `SELECT value FROM key_state WHERE name = '${BLIND_INDEX_STATE}'`,
   unindex: 'DELETE FROM blind_indexes WHERE record_id = ? AND collection = ? AND field = ?',
   audit: `INSERT INTO audit_log (${INSERT_COLUMNS.join(', ')}) VALUES (${INSERT_COLUMNS.map(() => '?').join(', ')})`,
 };
@@ -49,6 +51,10 @@ export function createSqliteStorage(deps: { db: Kysely<Database>; read: Store['r
     return p;
   };
   const notFound: () => never = () => fail(VaultErrors.VAULT_NOT_FOUND, 'no customer with that id');
+  /** In the write's transaction: its blind indexes were computed under the versions still in force. */
+  const indexGuard = (st: Prepared, w: { indexes: readonly unknown[]; indexState?: number | undefined }) => {
+    if (w.indexes.length > 0 && w.indexState !== undefined && Number((st.indexState.get() as { value: number } | undefined)?.value) !== w.indexState) throw new BlindIndexMoved();
+  };
 
   return {
     ...commonQueries(db, read, 'sqlite'),
@@ -57,8 +63,9 @@ export function createSqliteStorage(deps: { db: Kysely<Database>; read: Store['r
       const entry = audit.pendingRow({ ...r.entry, recordVersion: 1 });
       const auditValues = INSERT_COLUMNS.map((k) => entry[k]);
       const insert = (st: Prepared, data: string) => {
+        indexGuard(st, r);
         st.record.run(r.id, r.collection, r.subjectId, r.parentId ?? null, data, r.at, r.at);
-        for (const x of r.indexes) st.index.run(x.collection, x.field, x.digest, x.record_id);
+        for (const x of r.indexes) st.index.run(x.collection, x.field, x.digest, x.record_id, x.key_version);
         st.audit.run(...auditValues);
       };
       const { parentId } = r;
@@ -102,10 +109,11 @@ export function createSqliteStorage(deps: { db: Kysely<Database>; read: Store['r
         const st = statements(sqlite);
         const row = st.row.get(u.id, u.collection) as Row | undefined;
         if (row === undefined) notFound();
+        indexGuard(st, u);
         const version = row.version + 1;
         st.update.run(u.rewrite(row, keyOf, dek, version), u.at, version, u.id);
         for (const field of u.replaced) st.unindex.run(u.id, u.collection, field);
-        for (const x of u.indexes) st.index.run(x.collection, x.field, x.digest, x.record_id);
+        for (const x of u.indexes) st.index.run(x.collection, x.field, x.digest, x.record_id, x.key_version);
         const entry = audit.pendingRow({ ...u.entry, recordVersion: version });
         st.audit.run(...INSERT_COLUMNS.map((k) => entry[k]));
       });

@@ -29,6 +29,8 @@ export interface NewRecord {
   readonly parentId: string | undefined;
   readonly at: string;
   readonly indexes: readonly IndexRow[];
+  /** The blind-index state the indexes were computed at: with indexes, the write stores nothing unless it still holds (BlindIndexMoved). */
+  readonly indexState?: number | undefined;
   /** The record's `data`, sealed under `dek` as record version 1. */
   seal(dek: Dek): string;
   /** The write's audit entry (its record version is set by the storage). */
@@ -42,6 +44,8 @@ export interface RecordUpdate {
   /** New blind-index rows, and the searchable fields whose rows they replace. */
   readonly indexes: readonly IndexRow[];
   readonly replaced: readonly string[];
+  /** As NewRecord.indexState. */
+  readonly indexState?: number | undefined;
   /**
    * The record's new `data`, from the current row (opened with `keyOf` its data-key version),
    * sealed under `dek`, the subject's current data key, as `version`.
@@ -71,8 +75,8 @@ export interface VaultStorage {
    * subject's restriction in force at `now` (an ISO time), for the policy (`restriction`).
    */
   customerRows(customerId: string, now: string): Promise<Row[]>;
-  /** The customers (with their addresses) whose blind index of `field` is `digest`, unordered. */
-  lookupRows(field: string, digest: string, now: string): Promise<Row[]>;
+  /** The customers (with their addresses) whose blind index of `field` is one of `digests` (one per key version in force), unordered. */
+  lookupRows(field: string, digests: readonly string[], now: string): Promise<Row[]>;
   orderRow(id: string, now: string): Promise<Row | undefined>;
   recordRow(id: string, now: string): Promise<Row | undefined>;
   customerExists(id: string): Promise<boolean>;
@@ -125,19 +129,21 @@ export function commonQueries(db: Kysely<Database>, read: Store['read'], dialect
   };
   const CUSTOMER_ROWS = records().where('subject_id', '=', '').where('collection', 'in', ['customers', 'addresses']).compile().sql;
   // An IN subquery rather than a join: measured on SQLite, a third of the join's time.
-  const LOOKUP_ROWS = records()
+  // Over n digests: one while no blind-index rebuild runs, two during one (src/crypto/blind-index.ts).
+  const lookupSql = (n: number) => records()
     .where('subject_id', 'in', (eb) =>
-      eb.selectFrom('blind_indexes').select('record_id').where('collection', '=', 'customers').where('field', '=', '').where('digest', '=', ''),
+      eb.selectFrom('blind_indexes').select('record_id').where('collection', '=', 'customers').where('field', '=', '').where('digest', n === 1 ? '=' : 'in', n === 1 ? '' : Array<string>(n).fill('')),
     )
     .where('collection', 'in', ['customers', 'addresses'])
     // A literal: a bound LIMIT made SQLite's statement two to four times slower.
     .limit(sql.lit(LOOKUP_LIMIT))
     .compile().sql;
+  const LOOKUP_ROWS = [lookupSql(1), lookupSql(2)];
   const ORDER_ROW = records().where('id', '=', '').where('collection', '=', 'orders').compile().sql;
   const RECORD_ROW = records().where('id', '=', '').compile().sql;
   return {
     customerRows: (customerId, now) => read<Row>(CUSTOMER_ROWS, [now, customerId, 'customers', 'addresses']),
-    lookupRows: (field, digest, now) => read<Row>(LOOKUP_ROWS, [now, 'customers', field, digest, 'customers', 'addresses']),
+    lookupRows: (field, digests, now) => read<Row>(LOOKUP_ROWS[digests.length - 1] ?? lookupSql(digests.length), [now, 'customers', field, ...digests, 'customers', 'addresses']),
     orderRow: async (id, now) => (await read<Row>(ORDER_ROW, [now, id, 'orders']))[0],
     recordRow: async (id, now) => (await read<Row>(RECORD_ROW, [now, id]))[0],
     async customerExists(id) {

@@ -18,6 +18,6 @@ export interface VaultTables {
   };
   /** `resealed` = 1 once every record is in the envelope format. */
   vault_state: { name: string; value: number };
-  /** Blind indexes of searchable fields. */
-  blind_indexes: { collection: string; field: string; digest: string; record_id: string };
+  /** Blind indexes of searchable fields, each under the blind-index key version `key_version`. */
+  blind_indexes: { collection: string; field: string; digest: string; record_id: string; key_version: number };
 }

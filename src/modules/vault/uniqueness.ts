@@ -1,6 +1,5 @@
-import type { KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { blindIndex } from '../../crypto/blind-index.ts';
+import { digestsOf, type BlindIndexKeys, type BlindIndexSet } from '../../crypto/blind-index.ts';
 import type { KeyStore } from '../../crypto/key-store.ts';
 import { fail } from '../../kernel/errors.ts';
 import type { Database } from '../../store/schema.ts';
@@ -22,7 +21,7 @@ import type { CallContext, VaultService } from './service.ts';
 type Deps = {
   db: Kysely<Database>;
   keys: KeyStore;
-  blindIndexKey: KeyObject;
+  blindIndex: BlindIndexKeys;
   inventory: Inventory;
   policy: PolicyService;
   audit: AuditLog;
@@ -39,28 +38,25 @@ const numberTaken = (error: unknown) => violated(error, 'records_order_number', 
 /** A write refused by one of the two unique indexes this file answers for. */
 export const isUniqueViolation = (error: unknown): boolean => emailTaken(error) || numberTaken(error);
 
-export function customerEmailDigest(key: KeyObject, email: string): string | undefined {
-  const n = normaliseEmail(email);
-  return n === undefined ? undefined : blindIndex(key, 'customers', 'email', n);
-}
-
 /** The customer record holding this email (the oldest, should older duplicates remain), found through the blind index. */
 async function ownerOf(deps: Deps, email: string, except?: string): Promise<string | undefined> {
-  const digest = customerEmailDigest(deps.blindIndexKey, email);
-  return digest === undefined ? undefined : ownerByDigest(deps, 'email', digest, except);
+  const n = normaliseEmail(email);
+  return n === undefined ? undefined : ownerByValue(deps, 'email', n, except);
 }
 
-/** The customer record whose blind index of `field` is `digest` (the oldest). */
-async function ownerByDigest(deps: Deps, field: string, digest: string, except?: string): Promise<string | undefined> {
-  let q = deps.db
-    .selectFrom('blind_indexes')
-    .select('record_id')
-    .where('collection', '=', 'customers')
-    .where('field', '=', field)
-    .where('digest', '=', digest);
-  if (except !== undefined) q = q.where('record_id', '<>', except);
-  const row = await q.orderBy('record_id').limit(1).executeTakeFirst();
-  return row?.record_id;
+/** The customer record whose blind index of `field` holds the normalised value (the oldest), under any key version in force. */
+async function ownerByValue(deps: Deps, field: string, normalised: string, except?: string): Promise<string | undefined> {
+  const find = async (set: BlindIndexSet) => {
+    let q = deps.db
+      .selectFrom('blind_indexes')
+      .select('record_id')
+      .where('collection', '=', 'customers')
+      .where('field', '=', field)
+      .where('digest', 'in', digestsOf(set, 'customers', field, normalised));
+    if (except !== undefined) q = q.where('record_id', '<>', except);
+    return (await q.orderBy('record_id').limit(1).executeTakeFirst())?.record_id;
+  };
+  return deps.blindIndex.lookup(find);
 }
 
 /** The purpose through which this caller may look the customer up by email, if any. */
@@ -127,7 +123,7 @@ export function withUniqueness(deps: Deps, service: Omit<VaultService, 'customer
     async customerIdBy(field, value) {
       const def = deps.inventory.collections.get('customers')!.fields.get(field);
       if (def === undefined || def.protection !== 'searchable' || def.type !== 'string') return undefined;
-      return ownerByDigest(deps, field, blindIndex(deps.blindIndexKey, 'customers', field, value.normalize('NFC')));
+      return ownerByValue(deps, field, value.normalize('NFC'));
     },
   };
 }

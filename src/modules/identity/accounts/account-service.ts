@@ -5,6 +5,7 @@ import { fail } from '../../../kernel/errors.ts';
 import { newId, type Brand } from '../../../kernel/ids.ts';
 import type { Secret } from '../../../kernel/secret.ts';
 import type { Database } from '../../../store/schema.ts';
+import type { BlindIndexSet, BlindIndexVersion, IndexRebuildStep } from '../../../crypto/blind-index.ts';
 import { emailIndex, normaliseEmail, openEmail, sealEmail } from './email.ts';
 import { IdentityErrors } from '../errors.ts';
 import type { IdentityKeys } from '../keys.ts';
@@ -64,6 +65,12 @@ export interface AccountService {
   linkCustomer(id: string, customerId: string | null): Promise<void>;
   /** Deletes the account with its factors and links (erasure, account closure). */
   remove(id: string): Promise<void>;
+  /**
+   * One step of a blind-index rebuild: the accounts after `after` (by id, up to `limit`) without
+   * `email_index_next`, given their email's index under `target` there (the email never changes,
+   * so no compare-and-swap is needed).
+   */
+  reindexBatch(after: string, limit: number, target: BlindIndexVersion): Promise<IndexRebuildStep>;
   /** The ids of the accounts linked to a vault customer (erasure closes them). */
   idsForCustomer(customerId: string): Promise<string[]>;
 }
@@ -114,12 +121,16 @@ export function createAccountService(deps: {
   async function byEmail(realm: Realm, raw: string): Promise<Row | undefined> {
     const n = normaliseEmail(raw);
     if (n === undefined) return undefined;
-    return db
-      .selectFrom('identity_accounts')
-      .selectAll()
-      .where('realm', '=', realm)
-      .where('email_index', '=', emailIndex(keys.emailIndex, n))
-      .executeTakeFirst();
+    // Under every blind-index version in force: during a rebuild `email_index` holds the old one,
+    // after it the new one (src/crypto/blind-index-rotation.ts).
+    return keys.emailIndex.lookup((set) =>
+      db
+        .selectFrom('identity_accounts')
+        .selectAll()
+        .where('realm', '=', realm)
+        .where('email_index', 'in', set.versions.map((v) => emailIndex(v.key, n)))
+        .executeTakeFirst(),
+    );
   }
 
   async function hasSecondFactor(id: string): Promise<boolean> {
@@ -144,9 +155,37 @@ export function createAccountService(deps: {
   }
 
   return {
+    async reindexBatch(after, limit, target) {
+      const rows = await db
+        .selectFrom('identity_accounts')
+        .select(['id', 'email_sealed'])
+        .where('id', '>', after)
+        .where('email_index_next', 'is', null)
+        .orderBy('id')
+        .limit(limit)
+        .execute();
+      const step: IndexRebuildStep = { next: rows.at(-1)?.id, examined: rows.length, rebuilt: 0, failed: [] };
+      await db.transaction().execute(async (tx) => {
+        for (const row of rows) {
+          const address = openEmail(keys.emailSeal, row.id, row.email_sealed);
+          if (address === undefined) {
+            step.failed.push(row.id);
+            continue;
+          }
+          const result = await tx
+            .updateTable('identity_accounts')
+            .set({ email_index_next: emailIndex(target.key, address) })
+            .where('id', '=', row.id)
+            .where('email_index_next', 'is', null)
+            .executeTakeFirst();
+          step.rebuilt += Number(result.numUpdatedRows);
+        }
+      });
+      return step;
+    },
+
     async create(input) {
       const address = email(input.email);
-      const index = emailIndex(keys.emailIndex, address);
       const now = clock.now();
       const hashed =
         input.password === undefined
@@ -154,10 +193,16 @@ export function createAccountService(deps: {
           : await passwords.hashNew(input.password, { realm: input.realm, secondFactor: false, email: address });
       const id = newId(ACCOUNT_ID_PREFIX, now.getTime());
       const at = now.toISOString();
+      // During a blind-index rebuild: the old version in `email_index` (where uniqueness holds for
+      // every account), the new one in `email_index_next`.
+      const indexed = (set: BlindIndexSet) => ({
+        email_index: emailIndex(set.versions.at(-1)!.key, address),
+        email_index_next: set.versions.length > 1 ? emailIndex(set.versions[0]!.key, address) : null,
+      });
       const values: Row = {
         id,
         realm: input.realm,
-        email_index: index,
+        ...indexed(keys.emailIndex.current()),
         email_sealed: sealEmail(keys.emailSeal, id, address),
         customer_id: input.customerId ?? null,
         password_hash: hashed?.hash ?? null,
@@ -168,7 +213,12 @@ export function createAccountService(deps: {
         updated_at: at,
       };
       try {
-        await db.insertInto('identity_accounts').values(values).execute();
+        await keys.emailIndex.writing((set) =>
+          db.transaction().execute(async (tx) => {
+            await keys.emailIndex.guard(tx, set);
+            await tx.insertInto('identity_accounts').values({ ...values, ...indexed(set) }).execute();
+          }),
+        );
       } catch (error) {
         if (isUniqueViolation(error)) fail(IdentityErrors.IDENTITY_EMAIL_TAKEN, 'an account of this realm already uses that email');
         throw error;
@@ -185,7 +235,8 @@ export function createAccountService(deps: {
 
     lockoutKey(realm, raw) {
       const n = normaliseEmail(raw) ?? raw.trim().normalize('NFC').toLowerCase();
-      return `${realm}:${emailIndex(keys.emailIndex, n)}`;
+      // The oldest version in force: the same all through a rebuild (a rotation resets counters once, when it ends).
+      return `${realm}:${emailIndex(keys.emailIndex.current().versions.at(-1)!.key, n)}`;
     },
 
     async authenticate({ realm, email: raw, password }) {

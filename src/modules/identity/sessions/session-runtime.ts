@@ -8,6 +8,7 @@ import type { Logger } from '../../../kernel/logger.ts';
 import type { Secret } from '../../../kernel/secret.ts';
 import type { Database } from '../../../store/schema.ts';
 import type { AuditLog } from '../../audit/service.ts';
+import type { BlindIndexKeys } from '../../../crypto/blind-index.ts';
 import { createAccountService, type AccountInfo, type AccountService } from '../accounts/account-service.ts';
 import { createDatabaseCounters } from '../throttling/counters-database.ts';
 import { createRedisCounters } from '../throttling/counters-redis.ts';
@@ -124,8 +125,8 @@ export function createIdentityServices(deps: {
   audit: AuditLog;
   /** HKDF(root, 'custos/identity/v1'). */
   base: KeyObject;
-  /** RootKeys.blindIndex. */
-  blindIndex: KeyObject;
+  /** The blind-index key versions in force (or one fixed key). */
+  blindIndex: BlindIndexKeys | KeyObject;
   /** Refuses sign-in of accounts that may not (suspended staff); looked up at sign-in time. */
   standing?: ((realm: Realm, account: AccountInfo) => Promise<void>) | undefined;
 }): IdentityServices {

@@ -1,3 +1,4 @@
+import { fixedBlindIndexKeys } from '../../../crypto/blind-index.ts';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import { Secret as OtpSecret, TOTP } from 'otpauth';
 import { testStore } from '../../../../test/support/store.ts';
@@ -51,7 +52,7 @@ export async function staffFixture(options: { start?: Date; validityMonths?: num
   const keys = createKeyStore({ db: store.db, kekWrap: rootKeys.kekWrap, clock });
   await keys.init();
   const policy = createPolicyService({ inventory, guards: [staff.guard] });
-  const vault = createVaultService({ db: store.db, dialect: store.dialect, read: store.read, ...(store.batch === undefined ? {} : { batch: store.batch }), keys, blindIndexKey: rootKeys.blindIndex, inventory, policy, audit, clock });
+  const vault = createVaultService({ db: store.db, dialect: store.dialect, read: store.read, ...(store.batch === undefined ? {} : { batch: store.batch }), keys, blindIndex: fixedBlindIndexKeys(rootKeys.blindIndex), inventory, policy, audit, clock });
   const shop: Actor = { ref: 'apikey:key_shop', kind: 'apikey', purposes: [...inventory.purposes.keys()] };
   let n = 0;
 
