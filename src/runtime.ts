@@ -291,7 +291,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       signer: rootKeys.receiptSigning,
       accounts: identityAccountCloser(identity),
       processors: processorNotices,
+      logger,
     });
+    if (options.background !== false) erasure.start();
     const exports = createExportService({
       clock,
       audit,
@@ -305,6 +307,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       }),
       vault,
       subjects,
+      restriction: restrictionGateFor(() => restrictions),
       cards,
       consent,
       recipients: () => processors.list({ all: true }),
@@ -442,6 +445,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         resealing.abort();
         await resealed;
         await retention.stop();
+        await erasure.stop();
         await processorNotices.stop();
         await incidentReminders.stop();
         await detection.stop();

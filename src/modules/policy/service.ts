@@ -7,7 +7,8 @@ import { PolicyErrors } from './errors.ts';
  * for "who may write which field, through which purpose" (DESIGN.md, data flow of a read; writes
  * go through the same policy). Inputs: the actor's scope, the stated purpose, the inventory's
  * per-field purposes (legal basis, access, write), and — for consent-based purposes, on reads —
- * the consent capability, and — on reads — the restriction of processing (GDPR Art. 18). Both
+ * the consent capability, and — on reads — the restriction of processing (GDPR Art. 18) and an
+ * accepted erasure still completing (Art. 17), both from one statement of the gate. Both
  * answers are tables built once from the inventory. Extra checks (staff training, MFA) plug in as
  * guards.
  */
@@ -40,11 +41,12 @@ export const noConsentRecorded: ConsentGate = { permits: async () => false };
 /**
  * Where restriction of processing (GDPR Art. 18) plugs in (src/modules/rights/restrictions.ts):
  * whether the subject's data is restricted now, with the purposes the subject consented to despite
- * it; and where a refused read is recorded.
+ * it, or whether their erasure was accepted and is still running (`erasing`: nothing is released
+ * to anyone, GDPR Art. 17); and where a refused read is recorded. One statement answers both.
  */
 export interface RestrictionGate {
-  restriction(subjectId: string): Promise<{ readonly allowed: readonly string[] } | undefined>;
-  refused(actor: Actor, purpose: string, subjectId: string): Promise<void>;
+  restriction(subjectId: string): Promise<{ readonly allowed: readonly string[]; readonly erasing?: boolean } | undefined>;
+  refused(actor: Actor, purpose: string, subjectId: string, why?: 'restricted' | 'erasing'): Promise<void>;
 }
 
 /**
@@ -84,13 +86,20 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
   /**
    * A restricted subject's data is stored but released only as Art. 18(2) allows: for an exempt
    * purpose, to the subject themself (their own access, Art. 15), or for a purpose the subject
-   * consented to. Checked on every read, here and nowhere else.
+   * consented to. A subject whose erasure was accepted and is still running has nothing released
+   * to anyone, whatever the purpose (the held fields open only through the held records once
+   * re-sealed). Checked on every read, here and nowhere else, by one statement of the gate.
    */
   async function checkRestriction(actor: Actor, purpose: string, subjectId: string): Promise<void> {
-    if (deps.restriction === undefined || RESTRICTION_EXEMPT_PURPOSES.includes(purpose) || actor.ref === `customer:${subjectId}`) return;
+    if (deps.restriction === undefined) return;
     const restricted = await deps.restriction.restriction(subjectId);
-    if (restricted === undefined || restricted.allowed.includes(purpose)) return;
-    await deps.restriction.refused(actor, purpose, subjectId);
+    if (restricted === undefined) return;
+    if (restricted.erasing === true) {
+      await deps.restriction.refused(actor, purpose, subjectId, 'erasing');
+      fail(PolicyErrors.POLICY_SUBJECT_ERASED, "the customer's erasure was accepted; nothing of theirs is released (GDPR Art. 17)");
+    }
+    if (RESTRICTION_EXEMPT_PURPOSES.includes(purpose) || actor.ref === `customer:${subjectId}` || restricted.allowed.includes(purpose)) return;
+    await deps.restriction.refused(actor, purpose, subjectId, 'restricted');
     fail(PolicyErrors.POLICY_SUBJECT_RESTRICTED, "the customer restricted the processing of their data; this purpose's read is refused (GDPR Art. 18)");
   }
   const consent = deps.consent ?? noConsentRecorded;

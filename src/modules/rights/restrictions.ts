@@ -63,11 +63,24 @@ export function createRestrictionService(deps: {
   logger?: Logger;
 }): RestrictionService {
   const { db, clock, rights } = deps;
+  // One statement per read: a restriction in force, or an accepted erasure (which wins). An
+  // erasure is accepted once its request records the `accepted` step (erasure.ts); it stays in
+  // force after completion (nothing is left to release) until the request record is purged.
   const IN_FORCE = db
     .selectFrom('rights_restrictions')
-    .select('allowed_purposes')
+    .select(['allowed_purposes', sql<number>`0`.as('erasing')])
     .where('customer_id', '=', '')
     .where((eb) => eb.or([eb('lifts_at', 'is', null), eb('lifts_at', '>', '')]))
+    .unionAll(
+      db
+        .selectFrom('rights_requests')
+        .select([sql<string>`'[]'`.as('allowed_purposes'), sql<number>`1`.as('erasing')])
+        .where('customer_id', '=', '')
+        .where('kind', '=', sql.lit('erasure'))
+        .where('state', '<>', sql.lit('denied'))
+        .where('erasure_stage', 'is not', null),
+    )
+    .orderBy('erasing', 'desc')
     .limit(sql.lit(1))
     .compile().sql;
   const current = async (customerId: string): Promise<Row | undefined> =>
@@ -95,11 +108,12 @@ export function createRestrictionService(deps: {
   return {
     gate: {
       async restriction(subjectId) {
-        const [row] = await deps.read<{ allowed_purposes: string }>(IN_FORCE, [subjectId, clock.now().toISOString()]);
-        return row === undefined ? undefined : { allowed: JSON.parse(row.allowed_purposes) as string[] };
+        const [row] = await deps.read<{ allowed_purposes: string; erasing: number | string }>(IN_FORCE, [subjectId, clock.now().toISOString(), subjectId]);
+        if (row === undefined) return undefined;
+        return Number(row.erasing) === 1 ? { allowed: [], erasing: true } : { allowed: JSON.parse(row.allowed_purposes) as string[] };
       },
-      async refused(actor, purpose, subjectId) {
-        await deps.audit.append({ actor: actor.ref, action: 'rights.restriction.read_refused', subjectId, purpose, outcome: 'denied' });
+      async refused(actor, purpose, subjectId, why = 'restricted') {
+        await deps.audit.append({ actor: actor.ref, action: why === 'erasing' ? 'rights.erasure.read_refused' : 'rights.restriction.read_refused', subjectId, purpose, outcome: 'denied' });
       },
     },
 
@@ -155,6 +169,6 @@ export function createRestrictionService(deps: {
 export function restrictionGateFor(service: () => RestrictionService | undefined): RestrictionGate {
   return {
     restriction: async (subjectId) => service()?.gate.restriction(subjectId),
-    refused: async (actor, purpose, subjectId) => service()?.gate.refused(actor, purpose, subjectId),
+    refused: async (actor, purpose, subjectId, why) => service()?.gate.refused(actor, purpose, subjectId, why),
   };
 }
