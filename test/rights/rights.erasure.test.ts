@@ -282,4 +282,22 @@ describe('resumable', () => {
     const held = await api('GET', `/v1/customers/${id}/held-records`, shop, { 'custos-purpose': 'legal_obligation' });
     expect(held.json<{ data: unknown[] }>().data).toHaveLength(2);
   });
+
+  it('killed with SIGKILL after held and never asked again, the erasure sweep finishes it once it made no progress for five minutes', async () => {
+    const { id, orderId, addressId } = await seed(t, shop);
+    const filed = await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId: id, channel: 'api_key', verification: 'api_key' });
+    await killAfter(filed.id, 'held');
+    await t.runtime.erasure.resumeAccepted(); // too early: left to the run that may still be moving it
+    expect((await rawCounts(id, [id, orderId, addressId])).keys).toBeGreaterThan(0);
+    // Six minutes after the killed run's last step (the child ran on the real clock).
+    const gap = Date.now() + 6 * 60_000 - t.clock.now().getTime();
+    t.clock.advance(gap);
+    try {
+      expect(await t.runtime.erasure.resumeAccepted()).toBeGreaterThanOrEqual(1);
+    } finally {
+      t.clock.advance(-gap);
+    }
+    expect(await finished(filed.id)).toMatchObject({ state: 'completed', erasure_stage: 'shredded' });
+    expect(await rawCounts(id, [id, orderId, addressId])).toEqual({ records: 0, indexes: 0, keys: 0, held: 2 });
+  });
 });

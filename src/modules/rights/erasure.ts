@@ -24,7 +24,8 @@ import type { RequestView, RightsContext, RightsService } from './service.ts';
  * statement sees the accepted request: restrictions.ts, policy/service.ts). The answer is the
  * request, `in_progress`.
  *
- * Behind the answer (and after a crash, by the leased sweep `resumeAccepted`), a sequence of steps,
+ * Behind the answer (and after a crash, by the leased sweep `resumeAccepted`, once a request made
+ * no progress for five minutes), a sequence of steps,
  * each recorded on the request before the next, irreversible ones last, every one safe to repeat:
  * killed at any point and run again, it finishes the plan fixed by its first run.
  *
@@ -80,7 +81,7 @@ export interface ErasureService {
   accept(ctx: RightsContext, requestId: string): Promise<RequestView>;
   /** Accepts if need be and runs (or resumes) the erasure to its end now; a completed one is answered as it is. */
   run(ctx: RightsContext, requestId: string): Promise<RequestView>;
-  /** Runs every accepted erasure not yet completed (after a crash, a kill): the leased sweep. Returns how many ran. */
+  /** Runs every accepted erasure not yet completed that made no progress for five minutes (after a crash, a kill): the leased sweep. Returns how many ran. */
   resumeAccepted(): Promise<number>;
   /** Resolves once no erasure runs in this process (shutdown, tests). */
   idle(): Promise<void>;
@@ -115,6 +116,8 @@ export interface ErasureDeps {
 const ORDER: readonly ErasureStage[] = ['accepted', 'planned', 'held', 'account_closed', 'shredded'];
 const RUNNABLE = ['in_progress', 'extended'];
 const SWEEP_LEASE_MS = 5 * 60_000;
+/** An accepted erasure whose last step is older than this is taken to be interrupted. */
+const SWEEP_STALE_MS = 5 * 60_000;
 const done = (stage: string | null, step: ErasureStage) => stage !== null && ORDER.indexOf(stage as ErasureStage) >= ORDER.indexOf(step);
 
 export function createErasureService(deps: ErasureDeps): ErasureService {
@@ -126,7 +129,7 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
   }
 
   async function stage(ctx: RightsContext, request: RequestView, step: ErasureStage, extra: { erasure_plan?: string } = {}) {
-    await db.updateTable('rights_requests').set({ erasure_stage: step, ...extra }).where('id', '=', request.id).execute();
+    await db.updateTable('rights_requests').set({ erasure_stage: step, updated_at: clock.now().toISOString(), ...extra }).where('id', '=', request.id).execute();
     await deps.audit.append({
       actor: ctx.actor.ref,
       action: `rights.erasure.${step}`,
@@ -150,7 +153,7 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
     await db.transaction().execute(async (tx) => {
       const changed = await tx
         .updateTable('rights_requests')
-        .set({ erasure_stage: 'accepted' })
+        .set({ erasure_stage: 'accepted', updated_at: clock.now().toISOString() })
         .where('id', '=', request.id)
         .where('erasure_stage', 'is', null)
         .where('state', 'in', RUNNABLE)
@@ -243,6 +246,8 @@ export function createErasureService(deps: ErasureDeps): ErasureService {
       .where('kind', '=', 'erasure')
       .where('state', 'in', RUNNABLE)
       .where('erasure_stage', 'is not', null)
+      // Left to the run that is moving it: only one without progress for SWEEP_STALE_MS.
+      .where('updated_at', '<', new Date(clock.now().getTime() - SWEEP_STALE_MS).toISOString())
       .orderBy('received_at')
       .limit(1000)
       .execute();
