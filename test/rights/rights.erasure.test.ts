@@ -189,6 +189,18 @@ describe('erasing a customer', () => {
     expect(download.body).not.toContain(email);
   });
 
+  it('a customer whose erasure was accepted is left out of a consent-based audience; the audience still answers', async () => {
+    const marketer = await t.bearer(['account', 'marketing']);
+    const { id } = await seed(t, shop);
+    const { id: other } = await seed(t, shop);
+    for (const c of [id, other]) await call('POST', `/v1/customers/${c}/consents`, marketer, { purpose: 'marketing', granted: true, source: 'api', notice_version: 1 });
+    await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId: id, channel: 'api_key', verification: 'api_key' });
+    const audience = await api('GET', '/v1/purposes/marketing/audience?limit=1000', marketer, { 'custos-purpose': 'marketing' });
+    expect(audience.statusCode, audience.body).toBe(200);
+    expect(audience.body).toContain(other);
+    expect(audience.body).not.toContain(id);
+  });
+
   it('an accepted erasure cannot be denied any more', async () => {
     const { id } = await seed(t, shop);
     const filed = await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId: id, channel: 'api_key', verification: 'api_key' });
