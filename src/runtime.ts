@@ -296,7 +296,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       signer: rootKeys.receiptSigning,
       accounts: identityAccountCloser(identity),
       processors: processorNotices,
+      logger,
     });
+    if (options.background !== false) erasure.start();
     const exports = createExportService({
       clock,
       audit,
@@ -310,6 +312,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       }),
       vault,
       subjects,
+      restriction: restrictionGateFor(() => restrictions),
       cards,
       consent,
       recipients: () => processors.list({ all: true }),
@@ -448,6 +451,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         resealing.abort();
         await resealed;
         await retention.stop();
+        await erasure.stop();
         await processorNotices.stop();
         await incidentReminders.stop();
         await detection.stop();

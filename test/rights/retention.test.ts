@@ -29,6 +29,7 @@ describe('retention sweep', () => {
   it('keeps holds and request records until their time; then a dry run counts, and a real run shreds and purges', async () => {
     const { id } = await seed(t, shop);
     const erased = (await call('DELETE', `/v1/customers/${id}`, rights)).json<{ id: string }>();
+    await t.runtime.erasure.idle();
     expect(await heldOf(id)).toHaveLength(2);
 
     // 23 months later: nothing is due (the hold runs to 2034-12-31, request records 24 months).
@@ -72,6 +73,7 @@ describe('retention sweep', () => {
     // The attacker's backup, taken before the erasure: the customer's wrapped data key.
     const backup = await db.selectFrom('subject_keys').selectAll().where('subject_id', '=', id).executeTakeFirstOrThrow();
     const erased = (await call('DELETE', `/v1/customers/${id}`, rights)).json<{ id: string; receipt?: string | null }>();
+    await t.runtime.erasure.idle();
     const request = (await call('GET', `/v1/rights/requests/${erased.id}`, rights)).json<{ receipt: string | null }>();
     const claims = JSON.parse(Buffer.from(request.receipt!.split('.')[1]!, 'base64url').toString('utf8')) as { erased_at: string; backups_unreadable_from: string };
     expect(Date.parse(claims.backups_unreadable_from) - Date.parse(claims.erased_at)).toBe(30 * 86_400_000);

@@ -24,6 +24,7 @@ afterAll(async () => t.close());
 interface View {
   id: string;
   state: string;
+  erasure_stage: string | null;
   customer_id: string;
   receipt: string | null;
 }
@@ -34,6 +35,12 @@ interface Plan {
 }
 
 const api = (method: 'GET' | 'POST' | 'DELETE', url: string, auth: string, headers: Record<string, string> = {}) => call(method, url, auth, undefined, headers);
+/** The request once the erasure running behind the answer has finished. */
+async function finished(id: string): Promise<View> {
+  await t.runtime.erasure.idle();
+  return (await api('GET', `/v1/rights/requests/${id}`, rights)).json<View>();
+}
+const SYSTEM = { actor: { ref: 'system:test', kind: 'system' as const, purposes: [] }, requestId: 'r1' };
 const ORDER_HELD = ['billing_address', 'currency', 'items', 'number', 'placed_at', 'status', 'total'];
 
 async function rawCounts(customerId: string, recordIds: string[]) {
@@ -80,12 +87,13 @@ describe('the erasure plan', () => {
 });
 
 describe('erasing a customer', () => {
-  it('DELETE erases at once: records, blind indexes and key gone, held fields kept under a hold key, receipt signed', async () => {
+  it('DELETE accepts at once and erases behind the answer: records, blind indexes and key gone, held fields kept under a hold key, receipt signed', async () => {
     const { id, p, orderId, addressId } = await seed(t, shop);
     const res = await api('DELETE', `/v1/customers/${id}`, rights);
     expect(res.statusCode, res.body).toBe(202);
-    const view = res.json<View>();
-    expect(view.state).toBe('completed');
+    expect(res.json<View>()).toMatchObject({ state: 'in_progress', erasure_stage: 'accepted' });
+    const view = await finished(res.json<View>().id);
+    expect(view).toMatchObject({ state: 'completed', erasure_stage: 'shredded' });
     expect(await rawCounts(id, [id, orderId, addressId])).toEqual({ records: 0, indexes: 0, keys: 0, held: 2 });
 
     // A read of the erased customer is a 404 with a stable code.
@@ -112,7 +120,7 @@ describe('erasing a customer', () => {
 
   it('a held envelope copied onto another held record of the same customer is refused (held record swapped)', async () => {
     const { id, p } = await seed(t, shop);
-    await api('DELETE', `/v1/customers/${id}`, rights);
+    await finished((await api('DELETE', `/v1/customers/${id}`, rights)).json<View>().id);
     const db = t.runtime.store.db;
     const rows = await db.selectFrom('held_records').select(['record_id', 'data']).where('subject_id', '=', id).orderBy('record_id').execute();
     expect(rows).toHaveLength(2);
@@ -127,7 +135,7 @@ describe('erasing a customer', () => {
 
   it('a key reading held records for another purpose than legal_obligation is refused (hold key misuse)', async () => {
     const { id, p } = await seed(t, shop);
-    await api('DELETE', `/v1/customers/${id}`, rights);
+    await finished((await api('DELETE', `/v1/customers/${id}`, rights)).json<View>().id);
     for (const purpose of ['account', 'fulfilment']) {
       const res = await api('GET', `/v1/customers/${id}/held-records`, shop, { 'custos-purpose': purpose });
       expect(res.statusCode).toBe(403);
@@ -140,9 +148,69 @@ describe('erasing a customer', () => {
     expect(codeOf(notScoped)).toBe('POLICY_PURPOSE_NOT_ALLOWED');
   });
 
+  it('an erasure accepted but not yet run releases nothing: reads for every purpose, lookups, orders (read during erasure)', async () => {
+    const { id, p, orderId } = await seed(t, shop);
+    // Accepted as it is recorded (verified), and nothing runs it: the window between the answer and the end.
+    const filed = await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId: id, channel: 'api_key', verification: 'api_key' });
+    expect(filed.erasure_stage).toBe('accepted');
+    const refused = [
+      await api('GET', `/v1/customers/${id}`, shop, { 'custos-purpose': 'account' }),
+      await api('GET', `/v1/customers/${id}`, shop, { 'custos-purpose': 'legal_obligation' }),
+      await api('GET', `/v1/customers/${id}/orders`, shop, { 'custos-purpose': 'fulfilment' }),
+      await api('GET', `/v1/orders/${orderId}`, shop, { 'custos-purpose': 'legal_obligation' }),
+    ];
+    for (const res of refused) {
+      expect(res.statusCode, res.body).toBe(404);
+      expect(codeOf(res)).toBe('POLICY_SUBJECT_ERASED');
+      for (const s of personalStrings(p)) expect(res.body).not.toContain(s);
+    }
+    // A lookup by the email answers as for a stranger.
+    const found = await api('GET', `/v1/customers?email=${encodeURIComponent(p.customer.email)}`, shop, { 'custos-purpose': 'account' });
+    expect(found.json<{ data: unknown[] }>().data).toEqual([]);
+    const entries = await t.runtime.audit.forSubject(id, { limit: 50 });
+    expect(entries.filter((e) => e.action === 'rights.erasure.read_refused').length).toBeGreaterThanOrEqual(4);
+    // The held fields open only through the held records, once re-sealed (none yet).
+    const held = await api('GET', `/v1/customers/${id}/held-records`, shop, { 'custos-purpose': 'legal_obligation' });
+    expect(held.json<{ data: unknown[] }>().data).toEqual([]);
+  });
+
+  it("an erasure accepted but not yet run releases nothing to the customer's own session nor through an export link made before", async () => {
+    const email = await customer(t);
+    const { jar } = await signIn(t, email);
+    const customerId = (await browser(t, jar, 'GET', '/v1/me')).json<{ id: string }>().id;
+    const access = (await browser(t, jar, 'POST', '/v1/me/rights-requests', { kind: 'access' })).json<{ export: { token: string } }>();
+    await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId, channel: 'customer', verification: 'customer_session' });
+    const me = await browser(t, jar, 'GET', '/v1/me');
+    expect(me.statusCode).toBe(404);
+    expect(codeOf(me)).toBe('POLICY_SUBJECT_ERASED');
+    expect(me.body).not.toContain(email);
+    const download = await t.app.inject({ method: 'POST', url: '/v1/exports/download', payload: { token: access.export.token } });
+    expect(codeOf(download)).toBe('RIGHTS_EXPORT_UNAVAILABLE');
+    expect(download.body).not.toContain(email);
+  });
+
+  it('a customer whose erasure was accepted is left out of a consent-based audience; the audience still answers', async () => {
+    const marketer = await t.bearer(['account', 'marketing']);
+    const { id } = await seed(t, shop);
+    const { id: other } = await seed(t, shop);
+    for (const c of [id, other]) await call('POST', `/v1/customers/${c}/consents`, marketer, { purpose: 'marketing', granted: true, source: 'api', notice_version: 1 });
+    await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId: id, channel: 'api_key', verification: 'api_key' });
+    const audience = await api('GET', '/v1/purposes/marketing/audience?limit=1000', marketer, { 'custos-purpose': 'marketing' });
+    expect(audience.statusCode, audience.body).toBe(200);
+    expect(audience.body).toContain(other);
+    expect(audience.body).not.toContain(id);
+  });
+
+  it('an accepted erasure cannot be denied any more', async () => {
+    const { id } = await seed(t, shop);
+    const filed = await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId: id, channel: 'api_key', verification: 'api_key' });
+    const res = await t.app.inject({ method: 'POST', url: `/v1/rights/requests/${filed.id}/transitions`, headers: { authorization: rights }, payload: { to: 'denied', reason: 'tax audit pending' } });
+    expect(codeOf(res)).toBe('RIGHTS_TRANSITION_INVALID');
+  });
+
   it('erasing an already erased customer is idempotent: 202 with the same request and receipt', async () => {
     const { id } = await seed(t, shop);
-    const first = (await api('DELETE', `/v1/customers/${id}`, rights)).json<View>();
+    const first = await finished((await api('DELETE', `/v1/customers/${id}`, rights)).json<View>().id);
     const again = await api('DELETE', `/v1/customers/${id}`, rights);
     expect(again.statusCode).toBe(202);
     expect(again.json<View>()).toMatchObject({ id: first.id, state: 'completed', receipt: first.receipt });
@@ -172,7 +240,8 @@ describe('erasing a customer', () => {
     expect(plan.json<Plan>().hold).toEqual([]);
     const res = await browser(t, jar, 'POST', '/v1/me/rights-requests', { kind: 'erasure' });
     expect(res.statusCode, res.body).toBe(201);
-    expect(res.json<View>().state).toBe('completed');
+    expect(res.json<View>().state).toBe('in_progress');
+    expect((await finished(res.json<View>().id)).state).toBe('completed');
     expect((await browser(t, jar, 'GET', '/v1/me')).statusCode).toBe(401);
     expect((await signIn(t, email)).res.statusCode).toBe(401);
 
@@ -213,15 +282,34 @@ describe('resumable', () => {
     );
     await killAfter(filed.id, stage);
     const midway = await rawCounts(id, [id, orderId, addressId]);
-    // Either all of the customer is there (with its key) or none of it.
+    // Either all of the customer is there (with its key) or none of it; and nothing is released either way.
     expect(midway.records === 0 ? midway.keys : midway.keys > 0).toBe(midway.records === 0 ? 0 : true);
-    if (midway.records === 0) expect(codeOf(await api('GET', `/v1/customers/${id}`, shop, { 'custos-purpose': 'account' }))).toBe('VAULT_NOT_FOUND');
+    expect(codeOf(await api('GET', `/v1/customers/${id}`, shop, { 'custos-purpose': 'account' }))).toBe(midway.records === 0 ? 'VAULT_NOT_FOUND' : 'POLICY_SUBJECT_ERASED');
 
     const res = await api('DELETE', `/v1/customers/${id}`, rights);
     expect(res.statusCode, res.body).toBe(202);
-    expect(res.json<View>()).toMatchObject({ id: filed.id, state: 'completed' });
+    expect(res.json<View>().id).toBe(filed.id);
+    expect(await finished(filed.id)).toMatchObject({ id: filed.id, state: 'completed' });
     expect(await rawCounts(id, [id, orderId, addressId])).toEqual({ records: 0, indexes: 0, keys: 0, held: 2 });
     const held = await api('GET', `/v1/customers/${id}/held-records`, shop, { 'custos-purpose': 'legal_obligation' });
     expect(held.json<{ data: unknown[] }>().data).toHaveLength(2);
+  });
+
+  it('killed with SIGKILL after held and never asked again, the erasure sweep finishes it once it made no progress for five minutes', async () => {
+    const { id, orderId, addressId } = await seed(t, shop);
+    const filed = await t.runtime.rights.create(SYSTEM, { kind: 'erasure', customerId: id, channel: 'api_key', verification: 'api_key' });
+    await killAfter(filed.id, 'held');
+    await t.runtime.erasure.resumeAccepted(); // too early: left to the run that may still be moving it
+    expect((await rawCounts(id, [id, orderId, addressId])).keys).toBeGreaterThan(0);
+    // Six minutes after the killed run's last step (the child ran on the real clock).
+    const gap = Date.now() + 6 * 60_000 - t.clock.now().getTime();
+    t.clock.advance(gap);
+    try {
+      expect(await t.runtime.erasure.resumeAccepted()).toBeGreaterThanOrEqual(1);
+    } finally {
+      t.clock.advance(-gap);
+    }
+    expect(await finished(filed.id)).toMatchObject({ state: 'completed', erasure_stage: 'shredded' });
+    expect(await rawCounts(id, [id, orderId, addressId])).toEqual({ records: 0, indexes: 0, keys: 0, held: 2 });
   });
 });

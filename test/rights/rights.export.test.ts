@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeOf, customer, signIn, browser, type AuthTest } from '../identity/helpers.ts';
 import { person, seed } from '../vault/helpers.ts';
+import { verifyEntryProof, type EntryProof } from '../../src/modules/audit/browser-verify.ts';
 import { apiCall, parseCsv, rightsApp, unzip } from './helpers.ts';
 
 /**
@@ -115,6 +116,27 @@ describe('an access request filed by the shop', () => {
 
     expect(await auditActions(id, 'rights.export')).toEqual(['rights.export.downloaded:success']);
     expect(await auditActions(id, 'vault.export')).toEqual(['vault.export:success', 'vault.export:success', 'vault.export:success', 'vault.export:success', 'vault.export:success', 'vault.export:success']);
+  });
+
+  it("the access log carries each entry's inclusion proof and the signed head, as GET /v1/me/access-log shows them; an altered entry does not verify", async () => {
+    const { id } = await seed(t, shop);
+    await call('GET', `/v1/customers/${id}`, shop, undefined, { 'custos-purpose': 'fulfilment' });
+    await t.runtime.audit.chainPending(); // admits the entries so far and signs a head over them
+    const view = await fileAccess(id);
+    const files = await unzip((await download(view.export!.token!)).rawPayload);
+    type Proven = EntryProof['entry'] & { proof: EntryProof['proof'] | null };
+    const doc = JSON.parse(files.get('export.json')!) as { access_log: Proven[]; access_log_heads: EntryProof['head'][] };
+    const keys = (await t.app.inject({ method: 'GET', url: '/v1/keys/audit' })).json<EntryProof['keys']>();
+    const proven = doc.access_log.filter((e) => e.proof !== null);
+    expect(proven.map((e) => e.action)).toEqual(expect.arrayContaining(['vault.create', 'vault.read']));
+    expect(doc.access_log_heads.length).toBeGreaterThanOrEqual(1);
+    const check = (e: Proven) => {
+      const { proof, ...entry } = e;
+      const head = doc.access_log_heads.find((h) => h.tree_size === proof!.tree_size)!;
+      return verifyEntryProof({ entry: entry as EntryProof['entry'], proof: proof!, head, keys });
+    };
+    for (const e of proven) expect(await check(e)).toBe(true);
+    expect(await check({ ...proven[0]!, purpose: 'marketing' })).toBe(false);
   });
 
   it('a link works once: the second download is refused and audited', async () => {

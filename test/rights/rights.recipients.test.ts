@@ -106,6 +106,7 @@ describe('telling recipients of an erasure', () => {
     const erased = await call('DELETE', `/v1/customers/${customerId}`, rights);
     expect(erased.statusCode, erased.body).toBe(202);
     const requestId = erased.json<{ id: string }>().id;
+    await t.runtime.erasure.idle();
     await t.runtime.processorNotices.stop(); // the dispatch the erasure started has finished
     let n = await notices(requestId);
     expect(n.get(flaky)).toMatchObject({ status: 'pending', attempts: 1, last_error: 'WEBHOOK_UNAVAILABLE' });
@@ -134,6 +135,7 @@ describe('telling recipients of an erasure', () => {
     script.set('/down', Array<number>(20).fill(500));
     const { id: customerId } = await seed(t, shop);
     const requestId = (await call('DELETE', `/v1/customers/${customerId}`, rights)).json<{ id: string }>().id;
+    await t.runtime.erasure.idle();
     await t.runtime.processorNotices.stop();
     for (let i = 0; i < 10; i++) {
       later(25 * 3_600_000);

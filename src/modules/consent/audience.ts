@@ -10,7 +10,7 @@ import type { ConsentService } from './service.ts';
  * purpose's fields, a page at a time. Candidates come from the ledger; each one is read through the
  * vault (policy decision with the consent gate, audit entry committed before release), so a
  * customer whose consent is not in force at that moment releases nothing and is left out, and so
- * is one who restricted the processing of their data (GDPR Art. 18).
+ * is one who restricted the processing of their data (GDPR Art. 18), or whose erasure was accepted.
  */
 export interface AudiencePage {
   readonly rows: Record<string, unknown>[];
@@ -35,8 +35,8 @@ export async function audiencePage(
     // Those whose consent is not in force are not read at all (no entry in their access log).
     if (!(await deps.consent.gate.permits(subjectId, ctx.purpose))) continue;
     const view: RecordView | undefined = await deps.vault.readCustomer(ctx, subjectId).catch((error: unknown) => {
-      // A customer who restricted processing (GDPR Art. 18) is left out, like one without consent.
-      if (error instanceof AppError && error.code === PolicyErrors.POLICY_SUBJECT_RESTRICTED.code) return undefined;
+      // A customer who restricted processing (GDPR Art. 18), or whose erasure was accepted (Art. 17), is left out, like one without consent.
+      if (error instanceof AppError && (error.code === PolicyErrors.POLICY_SUBJECT_RESTRICTED.code || error.code === PolicyErrors.POLICY_SUBJECT_ERASED.code)) return undefined;
       throw error;
     });
     if (view === undefined) continue;

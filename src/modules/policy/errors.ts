@@ -17,5 +17,10 @@ export const PolicyErrors = defineErrors({
     description:
       "The customer restricted the processing of their data (GDPR Art. 18): it is stored, and released only for legal_obligation, for the rights process, to the customer, and for purposes the customer consented to; nothing was released.",
   },
+  POLICY_SUBJECT_ERASED: {
+    status: 404,
+    description:
+      "The customer's erasure (GDPR Art. 17) was accepted and is completing: nothing of theirs is released, for any purpose, to anyone; once it completes their records are gone (VAULT_NOT_FOUND). Held fields open only through the held records (legal_obligation).",
+  },
 });
 registerErrors(PolicyErrors);

@@ -1,13 +1,15 @@
 import type { CollectionDef, Inventory } from '../inventory/index.ts';
 import { fail } from '../../kernel/errors.ts';
 import { PolicyErrors } from './errors.ts';
+import { ERASING } from '../rights/restriction-column.ts';
 
 /**
  * The one decision point for "who may read which field, for which purpose, masked or clear", and
  * for "who may write which field, through which purpose" (DESIGN.md, data flow of a read; writes
  * go through the same policy). Inputs: the actor's scope, the stated purpose, the inventory's
  * per-field purposes (legal basis, access, write), and — for consent-based purposes, on reads —
- * the consent capability, and — on reads — the restriction of processing (GDPR Art. 18). Both
+ * the consent capability, and — on reads — the restriction of processing (GDPR Art. 18) and an
+ * accepted erasure still completing (Art. 17), both from one statement of the gate. Both
  * answers are tables built once from the inventory. Extra checks (staff training, MFA) plug in as
  * guards.
  */
@@ -40,19 +42,21 @@ export const noConsentRecorded: ConsentGate = { permits: async () => false };
 /**
  * Where restriction of processing (GDPR Art. 18) plugs in (src/modules/rights/restrictions.ts):
  * whether the subject's data is restricted now, with the purposes the subject consented to despite
- * it; and where a refused read is recorded.
+ * it, or whether their erasure was accepted and is still running (`erasing`: nothing is released
+ * to anyone, GDPR Art. 17); and where a refused read is recorded. One statement answers both.
  */
 export interface RestrictionGate {
-  restriction(subjectId: string): Promise<{ readonly allowed: readonly string[] } | undefined>;
-  refused(actor: Actor, purpose: string, subjectId: string): Promise<void>;
+  facts(subjectId: string): Promise<SubjectFacts>;
+  refused(actor: Actor, purpose: string, subjectId: string, why?: 'restricted' | 'erasing'): Promise<void>;
 }
 
 /**
- * The subject's restriction as read in the same statement as the records being released
- * (RESTRICTION_COLUMN, src/modules/rights/restriction-column.ts): the JSON list of purposes still
- * allowed, or null when none is in force. With it the decision needs no query of its own (the read
- * of a customer saves a statement, a PostgreSQL round trip, per collection); without it the gate is
- * asked. The decision itself is the same either way.
+ * What the policy must know of a subject (src/modules/rights/restriction-column.ts, restrictionOf):
+ * `restriction` is ERASING while an accepted erasure completes, the JSON list of purposes still
+ * allowed under a restriction in force, or null. The statements that read a subject's records
+ * carry it as a column (`withRestriction`), so a read's decision needs no query of its own (a
+ * customer read saves a statement, a PostgreSQL round trip, per collection); otherwise the gate
+ * reads it with the same expression. The decision is the same either way.
  */
 export interface SubjectFacts {
   readonly restriction: string | null;
@@ -95,18 +99,21 @@ export function createPolicyService(deps: { inventory: Inventory; consent?: Cons
   /**
    * A restricted subject's data is stored but released only as Art. 18(2) allows: for an exempt
    * purpose, to the subject themself (their own access, Art. 15), or for a purpose the subject
-   * consented to. Checked on every read, here and nowhere else.
+   * consented to. A subject whose erasure was accepted and is still running has nothing released
+   * to anyone, whatever the purpose (the held fields open only through the held records once
+   * re-sealed). Checked on every read, here and nowhere else, by one statement of the gate.
    */
-  async function checkRestriction(actor: Actor, purpose: string, subjectId: string, facts: SubjectFacts | undefined): Promise<void> {
-    if (deps.restriction === undefined || RESTRICTION_EXEMPT_PURPOSES.includes(purpose) || actor.ref === `customer:${subjectId}`) return;
-    const restricted =
-      facts === undefined
-        ? await deps.restriction.restriction(subjectId)
-        : facts.restriction === null
-          ? undefined
-          : { allowed: JSON.parse(facts.restriction) as string[] };
-    if (restricted === undefined || restricted.allowed.includes(purpose)) return;
-    await deps.restriction.refused(actor, purpose, subjectId);
+  async function checkRestriction(actor: Actor, purpose: string, subjectId: string, known: SubjectFacts | undefined): Promise<void> {
+    if (deps.restriction === undefined) return;
+    const { restriction } = known ?? (await deps.restriction.facts(subjectId));
+    if (restriction === null) return;
+    if (restriction === ERASING) {
+      await deps.restriction.refused(actor, purpose, subjectId, 'erasing');
+      fail(PolicyErrors.POLICY_SUBJECT_ERASED, "the customer's erasure was accepted; nothing of theirs is released (GDPR Art. 17)");
+    }
+    const allowed = JSON.parse(restriction) as string[];
+    if (RESTRICTION_EXEMPT_PURPOSES.includes(purpose) || actor.ref === `customer:${subjectId}` || allowed.includes(purpose)) return;
+    await deps.restriction.refused(actor, purpose, subjectId, 'restricted');
     fail(PolicyErrors.POLICY_SUBJECT_RESTRICTED, "the customer restricted the processing of their data; this purpose's read is refused (GDPR Art. 18)");
   }
   const consent = deps.consent ?? noConsentRecorded;

@@ -38,7 +38,7 @@ export const RightsErrors = defineErrors({
     status: 410,
     description: 'The download link was used already (each works once); file a new access or portability request for a new one.',
   },
-  RIGHTS_EXPORT_UNAVAILABLE: { status: 404, description: 'The customer the export was made for no longer exists (erased); nothing was sent.' },
+  RIGHTS_EXPORT_UNAVAILABLE: { status: 404, description: 'The customer the export was made for no longer exists (erased), or their erasure was accepted and is completing; nothing was sent.' },
   RIGHTS_PURPOSE_UNKNOWN: { status: 400, description: '`allow_purposes` names a purpose the data inventory does not declare; nothing was recorded.' },
   RIGHTS_NOT_RESTRICTED: {
     status: 409,

@@ -1,7 +1,9 @@
 import { Readable } from 'node:stream';
 import yazl from 'yazl';
 import { csvLine } from '../../kernel/csv.ts';
-import type { AuditRecord } from '../audit/service.ts';
+import { provenEntryView } from '../audit/routes.ts';
+import type { AuditRecord, EntryProofs } from '../audit/service.ts';
+import type { SignedTreeHead } from '../audit/tree-head.ts';
 import type { CardView } from '../cards/service.ts';
 import type { ConsentState } from '../consent/service.ts';
 import type { CollectionDef, Inventory } from '../inventory/index.ts';
@@ -37,6 +39,8 @@ export interface ExportSources {
   consents(): Promise<ConsentState>;
   /** The access log, newest first, before entry id `before`. */
   accessLog(before: number | undefined, limit: number): Promise<AuditRecord[]>;
+  /** Inclusion proofs of access-log entries against the newest signed tree head (audit's `proofs`). */
+  proofs(entryIds: readonly number[]): Promise<EntryProofs>;
   recipients(): Promise<Processor[]>;
 }
 
@@ -165,6 +169,8 @@ const README = (meta: ExportMeta, shop: string) =>
     'export.json  everything in one structured document: your records by collection, your consents and',
     '             their history, who accessed your data and why, the purposes and legal bases, who',
     '             receives data, how long each field is kept, and where your records came from.',
+    '             Each access-log entry carries its inclusion proof in the shop\'s signed audit log',
+    '             (access_log_heads holds the signed tree heads; the keys are at /v1/keys/audit).',
     'csv/         the same, one CSV file per collection (UTF-8, comma-separated, every cell quoted; a',
     "             cell starting with = + - @ gets a leading ' so a spreadsheet shows it as text).",
     '',
@@ -203,15 +209,23 @@ export function exportZip(src: ExportSources, meta: ExportMeta): Readable {
     yield `,\n"withheld_fields":${JSON.stringify(withheldOf(inventory))}`;
     const state = await consentState();
     yield `,\n"consents":${JSON.stringify({ purposes: state.purposes, history: state.history, gpc: state.gpc })}`;
+    // Each entry as GET /v1/me/access-log shows it: its leaf's columns, the withheld hash and its
+    // inclusion proof (null while it waits for the next head), checked against the signed head
+    // of `access_log_heads` with the proof's tree_size (one head unless a new one was signed
+    // while the export was read).
     yield ',\n"access_log":[';
     let first = true;
+    const heads = new Map<number, SignedTreeHead>();
     for await (const page of accessLog(src)) {
       for (const e of page) tally(sources, e);
-      yield page.map((e, i) => `${first && i === 0 ? '' : ','}\n${JSON.stringify(accessEntry(e))}`).join('');
+      const { head, proofs } = await src.proofs(page.map((e) => e.id));
+      if (head !== null) heads.set(head.tree_size, head);
+      yield page.map((e, i) => `${first && i === 0 ? '' : ','}\n${JSON.stringify(provenEntryView({ ...e, proof: proofs.get(e.id) ?? null }))}`).join('');
       first = false;
     }
     tallied = true;
-    yield `],\n"purposes":${JSON.stringify(purposesOf(inventory, state))}`;
+    yield `],\n"access_log_heads":${JSON.stringify([...heads.values()])}`;
+    yield `,\n"purposes":${JSON.stringify(purposesOf(inventory, state))}`;
     yield `,\n"recipients":${JSON.stringify((await src.recipients()).map(recipientOf))}`;
     yield `,\n"retention":${JSON.stringify(retentionOf(inventory))}`;
     yield `,\n"sources":${JSON.stringify([...sources.values()])}\n}\n`;

@@ -7,13 +7,14 @@ import type { CardService } from '../cards/service.ts';
 import type { ConsentService } from '../consent/service.ts';
 import type { MailMessage } from '../identity/mail/mailer.ts';
 import type { Inventory } from '../inventory/index.ts';
-import type { Actor } from '../policy/service.ts';
+import { ERASING } from './restriction-column.ts';
+import type { Actor, RestrictionGate } from '../policy/service.ts';
 import type { Processor } from '../processors/service.ts';
 import type { Controller } from '../transparency/notice.ts';
 import type { VaultSubjects } from '../vault/audience.ts';
 import { EXPORT_PURPOSE, type CallContext, type VaultService } from '../vault/service.ts';
 import { RightsErrors } from './errors.ts';
-import { exportZip } from './export-document.ts';
+import { exportZip, type ExportSources } from './export-document.ts';
 import type { ExportLink, ExportLinks } from './export-links.ts';
 import { exportReadyMail } from './mails.ts';
 import type { RequestView, RightsContext, RightsService } from './service.ts';
@@ -53,11 +54,13 @@ export interface ExportService {
 
 export interface ExportDeps {
   readonly clock: Clock;
-  readonly audit: Pick<AuditLog, 'append' | 'forSubject'>;
+  readonly audit: Pick<AuditLog, 'append' | 'forSubject' | 'proofs'>;
   readonly rights: RightsService;
   readonly links: ExportLinks;
   readonly vault: Pick<VaultService, 'exportPage' | 'customerEmail'>;
   readonly subjects: VaultSubjects;
+  /** The policy's restriction gate: an export of a customer whose erasure was accepted is refused. */
+  readonly restriction: Pick<RestrictionGate, 'facts'>;
   readonly cards: Pick<CardService, 'forCustomer'>;
   readonly consent: Pick<ConsentService, 'state'>;
   readonly recipients: () => Promise<Processor[]>;
@@ -66,6 +69,30 @@ export interface ExportDeps {
   readonly shopName: string;
   readonly mail: (message: MailMessage) => Promise<unknown>;
   readonly logger?: Logger;
+}
+
+/**
+ * Where an export reads a customer's data from, each read the owning capability's own (audited
+ * there), as the rights process (`system:rights`, purpose `rights`). `proofs: false` leaves the
+ * access log's inclusion proofs out (the benchmark measures what they cost; downloads carry them).
+ */
+export function exportSources(
+  deps: Pick<ExportDeps, 'audit' | 'vault' | 'cards' | 'consent' | 'recipients' | 'inventory' | 'controller'>,
+  customerId: string,
+  requestId: string,
+  options: { proofs: boolean } = { proofs: true },
+): ExportSources {
+  const ctx: CallContext = { actor: RIGHTS_ACTOR, purpose: EXPORT_PURPOSE, requestId };
+  return {
+    inventory: deps.inventory,
+    controller: deps.controller,
+    page: (collection, after, limit) => deps.vault.exportPage(ctx, customerId, collection, after, limit),
+    cards: () => deps.cards.forCustomer({ ...ctx, clientAddress: 'internal' }, customerId),
+    consents: () => deps.consent.state({ actor: RIGHTS_ACTOR, requestId }, customerId),
+    accessLog: (before, limit) => deps.audit.forSubject(customerId, before === undefined ? { limit } : { limit, before }),
+    proofs: options.proofs ? (ids) => deps.audit.proofs(ids) : async () => ({ head: null, proofs: new Map() }),
+    recipients: deps.recipients,
+  };
 }
 
 export function createExportService(deps: ExportDeps): ExportService {
@@ -125,25 +152,15 @@ export function createExportService(deps: ExportDeps): ExportService {
         if ((error as { code?: unknown }).code === RightsErrors.RIGHTS_EXPORT_LINK_INVALID.code) await audit.append(entry('rights.export.link_invalid', undefined, requestId, 'denied'));
         throw error;
       }
-      if (!(await deps.subjects.exists(claimed.customerId))) fail(RightsErrors.RIGHTS_EXPORT_UNAVAILABLE, 'the customer this export was made for no longer exists');
+      // An erasure accepted meanwhile: nothing of the customer is released, the export included.
+      if (!(await deps.subjects.exists(claimed.customerId)) || (await deps.restriction.facts(claimed.customerId)).restriction === ERASING)
+        fail(RightsErrors.RIGHTS_EXPORT_UNAVAILABLE, 'the customer this export was made for no longer exists, or is being erased');
       const request = await rights.get(claimed.requestId);
       // Durable before any byte leaves (fail closed), like every read.
       await audit.append({ ...entry('rights.export.downloaded', claimed, requestId, 'success'), fields: ['records', 'consents', 'access_log', 'purposes', 'recipients', 'retention', 'sources'] });
-      const ctx: CallContext = { actor: RIGHTS_ACTOR, purpose: EXPORT_PURPOSE, requestId };
       const customerId = claimed.customerId;
       const generatedAt = deps.clock.now();
-      const stream = exportZip(
-        {
-          inventory: deps.inventory,
-          controller: deps.controller,
-          page: (collection, after, limit) => deps.vault.exportPage(ctx, customerId, collection, after, limit),
-          cards: () => deps.cards.forCustomer({ ...ctx, clientAddress: 'internal' }, customerId),
-          consents: () => deps.consent.state({ actor: RIGHTS_ACTOR, requestId }, customerId),
-          accessLog: (before, limit) => audit.forSubject(customerId, before === undefined ? { limit } : { limit, before }),
-          recipients: deps.recipients,
-        },
-        { requestId: request.id, kind: request.kind, customerId, generatedAt },
-      );
+      const stream = exportZip(exportSources(deps, customerId, requestId), { requestId: request.id, kind: request.kind, customerId, generatedAt });
       return { filename: `data-export-${generatedAt.toISOString().slice(0, 10)}-${request.id}.zip`, stream };
     },
   };

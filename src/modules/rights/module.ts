@@ -41,6 +41,8 @@ export const RIGHTS_AUDIT_ACTIONS = [
   'rights.request.extended',
   'rights.request.completed',
   'rights.request.denied',
+  'rights.erasure.accepted',
+  'rights.erasure.read_refused',
   'rights.erasure.planned',
   'rights.erasure.held',
   'rights.erasure.account_closed',

@@ -8,7 +8,7 @@ import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import type { MailMessage } from '../identity/mail/mailer.ts';
 import type { Inventory } from '../inventory/index.ts';
-import { inForce } from './restriction-column.ts';
+import { restrictionOf } from './restriction-column.ts';
 import type { RestrictionGate } from '../policy/service.ts';
 import { EXPORT_PURPOSE, type CallContext, type VaultService } from '../vault/service.ts';
 import { RightsErrors } from './errors.ts';
@@ -64,7 +64,7 @@ export function createRestrictionService(deps: {
   logger?: Logger;
 }): RestrictionService {
   const { db, clock, rights } = deps;
-  const IN_FORCE = inForce(db.selectFrom('rights_restrictions').select('allowed_purposes').where('customer_id', '=', ''), '').compile().sql;
+  const IN_FORCE = db.selectNoFrom(restrictionOf(db, '', '').as('restriction')).compile().sql;
   const current = async (customerId: string): Promise<Row | undefined> =>
     db
       .selectFrom('rights_restrictions')
@@ -89,12 +89,12 @@ export function createRestrictionService(deps: {
 
   return {
     gate: {
-      async restriction(subjectId) {
-        const [row] = await deps.read<{ allowed_purposes: string }>(IN_FORCE, [subjectId, clock.now().toISOString()]);
-        return row === undefined ? undefined : { allowed: JSON.parse(row.allowed_purposes) as string[] };
+      async facts(subjectId) {
+        const [row] = await deps.read<{ restriction: string | null }>(IN_FORCE, [subjectId, subjectId, clock.now().toISOString()]);
+        return { restriction: row?.restriction ?? null };
       },
-      async refused(actor, purpose, subjectId) {
-        await deps.audit.append({ actor: actor.ref, action: 'rights.restriction.read_refused', subjectId, purpose, outcome: 'denied' });
+      async refused(actor, purpose, subjectId, why = 'restricted') {
+        await deps.audit.append({ actor: actor.ref, action: why === 'erasing' ? 'rights.erasure.read_refused' : 'rights.restriction.read_refused', subjectId, purpose, outcome: 'denied' });
       },
     },
 
@@ -149,7 +149,7 @@ export function createRestrictionService(deps: {
 /** The gate the policy is built with before the restriction service exists (runtime.ts wires it after). */
 export function restrictionGateFor(service: () => RestrictionService | undefined): RestrictionGate {
   return {
-    restriction: async (subjectId) => service()?.gate.restriction(subjectId),
-    refused: async (actor, purpose, subjectId) => service()?.gate.refused(actor, purpose, subjectId),
+    facts: async (subjectId) => (await service()?.gate.facts(subjectId)) ?? { restriction: null },
+    refused: async (actor, purpose, subjectId, why) => service()?.gate.refused(actor, purpose, subjectId, why),
   };
 }

@@ -60,6 +60,10 @@ export const requestSchema = z
     reason: z.string().nullable(),
     closed_at: z.string().nullable(),
     receipt: z.string().nullable().meta({ description: 'Erasure: the signed receipt (JWS, EdDSA; keys at /v1/rights/receipt-keys).' }),
+    erasure_stage: z
+      .enum(['accepted', 'planned', 'held', 'account_closed', 'shredded'])
+      .nullable()
+      .meta({ description: 'Erasure: the last step done. From `accepted` on nothing of the customer is released; `held`: held fields re-sealed under hold keys; `shredded`: the data key destroyed and the records deleted.' }),
     export: z
       .object({
         url: z.string().nullable().meta({ description: 'The download page, the token in its fragment; null once used or expired, and in shop views of a request the customer filed.' }),
@@ -172,8 +176,9 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
   const answer = answering(exports, deps.restrictions);
 
   /**
-   * The customer's one erasure request, filed or found; a verified one runs at once (a repeat
-   * resumes an interrupted run). Staff who have not verified the requester leave it waiting.
+   * The customer's one erasure request, filed or found; a verified one is accepted at once and runs
+   * behind the answer (a repeat resumes an interrupted run). Staff who have not verified the
+   * requester leave it waiting.
    */
   async function fileErasure(caller: RightsContext & { staff: boolean }, customerId: string, verification: VerificationMethod | undefined) {
     const { request: filed, created } = await rights.requestErasure(caller, {
@@ -182,7 +187,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       verification: caller.staff ? (verification ?? null) : 'api_key',
     });
     const runnable = filed.state === 'in_progress' || filed.state === 'extended';
-    return { request: runnable ? await erasure.run(caller, filed.id) : filed, created };
+    return { request: runnable ? await erasure.accept(caller, filed.id) : filed, created };
   }
 
   r.post('/v1/rights/requests/:id/erasure', {
@@ -190,11 +195,11 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       tags,
       summary: 'Run (or resume) an erasure request',
       description:
-        'Holds what bookkeeping law requires under hold keys, closes the sign-in accounts, destroys the data key and deletes the records, then completes the request with a signed receipt. Safe to repeat.',
+        'Accepts the request (from then on nothing of the customer is released) and runs it behind the answer: holds what bookkeeping law requires under hold keys, closes the sign-in accounts, destroys the data key and deletes the records, then completes the request with a signed receipt. Answers with the request as it stands (`erasure_stage` shows the progress). Safe to repeat.',
       params: requestIdParam,
       response: { 200: requestSchema, ...errors },
     },
-    handler: async (request) => shown(await erasure.run(await rightsCaller(request, directory), request.params.id)),
+    handler: async (request) => shown(await erasure.accept(await rightsCaller(request, directory), request.params.id)),
   });
 
   r.get('/v1/customers/:id/erasure-plan', {
@@ -347,7 +352,7 @@ export function registerRightsRoutes(app: FastifyInstance, deps: RightsRouteDeps
       tags: ['customers'],
       summary: "Erase a customer (files an erasure request)",
       description:
-        'Shorthand for an erasure request (GDPR Art. 17): `202` with the request. Repeating it answers `202` with the same request. Needs an API key scoped to `rights` (or a staff session holding `rights.manage`).',
+        'Shorthand for an erasure request (GDPR Art. 17): `202` with the request. The request is accepted at once — from then on nothing of the customer is released to anyone (`POLICY_SUBJECT_ERASED`, then `VAULT_NOT_FOUND` once the records are gone) — and the erasure runs behind the answer (`state` becomes `completed`, with the receipt, when done; `erasure_stage` shows the progress). Repeating it answers `202` with the same request. Needs an API key scoped to `rights` (or a staff session holding `rights.manage`).',
       params: customerIdParam,
       response: { 202: requestSchema, ...errors },
     },
@@ -406,7 +411,7 @@ export function registerMeRightsRoutes(app: FastifyInstance, deps: MeRightsRoute
       deps.restrictions.checkPurposes(request.body.allow_purposes ?? []);
       const { ctx, customerId } = await self(request);
       const input = { customerId, channel: 'customer' as const, verification: 'customer_session' as const };
-      if (requested === 'erasure') return reply.code(201).send(await shown(await erasure.run(ctx, (await rights.requestErasure(ctx, input)).request.id)));
+      if (requested === 'erasure') return reply.code(201).send(await shown(await erasure.accept(ctx, (await rights.requestErasure(ctx, input)).request.id)));
       const filed = await rights.create(ctx, { ...input, kind: requested });
       return reply.code(201).send(await shown(answersAtOnce(filed) ? await answer(ctx, filed, request.body.allow_purposes) : filed));
     },

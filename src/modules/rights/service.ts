@@ -71,6 +71,8 @@ export interface RequestView {
   closed_at: string | null;
   /** Erasure: the signed receipt (JWS), once done. */
   receipt: string | null;
+  /** Erasure: the last step done (erasure.ts); from `accepted` on nothing of the customer is released. */
+  erasure_stage: 'accepted' | 'planned' | 'held' | 'account_closed' | 'shredded' | null;
   history: RequestEvent[];
 }
 
@@ -101,6 +103,8 @@ export interface RightsService {
   /** Open requests (not completed or denied), soonest deadline first; or all of one customer's. */
   list(filter: { customerId?: string | undefined }): Promise<RequestView[]>;
   transition(ctx: RightsContext, id: string, step: Transition): Promise<RequestView>;
+  /** Audits the acceptance of an erasure request in the caller's transaction (`rights.erasure.accepted`; erasure.ts). */
+  acceptedInTx(tx: Transaction<Database>, ctx: RightsContext, request: Pick<RequestView, 'id' | 'customer_id'>): Promise<void>;
   /**
    * Request records closed before `cutoff` (ISO time), which the retention sweep purges (CCPA
    * regulations 7101: kept 24 months); deleted with their history, their export links and the
@@ -160,6 +164,7 @@ export function createRightsService(deps: RightsDeps): RightsService {
       reason: row.reason,
       closed_at: row.closed_at,
       receipt: row.receipt,
+      erasure_stage: row.erasure_stage as RequestView['erasure_stage'],
       history: events.map((e) => ({ state: e.state as RequestState, at: e.at, actor: e.actor, reason: e.reason })),
     };
   }
@@ -179,6 +184,18 @@ export function createRightsService(deps: RightsDeps): RightsService {
       subjectId: row.customer_id,
       collection: 'rights_requests',
       recordId: row.id,
+      outcome: 'success',
+      requestId: ctx.requestId,
+    });
+  }
+
+  async function acceptedInTx(tx: Tx, ctx: RightsContext, request: Pick<Row, 'id' | 'customer_id'>) {
+    await audit.appendInTx(tx, {
+      actor: ctx.actor.ref,
+      action: 'rights.erasure.accepted',
+      subjectId: request.customer_id,
+      collection: 'rights_requests',
+      recordId: request.id,
       outcome: 'success',
       requestId: ctx.requestId,
     });
@@ -212,13 +229,15 @@ export function createRightsService(deps: RightsDeps): RightsService {
       closed_at: null,
       updated_at: at,
       erasure_plan: null,
-      erasure_stage: null,
+      // A verified erasure is accepted as it is recorded: from this commit on nothing of the customer is released (erasure.ts).
+      erasure_stage: input.kind === 'erasure' && state === 'in_progress' ? 'accepted' : null,
       receipt: null,
     };
     await db.transaction().execute(async (tx) => {
       await tx.insertInto('rights_requests').values(row).execute();
       await record(tx, ctx, row, 'received', 1, null, at);
       await record(tx, ctx, row, state, 2, null, at);
+      if (row.erasure_stage === 'accepted') await acceptedInTx(tx, ctx, row);
     });
     return view(row);
   }
@@ -235,6 +254,7 @@ export function createRightsService(deps: RightsDeps): RightsService {
 
   return {
     create,
+    acceptedInTx,
 
     async requestErasure(ctx, input) {
       const existing = await openErasure(input.customerId);
@@ -287,6 +307,8 @@ export function createRightsService(deps: RightsDeps): RightsService {
         fail(RightsErrors.RIGHTS_REASON_REQUIRED, `state the reason the customer is told when the request is ${step.to}`);
       if (from === 'verifying_identity' && step.to === 'in_progress' && step.verification === undefined)
         fail(RightsErrors.RIGHTS_VERIFICATION_REQUIRED, 'name how the requester was verified (identity_verification)');
+      if (step.to === 'denied' && row.kind === 'erasure' && row.erasure_stage !== null)
+        fail(RightsErrors.RIGHTS_TRANSITION_INVALID, 'an erasure that was accepted runs to its end; it can no longer be denied', { from, to: step.to });
       if (step.to === 'completed' && row.kind === 'erasure' && step.receipt === undefined)
         fail(RightsErrors.RIGHTS_ERASURE_NOT_RUN, 'an erasure request completes by running the erasure (POST /v1/rights/requests/{id}/erasure)');
       const now = clock.now();

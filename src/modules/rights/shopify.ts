@@ -23,8 +23,9 @@ import type { RightsContext, RightsService } from './service.ts';
  * - `customers/data_request`: an access request, left in the staff queue (`GET
  *   /v1/rights/requests`): Shopify expects the app to hand the data to the store owner, who
  *   completes it (the export's link then shows in the request).
- * - `customers/redact`: an erasure, run at once in the background (Shopify wants an answer within
- *   seconds; the run is resumable, `POST /v1/rights/requests/{id}/erasure`).
+ * - `customers/redact`: an erasure, accepted at once (nothing of the customer is released from
+ *   then on) and run in the background (Shopify wants an answer within seconds; the run is
+ *   resumed by the erasure sweep after a crash).
  * - A customer Custos does not hold answers 200 and leaves a "no data held" record.
  * - `shop/redact`: a shop erasure that waits for two staff members (shop-erasure.ts); it never
  *   wipes anything on its own.
@@ -75,7 +76,7 @@ export function createShopifyWebhooks(deps: {
   secret: Secret<string> | undefined;
   shopDomain: string | undefined;
   rights: RightsService;
-  erasure: Pick<ErasureService, 'run'>;
+  erasure: Pick<ErasureService, 'accept'>;
   vault: Pick<VaultService, 'customerIdBy' | 'customerIdByEmail'>;
   shopErasures: { record(input: { shopDomain: string; webhookId: string }): Promise<string> };
   logger?: Logger;
@@ -114,8 +115,8 @@ export function createShopifyWebhooks(deps: {
     const input = { customerId, channel: 'integration' as const, verification: 'signed_webhook' as const };
     if (topic === 'customers/data_request') return { outcome: 'request_filed', request_id: (await deps.rights.create(ctx, { ...input, kind: 'access' })).id };
     const { request } = await deps.rights.requestErasure(ctx, input);
-    // Answered at once; the erasure runs behind the answer and can be resumed if it is interrupted.
-    void deps.erasure.run(ctx, request.id).catch((error: unknown) => deps.logger?.warn({ code: (error as { code?: unknown }).code, request: request.id }, 'a Shopify erasure stopped; POST /v1/rights/requests/{id}/erasure resumes it'));
+    // Accepted at once; the erasure runs behind the answer and is resumed if it is interrupted.
+    await deps.erasure.accept(ctx, request.id);
     return { outcome: 'request_filed', request_id: request.id };
   }
 

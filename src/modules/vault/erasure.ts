@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { KeyStore } from '../../crypto/key-store.ts';
+import type { Dek, KeyStore } from '../../crypto/key-store.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { fail } from '../../kernel/errors.ts';
 import type { Database } from '../../store/schema.ts';
@@ -37,6 +37,18 @@ export const holdSubject = (customerId: string, until: string) => `hold:${custom
  */
 const heldPlace = (collection: string, recordId: string, holdSubjectId: string): RecordPlace => ({ collection, id: recordId, subjectId: holdSubjectId, version: 1 });
 
+export interface HoldInput {
+  readonly record_id: string;
+  readonly collection: string;
+  readonly fields: readonly string[];
+  readonly until: string;
+  readonly ground: string;
+}
+
+/** Records re-sealed per transaction, and rows per INSERT statement. */
+export const HOLD_BATCH = 500;
+const HOLD_ROWS_PER_INSERT = 250;
+
 export interface HeldRecord {
   readonly record_id: string;
   readonly collection: string;
@@ -51,10 +63,12 @@ export interface VaultErasure {
   /** The customer's records, the customer first; nothing is opened. */
   records(customerId: string): Promise<CustomerRecordRef[]>;
   /**
-   * Re-seals `fields` of one record under the hold key for `until`; a record already held is left
-   * as it is (resumable). Returns false when the record is gone or its key already destroyed.
+   * Re-seals the held fields of a customer's records under the hold key of each `until`, many
+   * records per transaction (HOLD_BATCH) and per statement; records already held are left as they
+   * are (resumable, and safe beside a second run). Returns how many records are held now; stops
+   * early when the customer's key is already destroyed (an earlier run got past this step).
    */
-  hold(input: { customerId: string; recordId: string; collection: string; fields: readonly string[]; until: string; ground: string }): Promise<boolean>;
+  holdMany(customerId: string, holds: readonly HoldInput[]): Promise<number>;
   /** In one transaction: destroys the customer's data key and deletes their records and blind indexes. */
   shred(customerId: string): Promise<{ keyVersions: number; records: number }>;
   /**
@@ -88,47 +102,62 @@ export function createVaultErasure(deps: {
     return Number(row?.value ?? 0) !== 1;
   }
 
-  async function holdOnce(input: Parameters<VaultErasure['hold']>[0]): Promise<boolean> {
-    const existing = await db.selectFrom('held_records').select('record_id').where('record_id', '=', input.recordId).executeTakeFirst();
-    if (existing !== undefined) return true;
-    const row = await db
+  /**
+   * One batch in one transaction: the records read in one statement, each opened under the
+   * customer's key and its held fields sealed under the hold key of its end date (created once per
+   * date), inserted a few hundred rows per statement. False when the customer's key is gone.
+   */
+  async function holdBatch(customerId: string, batch: readonly HoldInput[], legacy: boolean): Promise<{ held: number; keyGone: boolean }> {
+    const rows = await db
       .selectFrom('records')
-      .select(['data', 'collection', 'version'])
-      .where('id', '=', input.recordId)
-      .where('subject_id', '=', input.customerId)
-      .executeTakeFirst();
-    if (row === undefined) return false;
-    const stored = parseStored(row.data);
-    const legacy = await legacyAllowed();
-    const subject = holdSubject(input.customerId, input.until);
+      .select(['id', 'data', 'collection', 'version'])
+      .where('subject_id', '=', customerId)
+      .where('id', 'in', batch.map((h) => h.record_id))
+      .execute();
+    const byId = new Map(rows.map((r) => [r.id, r]));
     return db.transaction().execute(async (tx) => {
-      const version = sealedUnder(stored);
-      const dek = version === undefined ? undefined : await keys.dekVersion(tx, input.customerId, version);
-      // The customer's key is gone: an earlier run got past this step.
-      if (version !== undefined && dek === undefined) return false;
-      const opened = openRecord(dek, { collection: row.collection, id: input.recordId, subjectId: input.customerId, version: row.version }, stored, legacy);
-      const held: Record<string, StoredValue> = {};
-      for (const field of input.fields) {
-        const value = Object.hasOwn(opened.p, field) ? opened.p[field] : opened.e[field];
-        if (value !== undefined) held[field] = value;
-      }
-      const holdKey = await keys.dekFor(tx, subject, true);
-      if (holdKey === undefined) throw new Error('no hold key');
-      await tx
-        .insertInto('held_records')
-        .values({
-          record_id: input.recordId,
-          subject_id: input.customerId,
+      const deks = new Map<number, Dek | undefined>();
+      const holdKeys = new Map<string, Dek>();
+      const at = clock.now().toISOString();
+      const values: Database['held_records'][] = [];
+      for (const h of batch) {
+        const row = byId.get(h.record_id);
+        if (row === undefined) continue;
+        const stored = parseStored(row.data);
+        const version = sealedUnder(stored);
+        let dek: Dek | undefined;
+        if (version !== undefined) {
+          if (!deks.has(version)) deks.set(version, await keys.dekVersion(tx, customerId, version));
+          dek = deks.get(version);
+          if (dek === undefined) return { held: 0, keyGone: true };
+        }
+        const opened = openRecord(dek, { collection: row.collection, id: row.id, subjectId: customerId, version: row.version }, stored, legacy);
+        const held: Record<string, StoredValue> = {};
+        for (const field of h.fields) {
+          const value = Object.hasOwn(opened.p, field) ? opened.p[field] : opened.e[field];
+          if (value !== undefined) held[field] = value;
+        }
+        const subject = holdSubject(customerId, h.until);
+        let holdKey = holdKeys.get(subject);
+        if (holdKey === undefined) {
+          holdKey = await keys.dekFor(tx, subject, true);
+          if (holdKey === undefined) throw new Error('no hold key');
+          holdKeys.set(subject, holdKey);
+        }
+        values.push({
+          record_id: row.id,
+          subject_id: customerId,
           collection: row.collection,
           hold_subject: subject,
-          data: sealRecord(holdKey, heldPlace(row.collection, input.recordId, subject), { e: held, p: {} }),
-          held_until: input.until,
-          ground: input.ground,
-          created_at: clock.now().toISOString(),
-        })
-        .onConflict((oc) => oc.column('record_id').doNothing())
-        .execute();
-      return true;
+          data: sealRecord(holdKey, heldPlace(row.collection, row.id, subject), { e: held, p: {} }),
+          held_until: h.until,
+          ground: h.ground,
+          created_at: at,
+        });
+      }
+      for (let i = 0; i < values.length; i += HOLD_ROWS_PER_INSERT)
+        await tx.insertInto('held_records').values(values.slice(i, i + HOLD_ROWS_PER_INSERT)).onConflict((oc) => oc.column('record_id').doNothing()).execute();
+      return { held: values.length, keyGone: false };
     });
   }
 
@@ -143,15 +172,29 @@ export function createVaultErasure(deps: {
       return rows.sort((a, b) => (a.collection === 'customers' ? -1 : b.collection === 'customers' ? 1 : 0));
     },
 
-    async hold(input) {
-      try {
-        return await holdOnce(input);
-      } catch (error) {
-        // Two runs at once may both create the hold key; the loser finds it the second time.
-        const again = await holdOnce(input).catch(() => undefined);
-        if (again === undefined) throw error;
-        return again;
+    async holdMany(customerId, holds) {
+      const already = await db.selectFrom('held_records').select('record_id').where('subject_id', '=', customerId).execute();
+      const done = new Set(already.map((r) => r.record_id));
+      const todo = holds.filter((h) => !done.has(h.record_id));
+      const legacy = await legacyAllowed();
+      let held = done.size;
+      for (let i = 0; i < todo.length; i += HOLD_BATCH) {
+        const batch = todo.slice(i, i + HOLD_BATCH);
+        let step: { held: number; keyGone: boolean };
+        try {
+          step = await holdBatch(customerId, batch, legacy);
+        } catch (error) {
+          // Two runs at once may both create a hold key; the loser finds it the second time.
+          const again = await holdBatch(customerId, batch, legacy).catch(() => undefined);
+          if (again === undefined) throw error;
+          step = again;
+        }
+        if (step.keyGone) return held;
+        held += step.held;
+        // Between batches the server's own requests go first.
+        await new Promise((resolve) => setImmediate(resolve));
       }
+      return held;
     },
 
     async shred(customerId) {

@@ -15,7 +15,7 @@ import { withRestriction } from '../rights/restriction-column.ts';
 export type Row = Selectable<Database['records']> & {
   /** SQLite: the key generation of the snapshot the row was read in (KEY_GENERATION_COLUMN), for the key store's cache check. */
   readonly key_generation?: number;
-  /** The subject's restriction in force when the row was read (RESTRICTION_COLUMN): read by the hot-path statements only. */
+  /** The subject's restriction in force when the row was read (withRestriction): read by the hot-path statements only. */
   readonly restriction?: string | null;
 };
 export type IndexRow = Database['blind_indexes'];
@@ -118,13 +118,13 @@ const LOOKUP_LIMIT = 1000;
  * three times the cost of the lookup itself, for a handful of rows sorted by the service instead.
  * On SQLite each row also carries the key generation of its snapshot (`key_generation`), which the
  * service hands to the key store with the rows it opens: one statement per read instead of two.
- * Each row also carries its subject's restriction in force (RESTRICTION_COLUMN), which the policy
+ * Each row also carries its subject's restriction in force (withRestriction), which the policy
  * decides on: no statement of its own per read (two per customer read, with addresses, before).
  */
 export function commonQueries(db: Kysely<Database>, read: Store['read'], dialect: Dialect): Omit<VaultStorage, 'create' | 'update' | 'reseal'> {
   // The restriction's `now` is the first parameter of each statement below (the select list comes first).
   const records = () => {
-    const q = withRestriction(db.selectFrom('records').selectAll(), '');
+    const q = withRestriction(db, db.selectFrom('records').selectAll(), '');
     return dialect === 'sqlite' ? q.select(sql<number>`${sql.raw(KEY_GENERATION_COLUMN)}`.as('key_generation')) : q;
   };
   const CUSTOMER_ROWS = records().where('subject_id', '=', '').where('collection', 'in', ['customers', 'addresses']).compile().sql;
