@@ -155,8 +155,11 @@ export function commonQueries(db: Kysely<Database>, read: Store['read'], dialect
       if (before !== undefined) q = q.where('id', '<', before);
       return q.orderBy('id', 'desc').limit(limit).execute();
     },
-    exportRows: (customerId, collection, after, limit) =>
-      db.selectFrom('records').selectAll().where('subject_id', '=', customerId).where('collection', '=', collection).where('id', '>', after).orderBy('id').limit(limit).execute(),
+    // With the key generation (SQLite): the export opens thousands of a subject's records, each would read it otherwise.
+    exportRows: (customerId, collection, after, limit) => {
+      const q = db.selectFrom('records').selectAll().where('subject_id', '=', customerId).where('collection', '=', collection).where('id', '>', after).orderBy('id').limit(limit);
+      return (dialect === 'sqlite' ? q.select(sql<number>`${sql.raw(KEY_GENERATION_COLUMN)}`.as('key_generation')) : q).execute();
+    },
     versions: (after, limit) => db.selectFrom('records').select(['id', 'version']).where('id', '>', after).orderBy('id').limit(limit).execute(),
     scan: (after, limit) => db.selectFrom('records').selectAll().where('id', '>', after).orderBy('id').limit(limit).execute(),
     async legacyLeft() {
