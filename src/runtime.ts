@@ -7,7 +7,7 @@ import { sendRightsDigest } from './modules/rights/digest.ts';
 import { KEYRING_FILE, RootKeyMissing, type RootRing } from './crypto/keyring.ts';
 import { openRootRing } from './crypto/root-provider.ts';
 import { createIdempotencyStore, type IdempotencyStore } from './http/idempotency.ts';
-import { loadServiceKeys, ServiceKeyError, type ServiceKeySet } from './crypto/service-keys.ts';
+import { loadServiceKeys, moduleBase, ServiceKeyError, type ServiceKeySet } from './crypto/service-keys.ts';
 import { systemClock, type Clock } from './kernel/clock.ts';
 import { createLogger, type Logger } from './kernel/logger.ts';
 import { createApiKeyService, type ApiKeyService } from './modules/apikeys/service.ts';
@@ -179,7 +179,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       logger,
       audit,
-      base: rootKeys.identityBase,
+      base: moduleBase(rootKeys, 'identity'),
       blindIndex,
       standing: staffSignInStanding(() => staff),
     });
@@ -188,7 +188,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       clock,
       audit,
       accounts: identity.accounts,
-      keys: deriveStaffKeys({ base: rootKeys.staffBase }),
+      keys: deriveStaffKeys({ base: moduleBase(rootKeys, 'staff') }),
       knownPurposes: inventory.purposes,
       invitationUrl: identity.links.staffInvitation,
       mailer: { send: async (m) => void (await identity.mailer.send(m)) },
@@ -361,7 +361,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
     if (options.background !== false) retention.start();
     // Detection's alert store (opened below; asked only once requests run).
     const alerts: AlertLookup = { get: (id) => detection.get(id) };
-    const incidentKey = deriveIncidentKey({ staffBase: rootKeys.staffBase });
+    const incidentKey = deriveIncidentKey({ staffBase: moduleBase(rootKeys, 'staff') });
     const incidents = createIncidentService({
       db: store.db,
       dialect: store.dialect,

@@ -2,6 +2,7 @@ import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Clock } from '../kernel/clock.ts';
 import type { Database } from '../store/schema.ts';
+import type { KeyVersions } from './key-versions.ts';
 import { auditSignerFromSeed, LEGACY_LABELS, type AuditSigner, rootByKid, type RootKeys, type RootRing } from './keyring.ts';
 
 /**
@@ -14,7 +15,7 @@ export const SERVICE_KEY_NAMES = Object.keys(LEGACY_LABELS) as ServiceKeyName[];
 export type ServiceKeyName = keyof typeof LEGACY_LABELS;
 
 /** Keys whose users handle older versions today; the others wait for their data to be re-keyed. */
-export const ROTATABLE_SERVICE_KEYS: readonly ServiceKeyName[] = ['audit-mac', 'audit-signing', 'api-key-hash', 'receipts'];
+export const ROTATABLE_SERVICE_KEYS: readonly ServiceKeyName[] = ['audit-mac', 'audit-signing', 'api-key-hash', 'receipts', 'identity', 'staff'];
 
 const aad = (name: string, version: number) => `custos:service-key|${name}|${version}`;
 
@@ -118,6 +119,13 @@ export async function loadServiceKeys(db: Kysely<Database>, ring: RootRing, cloc
     receiptSigningPrevious: receiptSigners.slice(1).map((s) => ({ publicKey: s.publicKey, keyId: s.keyId })),
     versions: new Map([...versions].map(([name, list]) => [name, list.map(({ version, key }) => ({ version, key }))])),
   };
+}
+
+/** Every version of a module's base key (identity, staff), newest first: new data under the newest, older data opens under its own. */
+export function moduleBase(set: ServiceKeySet, name: 'identity' | 'staff'): KeyVersions {
+  const list = set.versions.get(name);
+  if (list === undefined || list.length === 0) throw new ServiceKeyError(`service key ${name} is missing`);
+  return list as unknown as KeyVersions;
 }
 
 /** Adds a version of one service key (random); running processes take it up at their next start. */

@@ -91,10 +91,10 @@ describe(`custos keys (${TEST_DIALECT})`, () => {
     expect((await run(['keys', 'retire'])).stdout).toBe('no KEK version to retire');
   });
 
-  it('rotate --key refuses the identity base key (its sealed fields name no version) and adds a version of the audit MAC key', async () => {
-    const refused = await run(['keys', 'rotate', '--key', 'identity']);
+  it('rotate --key refuses the consent base key (what it protects names no version) and adds a version of the audit MAC key', async () => {
+    const refused = await run(['keys', 'rotate', '--key', 'consent']);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toMatch(/identity cannot rotate yet/);
+    expect(refused.stderr).toMatch(/consent cannot rotate yet/);
     const unknown = await run(['keys', 'rotate', '--key', 'nonsense']);
     expect(unknown.code).toBe(2);
     const ok = await run(['keys', 'rotate', '--key', 'audit-mac']);

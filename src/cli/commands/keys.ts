@@ -160,7 +160,7 @@ export const keysCommand: CommandRun = async (runtime, args, io) => {
       }
       const version = await rotateServiceKey(runtime.store.db, runtime.ring, runtime.clock, name);
       await runtime.audit.append({ actor: 'cli', action: 'keys.rotate', recordId: `${name}:v${version}`, fields: [], outcome: 'success' });
-      io.out(`added ${name} v${version}; servers use it from their next start, and older versions keep verifying what they signed`);
+      io.out(`added ${name} v${version}; servers use it from their next start, and older versions keep opening and verifying what was made under them`);
       return 0;
     }
     if (values.root === true) {

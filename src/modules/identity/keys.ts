@@ -1,5 +1,6 @@
-import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { fixedBlindIndexKeys, type BlindIndexKeys } from '../../crypto/blind-index.ts';
+import { deriveVersions, versionsOf, type KeyVersions } from '../../crypto/key-versions.ts';
 
 /**
  * The keys identity uses, one per role so that no two purposes share a key (NIST SP 800-57 Pt 1
@@ -11,14 +12,17 @@ export interface IdentityKeys {
   /** HMAC-SHA256 blind index of the account email: the service's blind-index key versions in force. */
   readonly emailIndex: BlindIndexKeys;
   /** AES-256-GCM of the account email at rest. */
-  readonly emailSeal: KeyObject;
+  readonly emailSeal: KeyVersions;
   /** AES-256-GCM of TOTP shared secrets at rest (ASVS 6.5.x, 11.x: secrets encrypted at rest). */
-  readonly totpSeal: KeyObject;
+  readonly totpSeal: KeyVersions;
   /** HMAC-SHA256 of recovery codes (≥ 112-bit codes: a keyed hash suffices, ASVS 6.5.2). */
-  readonly recoveryMac: KeyObject;
+  readonly recoveryMac: KeyVersions;
   /** HMAC-SHA256 of the secrets of email-verification and password-reset links. */
-  readonly tokenMac: KeyObject;
-  /** HMAC-SHA256 of throttle keys, so that no identifier or IP address is stored in the clear. */
+  readonly tokenMac: KeyVersions;
+  /**
+   * HMAC-SHA256 of throttle keys, so that no identifier or IP address is stored in the clear: the
+   * newest version only (counters are short-lived; a rotation starts them over once).
+   */
   readonly throttleMac: KeyObject;
 }
 
@@ -31,18 +35,19 @@ const LABELS = {
 } as const;
 
 /**
- * Derives the identity keys. `base` should be a key of its own for identity (for example HKDF of
- * the root key under `custos/identity/v1`); it is only ever used as HKDF input here.
+ * Derives the identity keys, version for version of `base`: the service key `identity` (every
+ * version, newest first; `custos keys rotate --key identity` adds one), only ever used as HKDF
+ * input here. What was sealed or MACed under an older version still opens and verifies.
  */
-export function deriveIdentityKeys(input: { base: KeyObject; blindIndex: BlindIndexKeys | KeyObject }): IdentityKeys {
-  const derive = (label: string) =>
-    createSecretKey(Buffer.from(hkdfSync('sha256', input.base, Buffer.alloc(0), `custos/identity/${label}`, 32)));
+export function deriveIdentityKeys(input: { base: KeyObject | KeyVersions; blindIndex: BlindIndexKeys | KeyObject }): IdentityKeys {
+  const base = versionsOf(input.base);
+  const derive = (label: string) => deriveVersions(base, `custos/identity/${label}`);
   return {
     emailIndex: 'lookup' in input.blindIndex ? input.blindIndex : fixedBlindIndexKeys(input.blindIndex),
     emailSeal: derive(LABELS.emailSeal),
     totpSeal: derive(LABELS.totpSeal),
     recoveryMac: derive(LABELS.recoveryMac),
     tokenMac: derive(LABELS.tokenMac),
-    throttleMac: derive(LABELS.throttleMac),
+    throttleMac: derive(LABELS.throttleMac)[0].key,
   };
 }

@@ -1,4 +1,5 @@
-import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { deriveVersions, versionsOf, type KeyVersions } from '../../crypto/key-versions.ts';
 
 /**
  * The incident register's key: the free text of an incident (title, description, consequences,
@@ -6,10 +7,10 @@ import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
  * Art. 32(1)(a)), bound to its row. Derived with HKDF-SHA256 from the staff base key (a service
  * key of its own, wrapped by the root: src/crypto/service-keys.ts) under a label no other key
  * uses, so it shares no key with the staff module's report and reason seals (NIST SP 800-57 Pt 1
- * §5.2: one key, one purpose).
+ * §5.2: one key, one purpose). Version for version of the staff base key, like the staff seals.
  */
-export function deriveIncidentKey(input: { staffBase: KeyObject }): KeyObject {
-  return createSecretKey(Buffer.from(hkdfSync('sha256', input.staffBase, Buffer.alloc(0), 'custos/incidents/text-seal/v1', 32)));
+export function deriveIncidentKey(input: { staffBase: KeyObject | KeyVersions }): KeyVersions {
+  return deriveVersions(versionsOf(input.staffBase), 'custos/incidents/text-seal/v1');
 }
 
 export const incidentAad = (id: string) => `custos:incidents|incidents|${id}`;

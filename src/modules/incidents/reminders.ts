@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { KeyVersions } from '../../crypto/key-versions.ts';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../kernel/clock.ts';
 import { leasedJob } from '../../store/job-lease.ts';
@@ -36,7 +36,7 @@ export function createIncidentReminders(deps: {
   db: Kysely<Database>;
   dialect: Dialect;
   /** The incident key (timeline entries carry no text here, but the timeline's writer takes it). */
-  key: KeyObject;
+  key: KeyVersions;
   clock: Clock;
   audit: Pick<AuditLog, 'append'>;
   notifier: Pick<Notifier, 'tell'>;

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { KeyVersions } from '../../crypto/key-versions.ts';
 import type { Kysely, Transaction } from 'kysely';
 import type { z } from 'zod';
 import type { Clock } from '../../kernel/clock.ts';
@@ -70,7 +70,7 @@ export interface IncidentServiceDeps {
   readonly inventory: Inventory;
   readonly directory: Pick<Directory, 'authorize'>;
   /** deriveIncidentKey (keys.ts). */
-  readonly key: KeyObject;
+  readonly key: KeyVersions;
   readonly alerts: AlertLookup;
   readonly reports: Pick<ReportService, 'find'>;
   /** Without it, a scope by source is refused (INCIDENTS_SOURCE_UNRESOLVED). */

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { KeyVersions } from '../../crypto/key-versions.ts';
 import type { Transaction } from 'kysely';
 import { newId } from '../../kernel/ids.ts';
 import type { Dialect } from '../../store/database.ts';
@@ -23,7 +23,7 @@ export interface TimelineEntry {
  * On PostgreSQL the incident's row is locked first, so two writers to one incident take turns;
  * SQLite transactions already hold the write lock from their start (BEGIN IMMEDIATE).
  */
-export async function appendTimeline(tx: Transaction<Database>, deps: { dialect: Dialect; key: KeyObject; now: Date }, incidentId: string, entry: TimelineEntry): Promise<void> {
+export async function appendTimeline(tx: Transaction<Database>, deps: { dialect: Dialect; key: KeyVersions; now: Date }, incidentId: string, entry: TimelineEntry): Promise<void> {
   if (deps.dialect === 'postgres') await tx.selectFrom('incidents').select('id').where('id', '=', incidentId).forUpdate().execute();
   const last = await tx.selectFrom('incident_timeline').select((eb) => eb.fn.max('seq').as('seq')).where('incident_id', '=', incidentId).executeTakeFirst();
   const id = newId('itl', deps.now.getTime());

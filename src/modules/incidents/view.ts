@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { KeyVersions } from '../../crypto/key-versions.ts';
 import type { Database } from '../../store/schema.ts';
 import { openText } from '../staff/keys.ts';
 import { clockOf, type ClockView } from './art33.ts';
@@ -59,7 +59,7 @@ export interface IncidentText {
 export type IncidentRow = Database['incidents'];
 export type TimelineRow = Database['incident_timeline'];
 
-export function openIncidentText(key: KeyObject, row: Pick<IncidentRow, 'id' | 'sealed'>): IncidentText {
+export function openIncidentText(key: KeyVersions, row: Pick<IncidentRow, 'id' | 'sealed'>): IncidentText {
   return JSON.parse(openText(key, incidentAad(row.id), row.sealed)) as IncidentText;
 }
 
@@ -68,7 +68,7 @@ export function scopeOf(row: IncidentRow): ScopeView | null {
   return { actor: { kind: row.scope_actor_kind as ActorRef['kind'], id: row.scope_actor_id }, from: row.scope_from, to: row.scope_to };
 }
 
-export function timelineView(key: KeyObject, row: TimelineRow): TimelineView {
+export function timelineView(key: KeyVersions, row: TimelineRow): TimelineView {
   return {
     id: row.id,
     at: row.at,
@@ -80,7 +80,7 @@ export function timelineView(key: KeyObject, row: TimelineRow): TimelineView {
   };
 }
 
-export function incidentView(key: KeyObject, row: IncidentRow, timeline: readonly TimelineRow[], now: Date): IncidentView {
+export function incidentView(key: KeyVersions, row: IncidentRow, timeline: readonly TimelineRow[], now: Date): IncidentView {
   const text = openIncidentText(key, row);
   return {
     id: row.id,

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { KeyVersions } from '../../crypto/key-versions.ts';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Clock } from '../../kernel/clock.ts';
@@ -75,7 +75,7 @@ export function createElevationService(deps: {
   audit: AuditLog;
   directory: Directory;
   /** Seals elevation reasons (StaffKeys.reasonKey). */
-  reasonKey: KeyObject;
+  reasonKey: KeyVersions;
   knownPurposes: { has(name: string): boolean };
   /** Raises the standing a requester needs (training, in the guard's terms); throws to refuse. */
   requireStanding: (member: StaffMember) => Promise<void>;

@@ -1,5 +1,5 @@
-import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
-import { open, seal } from '../../crypto/aead.ts';
+import type { KeyObject } from 'node:crypto';
+import { deriveVersions, openVersioned, sealVersioned, versionsOf, type KeyVersions } from '../../crypto/key-versions.ts';
 
 /**
  * The keys staff uses, one per role so that no two purposes share a key (NIST SP 800-57 Pt 1
@@ -10,24 +10,29 @@ import { open, seal } from '../../crypto/aead.ts';
  */
 export interface StaffKeys {
   /** Seals threat-report text. */
-  readonly reportKey: KeyObject;
+  readonly reportKey: KeyVersions;
   /** Seals the stated reasons of elevation requests. */
-  readonly reasonKey: KeyObject;
+  readonly reasonKey: KeyVersions;
 }
 
-export function deriveStaffKeys(input: { base: KeyObject }): StaffKeys {
-  const derive = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', input.base, Buffer.alloc(0), `custos/staff/${label}`, 32)));
-  return { reportKey: derive('report-seal/v1'), reasonKey: derive('reason-seal/v1') };
+/**
+ * Version for version of the service key `staff` (every version, newest first; `custos keys
+ * rotate --key staff` adds one): new text is sealed under the newest, older text opens under the
+ * version it names.
+ */
+export function deriveStaffKeys(input: { base: KeyObject | KeyVersions }): StaffKeys {
+  const base = versionsOf(input.base);
+  return { reportKey: deriveVersions(base, 'custos/staff/report-seal/v1'), reasonKey: deriveVersions(base, 'custos/staff/reason-seal/v1') };
 }
 
-/** Seals UTF-8 text under `key`, bound by `aad` to where it belongs; base64url. */
-export function sealText(key: KeyObject, aad: string, text: string): string {
-  return seal(key, Buffer.from(text, 'utf8'), aad).toString('base64url');
+/** Seals UTF-8 text under the newest version, bound by `aad` to where it belongs (key-versions.ts format). */
+export function sealText(keys: KeyVersions, aad: string, text: string): string {
+  return sealVersioned(keys, Buffer.from(text, 'utf8'), aad);
 }
 
-/** Opens what `sealText` sealed; throws when the box was altered, moved or sealed under another key. */
-export function openText(key: KeyObject, aad: string, sealed: string): string {
-  const plain = open(key, Buffer.from(sealed, 'base64url'), aad);
+/** Opens what `sealText` sealed; throws when the box was altered, moved or sealed under a key not held. */
+export function openText(keys: KeyVersions, aad: string, sealed: string): string {
+  const plain = openVersioned(keys, sealed, aad);
   if (plain === undefined) throw new Error('a sealed staff record failed to open (altered, moved or wrong key)');
   return plain.toString('utf8');
 }

@@ -1,4 +1,4 @@
-import type { KeyObject } from 'node:crypto';
+import type { KeyVersions } from '../../crypto/key-versions.ts';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import type { Clock } from '../../kernel/clock.ts';
@@ -56,7 +56,7 @@ export function createReportService(deps: {
   audit: AuditLog;
   directory: Directory;
   /** Seals report text (StaffKeys.reportKey). */
-  reportKey: KeyObject;
+  reportKey: KeyVersions;
   notifier: Notifier;
 }): ReportService {
   const { db, clock, audit, directory, reportKey, notifier } = deps;

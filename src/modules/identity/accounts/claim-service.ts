@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../../kernel/clock.ts';
 import { fail } from '../../../kernel/errors.ts';
@@ -7,6 +7,7 @@ import { Secret } from '../../../kernel/secret.ts';
 import type { Database } from '../../../store/schema.ts';
 import { IdentityErrors } from '../errors.ts';
 import { openEmail, sealEmail } from './email.ts';
+import { macMatches, macNewest, type KeyVersions } from '../../../crypto/key-versions.ts';
 
 /**
  * Claim links: a shop invites a customer it stored to take over their account
@@ -38,9 +39,10 @@ export interface ClaimService {
 const FORMAT = /^(clm_[0-9A-HJKMNP-TV-Z]{26})\.([A-Za-z0-9_-]{43})$/;
 const DUMMY = Buffer.alloc(32);
 
-export function createClaimService(deps: { db: Kysely<Database>; clock: Clock; mac: KeyObject; emailSeal: KeyObject }): ClaimService {
+export function createClaimService(deps: { db: Kysely<Database>; clock: Clock; mac: KeyVersions; emailSeal: KeyVersions }): ClaimService {
   const { db, clock } = deps;
-  const digest = (id: string, secret: string) => createHmac('sha256', deps.mac).update(`claim\u0000${id}\u0000${secret}`, 'utf8').digest();
+  const text = (id: string, secret: string) => `claim\u0000${id}\u0000${secret}`;
+  const digest = (id: string, secret: string) => macNewest(deps.mac, text(id, secret));
 
   return {
     async issue({ customerId, email, createdBy }) {
@@ -72,9 +74,8 @@ export function createClaimService(deps: { db: Kysely<Database>; clock: Clock; m
       const m = FORMAT.exec(token.reveal());
       const id = m?.[1];
       const row = id === undefined || !isId(CLAIM_ID_PREFIX, id) ? undefined : await db.selectFrom('identity_claims').selectAll().where('id', '=', id).executeTakeFirst();
-      const presented = digest(id ?? '', m?.[2] ?? '');
       const stored = row === undefined ? DUMMY : Buffer.from(row.secret_hash, 'base64url');
-      const matches = stored.length === presented.length && timingSafeEqual(stored, presented);
+      const matches = macMatches(deps.mac, text(id ?? '', m?.[2] ?? ''), stored);
       if (row === undefined || !matches) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
       if (row.used_at !== null) fail(IdentityErrors.IDENTITY_TOKEN_REUSED, 'the link was already used');
       if (row.expires_at <= clock.now().toISOString()) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link has expired');

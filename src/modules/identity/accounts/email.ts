@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { open, seal } from '../../../crypto/aead.ts';
 import { blindIndex } from '../../../crypto/blind-index.ts';
+import { openVersioned, sealVersioned, type KeyVersions } from '../../../crypto/key-versions.ts';
 
 /**
  * The sign-in email is personal data that must still be findable: it is stored as a blind index
@@ -24,11 +24,11 @@ export function emailIndex(key: KeyObject, normalised: string): string {
 
 const aad = (accountId: string) => `custos:identity|identity_accounts|${accountId}|email`;
 
-export function sealEmail(key: KeyObject, accountId: string, normalised: string): string {
-  return seal(key, Buffer.from(normalised, 'utf8'), aad(accountId)).toString('base64url');
+export function sealEmail(keys: KeyVersions, accountId: string, normalised: string): string {
+  return sealVersioned(keys, Buffer.from(normalised, 'utf8'), aad(accountId));
 }
 
 /** Undefined when the ciphertext was altered or moved to another account. */
-export function openEmail(key: KeyObject, accountId: string, sealed: string): string | undefined {
-  return open(key, Buffer.from(sealed, 'base64url'), aad(accountId))?.toString('utf8');
+export function openEmail(keys: KeyVersions, accountId: string, sealed: string): string | undefined {
+  return openVersioned(keys, sealed, aad(accountId))?.toString('utf8');
 }

@@ -1,10 +1,11 @@
-import { createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../../../kernel/clock.ts';
 import { fail } from '../../../kernel/errors.ts';
 import { Secret } from '../../../kernel/secret.ts';
 import type { Database } from '../../../store/schema.ts';
 import { IdentityErrors } from '../errors.ts';
+import { macMatches, macNewest, type KeyVersions } from '../../../crypto/key-versions.ts';
 
 /**
  * One-time links for email verification and password reset. A token is `<id>.<secret>`: 96
@@ -48,13 +49,13 @@ const DUMMY = Buffer.alloc(32);
 export function createTokenService(deps: {
   db: Kysely<Database>;
   clock: Clock;
-  key: KeyObject;
+  key: KeyVersions;
   ttlMs?: Partial<Record<TokenPurpose, number>>;
 }): TokenService {
   const { db, clock, key } = deps;
   const ttl = { ...TOKEN_TTL_MS, ...deps.ttlMs };
-  const digest = (purpose: string, id: string, secret: string) =>
-    createHmac('sha256', key).update(`token\u0000${purpose}\u0000${id}\u0000${secret}`, 'utf8').digest();
+  const text = (purpose: string, id: string, secret: string) => `token\u0000${purpose}\u0000${id}\u0000${secret}`;
+  const digest = (purpose: string, id: string, secret: string) => macNewest(key, text(purpose, id, secret));
 
   async function revokeAll(accountId: string, purpose?: TokenPurpose): Promise<number> {
     let q = db.deleteFrom('identity_tokens').where('account_id', '=', accountId).where('used_at', 'is', null);
@@ -68,9 +69,8 @@ export function createTokenService(deps: {
     if (m === null) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
     const [, id, secret] = m as unknown as [string, string, string];
     const row = await db.selectFrom('identity_tokens').selectAll().where('id', '=', id).executeTakeFirst();
-    const presented = digest(purpose, id, secret);
     const stored = row === undefined ? DUMMY : Buffer.from(row.secret_hash, 'base64url');
-    const matches = stored.length === presented.length && timingSafeEqual(stored, presented);
+    const matches = macMatches(key, text(purpose, id, secret), stored);
     if (row === undefined || !matches || row.purpose !== purpose) fail(IdentityErrors.IDENTITY_TOKEN_INVALID, 'the link is not valid');
     if (row.used_at !== null) fail(IdentityErrors.IDENTITY_TOKEN_REUSED, 'the link was already used');
     const now = clock.now().toISOString();

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../../../kernel/clock.ts';
 import { fail } from '../../../kernel/errors.ts';
@@ -6,6 +6,7 @@ import { Secret } from '../../../kernel/secret.ts';
 import type { Database } from '../../../store/schema.ts';
 import { IdentityErrors } from '../errors.ts';
 import { crockfordBase32 } from '../../../kernel/ids.ts';
+import { macMatches, macNewest, type KeyVersions } from '../../../crypto/key-versions.ts';
 
 /**
  * Recovery codes: ten per account, shown once, each usable once (ASVS 6.5.1). Each code is 24
@@ -45,10 +46,10 @@ export interface RecoveryCodeService {
   remove(accountId: string): Promise<void>;
 }
 
-export function createRecoveryCodeService(deps: { db: Kysely<Database>; clock: Clock; key: KeyObject }): RecoveryCodeService {
+export function createRecoveryCodeService(deps: { db: Kysely<Database>; clock: Clock; key: KeyVersions }): RecoveryCodeService {
   const { db, clock, key } = deps;
-  const digest = (accountId: string, normalised: string) =>
-    createHmac('sha256', key).update(`recovery\u0000${accountId}\u0000${normalised}`, 'utf8').digest();
+  const text = (accountId: string, normalised: string) => `recovery\u0000${accountId}\u0000${normalised}`;
+  const digest = (accountId: string, normalised: string) => macNewest(key, text(accountId, normalised));
 
   async function remaining(accountId: string): Promise<number> {
     const row = await db
@@ -85,7 +86,6 @@ export function createRecoveryCodeService(deps: { db: Kysely<Database>; clock: C
 
     async consume(accountId, code) {
       const n = normaliseRecoveryCode(code.reveal());
-      const presented = digest(accountId, n ?? '');
       const rows = await db
         .selectFrom('identity_recovery_codes')
         .select(['code_hash', 'used_at'])
@@ -93,7 +93,7 @@ export function createRecoveryCodeService(deps: { db: Kysely<Database>; clock: C
         .execute();
       // Compare with every code of the account, in constant time, without stopping early.
       let match: (typeof rows)[number] | undefined;
-      for (const row of rows) if (timingSafeEqual(Buffer.from(row.code_hash, 'base64url'), presented) && n !== undefined) match = row;
+      for (const row of rows) if (macMatches(key, text(accountId, n ?? ''), Buffer.from(row.code_hash, 'base64url')) && n !== undefined) match = row;
       if (match === undefined) fail(IdentityErrors.IDENTITY_RECOVERY_CODE_INVALID, 'the recovery code is not valid for this account');
       if (match.used_at !== null) fail(IdentityErrors.IDENTITY_RECOVERY_CODE_REUSED, 'the recovery code was already used');
       // The conditional update is the single use: of two concurrent uses only one changes the row.

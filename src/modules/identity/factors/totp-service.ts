@@ -1,14 +1,13 @@
-import type { KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { Secret as OtpSecret, TOTP } from 'otpauth';
 import QRCode from 'qrcode';
-import { open, seal } from '../../../crypto/aead.ts';
 import type { Clock } from '../../../kernel/clock.ts';
 import { fail } from '../../../kernel/errors.ts';
 import { Secret } from '../../../kernel/secret.ts';
 import type { Database } from '../../../store/schema.ts';
 import { IdentityErrors } from '../errors.ts';
 import type { RecoveryCodeService } from './recovery-codes.ts';
+import { openVersioned, sealVersioned, type KeyVersions } from '../../../crypto/key-versions.ts';
 
 /**
  * Authenticator apps (TOTP, RFC 6238): SHA-1, 6 digits, 30-second steps, so every common app
@@ -52,7 +51,7 @@ const CODE = /^\d{6}$/;
 export function createTotpService(deps: {
   db: Kysely<Database>;
   clock: Clock;
-  key: KeyObject;
+  key: KeyVersions;
   recovery: RecoveryCodeService;
   /** Shown in the authenticator app: the shop's name. */
   issuer: string;
@@ -80,7 +79,7 @@ export function createTotpService(deps: {
   function stepOf(sealed: string, accountId: string, code: Secret<string>): number | undefined {
     const token = code.reveal().replace(/\s/g, '');
     if (!CODE.test(token)) return undefined;
-    const secret = open(key, Buffer.from(sealed, 'base64url'), aad(accountId));
+    const secret = openVersioned(key, sealed, aad(accountId));
     if (secret === undefined) throw new Error(`the TOTP secret of account ${accountId} failed to decrypt`);
     const timestamp = clock.now().getTime();
     const delta = totpOf(secret).validate({ token, timestamp, window: TOTP_WINDOW });
@@ -93,7 +92,7 @@ export function createTotpService(deps: {
       if (account === undefined) fail(IdentityErrors.IDENTITY_ACCOUNT_NOT_FOUND, 'no account with that id');
       const raw = new OtpSecret({ size: 20 });
       const secret = Buffer.from(raw.bytes);
-      const sealed = seal(key, secret, aad(accountId)).toString('base64url');
+      const sealed = sealVersioned(key, secret, aad(accountId));
       const at = clock.now().toISOString();
       const result = await db
         .insertInto('identity_totp')

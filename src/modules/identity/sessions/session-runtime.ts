@@ -9,6 +9,7 @@ import type { Secret } from '../../../kernel/secret.ts';
 import type { Database } from '../../../store/schema.ts';
 import type { AuditLog } from '../../audit/service.ts';
 import type { BlindIndexKeys } from '../../../crypto/blind-index.ts';
+import { versionsOf, type KeyVersions } from '../../../crypto/key-versions.ts';
 import { createAccountService, type AccountInfo, type AccountService } from '../accounts/account-service.ts';
 import { createDatabaseCounters } from '../throttling/counters-database.ts';
 import { createRedisCounters } from '../throttling/counters-redis.ts';
@@ -123,8 +124,8 @@ export function createIdentityServices(deps: {
   clock: Clock;
   logger?: Logger | undefined;
   audit: AuditLog;
-  /** HKDF(root, 'custos/identity/v1'). */
-  base: KeyObject;
+  /** The service key `identity`, every version newest first (or one key): only ever HKDF input. */
+  base: KeyObject | KeyVersions;
   /** The blind-index key versions in force (or one fixed key). */
   blindIndex: BlindIndexKeys | KeyObject;
   /** Refuses sign-in of accounts that may not (suspended staff); looked up at sign-in time. */
@@ -174,7 +175,9 @@ export function createIdentityServices(deps: {
   const hour = 3_600_000;
   const mailPolicy: BucketPolicy = { limit: 5, windowMs: hour, blockMs: hour, backoff: 1, maxBlockMs: hour };
   const s = config.sessions;
-  const sessionKey = subKey(deps.base, 'session-mac/v1');
+  // Sessions and sign-in tickets are looked up by their keyed hash under the newest identity key
+  // version only: rotating the identity key signs every session out.
+  const sessionKey = subKey(versionsOf(deps.base)[0].key, 'session-mac/v1');
   const tickets = createTicketService({ db, clock, key: sessionKey });
   const sessions = createSessionService({
     db,

@@ -1,3 +1,4 @@
+import { versionsOf } from '../../../crypto/key-versions.ts';
 import { createSecretKey, randomBytes } from 'node:crypto';
 import type { Alert } from '../../detection/contracts.ts';
 import { cardBrands } from '../../cards/brands.ts';
@@ -22,7 +23,7 @@ export async function incidentFixture(options: { keyFacts?: Partial<KeyFacts>; s
     audit: f.audit,
     inventory: f.inventory,
     directory: f.staff.directory,
-    key: createSecretKey(randomBytes(32)),
+    key: versionsOf(createSecretKey(randomBytes(32))),
     alerts: { get: async (id: string) => alerts.get(id) },
     reports: f.staff.reports,
     sources: options.sources,

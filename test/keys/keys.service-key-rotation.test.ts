@@ -7,12 +7,16 @@ import { createLogger } from '../../src/kernel/logger.ts';
 import { openRuntime, type Runtime } from '../../src/runtime.ts';
 import { TEST_DIALECT, testDatabase, type TestDatabase } from '../support/store.ts';
 import { SEED_ACTOR, seedCustomers } from '../resilience/seed.ts';
+import { moduleBase, rotateServiceKey } from '../../src/crypto/service-keys.ts';
+import { Secret } from '../../src/kernel/secret.ts';
+import { deriveIncidentKey } from '../../src/modules/incidents/keys.ts';
+import { deriveStaffKeys, openText, sealText } from '../../src/modules/staff/keys.ts';
 
 /**
- * Rotation of the blind-index key (`custos keys rotate --key blind-index`): every blind index is
- * rebuilt under the new version while lookups go on, writes landing mid-rebuild — from a process
- * that has not yet seen the new version — are indexed under it, and once it ends an index row
- * under the old version, put back, matches nothing.
+ * Service keys that rotate with what they protect. The blind-index key (`custos keys rotate --key
+ * blind-index`): every blind index is rebuilt under the new version while lookups go on, writes
+ * landing mid-rebuild — from a process that has not yet seen the new version — are indexed under
+ * it, and once it ends an index row under the old version, put back, matches nothing.
  */
 const dbs: TestDatabase[] = [];
 const runtimes: Runtime[] = [];
@@ -118,5 +122,46 @@ describe(`blind-index key rotation (${TEST_DIALECT})`, () => {
       .execute();
     expect(await found(rotator, victim.values.email)).toEqual([]);
     expect(await found(other, victim.values.email)).toEqual([]);
+  });
+});
+
+/**
+ * `custos keys rotate --key identity|staff`: each module key rotates on its own. What was sealed
+ * or MACed under the old version (account emails, recovery codes; staff and incident texts) still
+ * opens and verifies after a restart, and what is written afterwards is under the new version.
+ */
+describe(`identity and staff key rotation (${TEST_DIALECT})`, () => {
+  it('after rotating the identity and staff keys, old account emails, recovery codes and staff texts still open; new ones are sealed under the new version', async () => {
+    const d = testDatabase();
+    dbs.push(d);
+    const env = { ...d.env, CUSTOS_ROOT_KEY: randomBytes(32).toString('base64') };
+    const before = await runtime(env);
+    const { account } = await before.identity.accounts.create({ realm: 'customer', email: 'old@module.example' });
+    const codes = (await before.identity.recovery.regenerate(account.id)).reveal();
+    const staffText = sealText(deriveStaffKeys({ base: moduleBase(before.rootKeys, 'staff') }).reportKey, 'aad-report', 'a threat report');
+    const incidentText = sealText(deriveIncidentKey({ staffBase: moduleBase(before.rootKeys, 'staff') }), 'aad-incident', 'an incident');
+
+    expect(await rotateServiceKey(before.store.db, before.ring, before.clock, 'identity')).toBe(2);
+    expect(await rotateServiceKey(before.store.db, before.ring, before.clock, 'staff')).toBe(2);
+    const after = await runtime(env);
+
+    expect((await after.identity.accounts.findByEmail('customer', 'old@module.example'))?.email).toBe('old@module.example');
+    expect((await after.identity.recovery.consume(account.id, new Secret(codes[0]!))).remaining).toBe(codes.length - 1);
+    const staff = deriveStaffKeys({ base: moduleBase(after.rootKeys, 'staff') });
+    expect(openText(staff.reportKey, 'aad-report', staffText)).toBe('a threat report');
+    const incidents = deriveIncidentKey({ staffBase: moduleBase(after.rootKeys, 'staff') });
+    expect(openText(incidents, 'aad-incident', incidentText)).toBe('an incident');
+
+    // New writes: under version 2, which the old process (not restarted) does not hold.
+    const fresh = await after.identity.accounts.create({ realm: 'customer', email: 'new@module.example' });
+    const row = await after.store.db.selectFrom('identity_accounts').select('email_sealed').where('id', '=', fresh.account.id).executeTakeFirstOrThrow();
+    expect(row.email_sealed.startsWith('v2.')).toBe(true);
+    expect((await after.identity.accounts.findByEmail('customer', 'new@module.example'))?.email).toBe('new@module.example');
+    const newText = sealText(staff.reportKey, 'aad-report', 'another report');
+    expect(newText.startsWith('v2.')).toBe(true);
+    expect(() => openText(deriveStaffKeys({ base: moduleBase(before.rootKeys, 'staff') }).reportKey, 'aad-report', newText)).toThrow();
+    // A text moved to another place, or naming a version that does not exist, does not open.
+    expect(() => openText(staff.reportKey, 'aad-elsewhere', staffText)).toThrow();
+    expect(() => openText(staff.reportKey, 'aad-report', `v9.${newText.slice(3)}`)).toThrow();
   });
 });
