@@ -43,6 +43,8 @@ export interface Detection extends AlertLookup {
   readonly blocks: Pick<SourceBlocks, 'check' | 'list'>;
   /** Plants decoys (audited as `security.honeytokens_planted` with their counts, never their ids). */
   readonly honeytokens: Pick<Honeytokens, 'plant'>;
+  /** Whether this API key id is a planted decoy: as of the last reload (at start, after a plant, and when the shared generation moves). */
+  isDecoyApiKey(id: string): boolean;
   /** Lifts a block (audited as `security.source_unblocked`, named by its alert, never by the address). */
   unblock(source: string, by: string): Promise<boolean>;
   list(filter: { status?: AlertStatus | undefined; rule?: string | undefined; limit: number; before?: string | undefined }): Promise<AlertPage>;
@@ -181,6 +183,7 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
         return planted;
       },
     },
+    isDecoyApiKey: (id) => honeytokens.isDecoyApiKey(id),
     async unblock(source, by) {
       const block = (await blocks.list()).find((b) => b.source === source);
       if (block === undefined || !(await blocks.unblock(source))) return false;
