@@ -160,13 +160,15 @@ describe(`card relay (${TEST_DIALECT})`, () => {
     expect(kept).not.toContain(token);
   });
 
-  it('every relayed token is audited with its fields and the client address', async () => {
+  it('every relayed token is audited with its fields, its origin kept by detection under the request id', async () => {
     const token = await tokenise();
     await relay({ url: `${origin}/charge`, method: 'POST', body: { n: `{{ ${token}.pan }}` } });
     await t.runtime.audit.chainPending();
-    const rows = await t.runtime.store.db.selectFrom('audit_log').select(['fields', 'outcome']).where('action', '=', 'cards.relay').where('record_id', '=', token).execute();
+    const rows = await t.runtime.store.db.selectFrom('audit_log').select(['fields', 'outcome', 'request_id']).where('action', '=', 'cards.relay').where('record_id', '=', token).execute();
     expect(rows).toHaveLength(1);
-    expect(JSON.parse(rows[0]!.fields)).toEqual(['pan', 'origin.127.0.0.1']);
+    expect(JSON.parse(rows[0]!.fields)).toEqual(['pan']);
+    await t.runtime.detection.settle();
+    expect(await t.runtime.detection.originsOf([rows[0]!.request_id!])).toMatchObject([{ source: '127.0.0.1' }]);
   });
 });
 
