@@ -371,8 +371,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         return keyFactsOf(config, { root_kid: kid, kek_version: status.current, keks_under_older_root: status.versions.filter((v) => v.root_kid !== kid).length });
       },
       cardBrands: (tokens) => cardBrands(store.db, tokens),
-      // An incident scoped by a source address: the actors detection saw from it.
-      sources: (source, window) => detection.actorsFrom(source, window),
+      // An incident scoped by a source address: the actors detection saw from it (it sees
+      // request addresses only with its rules on: off, such a scope is refused).
+      ...(config.detection.enabled ? { sources: (source: string, window: { from: string; to: string }) => detection.actorsFrom(source, window) } : {}),
       controller: { name: config.controller.name, address: config.controller.address, dpoContact: config.controller.dpoContact, privacyContact: config.controller.privacyContact },
     });
     const incidentReminders = createIncidentReminders({

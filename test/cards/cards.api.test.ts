@@ -228,3 +228,22 @@ describe(`card vault deterministic mode (${TEST_DIALECT})`, () => {
     expect(row.fingerprint_version).toBe(2);
   });
 });
+
+describe(`card origins with the detection rules off (${TEST_DIALECT})`, () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp({ env: { CUSTOS_DETECTION: 'false' } });
+  });
+  afterAll(async () => t?.close());
+
+  it('each card request still has its origin kept by request id (PCI DSS 10.2.2), outside the audit log', async () => {
+    const payments = await t.bearer(['payments']);
+    const res = await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: card(), headers: { 'x-forwarded-for': '198.51.100.23' } });
+    expect(res.statusCode, res.body).toBe(201);
+    await t.runtime.audit.chainPending();
+    const entry = await t.runtime.store.db.selectFrom('audit_log').select(['request_id', 'fields']).where('action', '=', 'cards.tokenise').executeTakeFirstOrThrow();
+    await t.runtime.detection.settle();
+    expect(await t.runtime.detection.originsOf([entry.request_id!])).toMatchObject([{ source: '198.51.100.23' }]);
+    expect(JSON.stringify(await t.runtime.store.db.selectFrom('audit_log').selectAll().execute())).not.toContain('198.51.100.23');
+  });
+});

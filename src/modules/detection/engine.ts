@@ -24,6 +24,8 @@ import type { WindowStore } from './windows.ts';
  * Before the rules, and with the rules off too, each batch records which actor was seen from which
  * source (detection_sources: an incident scoped by a source finds its actors there) and the origin
  * of each card request (detection_origins, PCI DSS 10.2.2): the audit log holds neither address.
+ * With the rules off the server does not note request addresses (src/app.ts), so only events that
+ * carry their source — card events (cards/service.ts, `cardOrigin`) — are recorded.
  */
 export interface EngineDeps {
   /** The rules run (CUSTOS_DETECTION); off, the engine only records sources and card origins. */
