@@ -56,6 +56,9 @@ export interface Engine {
 /** Actors whose sources are recorded: people and credentials (`staff:`, `apikey:`, `customer:`, `account:`, `card_session:`), not the system's jobs. */
 const seenActor = (ref: string | null | undefined): ref is string => ref !== null && ref !== undefined && ref.indexOf(':') > 0 && !ref.startsWith('system');
 
+/** Card request origins written at once when this many wait (else at the next flush). */
+const ORIGIN_BATCH = 500;
+
 /** An alert extended by this process is written at most this often (and at flush). */
 const EXTEND_WRITE_MS = 5000;
 
@@ -109,10 +112,22 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
 
+  /**
+   * Card request origins not yet written: written with the counters (flush, every five seconds in
+   * a server, and at stop) or once ORIGIN_BATCH wait, so a card request costs no write of its own
+   * (on SQLite every write takes the one write lock the audit log's commits need too).
+   */
+  let origins = new Map<string, Origin>();
+  async function writeOrigins(): Promise<void> {
+    if (origins.size === 0) return;
+    const batch = [...origins.values()];
+    origins = new Map();
+    await deps.sources.recordOrigins(batch);
+  }
+
   /** Sightings of actor and source, and card request origins, of one batch; the sightings by `actor|source`. */
   async function record(events: readonly SecurityEvent[]): Promise<Map<string, Sighting>> {
     const pairs = new Map<string, { actor: string; source: string; at: Date }>();
-    const origins = new Map<string, Origin>();
     for (const e of events) {
       if (typeof e.source !== 'string' || e.source === '') continue;
       if (seenActor(e.actor)) {
@@ -125,7 +140,7 @@ export function createEngine(deps: EngineDeps): Engine {
     const sightings = new Map<string, Sighting>();
     try {
       for (const [key, p] of pairs) sightings.set(key, await deps.sources.seen(p.actor, p.source, p.at));
-      await deps.sources.recordOrigins([...origins.values()]);
+      if (origins.size >= ORIGIN_BATCH) await writeOrigins();
     } catch (error) {
       logger?.error({ code: (error as { code?: unknown }).code }, 'detection could not record sources of this batch');
     }
@@ -159,6 +174,7 @@ export function createEngine(deps: EngineDeps): Engine {
     },
 
     async flush() {
+      await writeOrigins();
       const now = clock.now().getTime();
       for (const [key, known] of current) {
         if (known.dirty) await writeExtension(known, now);
