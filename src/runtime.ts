@@ -168,8 +168,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       flushMs: config.auditFlushMs,
       statement: (text, parameters) => store.read(text, parameters),
       logger,
-      // Every entry is also a security event, with its request's client address (never logged).
-      ...(config.detection.enabled ? { observe: (entry, context) => events.emit(eventOfEntry(entry, context, requests, clock.now())) } : {}),
+      // Every entry is also a security event, with its request's client address (never logged);
+      // with the rules off too, detection records sources and card origins from them.
+      observe: (entry, context) => events.emit(eventOfEntry(entry, context, requests, clock.now())),
     });
     if (options.background !== false) audit.start();
     let staff: StaffServices | undefined;
@@ -378,6 +379,9 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
         return keyFactsOf(config, { root_kid: kid, kek_version: status.current, keks_under_older_root: status.versions.filter((v) => v.root_kid !== kid).length });
       },
       cardBrands: (tokens) => cardBrands(store.db, tokens),
+      // An incident scoped by a source address: the actors detection saw from it (it sees
+      // request addresses only with its rules on: off, such a scope is refused).
+      ...(config.detection.enabled ? { sources: (source: string, window: { from: string; to: string }) => detection.actorsFrom(source, window) } : {}),
       controller: { name: config.controller.name, address: config.controller.address, dpoContact: config.controller.dpoContact, privacyContact: config.controller.privacyContact },
     });
     const incidentReminders = createIncidentReminders({

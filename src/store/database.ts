@@ -30,6 +30,7 @@ import * as m0021 from './migrations/0021-rights-export.ts';
 import * as m0022 from './migrations/0022-key-state-bigint.ts';
 import * as m0023 from './migrations/0023-processor-webhooks.ts';
 import * as m0025 from './migrations/0025-blind-index-versions.ts';
+import * as m0028 from './migrations/0028-detection-origins.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -77,6 +78,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0022-key-state-bigint': m0022,
   '0023-processor-webhooks': m0023,
   '0025-blind-index-versions': m0025,
+  '0028-detection-origins': m0028,
 };
 
 /**

@@ -22,6 +22,7 @@ interface Entry {
   fields: string;
   purpose: string | null;
   outcome: string;
+  request_id: string | null;
 }
 
 describe(`card vault API (${TEST_DIALECT})`, () => {
@@ -32,7 +33,7 @@ describe(`card vault API (${TEST_DIALECT})`, () => {
   const post = (payload: unknown, auth = payments, purpose: string | undefined = 'payments') => call(t, { method: 'POST', url: '/v1/cards', auth, purpose, payload });
   const entries = async (action: string) => {
     await t.runtime.audit.chainPending();
-    return t.runtime.store.db.selectFrom('audit_log').select(['actor', 'action', 'record_id', 'fields', 'purpose', 'outcome']).where('action', '=', action).execute() as Promise<Entry[]>;
+    return t.runtime.store.db.selectFrom('audit_log').select(['actor', 'action', 'record_id', 'fields', 'purpose', 'outcome', 'request_id']).where('action', '=', action).execute() as Promise<Entry[]>;
   };
 
   beforeAll(async () => {
@@ -147,13 +148,18 @@ describe(`card vault API (${TEST_DIALECT})`, () => {
     });
   });
 
-  it('tokenise, read, delete and denials are audited with the client address, never card data', async () => {
+  it('tokenise, read, delete and denials are audited with their origin (PCI DSS 10.2.2) kept by detection by request id, never card data, never the client address', async () => {
     const { token } = (await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: card(), headers: { 'x-forwarded-for': '203.0.113.77' } })).json<{ token: string }>();
     await call(t, { url: `/v1/cards/${token}`, auth: payments, purpose: 'payments' });
     await call(t, { method: 'DELETE', url: `/v1/cards/${token}`, auth: payments, purpose: 'payments' });
     const tokenised = (await entries('cards.tokenise')).find((e) => e.record_id === token)!;
     expect(tokenised).toMatchObject({ purpose: 'payments', outcome: 'success' });
-    expect(JSON.parse(tokenised.fields)).toContain('origin.203.0.113.77');
+    expect(tokenised.fields).not.toContain('origin');
+    // The entry's request id resolves to where it came from, in detection's pruned table.
+    await t.runtime.detection.settle();
+    const [origin] = await t.runtime.detection.originsOf([tokenised.request_id!]);
+    expect(origin).toMatchObject({ source: '203.0.113.77', actor: tokenised.actor });
+    expect(JSON.stringify((await sql`SELECT * FROM audit_log`.execute(t.runtime.store.db)).rows)).not.toContain('203.0.113.77');
     expect((await entries('cards.read')).some((e) => e.record_id === token && e.outcome === 'success')).toBe(true);
     expect((await entries('cards.delete')).some((e) => e.record_id === token && e.outcome === 'success')).toBe(true);
     expect((await entries('cards.tokenise')).some((e) => e.outcome === 'denied')).toBe(true);
@@ -220,5 +226,24 @@ describe(`card vault deterministic mode (${TEST_DIALECT})`, () => {
     const row = await t.runtime.store.db.selectFrom('cards').selectAll().where('token', '=', first).executeTakeFirstOrThrow();
     expect(row.fingerprint).not.toContain(PAN);
     expect(row.fingerprint_version).toBe(2);
+  });
+});
+
+describe(`card origins with the detection rules off (${TEST_DIALECT})`, () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp({ env: { CUSTOS_DETECTION: 'false' } });
+  });
+  afterAll(async () => t?.close());
+
+  it('each card request still has its origin kept by request id (PCI DSS 10.2.2), outside the audit log', async () => {
+    const payments = await t.bearer(['payments']);
+    const res = await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: card(), headers: { 'x-forwarded-for': '198.51.100.23' } });
+    expect(res.statusCode, res.body).toBe(201);
+    await t.runtime.audit.chainPending();
+    const entry = await t.runtime.store.db.selectFrom('audit_log').select(['request_id', 'fields']).where('action', '=', 'cards.tokenise').executeTakeFirstOrThrow();
+    await t.runtime.detection.settle();
+    expect(await t.runtime.detection.originsOf([entry.request_id!])).toMatchObject([{ source: '198.51.100.23' }]);
+    expect(JSON.stringify(await t.runtime.store.db.selectFrom('audit_log').selectAll().execute())).not.toContain('198.51.100.23');
   });
 });

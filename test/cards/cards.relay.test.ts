@@ -31,6 +31,7 @@ describe(`card relay (${TEST_DIALECT})`, () => {
   let origin: string;
   let payments: string;
   const seen: Seen[] = [];
+  let handshakes = 0;
 
   const tokenise = async (extra: Record<string, unknown> = {}) => {
     const res = await call(t, { method: 'POST', url: '/v1/cards', auth: payments, purpose: 'payments', payload: { pan: PAN, exp_month: 3, exp_year: FUTURE, cardholder_name: 'Ada Lovelace', cvv: '737', ...extra } });
@@ -66,6 +67,7 @@ describe(`card relay (${TEST_DIALECT})`, () => {
         res.end(JSON.stringify({ status: 'authorised', echoed: body, card: PAN, other_card: '4111111111111111' }));
       });
     });
+    processor.on('secureConnection', () => (handshakes += 1));
     await new Promise<void>((resolve) => processor.listen(0, '127.0.0.1', resolve));
     origin = `https://localhost:${(processor.address() as AddressInfo).port}`;
     t = await testApp({ env: { CUSTOS_RELAY_ALLOWLIST: origin, CUSTOS_RELAY_CA: join(dir, 'ca.pem') } });
@@ -95,6 +97,13 @@ describe(`card relay (${TEST_DIALECT})`, () => {
     expect(answer.body).toContain('411111******1111');
     expect(answer.body).toContain('\\"cvc\\":\\"***\\"');
     expectNoValues(res, [PAN, '4111111111111111', '737']);
+  });
+
+  it('calls in a row reuse one TLS connection to the processor (keep-alive, the checked address pinned): no handshake per call', async () => {
+    const token = await tokenise();
+    const before = handshakes;
+    for (let i = 0; i < 5; i++) expect((await relay({ url: `${origin}/charge`, method: 'POST', body: { n: `{{ ${token}.pan }}` } })).statusCode).toBe(200);
+    expect(handshakes - before).toBeLessThanOrEqual(1);
   });
 
   it('the CVV serves one relay call: a second call asking for it is refused', async () => {
@@ -160,13 +169,15 @@ describe(`card relay (${TEST_DIALECT})`, () => {
     expect(kept).not.toContain(token);
   });
 
-  it('every relayed token is audited with its fields and the client address', async () => {
+  it('every relayed token is audited with its fields, its origin kept by detection under the request id', async () => {
     const token = await tokenise();
     await relay({ url: `${origin}/charge`, method: 'POST', body: { n: `{{ ${token}.pan }}` } });
     await t.runtime.audit.chainPending();
-    const rows = await t.runtime.store.db.selectFrom('audit_log').select(['fields', 'outcome']).where('action', '=', 'cards.relay').where('record_id', '=', token).execute();
+    const rows = await t.runtime.store.db.selectFrom('audit_log').select(['fields', 'outcome', 'request_id']).where('action', '=', 'cards.relay').where('record_id', '=', token).execute();
     expect(rows).toHaveLength(1);
-    expect(JSON.parse(rows[0]!.fields)).toEqual(['pan', 'origin.127.0.0.1']);
+    expect(JSON.parse(rows[0]!.fields)).toEqual(['pan']);
+    await t.runtime.detection.settle();
+    expect(await t.runtime.detection.originsOf([rows[0]!.request_id!])).toMatchObject([{ source: '127.0.0.1' }]);
   });
 });
 

@@ -7,7 +7,9 @@ export const HONEYTOKEN_USAGE = `  honeytoken plant [--customers N] [--cards N] 
                                                 prints them as JSON on stdout (the key's secret only now)`;
 
 export const DETECTION_USAGE = `  detection blocks [--json]                     sources a detection rule blocks now, until when
-  detection unblock SOURCE                      lift the block of a source (IPv4 address, or IPv6 /64 as listed)`;
+  detection unblock SOURCE                      lift the block of a source (IPv4 address, or IPv6 /64 as listed)
+  detection origin REQUEST_ID…                  where card requests came from (PCI DSS 10.2.2): source, actor, time
+                                                of each request id a card audit entry names; kept a year`;
 
 /**
  * `custos honeytoken plant`: decoys that no legitimate flow touches (README "Honeytokens"); any
@@ -36,7 +38,10 @@ export const honeytokenCommand: CommandRun = async (runtime, args, io) => {
   return 0;
 };
 
-/** `custos detection blocks|unblock`: the sources a `block_source` response refuses. */
+/**
+ * `custos detection blocks|unblock`: the sources a `block_source` response refuses; `custos
+ * detection origin`: the origin of card requests, which the audit log names by request id only.
+ */
 export const detectionCommand: CommandRun = async (runtime, args, io) => {
   const [sub, ...rest] = args;
   if (sub === 'blocks') {
@@ -57,5 +62,14 @@ export const detectionCommand: CommandRun = async (runtime, args, io) => {
     io.out(`${source}\tunblocked`);
     return 0;
   }
-  throw new UsageError(`detection blocks|unblock\n${DETECTION_USAGE}`);
+  if (sub === 'origin') {
+    const { positionals } = parse(rest, {});
+    if (positionals.length === 0) throw new UsageError('needs the request id of a card audit entry (custos audit export lists them)');
+    const found = await runtime.detection.originsOf(positionals);
+    for (const o of found) io.out(JSON.stringify(o));
+    const missing = positionals.filter((id) => !found.some((o) => o.request_id === id));
+    for (const id of missing) io.err(`no origin kept for ${id}`);
+    return missing.length === 0 ? 0 : 1;
+  }
+  throw new UsageError(`detection blocks|unblock|origin\n${DETECTION_USAGE}`);
 };

@@ -4,7 +4,7 @@ import type { Config } from '../../config/config.ts';
 import { KEYRING_FILE } from '../../crypto/keyring.ts';
 import { createLogger } from '../../kernel/logger.ts';
 import { renderText } from '../../modules/posture/render.ts';
-import { runPosture, type PostureOptions } from '../../modules/posture/service.ts';
+import { postureDetection, runPosture, type PostureOptions } from '../../modules/posture/service.ts';
 import { openRuntime, type Runtime } from '../../runtime.ts';
 import type { Io } from '../io.ts';
 import { UsageError } from '../io.ts';
@@ -66,6 +66,7 @@ export async function doctorCommand(config: Config, args: string[], io: Io, env:
       url,
       ca,
       advisories: values.offline === true ? 'offline' : { env },
+      ...(runtime === undefined ? {} : postureDetection(runtime)),
       progress: (done, total) => io.progress(`verifying the audit log: ${done}/${total}`),
       onError: (id, error) => io.err(`custos doctor: ${id}: ${error instanceof Error ? error.message : String(error)}`),
     });

@@ -24,6 +24,8 @@ import type { CardCallContext, CardSecret, CardService } from './service.ts';
 export const RELAY_REQUEST_LIMIT = 64 * 1024;
 export const RELAY_RESPONSE_LIMIT = 1024 * 1024;
 export const RELAY_TIMEOUT_MS = 10_000;
+/** How long a checked DNS answer for an allow-listed host serves further calls. */
+export const RESOLVE_REUSE_MS = 30_000;
 
 export const PLACEHOLDER = /\{\{\s*(tok_[0-9A-HJKMNP-TV-Z]{26}|\d{12,19})\.(pan|cvv|exp_month|exp_year|cardholder_name)\s*\}\}/g;
 type Part = 'pan' | 'cvv' | 'exp_month' | 'exp_year' | 'cardholder_name';
@@ -145,13 +147,24 @@ export function createRelay(deps: {
 }): Relay {
   const allowed = new Set(deps.allowlist);
   const ca = deps.caFile === undefined ? undefined : [...rootCertificates, readFileSync(deps.caFile, 'utf8')];
+  // Keep-alive to the processor: one TCP and TLS handshake per pooled connection, not per call
+  // (Node's agents also set TCP_NODELAY on their sockets: no Nagle delay).
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64, ...(ca === undefined ? {} : { ca }) });
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  /** Checked answers by host name, reused for RESOLVE_REUSE_MS (no DNS lookup per call). */
+  const resolved = new Map<string, { address: string; family: number; until: number }>();
 
-  /** The address to connect to: checked once, then pinned, so a second DNS answer cannot move the call. */
+  /**
+   * The address to connect to: checked, then pinned for the call, so a second DNS answer cannot
+   * move it; a checked answer serves the calls of the next RESOLVE_REUSE_MS (the allow-list holds
+   * a few origins, so the map stays small).
+   */
   async function resolveTarget(url: URL): Promise<{ address: string; family: number }> {
     const host = url.hostname.replace(/^\[|\]$/g, '');
     if (isIP(host) !== 0) return { address: host, family: isIP(host) };
+    const now = Date.now();
+    const known = resolved.get(host);
+    if (known !== undefined && now < known.until) return known;
     let answer: { address: string; family: number };
     try {
       answer = await lookup(host);
@@ -162,6 +175,7 @@ export function createRelay(deps: {
     // refused; `localhost` is allowed only as itself.
     if (isPrivateAddress(answer.address) && !(host === 'localhost' && (answer.address === '127.0.0.1' || answer.address === '::1')))
       fail(CardErrors.CARDS_RELAY_TARGET_NOT_ALLOWED, 'the relay target resolves to a private address');
+    resolved.set(host, { address: answer.address, family: answer.family, until: now + RESOLVE_REUSE_MS });
     return answer;
   }
 

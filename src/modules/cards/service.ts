@@ -4,7 +4,9 @@ import type { Clock } from '../../kernel/clock.ts';
 import { AppError, fail } from '../../kernel/errors.ts';
 import { newId } from '../../kernel/ids.ts';
 import type { Database } from '../../store/schema.ts';
-import type { AuditLog } from '../audit/service.ts';
+import { isIP } from 'node:net';
+import { sourceOf } from '../../kernel/security-events.ts';
+import type { AuditContext, AuditLog } from '../audit/service.ts';
 import type { CollectionDef } from '../inventory/index.ts';
 import type { Actor, PolicyService } from '../policy/service.ts';
 import { binOf, detectBrand, expiryEnd, expiryProblem, isToken, last4Of, newToken, panFingerprint, panProblem, type Brand, type TokenFormat } from './card-rules.ts';
@@ -24,7 +26,7 @@ export interface CardCallContext {
   readonly actor: Actor;
   readonly purpose: string | undefined;
   readonly requestId: string;
-  /** The client address, recorded with every card audit entry (PCI DSS 10.2.2: origin of the event). */
+  /** The client address: the origin of every card audit entry (PCI DSS 10.2.2), kept by detection, never in the audit log (`cardOrigin`). */
   readonly clientAddress: string;
 }
 
@@ -114,19 +116,23 @@ export interface CardService {
 }
 
 /**
- * The client address as an entry of the audit entry's `fields` (`origin.203.0.113.7`, IPv6 with
- * `_` for `:`), since the audit log has no column for the origin of an event (PCI DSS 10.2.2).
+ * The origin of a card event (PCI DSS 4.0.1 10.2.2) without a client address in the append-only
+ * audit log: the entry carries the request id, and the audit context hands the client address to
+ * detection, which keeps request id → source in detection_origins for a year
+ * (src/modules/detection/sources.ts; `custos detection origin REQUEST_ID` resolves it). Calls
+ * made outside a request (the CLI) have no address.
  */
-export function originField(address: string): string {
-  return `origin.${address.replace(/[^0-9A-Za-z.]/g, '_')}`.slice(0, 128);
+export function cardOrigin(ctx: Pick<CardCallContext, 'clientAddress'>): AuditContext | undefined {
+  return isIP(ctx.clientAddress) === 0 ? undefined : { source: sourceOf(ctx.clientAddress) };
 }
 
 /** The policy's subject for a card linked to no customer. */
 const NO_CUSTOMER = 'cards';
 
 /**
- * A card audit entry: actor, purpose, token and field names, and the client address (PCI DSS
- * 10.2.2); never card data. `subjectId` is the customer, or none for a card linked to nobody.
+ * A card audit entry: actor, purpose, token and field names, and the request id that detection's
+ * origin records resolve to the client address (PCI DSS 10.2.2, `cardOrigin`); never card data,
+ * never the address. `subjectId` is the customer, or none for a card linked to nobody.
  */
 export function cardAuditEntry(ctx: CardCallContext, action: string, subjectId: string | null, recordId: string | null, fields: readonly string[], outcome: 'success' | 'denied' | 'failure') {
   return {
@@ -135,7 +141,7 @@ export function cardAuditEntry(ctx: CardCallContext, action: string, subjectId: 
     subjectId: subjectId === NO_CUSTOMER ? null : subjectId,
     collection: CARDS_COLLECTION,
     recordId,
-    fields: [...fields, originField(ctx.clientAddress)],
+    fields: [...fields],
     purpose: ctx.purpose ?? null,
     outcome,
     requestId: ctx.requestId,
@@ -172,7 +178,7 @@ export function createCardService(deps: {
       else if ((await policy.decide(ctx.actor, purpose, subjectId, deps.collection)).size === 0)
         fail(CardErrors.CARDS_PURPOSE_NOT_ALLOWED, 'the stated purpose may not use cards; state payments');
     } catch (error) {
-      if (error instanceof AppError) await audit.append(cardAuditEntry(ctx, action, subjectId, token, [], 'denied'));
+      if (error instanceof AppError) await audit.append(cardAuditEntry(ctx, action, subjectId, token, [], 'denied'), cardOrigin(ctx));
       if (error instanceof AppError && error.code === 'POLICY_WRITE_NOT_ALLOWED') fail(CardErrors.CARDS_PURPOSE_NOT_ALLOWED, 'the stated purpose may not use cards; state payments');
       throw error;
     }
@@ -273,7 +279,7 @@ export function createCardService(deps: {
         const existing = await db.selectFrom('cards').selectAll().where('fingerprint', 'in', prints).where('deleted_at', 'is', null).executeTakeFirst();
         if (existing !== undefined) {
           await keepCvv(existing.token, input.cvv);
-          await audit.append(cardAuditEntry(ctx, 'cards.tokenise', existing.customer_id ?? subject, existing.token, CARD_FIELDS, 'success'));
+          await audit.append(cardAuditEntry(ctx, 'cards.tokenise', existing.customer_id ?? subject, existing.token, CARD_FIELDS, 'success'), cardOrigin(ctx));
           return view(existing, await openRow(existing), false);
         }
       }
@@ -299,7 +305,7 @@ export function createCardService(deps: {
         const inserted = await db.transaction().execute(async (tx) => {
           const result = await tx.insertInto('cards').values(values).onConflict((oc) => oc.column('token').doNothing()).executeTakeFirst();
           if (Number(result.numInsertedOrUpdatedRows ?? 0n) === 0) return false;
-          await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.tokenise', input.customer_id ?? subject, token, CARD_FIELDS, 'success'));
+          await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.tokenise', input.customer_id ?? subject, token, CARD_FIELDS, 'success'), cardOrigin(ctx));
           return true;
         });
         if (inserted) {
@@ -315,7 +321,7 @@ export function createCardService(deps: {
       const subject = r.customer_id ?? NO_CUSTOMER;
       await checkPurpose(ctx, subject, 'cards.read', token, false);
       const secret = await openRow(r);
-      await audit.append(cardAuditEntry(ctx, 'cards.read', subject, token, ['exp_month', 'exp_year', 'cardholder_name'], 'success'));
+      await audit.append(cardAuditEntry(ctx, 'cards.read', subject, token, ['exp_month', 'exp_year', 'cardholder_name'], 'success'), cardOrigin(ctx));
       return view(r, secret, true);
     },
 
@@ -324,7 +330,7 @@ export function createCardService(deps: {
       await policy.authorize(ctx.actor, EXPORT_PURPOSE, customerId);
       const rows = await db.selectFrom('cards').selectAll().where('customer_id', '=', customerId).where('deleted_at', 'is', null).orderBy('created_at').orderBy('token').execute();
       if (rows.length === 0) return [];
-      await audit.append(cardAuditEntry(ctx, 'cards.export', customerId, null, ['exp_month', 'exp_year', 'cardholder_name'], 'success'));
+      await audit.append(cardAuditEntry(ctx, 'cards.export', customerId, null, ['exp_month', 'exp_year', 'cardholder_name'], 'success'), cardOrigin(ctx));
       const out: (CardView & { created_at: string })[] = [];
       for (const r of rows) out.push({ ...view(r, await openRow(r), true), created_at: r.created_at });
       return out;
@@ -336,7 +342,7 @@ export function createCardService(deps: {
       await checkPurpose(ctx, subject, 'cards.delete', token, true);
       await db.transaction().execute(async (tx) => {
         await tx.updateTable('cards').set(tombstone('delete')).where('token', '=', token).execute();
-        await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.delete', subject, token, CARD_FIELDS, 'success'));
+        await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.delete', subject, token, CARD_FIELDS, 'success'), cardOrigin(ctx));
       });
     },
 
@@ -373,11 +379,11 @@ export function createCardService(deps: {
         if (used.has('cvv')) {
           cvv = await takeCvv(token);
           if (cvv === undefined) {
-            await audit.append(cardAuditEntry(ctx, 'cards.relay', subject, token, [...used], 'denied'));
+            await audit.append(cardAuditEntry(ctx, 'cards.relay', subject, token, [...used], 'denied'), cardOrigin(ctx));
             fail(CardErrors.CARDS_CVV_UNAVAILABLE, 'no CVV is waiting for this token (used, expired after 10 minutes, or never given)');
           }
         }
-        await audit.append(cardAuditEntry(ctx, 'cards.relay', subject, token, [...used].sort(), 'success'));
+        await audit.append(cardAuditEntry(ctx, 'cards.relay', subject, token, [...used].sort(), 'success'), cardOrigin(ctx));
         out.set(token, cvv === undefined ? secret : { ...secret, cvv });
       }
       return out;
@@ -401,13 +407,13 @@ export function createCardService(deps: {
             at: clock.now().toISOString(),
           })
           .execute();
-        await audit.appendInTx(tx, { ...cardAuditEntry(ctx, 'cards.reveal', r.customer_id ?? NO_CUSTOMER, token, ['pan', 'reason'], 'success'), purpose: PAYMENTS_PURPOSE });
+        await audit.appendInTx(tx, { ...cardAuditEntry(ctx, 'cards.reveal', r.customer_id ?? NO_CUSTOMER, token, ['pan', 'reason'], 'success'), purpose: PAYMENTS_PURPOSE }, cardOrigin(ctx));
       });
       return { pan: secret.pan, revealId: id };
     },
 
     async revealDenied(ctx, token) {
-      await audit.append({ ...cardAuditEntry(ctx, 'cards.reveal', NO_CUSTOMER, isToken(token) ? token : null, ['pan'], 'denied'), purpose: PAYMENTS_PURPOSE });
+      await audit.append({ ...cardAuditEntry(ctx, 'cards.reveal', NO_CUSTOMER, isToken(token) ? token : null, ['pan'], 'denied'), purpose: PAYMENTS_PURPOSE }, cardOrigin(ctx));
     },
 
     async dropCvvs(tokens) {

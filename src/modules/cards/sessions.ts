@@ -8,7 +8,7 @@ import type { Database } from '../../store/schema.ts';
 import type { AuditLog } from '../audit/service.ts';
 import type { TokenFormat } from './card-rules.ts';
 import { CardErrors } from './errors.ts';
-import { cardAuditEntry, PAYMENTS_PURPOSE, type CardCallContext, type CardService, type CardView, type TokeniseInput } from './service.ts';
+import { cardAuditEntry, cardOrigin, PAYMENTS_PURPOSE, type CardCallContext, type CardService, type CardView, type TokeniseInput } from './service.ts';
 
 /**
  * Card sessions: the shop's backend mints a publishable key for one checkout (`POST
@@ -130,7 +130,7 @@ export function createCardSessions(deps: {
       };
       await db.transaction().execute(async (tx) => {
         await tx.insertInto('card_sessions').values(row).execute();
-        await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.session_create', row.customer_id, id, [], 'success'));
+        await audit.appendInTx(tx, cardAuditEntry(ctx, 'cards.session_create', row.customer_id, id, [], 'success'), cardOrigin(ctx));
       });
       return { key: new Secret(`cpk_${id.slice(CARD_SESSION_PREFIX.length + 1)}_${secret}`), session: view(row) };
     },
@@ -153,7 +153,7 @@ export function createCardSessions(deps: {
         clientAddress: ctx.clientAddress,
       };
       const refuse = async (spec: (typeof CardErrors)[keyof typeof CardErrors], message: string): Promise<never> => {
-        await audit.append(cardAuditEntry(call, 'cards.tokenise', row.customer_id, null, [], 'denied'));
+        await audit.append(cardAuditEntry(call, 'cards.tokenise', row.customer_id, null, [], 'denied'), cardOrigin(call));
         fail(spec, message);
       };
       if (ctx.storefrontOrigin !== undefined && ctx.storefrontOrigin !== row.origin)

@@ -5,7 +5,7 @@ import type { AlertActor } from './contracts.ts';
 import type { Honeytokens } from './honeytokens.ts';
 import { DETECTION_ACTOR } from './responses.ts';
 import type { DetectionRules, RuleId } from './rules.ts';
-import type { KnownSources } from './sources.ts';
+import type { Sighting } from './sources.ts';
 import type { WindowOp, WindowStore } from './windows.ts';
 
 /**
@@ -19,7 +19,8 @@ import type { WindowOp, WindowStore } from './windows.ts';
 export interface Checks {
   windowed(events: readonly SecurityEvent[], now: Date): Promise<Raised[]>;
   single(e: SecurityEvent): Raised | undefined;
-  ofStaff(e: SecurityEvent): Promise<Raised[]>;
+  /** `sighting`: what recording the event's actor and source found (engine.ts), undefined without a source. */
+  ofStaff(e: SecurityEvent, sighting: Sighting | undefined): Promise<Raised[]>;
   learn(e: SecurityEvent): void;
 }
 
@@ -48,8 +49,8 @@ function alertActorOf(ref: string | null | undefined): AlertActor | undefined {
 const isPerson = (ref: string | null | undefined): ref is string => ref?.startsWith('staff:') === true || ref?.startsWith('apikey:') === true;
 const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
-export function createChecks(deps: { rules: DetectionRules; windows: WindowStore; activity: Activity; honeytokens: Honeytokens; sources: KnownSources }): Checks {
-  const { rules, windows, activity, honeytokens, sources } = deps;
+export function createChecks(deps: { rules: DetectionRules; windows: WindowStore; activity: Activity; honeytokens: Honeytokens }): Checks {
+  const { rules, windows, activity, honeytokens } = deps;
   const r = rules.rules;
 
   function candidate(rule: RuleId, windowMs: number, fields: Omit<Raised, 'rule' | 'severity' | 'windowMs'>): Raised | undefined {
@@ -236,10 +237,10 @@ export function createChecks(deps: { rules: DetectionRules; windows: WindowStore
   }
 
   /** Off-hours access and new sources of staff members: they rest on what was learned. */
-  async function ofStaff(e: SecurityEvent): Promise<Raised[]> {
+  async function ofStaff(e: SecurityEvent, sighting: Sighting | undefined): Promise<Raised[]> {
     const actor = e.actor!;
     const out: Raised[] = [];
-    if (r.new_source.enabled && typeof e.source === 'string' && (await sources.seen(actor, e.source, e.at)) === 'new') {
+    if (r.new_source.enabled && typeof e.source === 'string' && sighting === 'new') {
       const c = candidate('new_source', DAY_MS, {
         title: 'Staff account used from a new source',
         actor: alertActorOf(actor) ?? null,

@@ -10,7 +10,7 @@ import type { Honeytokens } from './honeytokens.ts';
 import type { Outputs } from './outputs.ts';
 import { DETECTION_ACTOR, type Responses } from './responses.ts';
 import type { DetectionRules, RuleId } from './rules.ts';
-import type { KnownSources } from './sources.ts';
+import type { KnownSources, Origin, Sighting } from './sources.ts';
 import type { WindowStore } from './windows.ts';
 
 /**
@@ -20,8 +20,16 @@ import type { WindowStore } from './windows.ts';
  * and raises what crosses a rule. Each alert is raised once per incident (alerts.ts); only the process that stored it runs
  * its responses (an audit entry for each) and hands it to the outputs. During the learning period
  * an alert that rests on learned figures (usual rates, hours, sources) takes no action.
+ *
+ * Before the rules, and with the rules off too, each batch records which actor was seen from which
+ * source (detection_sources: an incident scoped by a source finds its actors there) and the origin
+ * of each card request (detection_origins, PCI DSS 10.2.2): the audit log holds neither address.
+ * With the rules off the server does not note request addresses (src/app.ts), so only events that
+ * carry their source — card events (cards/service.ts, `cardOrigin`) — are recorded.
  */
 export interface EngineDeps {
+  /** The rules run (CUSTOS_DETECTION); off, the engine only records sources and card origins. */
+  readonly enabled: boolean;
   readonly clock: Clock;
   readonly logger?: Logger | undefined;
   readonly rules: DetectionRules;
@@ -45,13 +53,19 @@ export interface Engine {
   flush(): Promise<void>;
 }
 
+/** Actors whose sources are recorded: people and credentials (`staff:`, `apikey:`, `customer:`, `account:`, `card_session:`), not the system's jobs. */
+const seenActor = (ref: string | null | undefined): ref is string => ref !== null && ref !== undefined && ref.indexOf(':') > 0 && !ref.startsWith('system');
+
+/** Card request origins written at once when this many wait (else at the next flush). */
+const ORIGIN_BATCH = 500;
+
 /** An alert extended by this process is written at most this often (and at flush). */
 const EXTEND_WRITE_MS = 5000;
 
 export function createEngine(deps: EngineDeps): Engine {
   const { clock, rules, activity, alerts, responses, outputs, logger } = deps;
   const r = rules.rules;
-  const checks = createChecks({ rules, windows: deps.windows, activity, honeytokens: deps.honeytokens, sources: deps.sources });
+  const checks = createChecks({ rules, windows: deps.windows, activity, honeytokens: deps.honeytokens });
   /** Incidents this process raised or saw: id, figure and when last written. */
   const current = new Map<string, { id: string; lastSeen: number; windowMs: number; count: number; merge: 'max' | 'sum'; dirty: boolean; writtenAt: number }>();
 
@@ -98,8 +112,45 @@ export function createEngine(deps: EngineDeps): Engine {
   }
 
 
+  /**
+   * Card request origins not yet written: written with the counters (flush, every five seconds in
+   * a server, and at stop) or once ORIGIN_BATCH wait, so a card request costs no write of its own
+   * (on SQLite every write takes the one write lock the audit log's commits need too).
+   */
+  let origins = new Map<string, Origin>();
+  async function writeOrigins(): Promise<void> {
+    if (origins.size === 0) return;
+    const batch = [...origins.values()];
+    origins = new Map();
+    await deps.sources.recordOrigins(batch);
+  }
+
+  /** Sightings of actor and source, and card request origins, of one batch; the sightings by `actor|source`. */
+  async function record(events: readonly SecurityEvent[]): Promise<Map<string, Sighting>> {
+    const pairs = new Map<string, { actor: string; source: string; at: Date }>();
+    for (const e of events) {
+      if (typeof e.source !== 'string' || e.source === '') continue;
+      if (seenActor(e.actor)) {
+        const key = `${e.actor}|${e.source}`;
+        if (!pairs.has(key)) pairs.set(key, { actor: e.actor, source: e.source, at: e.at });
+      }
+      if (e.action.startsWith('cards.') && typeof e.requestId === 'string' && !origins.has(e.requestId))
+        origins.set(e.requestId, { request_id: e.requestId, source: e.source, actor: e.actor ?? null, at: e.at.toISOString() });
+    }
+    const sightings = new Map<string, Sighting>();
+    try {
+      for (const [key, p] of pairs) sightings.set(key, await deps.sources.seen(p.actor, p.source, p.at));
+      if (origins.size >= ORIGIN_BATCH) await writeOrigins();
+    } catch (error) {
+      logger?.error({ code: (error as { code?: unknown }).code }, 'detection could not record sources of this batch');
+    }
+    return sightings;
+  }
+
   return {
     async process(events) {
+      const sightings = await record(events);
+      if (!deps.enabled) return;
       const now = clock.now();
       const raised: Raised[] = [];
       const staff = new Map<string, SecurityEvent>();
@@ -112,7 +163,7 @@ export function createEngine(deps: EngineDeps): Engine {
         if (e.actor?.startsWith('staff:') === true) staff.set(`${e.actor}|${e.source ?? ''}`, e);
       }
       raised.push(...(await checks.windowed(events, now)));
-      for (const e of staff.values()) raised.push(...(await checks.ofStaff(e)));
+      for (const [key, e] of staff) raised.push(...(await checks.ofStaff(e, sightings.get(key))));
       for (const c of raised) {
         try {
           await raise(c);
@@ -123,6 +174,7 @@ export function createEngine(deps: EngineDeps): Engine {
     },
 
     async flush() {
+      await writeOrigins();
       const now = clock.now().getTime();
       for (const [key, known] of current) {
         if (known.dirty) await writeExtension(known, now);

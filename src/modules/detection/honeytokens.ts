@@ -31,6 +31,8 @@ export interface PlantResult {
 export interface Honeytokens {
   /** The decoy an event names, if any (the caller leaves out exempt actors). */
   match(e: SecurityEvent): { kind: HoneytokenKind; ref: string } | undefined;
+  /** Whether this API key id is a planted decoy (posture leaves decoys out of its unused-key check). */
+  isDecoyApiKey(id: string): boolean;
   reload(): Promise<void>;
   plant(input: { customers: number; cards: number; emailDomain: string }): Promise<PlantResult>;
 }
@@ -113,6 +115,8 @@ export function createHoneytokens(deps: {
       if (e.recordId !== undefined && e.recordId !== null && cards.has(e.recordId)) return { kind: 'card', ref: e.recordId };
       return undefined;
     },
+
+    isDecoyApiKey: (id) => apikeys.has(id),
 
     reload,
 

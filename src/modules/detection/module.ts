@@ -1,7 +1,7 @@
 /**
  * Detection at a glance (CONVENTIONS.md, module layout).
  *
- * Owns: tables detection_alerts, detection_activity, detection_sources, detection_blocks,
+ * Owns: tables detection_alerts, detection_activity, detection_sources, detection_origins (0028), detection_blocks,
  * detection_honeytokens, detection_state, and api_keys.suspended_at (migration 0016-detection;
  * tables.ts); the routes /v1/security/alerts, /v1/security/alerts/{id}, …/{id}/ack and
  * …/{id}/close (routes.ts) in the API-key scope of src/app.ts; the block check on every request
@@ -19,9 +19,11 @@
  * (alerts.ts), once per incident across processes; responses (responses.ts, ports.ts) suspend API keys, lock accounts,
  * require step-up and block sources; outputs (outputs.ts) hand alerts to the sinks of contracts.ts.
  *
- * Personal data it holds: client addresses (IPv6 by /64) of staff accounts and of blocked sources,
- * in tables pruned after the history (30 days) or the block's end — never in the audit log; alert
- * notes written by staff. Alerts name actors by id (an API key also by name), never by email.
+ * Personal data it holds: client addresses (IPv6 by /64) of the actors seen from them (staff,
+ * API keys, customers, card sessions) and of blocked sources, in tables pruned after the history
+ * (30 days) or the block's end; the origins of card requests (request id → source), pruned after a
+ * year (PCI DSS 10.2.2, 10.5.1) — never in the audit log; alert notes written by staff. Alerts name
+ * actors by id (an API key also by name), never by email.
  *
  * Depends on: audit (the feed, and every alert and action audited), apikeys (suspend, names),
  * identity (lockout, sessions), staff (directory: members' accounts, incidents.manage), vault and

@@ -23,7 +23,7 @@ import { createHoneytokens, type Honeytokens } from './honeytokens.ts';
 import { createOutputs } from './outputs.ts';
 import { createResponses, type AccountPorts } from './responses.ts';
 import type { DetectionRules } from './rules.ts';
-import { createKnownSources } from './sources.ts';
+import { createKnownSources, type KnownSources } from './sources.ts';
 import { DETECTION_CHANNEL, generation, stateValue } from './state.ts';
 import { memoryWindows, redisWindows } from './windows.ts';
 
@@ -43,6 +43,12 @@ export interface Detection extends AlertLookup {
   readonly blocks: Pick<SourceBlocks, 'check' | 'list'>;
   /** Plants decoys (audited as `security.honeytokens_planted` with their counts, never their ids). */
   readonly honeytokens: Pick<Honeytokens, 'plant'>;
+  /** The actors seen from a source within a window (an incident's blast radius by source), or since when sources are kept. */
+  actorsFrom: KnownSources['actorsFrom'];
+  /** The origins (source, actor, time) of card requests by the request ids their audit entries carry (PCI DSS 10.2.2). */
+  originsOf: KnownSources['originsOf'];
+  /** Whether this API key id is a planted decoy: as of the last reload (at start, after a plant, and when the shared generation moves). */
+  isDecoyApiKey(id: string): boolean;
   /** Lifts a block (audited as `security.source_unblocked`, named by its alert, never by the address). */
   unblock(source: string, by: string): Promise<boolean>;
   list(filter: { status?: AlertStatus | undefined; rule?: string | undefined; limit: number; before?: string | undefined }): Promise<AlertPage>;
@@ -97,6 +103,7 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
   const sources = createKnownSources({ db, clock, historyMs: rules.history });
   const names = new Map<string, string | null>();
   const engine = createEngine({
+    enabled: deps.enabled,
     clock,
     logger,
     rules,
@@ -130,7 +137,8 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
     return syncing;
   }
 
-  const off = deps.enabled ? events.on((batch) => engine.process(batch)) : () => undefined;
+  // With the rules off the engine still records sources and card origins (engine.ts).
+  const off = events.on((batch) => engine.process(batch));
   const timers: NodeJS.Timeout[] = [];
   let watch: ChannelWatch | undefined;
   const quietly = (what: string, run: () => Promise<unknown>) => () =>
@@ -181,6 +189,9 @@ export async function openDetection(deps: DetectionDeps): Promise<Detection> {
         return planted;
       },
     },
+    isDecoyApiKey: (id) => honeytokens.isDecoyApiKey(id),
+    actorsFrom: (source, window) => sources.actorsFrom(source, window),
+    originsOf: (ids) => sources.originsOf(ids),
     async unblock(source, by) {
       const block = (await blocks.list()).find((b) => b.source === source);
       if (block === undefined || !(await blocks.unblock(source))) return false;

@@ -36,8 +36,16 @@ export interface DetectionTables {
    * of a customer's data), `signin` (sign-in attempts) or `signin_fail`; `hour` is `YYYY-MM-DDTHH` (UTC).
    */
   detection_activity: { actor: string; hour: string; counter: string; n: number };
-  /** Sources (client address, IPv6 by /64) each staff account was seen from; pruned after 30 days unseen. */
+  /**
+   * Sources (client address, IPv6 by /64) each actor — staff member, API key, customer, card
+   * session — was seen from; pruned after 30 days unseen (migration 0028 indexes it by source).
+   */
   detection_sources: { actor: string; source: string; first_seen: string; last_seen: string };
+  /**
+   * The origin of each card request (PCI DSS 10.2.2): the request id its audit entries carry, the
+   * source and actor; pruned after a year (10.5.1). Migration 0028.
+   */
+  detection_origins: { request_id: string; source: string; actor: string | null; at: string };
   /** Sources refused until `until` by a rule's `block_source` response; pruned once expired. */
   detection_blocks: { source: string; until: string; alert_id: string | null; created_at: string };
   /** Planted decoys: kind `customer` (vault id), `card` (card token) or `apikey` (key id). */

@@ -17,7 +17,7 @@ import type { Inventory } from '../inventory/index.ts';
  *   inventory no longer declares for the field, counts as `clear` (the conservative reading).
  * Refused entries (outcome `denied` or `failure`) touched nothing; they are counted apart.
  * Field names of another collection come prefixed (`addresses.city` in a customer read); card
- * entries also carry the request's origin marker and a reveal's reason, which are not card data.
+ * entries written before migration 0028 also carry an origin marker (`origin.…`), and a reveal its reason: neither is card data.
  */
 export type Touch = 'clear' | 'masked' | 'not_released' | 'written';
 export const TOUCHES: readonly Touch[] = ['clear', 'masked', 'not_released', 'written'];

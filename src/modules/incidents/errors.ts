@@ -29,7 +29,7 @@ export const IncidentErrors = defineErrors({
   INCIDENTS_SOURCE_UNRESOLVED: {
     status: 409,
     description:
-      'A source address cannot be resolved to the actors that used it: the audit log holds no addresses, and the table of recent sources kept by detection is not available in this server. Scope the incident by staff member or API key.',
+      'A source address cannot be resolved to the actors that used it: the audit log holds no addresses, and the sources detection keeps are pruned after 30 days unseen, so a window that starts before then cannot be resolved (`field`: `from`; the message says from when it can), or the table is not available. Start the window later, or scope the incident by staff member or API key.',
   },
   INCIDENTS_EXPORT_TARGET_EXISTS: { status: 409, description: 'The export folder already exists; name a new one (nothing is overwritten).' },
 });

@@ -57,8 +57,11 @@ export const ALLOWED: Readonly<Record<IncidentStatus, readonly IncidentStatus[]>
 export const LOOKBACK_HOURS = 72;
 const CLOCK_SKEW_MS = 60_000;
 
-/** The audit actors that used a source address in a window (detection's table of recent sources). */
-export type SourceActors = (source: string, window: { from: string; to: string }) => Promise<readonly string[]>;
+/**
+ * The audit actors that used a source address in a window (detection's table of recent sources),
+ * or since when that table keeps sources when the window starts before it.
+ */
+export type SourceActors = (source: string, window: { from: string; to: string }) => Promise<readonly string[] | { readonly keptSince: string }>;
 /** Card brands → cards: of the given tokens, or of every stored card. */
 export type CardBrands = (tokens: readonly string[] | 'all') => Promise<Record<string, number>>;
 
@@ -222,7 +225,10 @@ export function createIncidentService(deps: IncidentServiceDeps): IncidentServic
     let actors: readonly string[];
     if (kind === 'source') {
       if (deps.sources === undefined) fail(IncidentErrors.INCIDENTS_SOURCE_UNRESOLVED, 'source addresses are not kept in the audit log; scope by staff member or API key');
-      actors = [...new Set(await deps.sources(actorId, { from, to }))].sort();
+      const found = await deps.sources(actorId, { from, to });
+      if (!Array.isArray(found))
+        fail(IncidentErrors.INCIDENTS_SOURCE_UNRESOLVED, `sources are kept for a limited time; this one can be resolved from ${(found as { keptSince: string }).keptSince} on: start the window there`, { field: 'from' });
+      actors = [...new Set(found as readonly string[])].sort();
     } else actors = [auditActorOf(kind, actorId)];
     const activity = countActivity(deps.inventory, await actorActivity(db, { actors, from, to }));
     const exposure = JSON.parse(r.exposure) as Exposure;

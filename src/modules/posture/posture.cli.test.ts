@@ -102,6 +102,21 @@ describe(`custos doctor: exit status and JSON (${TEST_DIALECT})`, { timeout: 60_
       await runtime.store.db.updateTable('audit_log').set({ action: row.action }).where('id', '=', row.id).execute();
     }
     expect((await doctor(env, '--json', '--offline')).code).toBe(0);
+    // Each run told detection (audit.verify_failed): one audit_tamper alert for the incident.
+    const alerts = await runtime.store.db.selectFrom('detection_alerts').select(['rule', 'detail']).where('rule', '=', 'audit_tamper').execute();
+    expect(alerts).toHaveLength(1);
+    expect(JSON.parse(alerts[0]!.detail)).toMatchObject({ check: 'chain' });
+  });
+
+  it("the decoy API key planted by custos honeytoken plant is never named as unused; a real key as old is", async () => {
+    const planted = await runtime.detection.honeytokens.plant({ customers: 0, cards: 0, emailDomain: 'example.com' });
+    const real = await runtime.apiKeys.create({ name: 'old key', purposes: ['account'] });
+    const longAgo = new Date(Date.now() - 120 * 86_400_000).toISOString();
+    await runtime.store.db.updateTable('api_keys').set({ created_at: longAgo }).where('id', 'in', [planted.api_key.id, real.info.id]).execute();
+    const r = await doctor(env, '--json', '--offline');
+    expect(r.check('apikeys.unused')).toMatchObject({ status: 'warn', summary: expect.stringContaining(real.info.id) });
+    expect(r.check('apikeys.unused')?.summary).not.toContain(planted.api_key.id);
+    await runtime.apiKeys.revoke(real.info.id);
   });
 
   it('usage errors exit 2', async () => {

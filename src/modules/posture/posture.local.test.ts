@@ -151,6 +151,17 @@ describe('secrets.weak', () => {
     expect(JSON.stringify(found)).not.toContain(short.slice(6));
     expectStatus(checkSecrets(c, webhook(`whsec_${randomBytes(32).toString('base64')}`)), 'pass');
   });
+
+  it('doctor covers the alert webhook secret of the configuration itself (CUSTOS_ALERT_WEBHOOK_SECRET)', () => {
+    const { config } = setup();
+    const root = randomBytes(32).toString('base64');
+    const alerts = (...secrets: string[]) => config({ CUSTOS_ROOT_KEY: root, CUSTOS_ALERT_WEBHOOK_URL: 'https://alerts.example/hook', CUSTOS_ALERT_WEBHOOK_SECRET: secrets.join(' ') });
+    const short = `whsec_${randomBytes(24).toString('base64')}`;
+    const found = checkSecrets(alerts(`whsec_${randomBytes(32).toString('base64')}`, short));
+    expectStatus(found, 'fail', /CUSTOS_ALERT_WEBHOOK_SECRET holds a secret of 24 bytes, under 32/);
+    expect(JSON.stringify(found)).not.toContain(short.slice(6));
+    expectStatus(checkSecrets(alerts(`whsec_${randomBytes(32).toString('base64')}`)), 'pass');
+  });
 });
 
 describe('tls.config', () => {

@@ -15,7 +15,7 @@ import { TEST_DIALECT } from '../../../test/support/store.ts';
 import { seed } from '../../../test/vault/helpers.ts';
 import { CLI_OPERATOR } from '../staff/ports.ts';
 import type { CheckResult, CheckStatus } from './finding.ts';
-import { runPosture, type PostureOptions } from './service.ts';
+import { POSTURE_REUSE_MS, runPosture, type PostureOptions } from './service.ts';
 
 const START = new Date('2026-03-02T10:00:00.000Z');
 const DAY = 86_400_000;
@@ -213,12 +213,13 @@ describe(`GET /v1/security/posture (${TEST_DIALECT})`, () => {
     return { jar, memberId };
   };
 
-  it('a security officer gets the report (no probe, no npm audit), audited; a tampered audit row makes it fail', async () => {
+  it('a security officer gets the report (no probe, no npm audit), audited, reused for five minutes; a tampered audit row makes the next run fail and raises the audit_tamper alert', async () => {
     const { jar, memberId } = await signedIn('security_officer');
     const res = await browser(t, jar, 'GET', '/v1/security/posture');
     expect(res.statusCode, res.body).toBe(200);
-    const body = res.json<{ status: string; checks: CheckResult[] }>();
-    expect(Object.keys(body)).toEqual(['status', 'checks']);
+    const body = res.json<{ status: string; generated_at: string; fresh_until: string; checks: CheckResult[] }>();
+    expect(Object.keys(body)).toEqual(['status', 'generated_at', 'fresh_until', 'checks']);
+    expect(Date.parse(body.fresh_until) - Date.parse(body.generated_at)).toBe(POSTURE_REUSE_MS);
     for (const c of body.checks) expect(Object.keys(c)).toEqual(['id', 'status', 'summary', 'fix']);
     const ids = body.checks.map((c) => c.id);
     expect(ids).toEqual(expect.arrayContaining(['tls.config', 'files.permissions', 'keys.age', 'audit.verify', 'staff.mfa', 'runtime.node']));
@@ -232,11 +233,34 @@ describe(`GET /v1/security/posture (${TEST_DIALECT})`, () => {
     const row = await db.selectFrom('audit_log').select(['id', 'outcome']).where('action', '=', 'posture.read').orderBy('id', 'desc').executeTakeFirstOrThrow();
     await db.updateTable('audit_log').set({ outcome: 'denied' }).where('id', '=', row.id).execute();
     try {
-      const broken = (await browser(t, jar, 'GET', '/v1/security/posture')).json<{ status: string; checks: CheckResult[] }>();
+      // Within five minutes the report made before the edit is answered again, saying when it was made.
+      const reused = (await browser(t, jar, 'GET', '/v1/security/posture')).json<typeof body>();
+      expect(reused.generated_at).toBe(body.generated_at);
+      expect(reused.checks.find((c) => c.id === 'audit.verify')?.status).toBe('pass');
+      t.clock.advance(POSTURE_REUSE_MS);
+      const broken = (await browser(t, jar, 'GET', '/v1/security/posture')).json<typeof body>();
+      expect(broken.generated_at).toBe(t.clock.now().toISOString());
       expect(broken.status).toBe('fail');
       expect(broken.checks.find((c) => c.id === 'audit.verify')).toMatchObject({ status: 'fail', summary: expect.stringMatching(new RegExp(`BROKEN at entry seq \\d+ \\(id ${row.id}\\)`)) });
+      await t.runtime.detection.settle();
+      const alerts = await db.selectFrom('detection_alerts').select(['rule', 'severity', 'detail']).where('rule', '=', 'audit_tamper').execute();
+      expect(alerts).toHaveLength(1);
+      expect(JSON.parse(alerts[0]!.detail)).toMatchObject({ check: 'chain' });
     } finally {
       await db.updateTable('audit_log').set({ outcome: row.outcome }).where('id', '=', row.id).execute();
+    }
+  });
+
+  it('the server leaves detection\'s decoy API key out of the unused-key check', async () => {
+    const planted = await t.runtime.detection.honeytokens.plant({ customers: 0, cards: 0, emailDomain: 'example.com' });
+    t.clock.advance(POSTURE_REUSE_MS + 91 * DAY);
+    try {
+      const { jar } = await signedIn('security_officer');
+      const check = (await browser(t, jar, 'GET', '/v1/security/posture')).json<{ checks: CheckResult[] }>().checks.find((c) => c.id === 'apikeys.unused');
+      expect(check?.status).toBe('warn');
+      expect(check?.summary).not.toContain(planted.api_key.id);
+    } finally {
+      t.clock.set(START);
     }
   });
 

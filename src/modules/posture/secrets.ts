@@ -34,7 +34,10 @@ export interface SharedSecret {
   readonly variable: string;
   lengths(config: Config): readonly number[];
 }
-export const SHARED_SECRETS: SharedSecret[] = [];
+export const SHARED_SECRETS: readonly SharedSecret[] = [
+  // Detection's alert webhook (Standard Webhooks): the configuration takes 24 to 64 bytes; under 32 is weak here.
+  { variable: 'CUSTOS_ALERT_WEBHOOK_SECRET', lengths: (c) => c.alerts.webhook?.keys.reveal().map((k) => k.length) ?? [] },
+];
 
 /** Why 32 bytes are not a random key, or undefined when nothing says so. */
 export function weakKeyReason(key: Buffer): string | undefined {

@@ -111,32 +111,67 @@ export async function runPosture(options: PostureOptions): Promise<PostureReport
 }
 
 /**
+ * How long the server keeps a report before a request runs the checks again. Verifying the audit
+ * log reads the whole log (every MAC, link, checkpoint and tree node): a fresh check of an edited
+ * row older than the last run needs the whole read, so there is no incremental shortcut that keeps
+ * the tamper check's meaning. Instead the report is shared for this long, and says when it was made
+ * and until when it is reused (`generated_at`, `fresh_until`); `custos doctor` always runs afresh.
+ */
+export const POSTURE_REUSE_MS = 5 * 60_000;
+
+export interface ServerPostureReport {
+  readonly report: PostureReport;
+  /** When the checks of this report ran. */
+  readonly generatedAt: Date;
+  /** Until when requests get this report; the first request after it runs the checks again. */
+  readonly freshUntil: Date;
+}
+
+/**
  * Posture inside a running server (GET /v1/security/posture): its own configuration and files,
  * its database, no outbound request (no probe, no `npm audit`). Runs are not stacked: a request
- * arriving while one runs gets that run's report.
+ * arriving while one runs gets that run's report, and a report is reused for POSTURE_REUSE_MS.
+ * Decoy API keys (detection's honeytokens) are left out of the unused-key check, and an altered
+ * audit log is told to detection as `audit.verify_failed` (its audit_tamper rule), as `custos
+ * doctor` and `custos audit verify` do.
  */
 export function createPostureService(deps: {
-  runtime: PostureRuntime;
+  runtime: PostureRuntime & Pick<Runtime, 'detection' | 'events'>;
   cwd?: string;
-  isDecoyApiKey?: (id: string) => boolean;
-  onAuditBroken?: (check: AuditBreak, reason: string) => void;
   onError?: (checkId: string, error: unknown) => void;
 }) {
-  let running: Promise<PostureReport> | undefined;
+  const { runtime } = deps;
+  let running: Promise<ServerPostureReport> | undefined;
+  let last: ServerPostureReport | undefined;
   return {
-    report(): Promise<PostureReport> {
+    report(): Promise<ServerPostureReport> {
+      const now = runtime.clock.now();
+      if (last !== undefined && now < last.freshUntil && now >= last.generatedAt) return Promise.resolve(last);
       running ??= runPosture({
-        config: deps.runtime.config,
-        now: deps.runtime.clock.now(),
+        config: runtime.config,
+        now,
         ci: false,
         cwd: deps.cwd ?? process.cwd(),
-        vault: { runtime: deps.runtime },
-        ...(deps.isDecoyApiKey === undefined ? {} : { isDecoyApiKey: deps.isDecoyApiKey }),
-        ...(deps.onAuditBroken === undefined ? {} : { onAuditBroken: deps.onAuditBroken }),
+        vault: { runtime },
+        ...postureDetection(runtime),
         ...(deps.onError === undefined ? {} : { onError: deps.onError }),
-      }).finally(() => (running = undefined));
+      })
+        .then((report) => (last = { report, generatedAt: now, freshUntil: new Date(now.getTime() + POSTURE_REUSE_MS) }))
+        .finally(() => (running = undefined));
       return running;
     },
   };
 }
 export type PostureService = ReturnType<typeof createPostureService>;
+
+/**
+ * What posture takes from detection, for the server and `custos doctor` alike: its honeytoken API
+ * keys (never used on purpose, so never "unused") and its bus for a failed audit verification.
+ */
+export function postureDetection(runtime: Pick<Runtime, 'detection' | 'events' | 'clock'>): Pick<PostureOptions, 'isDecoyApiKey' | 'onAuditBroken'> {
+  return {
+    isDecoyApiKey: (id) => runtime.detection.isDecoyApiKey(id),
+    onAuditBroken: (check, reason) =>
+      runtime.events.emit({ at: runtime.clock.now(), action: 'audit.verify_failed', outcome: 'failure', actor: 'system:posture', detail: { check, reason: reason.slice(0, 200) } }),
+  };
+}
