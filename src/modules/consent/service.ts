@@ -99,6 +99,13 @@ export interface ConsentService {
   decideObjection(ctx: CallerContext, subjectId: string, purpose: string, upheld: boolean): Promise<Recorded>;
   /** A consent-based purpose the actor is scoped to (CONSENT_PURPOSE_UNKNOWN, _NOT_CONSENT_BASED, POLICY_PURPOSE_NOT_ALLOWED). */
   checkConsentPurpose(actor: Actor, purpose: string): void;
+  /**
+   * Up to `limit` customers after `after` (by id) whose newest change for this consent-based
+   * purpose is a grant under a notice version that still counts: the candidates of its audience,
+   * one keyset page. Not a decision: each is read through the vault, whose policy asks the gate
+   * again at that moment (a withdrawal meanwhile releases nothing).
+   */
+  candidates(purpose: string, after: string, limit: number): Promise<string[]>;
   /** A one-click unsubscribe link for this customer and consent-based purpose (RFC 8058). */
   unsubscribeUrl(subjectId: string, purpose: string): string;
   /** Checks an unsubscribe token without recording anything; returns its purpose. */
@@ -142,6 +149,21 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     .where('status', '<>', 'pending')
     .orderBy('seq', 'desc')
     .limit(sql.lit(1))
+    .compile().sql;
+
+  // The newest non-pending row per customer is a grant (the gate's LATEST, over a keyset page).
+  const CANDIDATES = db
+    .selectFrom('consent_ledger as l')
+    .select('l.subject_id')
+    .where('l.purpose', '=', '')
+    .where('l.subject_id', '>', '')
+    .where('l.status', '=', 'granted')
+    .where('l.notice_version', '>=', 0)
+    .where('l.seq', '=', (eb) =>
+      eb.selectFrom('consent_ledger as m').select((e) => e.fn.max('m.seq').as('s')).whereRef('m.subject_id', '=', 'l.subject_id').whereRef('m.purpose', '=', 'l.purpose').where('m.status', '<>', 'pending'),
+    )
+    .orderBy('l.subject_id')
+    .limit(0)
     .compile().sql;
 
   const inForce = (row: Pick<LedgerRow, 'status' | 'notice_version' | 'purpose'> | undefined, purpose: string) =>
@@ -349,6 +371,12 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     checkConsentPurpose(actor, purpose) {
       consentPurpose(purpose);
       policy.checkPurpose(actor, purpose);
+    },
+
+    async candidates(purpose, after, limit) {
+      consentPurpose(purpose);
+      const rows = await deps.read<{ subject_id: string }>(CANDIDATES, [purpose, after, 'granted', notices.changedIn(purpose), 'pending', limit]);
+      return rows.map((r) => r.subject_id);
     },
 
     unsubscribeUrl(subjectId, purpose) {
