@@ -111,7 +111,7 @@ describe(`consent ledger (${TEST_DIALECT})`, () => {
     expect(actions[0]!.fields).toEqual([]);
   });
 
-  it('a tampered receipt does not verify, and receipts signed before a key rotation still do', async () => {
+  it('a tampered receipt does not verify', async () => {
     const id = await newCustomer();
     const { receipt } = (await grant(id, 'analytics')).json<{ receipt: string }>();
     const [h, p, s] = receipt.split('.') as [string, string, string];
@@ -121,11 +121,7 @@ describe(`consent ledger (${TEST_DIALECT})`, () => {
     const codes = [];
     for (const receipt of bad) codes.push((await call(t, { method: 'POST', url: '/v1/receipts/verify', payload: { receipt } })).json<{ error?: { code: string } }>().error?.code);
     expect(codes).toEqual(bad.map(() => 'CONSENT_RECEIPT_INVALID'));
-    await t.runtime.consent.receipts.rotate();
-    const after = (await grant(id, 'marketing')).json<{ receipt: string }>().receipt;
-    expect(JSON.parse(Buffer.from(after.split('.')[0]!, 'base64url').toString()).kid).toMatch(/^receipts-v2-/);
     expect((await verifyReceipt(t.runtime.consent.receipts, receipt)).payload.purpose).toBe('analytics');
-    expect((await call(t, { url: '/v1/keys/receipts' })).json<{ keys: unknown[] }>().keys).toHaveLength(2);
   });
 
   it('imported grants count at the gate and are bound to audit entries; a batch naming one unknown customer or a purpose not based on consent records none of it', async () => {
