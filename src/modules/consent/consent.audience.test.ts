@@ -1,8 +1,11 @@
+import Fastify from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testApp, type TestApp } from '../../../test/support/app.ts';
 import { TEST_DIALECT } from '../../../test/support/store.ts';
 import { call, expectError, person } from '../../../test/vault/helpers.ts';
 import { audiencePages } from './audience.ts';
+import { registerConsentApiRoutes } from './routes.ts';
 
 /**
  * GET /v1/purposes/{purpose}/audience: only customers whose consent is in force, with only that
@@ -115,6 +118,51 @@ describe(`audience export (${TEST_DIALECT})`, () => {
     expect(await page()).toEqual([mine[5]]);
     expect(await vaultLog(mine[4]!)).toEqual([]);
     expect((await pages.next()).done).toBe(true);
+  });
+
+  it('an export that fails half-way (the audit log stops) cuts the connection after the pages already committed, so a short list never ends like a whole one', async () => {
+    const local = await testApp();
+    const server = Fastify();
+    try {
+      const auth = await local.bearer(['account']);
+      for (let i = 0; i < 3; i++) {
+        const id = (await call(local, { method: 'POST', url: '/v1/customers', auth, purpose: 'account', payload: person().customer })).json<{ id: string }>().id;
+        await call(local, { method: 'POST', url: `/v1/customers/${id}/consents`, auth, payload: { purpose: 'marketing', granted: true, source: 'api', notice_version: 1 } });
+      }
+      // The route as app.ts wires it, with pages of one customer, on a server of its own whose caller holds marketing.
+      server.setValidatorCompiler(validatorCompiler);
+      server.setSerializerCompiler(serializerCompiler);
+      server.decorateRequest('actor', null);
+      server.addHook('onRequest', async (request) => {
+        request.actor = { ref: 'apikey:test', kind: 'apikey', purposes: ['marketing'] };
+      });
+      let sent = 0;
+      registerConsentApiRoutes(server, {
+        consent: local.runtime.consent,
+        audience: (ctx, request) =>
+          (async function* () {
+            for await (const page of audiencePages({ vault: local.runtime.vault, consent: local.runtime.consent }, ctx, request, 1)) {
+              yield page;
+              if (++sent === 1) await local.runtime.audit.stop();
+            }
+          })(),
+      });
+      const url = await server.listen({ port: 0, host: '127.0.0.1' });
+      const res = await fetch(`${url}/v1/purposes/marketing/audience`);
+      expect(res.status).toBe(200);
+      let received = '';
+      const decoder = new TextDecoder();
+      await expect(
+        (async () => {
+          for await (const chunk of res.body!) received += decoder.decode(chunk as Uint8Array, { stream: true });
+        })(),
+      ).rejects.toThrow();
+      expect(lines(received)).toHaveLength(1);
+    } finally {
+      await server.close();
+      local.runtime.audit.start();
+      await local.close();
+    }
   });
 
   it('refuses a key not scoped to the purpose, a purpose that is not consent-based, and an unknown purpose', async () => {
