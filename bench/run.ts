@@ -13,6 +13,7 @@ import { benchCards, cardsMarkdown, cardsMeet, type CardsResult } from './cards.
 import { sanityCheck, seed, type Seeded } from './workload.ts';
 import { benchBlastRadius, blastMarkdown, blastMeets, type BlastResult } from './blast-radius.ts';
 import { benchDetection, detectionMarkdown, type DetectionBenchResult } from './detection.ts';
+import { benchConsent, consentMarkdown, consentMeets, type ConsentBenchResult } from './consent.ts';
 
 /**
  * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
@@ -134,6 +135,7 @@ async function main(): Promise<number> {
   const blasts: BlastResult[] = [];
   const detections: DetectionBenchResult[] = [];
   const rightsResults: RightsBenchResult[] = [];
+  const consents: ConsentBenchResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
@@ -147,6 +149,7 @@ async function main(): Promise<number> {
     }
     // In this process, on a fresh database of its own (bench/rights.ts).
     if (opts.ops.includes('rights')) rightsResults.push(await benchRights(kind, 10_000, opts.pgUrl, log));
+    if (opts.ops.includes('consent')) consents.push(await benchConsent(kind, opts, log));
   }
   const tables = [
     rows.length > 0 ? markdown(rows) : '',
@@ -155,12 +158,13 @@ async function main(): Promise<number> {
     blasts.length > 0 ? blastMarkdown(blasts) : '',
     detections.length > 0 ? detectionMarkdown(detections) : '',
     rightsResults.length > 0 ? rightsMarkdown(rightsResults) : '',
+    consents.length > 0 ? consentMarkdown(consents) : '',
   ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
-  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards, blast_radius: blasts, detection: detections, rights: rightsResults }, null, 2)}\n`);
+  if (opts.json !== undefined) writeFileSync(opts.json, `${JSON.stringify({ ...(JSON.parse(json(rows, settings)) as object), signin: signIns, cards, blast_radius: blasts, detection: detections, rights: rightsResults, consent: consents }, null, 2)}\n`);
   const detectionMeets = (r: DetectionBenchResult) => [r.on, r.redis].every((s) => s === undefined || s.perSecond / r.off.perSecond >= DETECTION_TARGET);
-  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet) && blasts.every(blastMeets) && detections.every(detectionMeets)) ? 1 : 0;
+  return opts.check && !(rows.every(meets) && signIns.every((r) => r.reads.ratio >= SIGNIN_TARGET) && cards.every(cardsMeet) && blasts.every(blastMeets) && detections.every(detectionMeets) && consents.every(consentMeets)) ? 1 : 0;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const)

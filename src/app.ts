@@ -31,7 +31,7 @@ import { registerInvitationRoute } from './modules/identity/routes/routes-claim.
 import { registerStaffRoutes } from './modules/staff/routes.ts';
 import { registerConsentApiRoutes, registerConsentPublicRoutes } from './modules/consent/routes.ts';
 import { registerConsentMeRoutes } from './modules/consent/routes-me.ts';
-import { audiencePage } from './modules/consent/audience.ts';
+import { audiencePages } from './modules/consent/audience.ts';
 import { registerObjectionDecisionRoutes } from './modules/consent/routes-staff.ts';
 import { registerConsentLinkRoutes } from './modules/consent/routes-links.ts';
 import { registerProcessorRoutes } from './modules/processors/routes.ts';
@@ -248,7 +248,7 @@ export async function buildApp(runtime: Runtime, options: AppOptions = {}): Prom
     registerInvitationRoute(api, { identity: runtime.identity, vault: runtime.vault, audit: runtime.audit });
     registerAuditConsistencyRoute(api, { db: runtime.store.db });
     registerSecurityAlertRoutes(api, { detection, directory: runtime.staff.directory });
-    registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, page) => audiencePage({ db: runtime.store.db, vault: runtime.vault, consent: runtime.consent }, ctx, page) });
+    registerConsentApiRoutes(api, { consent: runtime.consent, audience: (ctx, request) => audiencePages({ vault: runtime.vault, consent: runtime.consent }, ctx, request) });
     registerRecordRoutes(api, { sources: () => sourcesOf(runtime), policy: runtime.policy, staff: runtime.staff });
     registerRightsRoutes(api, {
       rights: runtime.rights,

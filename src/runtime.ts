@@ -231,6 +231,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       policy,
       subjects,
       base: rootKeys.consentBase,
+      receiptVersions: rootKeys.versions.get('receipts') ?? [],
       issuer: config.publicUrl ?? 'custos',
       baseUrl: config.publicUrl ?? '',
       // A double opt-in confirmation goes to the customer's email, read for purpose account.

@@ -2,7 +2,7 @@ import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
 import type { Inventory } from '../inventory/index.ts';
 import type { ConsentGate } from '../policy/service.ts';
 import { createNoticeVersions, purposeContent } from './notice-versions.ts';
-import { createDerivedReceiptKeys } from './receipts.ts';
+import { createReceiptKeys } from './receipts.ts';
 import { createConsentService, type ConsentDeps, type ConsentService } from './service.ts';
 
 /**
@@ -56,7 +56,12 @@ export interface ConsentModule extends ConsentService {
 }
 
 export async function openConsent(
-  deps: Omit<ConsentDeps, 'notices' | 'receipts' | 'ledgerKey' | 'linkKey'> & { base: KeyObject; recipients: () => Promise<readonly Recipient[]> },
+  deps: Omit<ConsentDeps, 'notices' | 'receipts' | 'ledgerKey' | 'linkKey'> & {
+    base: KeyObject;
+    /** Every version of the `receipts` service key, newest first: the receipts signing keys (receipts.ts). */
+    receiptVersions: readonly { version: number; key: KeyObject }[];
+    recipients: () => Promise<readonly Recipient[]>;
+  },
 ): Promise<ConsentModule> {
   const { db, clock, inventory, base } = deps;
   const derive = (label: string) => createSecretKey(Buffer.from(hkdfSync('sha256', base.export(), Buffer.alloc(0), `custos/consent/${label}`, 32)));
@@ -67,7 +72,7 @@ export async function openConsent(
     return notices.sync({ notice: noticeContent(inventory, recipients), purposes: purposeContent(inventory, controllersOf) });
   };
   await republish();
-  const receipts = createDerivedReceiptKeys({ db, clock, base });
+  const receipts = await createReceiptKeys({ db, versions: deps.receiptVersions, legacyBase: base });
   const service = createConsentService({ ...deps, notices, receipts, ledgerKey: derive('ledger-mac/v1'), linkKey: derive('links/v1') });
   return Object.assign(service, { republish });
 }

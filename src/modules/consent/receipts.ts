@@ -1,6 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, hkdfSync, sign, verify, type KeyObject } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Clock } from '../../kernel/clock.ts';
 import { fail } from '../../kernel/errors.ts';
 import type { Database } from '../../store/schema.ts';
 import { ConsentErrors } from './errors.ts';
@@ -9,10 +8,14 @@ import { ConsentErrors } from './errors.ts';
  * Consent receipts: compact JWS (RFC 7515) signed with EdDSA over Ed25519 (RFC 8037), which the
  * customer keeps and anyone checks against the JWK set at /v1/keys/receipts.
  *
- * The signing key sits behind `ReceiptKeys` so that it can move onto the key store's lifecycle:
- * until then each version is derived from the consent module's base key (HKDF-SHA256, label
- * `receipts/v<n>`), the way the audit signing key is derived from the root, and only the version
- * numbers are stored. Retired versions stay in the JWK set, so older receipts still verify.
+ * The signing key is on the key store's lifecycle: each version of the `receipts` service key
+ * (random, wrapped by the root key, added by `custos keys rotate --key receipts`, taken up by a
+ * process at its next start) gives a consent receipts key of its own (HKDF-SHA256, label
+ * `custos/consent/receipts`: not the erasure receipts key the same version signs with). The newest
+ * signs; every older one stays in the JWK set, so receipts signed before a rotation still verify.
+ * So do receipts of databases made before that: their keys were derived from the consent base key
+ * (label `custos/consent/receipts/v<n>`) for the versions listed in `consent_receipt_keys`, which
+ * are kept in the set, verify only.
  */
 export interface Jwk {
   readonly kty: 'OKP';
@@ -26,60 +29,36 @@ export interface Jwk {
 export interface ReceiptKeys {
   /** The key that signs new receipts. */
   current(): Promise<{ kid: string; privateKey: KeyObject }>;
-  /** Every public key ever used, the retired ones included. */
+  /** Every public key ever used, current first, the retired ones included. */
   publicKeys(): Promise<Jwk[]>;
-  /** Adds a version and retires the one before; returns the new version. */
-  rotate(): Promise<number>;
 }
 
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 
-export function createDerivedReceiptKeys(deps: { db: Kysely<Database>; clock: Clock; base: KeyObject }): ReceiptKeys {
-  const { db, clock, base } = deps;
-  const material = new Map<number, { kid: string; privateKey: KeyObject; jwk: Jwk }>();
-  const derive = (version: number) => {
-    let m = material.get(version);
-    if (m === undefined) {
-      const seed = Buffer.from(hkdfSync('sha256', base.export(), Buffer.alloc(0), `custos/consent/receipts/v${version}`, 32));
-      const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
-      const publicKey = createPublicKey(privateKey);
-      const x = (publicKey.export({ format: 'jwk' }) as { x: string }).x;
-      const kid = `receipts-v${version}-${createHash('sha256').update(x).digest('base64url').slice(0, 8)}`;
-      m = { kid, privateKey, jwk: { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' } };
-      material.set(version, m);
-    }
-    return m;
-  };
-  const versions = async () => (await db.selectFrom('consent_receipt_keys').select(['version', 'retired_at']).orderBy('version').execute()).map((r) => r.version);
-  async function ensure(): Promise<number[]> {
-    const have = await versions();
-    if (have.length > 0) return have;
-    await db
-      .insertInto('consent_receipt_keys')
-      .values({ version: 1, created_at: clock.now().toISOString(), retired_at: null })
-      .onConflict((oc) => oc.column('version').doNothing())
-      .execute();
-    return versions();
-  }
+function ed25519(base: KeyObject, label: string, kidPrefix: string): { kid: string; privateKey: KeyObject; jwk: Jwk } {
+  const seed = Buffer.from(hkdfSync('sha256', base.export(), Buffer.alloc(0), label, 32));
+  const privateKey = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const x = (createPublicKey(privateKey).export({ format: 'jwk' }) as { x: string }).x;
+  const kid = `${kidPrefix}-${createHash('sha256').update(x).digest('base64url').slice(0, 8)}`;
+  return { kid, privateKey, jwk: { kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig' } };
+}
+
+/** A receipts key of a database made before the key store lifecycle: derived from the consent base key; verify only. */
+export const legacyReceiptKey = (base: KeyObject, version: number) => ed25519(base, `custos/consent/receipts/v${version}`, `receipts-v${version}`);
+
+/**
+ * `versions`: every version of the `receipts` service key, newest first (ServiceKeySet.versions);
+ * `legacyBase`: the consent base key, for the versions a database made before lists.
+ */
+export async function createReceiptKeys(deps: { db: Kysely<Database>; versions: readonly { version: number; key: KeyObject }[]; legacyBase: KeyObject }): Promise<ReceiptKeys> {
+  const keys = deps.versions.map((v) => ed25519(v.key, 'custos/consent/receipts', `consent-v${v.version}`));
+  const signing = keys[0];
+  if (signing === undefined) throw new Error('no receipts service key');
+  const legacy = await deps.db.selectFrom('consent_receipt_keys').select('version').orderBy('version', 'desc').execute();
+  const jwks = [...keys, ...legacy.map((r) => legacyReceiptKey(deps.legacyBase, r.version))].map((k) => k.jwk);
   return {
-    async current() {
-      const have = await ensure();
-      const { kid, privateKey } = derive(have.at(-1)!);
-      return { kid, privateKey };
-    },
-    async publicKeys() {
-      return (await ensure()).map((v) => derive(v).jwk);
-    },
-    async rotate() {
-      const have = await ensure();
-      const next = have.at(-1)! + 1;
-      const at = clock.now().toISOString();
-      await db.transaction().execute(async (tx) => {
-        await tx.updateTable('consent_receipt_keys').set({ retired_at: at }).where('retired_at', 'is', null).execute();
-        await tx.insertInto('consent_receipt_keys').values({ version: next, created_at: at, retired_at: null }).execute();
-      });
-      return next;
-    },
+    current: async () => ({ kid: signing.kid, privateKey: signing.privateKey }),
+    publicKeys: async () => [...jwks],
   };
 }
 

@@ -1,10 +1,11 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { actorOf } from '../../http/auth.ts';
 import type { Actor } from '../policy/service.ts';
 import type { CallContext } from '../vault/service.ts';
-import type { AudiencePage } from './audience.ts';
+import type { AudienceRequest } from './audience.ts';
 import { verifyReceipt } from './receipts.ts';
 import { SOURCES, type ConsentService, type Source } from './service.ts';
 
@@ -95,7 +96,7 @@ export const asInput = (body: ConsentChange) => ({ ...body, source: body.source 
 export { recorded as consentRecorded };
 
 /** The API-key routes (inside the API scope, behind its authentication). */
-export function registerConsentApiRoutes(app: FastifyInstance, deps: { consent: ConsentService; audience: (ctx: CallContext & { purpose: string }, page: { limit: number; cursor?: string | undefined }) => Promise<AudiencePage> }): void {
+export function registerConsentApiRoutes(app: FastifyInstance, deps: { consent: ConsentService; audience: (ctx: CallContext & { purpose: string }, request: AudienceRequest) => AsyncGenerator<string> }): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const tags = ['consents'];
   const security = [{ apiKey: [] }];
@@ -112,17 +113,26 @@ export function registerConsentApiRoutes(app: FastifyInstance, deps: { consent: 
   r.get('/v1/purposes/:purpose/audience', {
     schema: {
       tags,
-      summary: 'Customers whose consent to this purpose is in force now, with its fields (NDJSON, one customer a line; next page by the Custos-Next-Cursor header)',
+      summary:
+        'Customers whose consent to this purpose is in force now, with its fields (NDJSON, one customer a line, by customer id, streamed to the end or to `limit`; to resume, pass the last customer_id received as `cursor`)',
       security,
       params: z.object({ purpose: z.string().min(1).max(64) }),
-      querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(500), cursor: z.string().regex(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/).optional() }),
+      querystring: z.object({ limit: z.coerce.number().int().min(1).max(100_000_000).optional(), cursor: z.string().regex(/^cus_[0-9A-HJKMNP-TV-Z]{26}$/).optional() }),
       response: { 200: z.string().meta({ description: 'application/x-ndjson' }), ...errors },
     },
     handler: async (request, reply) => {
-      // Each page's audit entries are committed (one per customer released) before the page is sent.
-      const page = await deps.audience({ actor: actorOf(request), purpose: request.params.purpose, requestId: request.id }, request.query);
-      if (page.nextCursor !== null) reply.header('custos-next-cursor', page.nextCursor);
-      return reply.type('application/x-ndjson').send(page.rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+      const pages = deps.audience({ actor: actorOf(request), purpose: request.params.purpose, requestId: request.id }, request.query);
+      // The first page before the headers: a failure there is still an error response. A later
+      // failure cuts the connection, so a short list never looks complete.
+      const first = await pages.next();
+      async function* rest(): AsyncGenerator<string> {
+        if (first.done === true) return;
+        yield first.value;
+        yield* pages;
+      }
+      // One page in the stream's buffer: the next is read (and audited) once the socket takes this one.
+      const body = Readable.from(rest(), { objectMode: false, highWaterMark: 1 });
+      return reply.type('application/x-ndjson').send(body as unknown as string); // a stream is sent as it is, never serialised
     },
   });
 

@@ -87,6 +87,13 @@ export interface ConsentService {
   readonly receipts: ReceiptKeys;
   /** Records a grant or a withdrawal made through `route` (which sources it may record). */
   record(ctx: CallerContext, subjectId: string, input: ConsentInput, allowed: readonly Source[]): Promise<Recorded>;
+  /**
+   * Grants the shop imports from its previous system (source `import`): each checked like a
+   * recorded grant (consent-based purpose, published notice version, existing customer), all
+   * appended with their audit entries in one transaction, or none. No receipts: the customer was
+   * not there. The caller sizes the batches (one transaction each).
+   */
+  importGrants(ctx: CallerContext, grants: readonly { subjectId: string; purpose: string; noticeVersion: number; proof?: Proof | undefined }[]): Promise<number>;
   /** Current state per consent-based purpose, the whole history, and the GPC status. */
   state(ctx: CallerContext, subjectId: string): Promise<ConsentState>;
   /** A Global Privacy Control signal: withdraws every sale/sharing purpose once (CCPA regs §7025). */
@@ -99,6 +106,13 @@ export interface ConsentService {
   decideObjection(ctx: CallerContext, subjectId: string, purpose: string, upheld: boolean): Promise<Recorded>;
   /** A consent-based purpose the actor is scoped to (CONSENT_PURPOSE_UNKNOWN, _NOT_CONSENT_BASED, POLICY_PURPOSE_NOT_ALLOWED). */
   checkConsentPurpose(actor: Actor, purpose: string): void;
+  /**
+   * Up to `limit` customers after `after` (by id) whose newest change for this consent-based
+   * purpose is a grant under a notice version that still counts: the candidates of its audience,
+   * one keyset page. Not a decision: each is read through the vault, whose policy asks the gate
+   * again at that moment (a withdrawal meanwhile releases nothing).
+   */
+  candidates(purpose: string, after: string, limit: number): Promise<string[]>;
   /** A one-click unsubscribe link for this customer and consent-based purpose (RFC 8058). */
   unsubscribeUrl(subjectId: string, purpose: string): string;
   /** Checks an unsubscribe token without recording anything; returns its purpose. */
@@ -144,6 +158,21 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     .limit(sql.lit(1))
     .compile().sql;
 
+  // The newest non-pending row per customer is a grant (the gate's LATEST, over a keyset page).
+  const CANDIDATES = db
+    .selectFrom('consent_ledger as l')
+    .select('l.subject_id')
+    .where('l.purpose', '=', '')
+    .where('l.subject_id', '>', '')
+    .where('l.status', '=', 'granted')
+    .where('l.notice_version', '>=', 0)
+    .where('l.seq', '=', (eb) =>
+      eb.selectFrom('consent_ledger as m').select((e) => e.fn.max('m.seq').as('s')).whereRef('m.subject_id', '=', 'l.subject_id').whereRef('m.purpose', '=', 'l.purpose').where('m.status', '<>', 'pending'),
+    )
+    .orderBy('l.subject_id')
+    .limit(0)
+    .compile().sql;
+
   const inForce = (row: Pick<LedgerRow, 'status' | 'notice_version' | 'purpose'> | undefined, purpose: string) =>
     row !== undefined && row.status === 'granted' && Number(row.notice_version) >= notices.changedIn(purpose);
 
@@ -186,8 +215,8 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     });
   }
 
-  /** Appends one row and its audit entry in one transaction. */
-  async function append(ctx: CallerContext, subjectId: string, purpose: string, status: LedgerRow['status'], source: Source, noticeVersion: number, proof: Proof | undefined) {
+  /** One ledger row, MACed. */
+  function ledgerRow(ctx: CallerContext, subjectId: string, purpose: string, status: LedgerRow['status'], source: Source, noticeVersion: number, proof: Proof | undefined) {
     const row = {
       id: newId('cns', clock.now().getTime()),
       subject_id: subjectId,
@@ -200,21 +229,32 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
       recorded_at: clock.now().toISOString(),
       request_id: ctx.requestId,
     };
-    const full = { ...row, mac: ledgerMac(ledgerKey, row) };
+    return { ...row, mac: ledgerMac(ledgerKey, row) };
+  }
+
+  /** Appends rows and their audit entries in one transaction: all or none. */
+  async function appendRows(rows: readonly ReturnType<typeof ledgerRow>[]) {
     await db.transaction().execute(async (tx) => {
-      await tx.insertInto('consent_ledger').values(full).execute();
-      await audit.appendInTx(tx, {
-        actor: ctx.actor.ref,
-        action: ACTION_OF[status],
-        subjectId,
-        collection: null,
-        recordId: row.id,
-        fields: [],
-        purpose,
-        outcome: 'success',
-        requestId: ctx.requestId,
-      });
+      await tx.insertInto('consent_ledger').values([...rows]).execute();
+      for (const row of rows)
+        await audit.appendInTx(tx, {
+          actor: row.actor,
+          action: ACTION_OF[row.status],
+          subjectId: row.subject_id,
+          collection: null,
+          recordId: row.id,
+          fields: [],
+          purpose: row.purpose,
+          outcome: 'success',
+          requestId: row.request_id,
+        });
     });
+  }
+
+  /** Appends one row and its audit entry in one transaction. */
+  async function append(ctx: CallerContext, subjectId: string, purpose: string, status: LedgerRow['status'], source: Source, noticeVersion: number, proof: Proof | undefined) {
+    const full = ledgerRow(ctx, subjectId, purpose, status, source, noticeVersion, proof);
+    await appendRows([full]);
     return full;
   }
 
@@ -279,6 +319,19 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
         }
       }
       return recordedOf(row, await gate.permits(subjectId, row.purpose));
+    },
+
+    async importGrants(ctx, grants) {
+      const rows: ReturnType<typeof ledgerRow>[] = [];
+      for (const g of grants) {
+        const def = consentPurpose(g.purpose);
+        if (!Number.isInteger(g.noticeVersion) || g.noticeVersion < 1 || g.noticeVersion > notices.current())
+          fail(ConsentErrors.CONSENT_NOTICE_VERSION_UNKNOWN, 'no notice with that version was published');
+        await authorize(ctx, g.subjectId);
+        rows.push(ledgerRow(ctx, g.subjectId, g.purpose, def.doubleOptIn ? 'pending' : 'granted', 'import', g.noticeVersion, g.proof));
+      }
+      if (rows.length > 0) await appendRows(rows);
+      return rows.length;
     },
 
     async state(ctx, subjectId) {
@@ -349,6 +402,12 @@ export function createConsentService(deps: ConsentDeps): ConsentService {
     checkConsentPurpose(actor, purpose) {
       consentPurpose(purpose);
       policy.checkPurpose(actor, purpose);
+    },
+
+    async candidates(purpose, after, limit) {
+      consentPurpose(purpose);
+      const rows = await deps.read<{ subject_id: string }>(CANDIDATES, [purpose, after, 'granted', notices.changedIn(purpose), 'pending', limit]);
+      return rows.map((r) => r.subject_id);
     },
 
     unsubscribeUrl(subjectId, purpose) {

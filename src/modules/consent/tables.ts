@@ -2,7 +2,8 @@ import type { Generated } from 'kysely';
 
 /**
  * consent: the ledger (append-only; each row MACed and bound to its audit entry by id), the
- * notice versions, the version each purpose last changed in, and the receipts key versions.
+ * notice versions, the version each purpose last changed in, and the receipts key versions of
+ * databases made before the receipts key moved onto the key store (verify only).
  */
 export interface ConsentTables {
   consent_ledger: {
@@ -29,5 +30,6 @@ export interface ConsentTables {
   };
   consent_notices: { version: number; digest: string; published_at: string };
   consent_purpose_versions: { purpose: string; digest: string; changed_in: number };
+  /** Versions of the receipts keys a database made before the key store lifecycle derived from the consent base key: kept for verification only (receipts.ts). */
   consent_receipt_keys: { version: number; created_at: string; retired_at: string | null };
 }
