@@ -29,6 +29,7 @@ import * as m0020 from './migrations/0020-card-sessions.ts';
 import * as m0021 from './migrations/0021-rights-export.ts';
 import * as m0022 from './migrations/0022-key-state-bigint.ts';
 import * as m0023 from './migrations/0023-processor-webhooks.ts';
+import * as m0024 from './migrations/0024-audit-write-once.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -75,6 +76,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0021-rights-export': m0021,
   '0022-key-state-bigint': m0022,
   '0023-processor-webhooks': m0023,
+  '0024-audit-write-once': m0024,
 };
 
 /**
@@ -82,7 +84,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
  * Statements are cached by SQL text (bounded), and a statement still busy iterating is never
  * handed out twice.
  */
-function cachingStatements(sqlite: SQLite.Database, size = 512): SQLite.Database {
+export function cachingStatements(sqlite: SQLite.Database, size = 512): SQLite.Database {
   const cache = new Map<string, SQLite.Statement>();
   const prepare = (text: string): SQLite.Statement => {
     const hit = cache.get(text);

@@ -115,7 +115,7 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
   }
   const anchorFile = option(args, '--anchor');
   const anchor = anchorFile === undefined ? undefined : readHead(anchorFile);
-  // Entries written but not yet linked (the server links them within milliseconds) are linked first.
+  // Entries not yet admitted to the tree (the server admits them within milliseconds) are admitted first.
   await runtime.audit.chainPending();
   const result = await verifyAuditLog({ db, keys }, (done, total) => io.progress(`verified ${done}/${total}`));
   // The consent ledger's rows are bound to their audit entries: an edited, inserted or deleted row is named.
@@ -133,7 +133,7 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
     io.out(`audit log BROKEN at entry seq ${seq ?? 'none'} (${id === 0 ? 'no row' : `id ${id}`}): ${result.reason}`);
     return 1;
   }
-  io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
+  io.out(`audit chain intact: ${result.entries} entries chained before the tree, ${result.checkpoints} signed checkpoints`);
   const tree = await verifyAuditTree({ db, keys }, anchor);
   if (!tree.ok) {
     broken('tree', tree.reason);
@@ -141,7 +141,7 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
     io.out(`audit tree BROKEN${where === '' ? '' : ` at ${where}`}: ${tree.reason}`);
     return 1;
   }
-  io.out(`audit tree intact: ${tree.treeSize} leaves${anchor === undefined ? '' : `, extends the anchor of size ${anchor.tree_size}`}; verified head:`);
+  io.out(`audit tree intact: ${tree.treeSize} leaves, ${tree.pending} entries waiting${anchor === undefined ? '' : `, extends the anchor of size ${anchor.tree_size}`}; verified head:`);
   io.out(JSON.stringify(tree.head));
   if (ledger.length > 0) return 1;
   if (!args.includes('--records')) return 0;

@@ -49,14 +49,14 @@ describe(`posture: database checks (${TEST_DIALECT})`, () => {
   it('a tampered audit row fails audit.verify, naming the entry; restored, it passes', async () => {
     await seed(t, shop);
     await t.runtime.audit.chainPending();
-    expectCheck((await checks())['audit.verify'], 'pass', /audit log intact: \d+ entries/);
+    expectCheck((await checks())['audit.verify'], 'pass', /audit log intact: Merkle tree of \d+ leaves/);
     const db = t.runtime.store.db;
-    const row = await db.selectFrom('audit_log').select(['id', 'seq', 'purpose']).where('action', '=', 'vault.create').orderBy('id').executeTakeFirstOrThrow();
+    const row = await db.selectFrom('audit_log').select(['id', 'purpose']).where('action', '=', 'vault.create').orderBy('id').executeTakeFirstOrThrow();
     await db.updateTable('audit_log').set({ purpose: 'marketing' }).where('id', '=', row.id).execute();
     const told: string[] = [];
     const broken = (await checks({ onAuditBroken: (check) => void told.push(check) }))['audit.verify'];
-    expectCheck(broken, 'fail', new RegExp(`audit log BROKEN at entry seq ${row.seq} \\(id ${row.id}\\)`));
-    expect(told).toEqual(['chain']);
+    expectCheck(broken, 'fail', new RegExp(`audit tree BROKEN at leaf \\d+, entry ${row.id}: the entry does not match its MAC`));
+    expect(told).toEqual(['tree']);
     expect(broken?.fix).toMatch(/possible breach/);
     await db.updateTable('audit_log').set({ purpose: row.purpose }).where('id', '=', row.id).execute();
     expectCheck((await checks())['audit.verify'], 'pass');
@@ -234,7 +234,7 @@ describe(`GET /v1/security/posture (${TEST_DIALECT})`, () => {
     try {
       const broken = (await browser(t, jar, 'GET', '/v1/security/posture')).json<{ status: string; checks: CheckResult[] }>();
       expect(broken.status).toBe('fail');
-      expect(broken.checks.find((c) => c.id === 'audit.verify')).toMatchObject({ status: 'fail', summary: expect.stringMatching(new RegExp(`BROKEN at entry seq \\d+ \\(id ${row.id}\\)`)) });
+      expect(broken.checks.find((c) => c.id === 'audit.verify')).toMatchObject({ status: 'fail', summary: expect.stringMatching(new RegExp(`audit tree BROKEN at (leaf \\d+, )?entry ${row.id}:`)) });
     } finally {
       await db.updateTable('audit_log').set({ outcome: row.outcome }).where('id', '=', row.id).execute();
     }
