@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { exportAuditLog } from '../../modules/audit/export.ts';
 import { verifyLogFile } from '../../modules/audit/log-file.ts';
 import { verifyAuditLog, writtenRecordVersions } from '../../modules/audit/service.ts';
@@ -134,7 +135,8 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
     return 1;
   }
   io.out(`audit chain intact: ${result.entries} entries chained before the tree, ${result.checkpoints} signed checkpoints`);
-  const tree = await verifyAuditTree({ db, keys }, anchor);
+  // The leaves (MAC, leaf and node hashes) on one worker thread per core, each with its own connection.
+  const tree = await verifyAuditTree({ db, keys, parallel: { database: runtime.config.database, threads: availableParallelism() } }, anchor);
   if (!tree.ok) {
     broken('tree', tree.reason);
     const where = [tree.leafIndex === null ? null : `leaf ${tree.leafIndex}`, tree.entryId === null ? null : `entry ${tree.entryId}`].filter((x) => x !== null).join(', ');

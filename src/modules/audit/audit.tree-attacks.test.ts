@@ -16,7 +16,7 @@ import { latestHead } from './tree-store.ts';
 import { verifyAuditTree, type TreeVerifyResult } from './verify-tree.ts';
 import type { SignedTreeHead } from './tree-head.ts';
 
-let store: Store;
+let store: Awaited<ReturnType<typeof testStore>>;
 const keys = testAuditKeys();
 let log: AuditLog;
 
@@ -148,6 +148,17 @@ describe('audit tree attacks', () => {
     await log.chainPending();
     const hidden = await store.db.selectFrom('audit_log').select('id').orderBy('id', 'desc').executeTakeFirstOrThrow();
     expect(await verify()).toMatchObject({ ok: false, entryId: hidden.id, reason: expect.stringMatching(/neither a leaf nor waiting/) });
+  });
+
+  it('edited, found by the worker threads: the parallel check names the same leaf and entry as the serial one', async () => {
+    for (let i = 0; i < 120; i++) await log.append(sampleEntry(100 + i));
+    await log.chainPending();
+    const parallel = { database: store.test.database, threads: 2, range: 16 };
+    expect(await verifyAuditTree({ db: store.db, keys, parallel })).toMatchObject({ ok: true, treeSize: 131 });
+    await store.db.updateTable('audit_log').set({ purpose: 'marketing' }).where('id', '=', await leafEntry(77)).execute();
+    const serial = await verify();
+    expectBad(serial, /MAC/);
+    expect(await verifyAuditTree({ db: store.db, keys, parallel })).toEqual(serial);
   });
 
   it('forked: a key holder rebuilds the tree on other leaves; a consistency proof from an older head catches it', async () => {
