@@ -13,6 +13,7 @@ import { benchCards, cardsMarkdown, cardsMeet, type CardsResult } from './cards.
 import { sanityCheck, seed, type Seeded } from './workload.ts';
 import { benchBlastRadius, blastMarkdown, blastMeets, type BlastResult } from './blast-radius.ts';
 import { benchDetection, detectionMarkdown, type DetectionBenchResult } from './detection.ts';
+import { auditVerifyMarkdown, benchAuditVerify, type AuditVerifyResult } from './audit-verify.ts';
 
 /**
  * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
@@ -134,6 +135,7 @@ async function main(): Promise<number> {
   const blasts: BlastResult[] = [];
   const detections: DetectionBenchResult[] = [];
   const rightsResults: RightsBenchResult[] = [];
+  const auditVerifies: AuditVerifyResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
@@ -147,6 +149,7 @@ async function main(): Promise<number> {
     }
     // In this process, on a fresh database of its own (bench/rights.ts).
     if (opts.ops.includes('rights')) rightsResults.push(await benchRights(kind, 10_000, opts.pgUrl, log));
+    if (opts.ops.includes('audit-verify')) auditVerifies.push(await benchAuditVerify(kind, { entries: 1_000_000, pgUrl: opts.pgUrl }));
   }
   const tables = [
     rows.length > 0 ? markdown(rows) : '',
@@ -155,6 +158,7 @@ async function main(): Promise<number> {
     blasts.length > 0 ? blastMarkdown(blasts) : '',
     detections.length > 0 ? detectionMarkdown(detections) : '',
     rightsResults.length > 0 ? rightsMarkdown(rightsResults) : '',
+    auditVerifies.length > 0 ? auditVerifyMarkdown(auditVerifies) : '',
   ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };
