@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 export type DbKind = 'sqlite' | 'postgres';
 export type Op = 'read' | 'lookup' | 'create';
 /** The vault loads, the sign-in bench, the card vault bench, the incident blast radius, the detection bench and the data-subject request bench. */
-export type BenchOp = Op | 'signin' | 'cards' | 'blast' | 'detection' | 'rights' | 'consent';
+export type BenchOp = Op | 'signin' | 'cards' | 'blast' | 'detection' | 'rights' | 'consent' | 'audit-verify';
 
 export interface BenchOptions {
   readonly duration: number;
@@ -50,6 +50,8 @@ const USAGE = `npm run bench -- [options]
                     1 and of 10,000 (bench/rights.ts)
                     ; consent is reads for marketing against account, and the
                     audience export of 100,000 customers (bench/consent.ts)
+                    ; audit-verify (not by default) verifies an audit tree of
+                    1,000,000 entries on worker threads (bench/audit-verify.ts)
   --pg-url URL      PostgreSQL server (BENCH_PG_URL, postgres://postgres@127.0.0.1:5432/test)
   --redis-url URL   Redis for the detection bench's shared windows (BENCH_REDIS_URL,
                     redis://127.0.0.1:6379; "none" leaves that side out)
@@ -106,7 +108,7 @@ export function parseOptions(argv: readonly string[], env: Record<string, string
     seed: Math.floor(positive(values.seed ?? env.BENCH_SEED ?? '2000', '--seed')),
     blastEntries: Math.floor(positive(values['blast-entries'] ?? env.BENCH_BLAST_ENTRIES ?? '1000000', '--blast-entries')),
     databases: list(values.db ?? env.BENCH_DB ?? 'sqlite,postgres', ['sqlite', 'postgres'] as const, '--db'),
-    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,cards,blast,detection,rights,consent', ['read', 'lookup', 'create', 'signin', 'cards', 'blast', 'detection', 'rights', 'consent'] as const, '--ops'),
+    ops: list(values.ops ?? env.BENCH_OPS ?? 'read,lookup,create,signin,cards,blast,detection,rights,consent', ['read', 'lookup', 'create', 'signin', 'cards', 'blast', 'detection', 'rights', 'consent', 'audit-verify'] as const, '--ops'),
     pgUrl,
     redisUrl,
     json: values.json,

@@ -17,7 +17,7 @@ export async function profileProtected(setup: ProtectedSetup, seeded: Seeded, op
   mkdirSync(dir, { recursive: true });
   const out: string[] = [];
   for (const op of opts.ops) {
-    if (op === 'signin' || op === 'cards' || op === 'blast' || op === 'detection' || op === 'rights' || op === 'consent') continue;
+    if (op === 'signin' || op === 'cards' || op === 'blast' || op === 'detection' || op === 'rights' || op === 'consent' || op === 'audit-verify') continue;
     const opDir = join(dir, op);
     mkdirSync(opDir);
     const target = await startProtected(setup, ['--cpu-prof', `--cpu-prof-dir=${opDir}`, '--cpu-prof-interval=500']);

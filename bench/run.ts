@@ -14,6 +14,7 @@ import { sanityCheck, seed, type Seeded } from './workload.ts';
 import { benchBlastRadius, blastMarkdown, blastMeets, type BlastResult } from './blast-radius.ts';
 import { benchDetection, detectionMarkdown, type DetectionBenchResult } from './detection.ts';
 import { benchConsent, consentMarkdown, consentMeets, type ConsentBenchResult } from './consent.ts';
+import { auditVerifyMarkdown, benchAuditVerify, type AuditVerifyResult } from './audit-verify.ts';
 
 /**
  * `npm run bench`: Custos (protected) against its unprotected twin, on SQLite and PostgreSQL,
@@ -136,6 +137,7 @@ async function main(): Promise<number> {
   const detections: DetectionBenchResult[] = [];
   const rightsResults: RightsBenchResult[] = [];
   const consents: ConsentBenchResult[] = [];
+  const auditVerifies: AuditVerifyResult[] = [];
   for (const kind of opts.databases) {
     if (OP_ORDER.some((o) => opts.ops.includes(o))) rows.push(...(await benchDatabase(kind, opts)));
     if (opts.ops.includes('signin')) signIns.push(await signInOn(kind, opts));
@@ -150,6 +152,7 @@ async function main(): Promise<number> {
     // In this process, on a fresh database of its own (bench/rights.ts).
     if (opts.ops.includes('rights')) rightsResults.push(await benchRights(kind, 10_000, opts.pgUrl, log));
     if (opts.ops.includes('consent')) consents.push(await benchConsent(kind, opts, log));
+    if (opts.ops.includes('audit-verify')) auditVerifies.push(await benchAuditVerify(kind, { entries: 1_000_000, pgUrl: opts.pgUrl }));
   }
   const tables = [
     rows.length > 0 ? markdown(rows) : '',
@@ -159,6 +162,7 @@ async function main(): Promise<number> {
     detections.length > 0 ? detectionMarkdown(detections) : '',
     rightsResults.length > 0 ? rightsMarkdown(rightsResults) : '',
     consents.length > 0 ? consentMarkdown(consents) : '',
+    auditVerifies.length > 0 ? auditVerifyMarkdown(auditVerifies) : '',
   ].filter((t) => t !== '');
   process.stdout.write(`\n${tables.join('\n\n')}\n\nmachine: ${machine()}\nrevision: ${revision()}; load average at the end: ${load()}\n`);
   const settings = { duration: opts.duration, warmup: opts.warmup, connections: opts.connections, rounds: opts.rounds, seed: opts.seed };

@@ -166,6 +166,7 @@ export async function openRuntime(config: Config, options: RuntimeOptions = {}):
       keys: rootKeys,
       clock,
       flushMs: config.auditFlushMs,
+      heads: config.auditHeads,
       statement: (text, parameters) => store.read(text, parameters),
       logger,
       // Every entry is also a security event, with its request's client address (never logged);

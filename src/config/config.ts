@@ -97,6 +97,14 @@ export const CONFIG_VARIABLES = {
     schema: z.coerce.number().int().min(0).max(1000).default(8),
     doc: 'While an audit commit is in progress, the longest wait, in ms, before the entries of reads that arrived meanwhile start a second one (sooner once 32 are waiting, or when the first ends).',
   },
+  CUSTOS_AUDIT_HEAD_INTERVAL_MS: {
+    schema: z.coerce.number().int().min(100).max(3_600_000).default(1000),
+    doc: 'The audit tree builder signs a tree head once the newest is this many ms old (with entries beyond it): the longest an admitted entry waits for a signed head, plus one builder pass (100 ms).',
+  },
+  CUSTOS_AUDIT_HEAD_ENTRIES: {
+    schema: z.coerce.number().int().min(1).max(1_000_000).default(10_000),
+    doc: 'The audit tree builder also signs a tree head once this many entries lie beyond the newest one, whichever comes first.',
+  },
   CUSTOS_LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     doc: 'Log level.',
@@ -274,6 +282,8 @@ export interface Config {
   readonly rateLimitPerMinute: number;
   readonly redisUrl: Secret<string> | undefined;
   readonly auditFlushMs: number;
+  /** When the audit tree builder signs a head (CUSTOS_AUDIT_HEAD_INTERVAL_MS, CUSTOS_AUDIT_HEAD_ENTRIES). */
+  readonly auditHeads: { readonly intervalMs: number; readonly entries: number };
   readonly logLevel: string;
   readonly publicUrl: string | undefined;
   readonly shopName: string;
@@ -430,6 +440,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitPerMinute: p.CUSTOS_RATE_LIMIT,
     redisUrl: p.REDIS_URL === undefined ? undefined : new Secret(p.REDIS_URL),
     auditFlushMs: p.CUSTOS_AUDIT_FLUSH_MS,
+    auditHeads: Object.freeze({ intervalMs: p.CUSTOS_AUDIT_HEAD_INTERVAL_MS, entries: p.CUSTOS_AUDIT_HEAD_ENTRIES }),
     logLevel: p.CUSTOS_LOG_LEVEL,
     publicUrl: p.CUSTOS_PUBLIC_URL === undefined ? undefined : new URL(p.CUSTOS_PUBLIC_URL).origin,
     shopName: p.CUSTOS_SHOP_NAME,

@@ -29,6 +29,7 @@ import * as m0020 from './migrations/0020-card-sessions.ts';
 import * as m0021 from './migrations/0021-rights-export.ts';
 import * as m0022 from './migrations/0022-key-state-bigint.ts';
 import * as m0023 from './migrations/0023-processor-webhooks.ts';
+import * as m0024 from './migrations/0024-audit-write-once.ts';
 import * as m0025 from './migrations/0025-blind-index-versions.ts';
 import * as m0028 from './migrations/0028-detection-origins.ts';
 
@@ -77,6 +78,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
   '0021-rights-export': m0021,
   '0022-key-state-bigint': m0022,
   '0023-processor-webhooks': m0023,
+  '0024-audit-write-once': m0024,
   '0025-blind-index-versions': m0025,
   '0028-detection-origins': m0028,
 };
@@ -86,7 +88,7 @@ const MIGRATIONS: Record<string, { up(db: Kysely<unknown>, dialect: Dialect): Pr
  * Statements are cached by SQL text (bounded), and a statement still busy iterating is never
  * handed out twice.
  */
-function cachingStatements(sqlite: SQLite.Database, size = 512): SQLite.Database {
+export function cachingStatements(sqlite: SQLite.Database, size = 512): SQLite.Database {
   const cache = new Map<string, SQLite.Statement>();
   const prepare = (text: string): SQLite.Statement => {
     const hit = cache.get(text);

@@ -7,11 +7,12 @@ import { rawDb, type RawDb } from './raw-db.ts';
 /**
  * `custos audit verify` as an operator runs it: after real API traffic it passes; after a
  * database administrator changes one entry's purpose or fields, or deletes an entry, with raw
- * SQL, it fails and names the entry. PCI DSS 4.0.1 10.3.4 (change detection on audit logs).
+ * SQL, it fails and names the entry (its leaf and id). PCI DSS 4.0.1 10.3.4 (change detection on
+ * audit logs).
  */
 interface Entry {
   id: number;
-  seq: number;
+  leaf: number;
   purpose: string | null;
   fields: string;
 }
@@ -40,11 +41,9 @@ describe(`audit verify through the CLI (${TEST_DIALECT})`, { timeout: CHILD_TIME
     }
     expect((await server.stop('SIGTERM')).code).toBe(0);
     raw = await rawDb(db);
-    entries = (await raw.query<Entry>('SELECT id, seq, purpose, fields FROM audit_log WHERE seq IS NOT NULL ORDER BY seq')).map((e) => ({
-      ...e,
-      id: Number(e.id),
-      seq: Number(e.seq),
-    }));
+    entries = (
+      await raw.query<Entry>('SELECT l.id, t.leaf_index AS leaf, l.purpose, l.fields FROM audit_log l JOIN audit_tree_leaves t ON t.entry_id = l.id ORDER BY t.leaf_index')
+    ).map((e) => ({ ...e, id: Number(e.id), leaf: Number(e.leaf) }));
   }, CHILD_TIMEOUT);
   afterAll(async () => {
     await raw?.close();
@@ -56,7 +55,8 @@ describe(`audit verify through the CLI (${TEST_DIALECT})`, { timeout: CHILD_TIME
     // Creates, reads, corrections and lookups, plus the CLI's own apikey.create.
     expect(entries.length).toBeGreaterThanOrEqual(25);
     const r = await verify();
-    expect(r.stdout).toMatch(/^audit log intact: \d+ entries/);
+    expect(r.stdout).toMatch(/^audit chain intact: 0 entries/);
+    expect(r.stdout).toMatch(/audit tree intact: \d+ leaves, 0 entries waiting/);
     expect(r.code).toBe(0);
   });
 
@@ -66,8 +66,7 @@ describe(`audit verify through the CLI (${TEST_DIALECT})`, { timeout: CHILD_TIME
     await raw.query('UPDATE audit_log SET purpose = ? WHERE id = ?', ['fraud_prevention', target.id]);
     const broken = await verify();
     expect(broken.code).not.toBe(0);
-    expect(broken.stdout + broken.stderr).toContain(`seq ${target.seq}`);
-    expect(broken.stdout + broken.stderr).toContain(`id ${target.id}`);
+    expect(broken.stdout + broken.stderr).toContain(`at leaf ${target.leaf}, entry ${target.id}:`);
 
     await raw.query('UPDATE audit_log SET purpose = ? WHERE id = ?', [target.purpose, target.id]);
     const restored = await verify();
@@ -82,20 +81,19 @@ describe(`audit verify through the CLI (${TEST_DIALECT})`, { timeout: CHILD_TIME
     await raw.query('UPDATE audit_log SET fields = ? WHERE id = ?', [fewer, target.id]);
     const broken = await verify();
     expect(broken.code).not.toBe(0);
-    expect(broken.stdout + broken.stderr).toContain(`seq ${target.seq}`);
-    expect(broken.stdout + broken.stderr).toContain(`id ${target.id}`);
+    expect(broken.stdout + broken.stderr).toContain(`at leaf ${target.leaf}, entry ${target.id}:`);
     await raw.query('UPDATE audit_log SET fields = ? WHERE id = ?', [target.fields, target.id]);
   });
 
-  it('fails after the newest entry was deleted, naming the missing seq, and passes once it is back', async () => {
+  it('fails after the newest entry was deleted, naming its leaf, and passes once it is back', async () => {
     const last = entries.at(-1)!;
     const [row] = await raw.query<Record<string, unknown>>('SELECT * FROM audit_log WHERE id = ?', [last.id]);
     expect(row).toBeDefined();
     await raw.query('DELETE FROM audit_log WHERE id = ?', [last.id]);
     const broken = await verify();
     expect(broken.code).not.toBe(0);
-    // The signed checkpoint of the head outlives the row: the entry is named by its seq, with no row to point at.
-    expect(broken.stdout).toContain(`BROKEN at entry seq ${last.seq} (no row)`);
+    // Its leaf outlives the row: the entry is named by its leaf and the id the leaf records.
+    expect(broken.stdout).toContain(`audit tree BROKEN at leaf ${last.leaf}, entry ${last.id}: the entry of this leaf is missing (deleted)`);
 
     const columns = Object.keys(row!);
     await raw.query(`INSERT INTO audit_log (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, columns.map((c) => row![c]));
@@ -108,6 +106,6 @@ describe(`audit verify through the CLI (${TEST_DIALECT})`, { timeout: CHILD_TIME
     await raw.query('DELETE FROM audit_log WHERE id = ?', [target.id]);
     const broken = await verify();
     expect(broken.code).not.toBe(0);
-    expect(broken.stdout + broken.stderr).toContain(`seq ${target.seq}`);
+    expect(broken.stdout + broken.stderr).toContain(`at leaf ${target.leaf}, entry ${target.id}:`);
   });
 });

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { exportAuditLog } from '../../modules/audit/export.ts';
 import { verifyLogFile } from '../../modules/audit/log-file.ts';
 import { verifyAuditLog, writtenRecordVersions } from '../../modules/audit/service.ts';
@@ -115,7 +116,7 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
   }
   const anchorFile = option(args, '--anchor');
   const anchor = anchorFile === undefined ? undefined : readHead(anchorFile);
-  // Entries written but not yet linked (the server links them within milliseconds) are linked first.
+  // Entries not yet admitted to the tree (the server admits them within milliseconds) are admitted first.
   await runtime.audit.chainPending();
   const result = await verifyAuditLog({ db, keys }, (done, total) => io.progress(`verified ${done}/${total}`));
   // The consent ledger's rows are bound to their audit entries: an edited, inserted or deleted row is named.
@@ -133,15 +134,16 @@ export const auditCommand: CommandRun = async (runtime, args, io) => {
     io.out(`audit log BROKEN at entry seq ${seq ?? 'none'} (${id === 0 ? 'no row' : `id ${id}`}): ${result.reason}`);
     return 1;
   }
-  io.out(`audit log intact: ${result.entries} entries, ${result.checkpoints} signed checkpoints, ${result.pending} pending`);
-  const tree = await verifyAuditTree({ db, keys }, anchor);
+  io.out(`audit chain intact: ${result.entries} entries chained before the tree, ${result.checkpoints} signed checkpoints`);
+  // The leaves (MAC, leaf and node hashes) on one worker thread per core, each with its own connection.
+  const tree = await verifyAuditTree({ db, keys, parallel: { database: runtime.config.database, threads: availableParallelism() } }, anchor);
   if (!tree.ok) {
     broken('tree', tree.reason);
     const where = [tree.leafIndex === null ? null : `leaf ${tree.leafIndex}`, tree.entryId === null ? null : `entry ${tree.entryId}`].filter((x) => x !== null).join(', ');
     io.out(`audit tree BROKEN${where === '' ? '' : ` at ${where}`}: ${tree.reason}`);
     return 1;
   }
-  io.out(`audit tree intact: ${tree.treeSize} leaves${anchor === undefined ? '' : `, extends the anchor of size ${anchor.tree_size}`}; verified head:`);
+  io.out(`audit tree intact: ${tree.treeSize} leaves, ${tree.pending} entries waiting${anchor === undefined ? '' : `, extends the anchor of size ${anchor.tree_size}`}; verified head:`);
   io.out(JSON.stringify(tree.head));
   if (ledger.length > 0) return 1;
   if (!args.includes('--records')) return 0;

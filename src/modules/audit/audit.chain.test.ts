@@ -3,9 +3,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../kernel/errors.ts';
 import type { Store } from '../../store/database.ts';
 import { TEST_DIALECT, testStore } from '../../../test/support/store.ts';
-import { GENESIS_HASH } from './canonical.ts';
 import { verifyAuditLog, type AuditLog } from './service.ts';
 import { sampleEntry, testAuditKeys, testAuditLog } from './testing.ts';
+import { chainLegacy } from './test-support/legacy-chain.ts';
+import { buildAll } from './tree-builder.ts';
+import { legacyHead, legacySeq } from './tree-store.ts';
+import { verifyAuditTree } from './verify-tree.ts';
 
 const keys = testAuditKeys();
 // SQLite runs these both on the store's connection and on the audit thread (its default).
@@ -33,62 +36,84 @@ describe.each(modes)('audit chain (SQLite audit thread: %s)', (sqliteThread) => 
     await store.close();
   });
 
-  it('commits read entries (group commit) and write entries, then chains them into one verified chain', async () => {
+  it('commits read entries (group commit) and write entries once; the builder admits them as leaves without updating a row', async () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(sampleEntry(i))));
     await store.db.transaction().execute(async (tx) => {
       await log.appendInTx(tx, sampleEntry(100, { action: 'vault.create' }));
     });
-    const before = await verifyAuditLog({ db: store.db, keys });
-    expect(before).toMatchObject({ ok: true, entries: 0, pending: 51 });
-
+    const written = await store.db.selectFrom('audit_log').selectAll().orderBy('id').execute();
+    expect(written).toHaveLength(51);
     expect(await log.chainPending()).toBe(51);
-    const after = await verifyAuditLog({ db: store.db, keys });
-    expect(after).toMatchObject({ ok: true, entries: 51, pending: 0, checkpoints: 1 });
-
-    const rows = await store.db.selectFrom('audit_log').selectAll().orderBy('seq').execute();
-    expect(rows.map((r) => Number(r.seq))).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
-    expect(rows[0]!.prev_hash).toBe(GENESIS_HASH);
-    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
-    const head = await store.db.selectFrom('audit_head').selectAll().executeTakeFirstOrThrow();
-    expect({ seq: Number(head.seq), hash: head.hash }).toEqual({ seq: 51, hash: rows[50]!.hash });
+    // Written once: every row is exactly as inserted, never chained.
+    expect(await store.db.selectFrom('audit_log').selectAll().orderBy('id').execute()).toEqual(written);
+    expect(written.every((r) => r.seq === null && r.prev_hash === null && r.hash === null && r.rejected === null)).toBe(true);
+    expect(await verifyAuditTree({ db: store.db, keys })).toMatchObject({ ok: true, treeSize: 52, pending: 0, head: { tree_size: 52 } });
+    expect(await verifyAuditLog({ db: store.db, keys })).toMatchObject({ ok: true, entries: 0, checkpoints: 0 });
+    const leaves = await store.db.selectFrom('audit_tree_leaves').select(['leaf_index', 'entry_id']).orderBy('leaf_index').execute();
+    expect(leaves.slice(1).map((l) => Number(l.entry_id))).toEqual(written.map((r) => r.id));
     // Field names are stored, values never are.
-    expect(JSON.parse(rows[1]!.fields)).toEqual(['email', 'address.city']);
+    expect(JSON.parse(written[1]!.fields)).toEqual(['email', 'address.city']);
   });
 
-  it('extends the chain across passes, with a signed checkpoint per pass', async () => {
-    for (let pass = 0; pass < 3; pass++) {
-      await Promise.all(Array.from({ length: 7 }, (_, i) => log.append(sampleEntry(pass * 10 + i))));
-      expect(await log.chainPending()).toBe(7);
-    }
-    expect(await log.chainPending()).toBe(0);
-    const result = await verifyAuditLog({ db: store.db, keys });
-    expect(result).toMatchObject({ ok: true, entries: 21, checkpoints: 3, pending: 0 });
-    const cps = await store.db.selectFrom('audit_checkpoints').select('seq').orderBy('seq').execute();
-    expect(cps.map((c) => Number(c.seq))).toEqual([7, 14, 21]);
+  it('the chain of earlier versions stays verifiable: leaf 0 commits to its head and last checkpoint, later entries are leaves', async () => {
+    await Promise.all(Array.from({ length: 7 }, (_, i) => log.append(sampleEntry(i))));
+    expect(await chainLegacy(store.db, keys)).toBe(7);
+    await Promise.all(Array.from({ length: 3 }, (_, i) => log.append(sampleEntry(10 + i))));
+    expect(await log.chainPending()).toBe(3);
+    expect(await verifyAuditLog({ db: store.db, keys })).toMatchObject({ ok: true, entries: 7, checkpoints: 1 });
+    expect(await verifyAuditTree({ db: store.db, keys })).toMatchObject({ ok: true, treeSize: 4, pending: 0 });
+    const cp = await store.db.selectFrom('audit_checkpoints').selectAll().executeTakeFirstOrThrow();
+    expect(await legacyHead(store.db, await legacySeq(store.db))).toEqual({ seq: 7, hash: cp.hash, checkpoint: { signature: cp.signature, key_id: cp.key_id, at: cp.at } });
   });
 
-  it('verifies page by page, reporting progress, across more entries than one page or one chain pass', async () => {
+  it('verifies the chain of earlier versions page by page, reporting progress, across more entries than one page', async () => {
     await Promise.all(Array.from({ length: 2600 }, (_, i) => log.append(sampleEntry(i))));
-    expect(await log.chainPending()).toBe(2600);
+    expect(await chainLegacy(store.db, keys)).toBe(2600);
     await Promise.all(Array.from({ length: 5 }, (_, i) => log.append(sampleEntry(i))));
     const progress: [number, number][] = [];
     const result = await verifyAuditLog({ db: store.db, keys }, (done, total) => progress.push([done, total]));
-    expect(result).toMatchObject({ ok: true, entries: 2600, pending: 5, checkpoints: 2 });
+    expect(result).toMatchObject({ ok: true, entries: 2600, checkpoints: 1 });
     expect(progress.length).toBeGreaterThanOrEqual(3);
-    expect(progress.at(-1)).toEqual([2605, 2605]);
+    expect(progress.at(-1)).toEqual([2600, 2600]);
   });
 
-  it('chains in the background once started, and stop() leaves nothing pending', async () => {
+  it('builds in the background once started, and stop() leaves nothing waiting and everything under a signed head', async () => {
     log.start();
     await Promise.all(Array.from({ length: 30 }, (_, i) => log.append(sampleEntry(i))));
     for (let tries = 0; tries < 500; tries++) {
-      const pending = await store.db.selectFrom('audit_log').select('id').where('seq', 'is', null).execute();
-      if (pending.length === 0) break;
+      const waiting = await store.db.selectFrom('audit_tree_pending').select('entry_id').execute();
+      if (waiting.length === 0) break;
       await new Promise((r) => setTimeout(r, 10));
     }
     void log.append(sampleEntry(99)).catch(() => undefined);
     await log.stop();
-    expect(await verifyAuditLog({ db: store.db, keys })).toMatchObject({ ok: true, entries: 31, pending: 0 });
+    expect(await verifyAuditTree({ db: store.db, keys })).toMatchObject({ ok: true, treeSize: 32, pending: 0, head: { tree_size: 32 } });
+  });
+
+  it('signs tree heads at the bounded interval and entry count, not on every pass', async () => {
+    let now = Date.parse('2026-12-03T12:00:00.000Z');
+    const clock = { now: () => new Date(now) };
+    const run = (force = false) =>
+      buildAll({ db: store.db, dialect: store.dialect, keys, clock, holder: 'heads', leaseMs: 60_000, batch: 100, heads: { intervalMs: 1000, entries: 5, force } });
+    const add = async (n: number) => {
+      for (let i = 0; i < n; i++) await log.append(sampleEntry(i));
+    };
+    const heads = async () => (await store.db.selectFrom('audit_tree_heads').select('tree_size').orderBy('tree_size').execute()).map((h) => Number(h.tree_size));
+    await run(); // leaf 0: the first head is due at once
+    expect(await heads()).toEqual([1]);
+    await add(2);
+    await run();
+    expect(await heads()).toEqual([1]); // 2 leaves beyond the head, 0 ms after it: none due
+    now += 1000;
+    await run();
+    expect(await heads()).toEqual([1, 3]); // the interval passed with no new entry: signed now
+    await add(5);
+    await run();
+    expect(await heads()).toEqual([1, 3, 8]); // 5 leaves beyond the head: the count is reached
+    await add(1);
+    await run(true);
+    expect(await heads()).toEqual([1, 3, 8, 9]); // forced (the CLI, a stopping process)
+    expect(await verifyAuditTree({ db: store.db, keys })).toMatchObject({ ok: true, treeSize: 9 });
   });
 
   it('a write and its entry commit together: a rolled-back write leaves no entry', async () => {
@@ -134,9 +159,9 @@ describe.each(modes)('audit chain (SQLite audit thread: %s)', (sqliteThread) => 
     expect(await store.db.selectFrom('audit_log').select('id').execute()).toHaveLength(0);
   });
 
-  it('lists the entries about one subject, newest first, paged by id, pending ones included', async () => {
+  it('lists the entries about one subject, newest first, paged by id, chained ones of earlier versions included', async () => {
     for (let i = 0; i < 12; i++) await log.append(sampleEntry(i, { subjectId: i % 2 === 0 ? 'cus_even' : 'cus_odd', requestId: `r${i}` }));
-    await log.chainPending();
+    await chainLegacy(store.db, keys);
     await log.append(sampleEntry(12, { subjectId: 'cus_even', requestId: 'r12' }));
     const first = await log.forSubject('cus_even', { limit: 4 });
     expect(first.map((r) => r.requestId)).toEqual(['r12', 'r10', 'r8', 'r6']);

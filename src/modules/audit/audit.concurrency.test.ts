@@ -5,11 +5,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../store/database.ts';
 import { TEST_DIALECT, testStore } from '../../../test/support/store.ts';
 import { verifyAuditLog } from './service.ts';
+import { verifyAuditTree } from './verify-tree.ts';
 import { sampleEntry, testAuditKeys, testAuditLog } from './testing.ts';
 
 /*
  * Several server processes share one database. Each has its own pool (or SQLite connection),
- * its own group commit and its own chainer; together they must keep ONE valid chain.
+ * its own group commit and its own tree builder; the builders take turns by the lease, and
+ * together they must keep ONE valid tree with every entry a leaf exactly once.
  */
 let store: Store & { test: { database: Parameters<typeof openStore>[0]; env: Record<string, string> } };
 
@@ -25,8 +27,22 @@ async function requestIds(): Promise<string[]> {
   return rows.map((r) => r.request_id ?? '').sort();
 }
 
+/**
+ * As `custos audit verify` does: admit what still waits (a process that stopped while another held
+ * the lease leaves its last entries to the next builder), then check the chain and the tree.
+ */
+async function verifyAll(keys: ReturnType<typeof testAuditKeys>) {
+  const last = testAuditLog(store, keys);
+  await last.chainPending();
+  await last.stop();
+  expect(await verifyAuditLog({ db: store.db, keys })).toMatchObject({ ok: true, entries: 0 });
+  const leaves = await store.db.selectFrom('audit_tree_leaves').select('entry_id').execute();
+  expect(new Set(leaves.map((l) => l.entry_id)).size).toBe(leaves.length);
+  return verifyAuditTree({ db: store.db, keys });
+}
+
 describe('audit log under concurrent writers', () => {
-  it('independent stores appending and chaining at once keep one valid chain', async () => {
+  it('independent stores appending and building at once keep one valid tree', async () => {
     const keys = testAuditKeys();
     // PostgreSQL: three pools, as three server processes would have. SQLite: three audit logs,
     // each with its own audit thread and connection, beside the store's connection that commits
@@ -55,13 +71,12 @@ describe('audit log under concurrent writers', () => {
     } finally {
       if (own) await Promise.all(stores.map((s) => s.close()));
     }
-    const result = await verifyAuditLog({ db: store.db, keys });
-    expect(result).toMatchObject({ ok: true, entries: 360, pending: 0 });
+    expect(await verifyAll(keys)).toMatchObject({ ok: true, treeSize: 361, pending: 0 });
     const ids = await requestIds();
     expect(new Set(ids).size).toBe(360);
   });
 
-  it('separate node processes on the same database keep one valid chain', async () => {
+  it('separate node processes on the same database keep one valid tree', { timeout: 120_000 }, async () => {
     const rootKey = randomBytes(32);
     const keys = testAuditKeys(rootKey);
     const worker = fileURLToPath(new URL('./test-support/concurrency-worker.ts', import.meta.url));
@@ -92,8 +107,7 @@ describe('audit log under concurrent writers', () => {
     const mine = Promise.all(Array.from({ length: 100 }, (_, i) => local.append(sampleEntry(i, { requestId: `p-${i}` }))));
     await Promise.all([run('a'), run('b'), run('c'), mine]);
     await local.stop();
-    const result = await verifyAuditLog({ db: store.db, keys });
-    expect(result).toMatchObject({ ok: true, entries: 3 * perWorker + 100, pending: 0 });
+    expect(await verifyAll(keys)).toMatchObject({ ok: true, treeSize: 3 * perWorker + 100 + 1, pending: 0 });
     expect(new Set(await requestIds()).size).toBe(3 * perWorker + 100);
   });
 });

@@ -2,7 +2,10 @@
  * Attacks on the audit log by someone who can change the database (a database administrator, a
  * stolen backup restored with edits) but holds neither the audit MAC key nor the signing key.
  * Each test makes one such change and checks that verification fails and names the first bad
- * entry. PCI DSS 4.0.1 10.3.4 (change detection on audit logs).
+ * entry: on the hash chain of earlier versions (written here by the legacy-chain fixture, as
+ * those versions did) and on entries written since, which are never chained and are checked as
+ * leaves of the tree (audit.tree-attacks.test.ts has the tree's own attacks). PCI DSS 4.0.1
+ * 10.3.4 (change detection on audit logs).
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { sql } from 'kysely';
@@ -12,18 +15,20 @@ import { testStore } from '../../../test/support/store.ts';
 import { chainHash, entryText, signCheckpoint } from './canonical.ts';
 import { verifyAuditLog, type AuditLog, type VerifyResult } from './service.ts';
 import { sampleEntry, testAuditKeys, testAuditLog } from './testing.ts';
+import { chainLegacy } from './test-support/legacy-chain.ts';
+import { verifyAuditTree } from './verify-tree.ts';
 
 let store: Store;
 const keys = testAuditKeys();
 let log: AuditLog;
 
-/** Ten chained entries, two passes: signed checkpoints at seq 5 and seq 10. */
+/** Ten entries chained as earlier versions did, two passes: signed checkpoints at seq 5 and seq 10. */
 beforeEach(async () => {
   store = await testStore();
   log = testAuditLog(store, keys);
   for (let pass = 0; pass < 2; pass++) {
     for (let i = 0; i < 5; i++) await log.append(sampleEntry(pass * 5 + i));
-    await log.chainPending();
+    await chainLegacy(store.db, keys);
   }
 });
 afterEach(async () => {
@@ -46,7 +51,7 @@ function expectBad(result: VerifyResult, seq: number | null, id: number, reason:
 
 describe('audit tamper detection', () => {
   it('an intact log verifies', async () => {
-    expect(await verify()).toMatchObject({ ok: true, entries: 10, checkpoints: 2, pending: 0 });
+    expect(await verify()).toMatchObject({ ok: true, entries: 10, checkpoints: 2 });
   });
 
   it('altered: one changed column is named', async () => {
@@ -197,23 +202,30 @@ describe('audit tamper detection', () => {
     expectBad(await verify(ok.head), 6, 0, /anchor/);
   });
 
-  it('an entry appended with a wrong MAC key is never chained and is named', async () => {
+  /** What `custos audit verify` checks for entries written since the chain: admitted first, then the tree. */
+  async function verifyTree() {
+    await log.chainPending();
+    return verifyAuditTree({ db: store.db, keys });
+  }
+
+  it('forged: an entry appended with a wrong MAC key is refused by the tree builder, named, and left as written', async () => {
     const outsider = testAuditLog(store, testAuditKeys());
     await outsider.append(sampleEntry(50));
     const forged = await store.db.selectFrom('audit_log').select('id').where('seq', 'is', null).executeTakeFirstOrThrow();
-    expectBad(await verify(), null, forged.id, /MAC/);
     await log.append(sampleEntry(51));
     expect(await log.chainPending()).toBe(1);
-    const after = await store.db.selectFrom('audit_log').select(['seq', 'rejected']).where('id', '=', forged.id).executeTakeFirstOrThrow();
-    expect(after).toEqual({ seq: null, rejected: 'mac' });
-    expectBad(await verify(), null, forged.id, /refused this entry \(mac\)/);
+    expect(await verifyAuditTree({ db: store.db, keys })).toMatchObject({ ok: false, entryId: forged.id, reason: expect.stringMatching(/refused \(mac\)/) });
+    // Written once: the builder records its refusal beside the entry, never in it.
+    const after = await store.db.selectFrom('audit_log').select(['seq', 'rejected', 'hash']).where('id', '=', forged.id).executeTakeFirstOrThrow();
+    expect(after).toEqual({ seq: null, rejected: null, hash: null });
+    await outsider.stop();
   });
 
-  it('a pending entry whose MAC was overwritten is named', async () => {
+  it('edited while waiting: an entry changed before the builder admitted it is refused and named', async () => {
     await log.append(sampleEntry(60));
-    const pending = await store.db.selectFrom('audit_log').select('id').where('seq', 'is', null).executeTakeFirstOrThrow();
-    await store.db.updateTable('audit_log').set({ outcome: 'denied' }).where('id', '=', pending.id).execute();
-    expectBad(await verify(), null, pending.id, /MAC/);
+    const waiting = await store.db.selectFrom('audit_log').select('id').where('seq', 'is', null).executeTakeFirstOrThrow();
+    await store.db.updateTable('audit_log').set({ outcome: 'denied' }).where('id', '=', waiting.id).execute();
+    expect(await verifyTree()).toMatchObject({ ok: false, entryId: waiting.id, reason: expect.stringMatching(/refused \(mac\)/) });
   });
 
   it('replay: the database refuses a copied entry; with its unique index dropped, verify names the copy', async () => {
@@ -222,8 +234,16 @@ describe('audit tamper detection', () => {
     await expect(store.db.insertInto('audit_log').values(copy).execute()).rejects.toThrow();
     await sql`DROP INDEX audit_log_nonce`.execute(store.db);
     const replayed = await store.db.insertInto('audit_log').values(copy).returning('id').executeTakeFirstOrThrow();
-    expectBad(await verify(), null, replayed.id, /replayed/);
+    expect(await verifyTree()).toMatchObject({ ok: false, entryId: replayed.id, reason: expect.stringMatching(/replayed/) });
+  });
+
+  it('replay of an entry written since the chain, with the unique index dropped: verify names the copy', async () => {
+    await sql`DROP INDEX audit_log_nonce`.execute(store.db);
+    await log.append(sampleEntry(70));
     await log.chainPending();
-    expectBad(await verify(), 11, replayed.id, /replayed/);
+    const fresh = await store.db.selectFrom('audit_log').selectAll().where('seq', 'is', null).orderBy('id', 'desc').executeTakeFirstOrThrow();
+    const { id: _fid, ...freshCopy } = fresh;
+    const copied = await store.db.insertInto('audit_log').values(freshCopy).returning('id').executeTakeFirstOrThrow();
+    expect(await verifyTree()).toMatchObject({ ok: false, entryId: copied.id, reason: expect.stringMatching(/replayed/) });
   });
 });

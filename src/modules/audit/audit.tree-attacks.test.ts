@@ -5,6 +5,7 @@
  * Each changes the database once and checks that verification of the tree fails.
  */
 import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../store/database.ts';
 import { testStore } from '../../../test/support/store.ts';
@@ -15,7 +16,7 @@ import { latestHead } from './tree-store.ts';
 import { verifyAuditTree, type TreeVerifyResult } from './verify-tree.ts';
 import type { SignedTreeHead } from './tree-head.ts';
 
-let store: Store;
+let store: Awaited<ReturnType<typeof testStore>>;
 const keys = testAuditKeys();
 let log: AuditLog;
 
@@ -138,10 +139,33 @@ describe('audit tree attacks', () => {
     expectBad(await verify(anchor ?? undefined), /shorter than the anchor/);
   });
 
+  it('behind the builder: an entry inserted with the queue trigger dropped is named though never admitted', async () => {
+    const [trigger] = store.dialect === 'postgres' ? ['DROP TRIGGER audit_log_queue ON audit_log'] : ['DROP TRIGGER audit_log_queue'];
+    await sql.raw(trigger!).execute(store.db);
+    const outsider = testAuditLog(store, testAuditKeys());
+    await outsider.append(sampleEntry(90));
+    await outsider.stop();
+    await log.chainPending();
+    const hidden = await store.db.selectFrom('audit_log').select('id').orderBy('id', 'desc').executeTakeFirstOrThrow();
+    expect(await verify()).toMatchObject({ ok: false, entryId: hidden.id, reason: expect.stringMatching(/neither a leaf nor waiting/) });
+  });
+
+  it('edited, found by the worker threads: the parallel check names the same leaf and entry as the serial one', async () => {
+    for (let i = 0; i < 120; i++) await log.append(sampleEntry(100 + i));
+    await log.chainPending();
+    const parallel = { database: store.test.database, threads: 2, range: 16 };
+    expect(await verifyAuditTree({ db: store.db, keys, parallel })).toMatchObject({ ok: true, treeSize: 131 });
+    await store.db.updateTable('audit_log').set({ purpose: 'marketing' }).where('id', '=', await leafEntry(77)).execute();
+    const serial = await verify();
+    expectBad(serial, /MAC/);
+    expect(await verifyAuditTree({ db: store.db, keys, parallel })).toEqual(serial);
+  });
+
   it('forked: a key holder rebuilds the tree on other leaves; a consistency proof from an older head catches it', async () => {
     const older = await store.db.selectFrom('audit_tree_heads').selectAll().where('tree_size', '=', 6).executeTakeFirstOrThrow();
     const anchor: SignedTreeHead = { ...older, tree_size: Number(older.tree_size) };
-    for (const t of ['audit_tree_leaves', 'audit_tree_nodes', 'audit_tree_heads'] as const) await store.db.deleteFrom(t).execute();
+    // Everything goes, entries too (an entry left outside the tree is named by verify on its own).
+    for (const t of ['audit_tree_leaves', 'audit_tree_nodes', 'audit_tree_heads', 'audit_log'] as const) await store.db.deleteFrom(t).execute();
     await store.db.updateTable('audit_tree_lease').set({ legacy_seq: null }).execute();
     await log.chainPending();
     for (let i = 0; i < 6; i++) await log.append(sampleEntry(50 + i));

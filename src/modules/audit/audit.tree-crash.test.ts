@@ -55,10 +55,10 @@ describe(`tree builder crash (${TEST_DIALECT})`, () => {
     expect(atKill).toBeLessThan(COUNT + 1);
 
     // Its lease is still held: a new builder waits for it to expire, then takes over.
-    let report = await buildAll({ db: store.db, keys, clock: systemClock, holder: 'restarted', leaseMs: 300, batch: 500 });
+    let report = await buildAll({ db: store.db, dialect: store.dialect, keys, clock: systemClock, holder: 'restarted', leaseMs: 300, batch: 500 });
     for (let i = 0; report.leased === false && i < 50; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      report = await buildAll({ db: store.db, keys, clock: systemClock, holder: 'restarted', leaseMs: 300, batch: 500 });
+      report = await buildAll({ db: store.db, dialect: store.dialect, keys, clock: systemClock, holder: 'restarted', leaseMs: 300, batch: 500 });
     }
     expect(await treeSize(store.db)).toBe(COUNT + 1);
     const ids = await store.db.selectFrom('audit_tree_leaves').select('entry_id').execute();

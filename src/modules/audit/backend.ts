@@ -3,7 +3,6 @@ import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
-import { chainAll, type ChainReport } from './chainer.ts';
 import { insertPending, pgInsert } from './repository.ts';
 import type { PendingRow } from './schema.ts';
 import { createSqliteThread, type AuditThread } from './sqlite-thread.ts';
@@ -11,27 +10,30 @@ import { buildAll } from './tree-builder.ts';
 
 /** What a tree-building run reports back (entries it refused, for the log). */
 export interface BuildReport {
+  admitted: number;
   refused: { id: number; reason: string }[];
 }
 
-/** The tree builder's lease holder and sizes (tree-builder.ts). */
+/** The tree builder's lease holder, batch and when it signs heads (tree-builder.ts). */
 export interface BuildRun {
   readonly holder: string;
   readonly leaseMs: number;
   readonly batch: number;
+  readonly heads: { readonly intervalMs: number; readonly entries: number; readonly force: boolean };
 }
 
-/** Where batches are committed and chaining and tree building run: this thread, or the SQLite audit thread. */
+/** Where batches are committed and the tree builder runs: this thread, or the SQLite audit thread. */
 export interface AuditBackend {
+  /**
+   * True when batches are committed one after another on one connection (the SQLite thread): a
+   * second batch sent alongside would only wait in line, and smaller batches mean more commits.
+   */
+  readonly serial: boolean;
   insert(rows: readonly PendingRow[]): Promise<void>;
-  chain(): Promise<ChainReport>;
   /** Tree builder passes until no full batch is left (or another process holds the lease). */
   build(run: BuildRun): Promise<BuildReport>;
   close(): Promise<void>;
 }
-
-/** Most rows chained in one transaction. */
-export const CHAIN_BATCH = 2000;
 
 /**
  * PostgreSQL (and SQLite without a file, or with `thread` off): everything on the store's own
@@ -53,10 +55,9 @@ export function createAuditBackend(deps: {
     // connection rather than once per batch.
     insert: (rows: readonly PendingRow[]) =>
       dialect === 'postgres' && statement !== undefined && rows.length > 0 ? statement(...pgInsert(rows)).then(() => undefined) : insertPending(db, dialect, rows),
-    chain: () => chainAll({ db, dialect, keys, clock, batch: CHAIN_BATCH }),
-    build: (run: BuildRun) => buildAll({ db, keys, clock, ...run }),
+    build: (run: BuildRun) => buildAll({ db, dialect, keys, clock, ...run }),
   };
-  if (dialect !== 'sqlite' || !deps.thread) return { ...local, close: async () => undefined };
+  if (dialect !== 'sqlite' || !deps.thread) return { ...local, serial: false, close: async () => undefined };
 
   let thread: Promise<AuditThread | undefined> | undefined;
   function get(): Promise<AuditThread | undefined> {
@@ -74,17 +75,14 @@ export function createAuditBackend(deps: {
     return thread;
   }
   return {
+    serial: true,
     async insert(rows) {
       const t = await get();
       await (t === undefined ? local.insert(rows) : t.insert(rows));
     },
-    async chain() {
-      // A process that never wrote a batch (a CLI command) chains here rather than start a thread.
-      const t = thread === undefined ? undefined : await thread;
-      return t === undefined ? local.chain() : t.chain(clock.now(), CHAIN_BATCH);
-    },
     async build(run) {
-      // On the thread too: its MAC checks, hashes, inserts and the commit's fsync stay off the event loop.
+      // On the thread: its MAC checks, hashes, inserts and the commit's fsync stay off the event loop.
+      // A process that never wrote a batch (a CLI command) builds here rather than start a thread.
       const t = thread === undefined ? undefined : await thread;
       return t === undefined ? local.build(run) : t.build(clock.now(), run);
     },

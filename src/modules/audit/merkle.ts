@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { pathStep } from './merkle-path.ts';
 
 /*
@@ -17,10 +17,9 @@ export type NodeSource = (level: number, index: number) => Hash;
 
 export const HASH_SIZE = 32;
 
+/** One-shot SHA-256 (no Hash object per call: the builder and the verifier hash every leaf and node). */
 function sha256(...parts: Uint8Array[]): Hash {
-  const h = createHash('sha256');
-  for (const p of parts) h.update(p);
-  return h.digest();
+  return hash('sha256', parts.length === 1 ? parts[0]! : Buffer.concat(parts), 'buffer');
 }
 
 const LEAF_PREFIX = Buffer.from([0x00]);

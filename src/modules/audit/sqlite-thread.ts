@@ -1,14 +1,12 @@
 import { Worker } from 'node:worker_threads';
 import type { AuditKeys } from '../../crypto/keyring.ts';
 import type { BuildReport, BuildRun } from './backend.ts';
-import type { ChainReport } from './chainer.ts';
 import { INSERT_COLUMNS } from './repository.ts';
 import type { PendingRow } from './schema.ts';
 import type { ThreadReply, ThreadRequest } from './sqlite-thread-worker.ts';
 
 export interface AuditThread {
   insert(rows: readonly PendingRow[]): Promise<void>;
-  chain(at: Date, batch: number): Promise<ChainReport>;
   build(at: Date, run: BuildRun): Promise<BuildReport>;
   close(): Promise<void>;
 }
@@ -20,7 +18,7 @@ type Request = ThreadRequest extends infer R ? (R extends { id: number } ? Omit<
 
 /**
  * The SQLite audit log's worker thread, with its own connection to the store's file: it commits
- * the group-commit batches and runs the chainer and the tree builder. better-sqlite3 is synchronous, so on the main
+ * the group-commit batches and runs the tree builder. better-sqlite3 is synchronous, so on the main
  * thread every commit's fsync would stop the event loop and every request with it. The thread
  * starts on first use, is started again after a crash (requests in flight then fail: fail
  * closed), and is unreferenced while idle so that it never holds the process open.
@@ -68,13 +66,9 @@ export function createSqliteThread(file: string, keys: AuditKeys): AuditThread {
     async insert(rows) {
       await send({ kind: 'insert', rows: JSON.stringify(rows.map((r) => INSERT_COLUMNS.map((c) => r[c]))) });
     },
-    async chain(at, batch) {
-      const reply = await send({ kind: 'chain', at: at.toISOString(), batch });
-      return { chained: reply.chained ?? 0, rejected: reply.rejected ?? [] };
-    },
     async build(at, run) {
       const reply = await send({ kind: 'build', at: at.toISOString(), ...run });
-      return { refused: reply.rejected ?? [] };
+      return { admitted: reply.admitted ?? 0, refused: reply.rejected ?? [] };
     },
     async close() {
       const t = current;

@@ -1,9 +1,10 @@
 import type { Generated } from 'kysely';
 
 /**
- * audit: the append-only log. An entry is written "pending" (seq, prev_hash, hash NULL; nonce and
- * mac set) and chained later by the chainer, which sets seq/prev_hash/hash, or `rejected` (the
- * reason) when its MAC does not verify. See docs/adr/0001-audit-log.md.
+ * audit: the append-only log. An entry is inserted once, with its nonce and MAC, and never
+ * updated; the tree builder admits it as a leaf of the Merkle tree (docs/adr/0004-audit-merkle-log.md).
+ * seq, prev_hash, hash and rejected belong to the hash chain of versions before migration 0024
+ * (docs/adr/0001-audit-log.md): set on the entries that chain covers, NULL on every later one.
  */
 export interface AuditTables {
   audit_log: {
@@ -28,7 +29,7 @@ export interface AuditTables {
     mac: string;
     prev_hash: string | null;
     hash: string | null;
-    /** Why the chainer refused to chain this entry ('mac', 'duplicate'); NULL otherwise. */
+    /** Why the chainer of earlier versions refused this entry ('mac', 'duplicate'); NULL otherwise. */
     rejected: string | null;
   };
   /** The head of the chain (one row, id = 1). */

@@ -1,16 +1,18 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { AuditKeys } from '../../crypto/keyring.ts';
 import { newerServiceKeyExists } from '../../crypto/service-keys.ts';
 import type { Clock } from '../../kernel/clock.ts';
+import type { Dialect } from '../../store/database.ts';
 import type { Database } from '../../store/schema.ts';
 import { entryText, macMatchesAny, type EntryColumns } from './canonical.ts';
-import { Frontier, leafHash, type StoredNode } from './merkle.ts';
+import { Frontier, leafHash } from './merkle.ts';
 import { entryLeaf, legacyLeaf, signTreeHead, withheldHash, type SignedTreeHead } from './tree-head.ts';
-import { fenceLease, legacyHead, loadNodes, takeLease, treeSize } from './tree-store.ts';
+import { appendTree, headMark, legacyHead, loadNodes, takeLeaseIn, treeSize } from './tree-store.ts';
 import { verifyAuditLog } from './verify.ts';
 
 export interface TreeBuildDeps {
   readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
   readonly keys: AuditKeys;
   readonly clock: Clock;
   /** Names this builder in the lease. */
@@ -19,6 +21,12 @@ export interface TreeBuildDeps {
   readonly leaseMs: number;
   /** Most entries admitted in one transaction. */
   readonly batch: number;
+  /**
+   * When a tree head is signed (docs/adr/0004-audit-merkle-log.md "Signed heads"): once the newest
+   * head is `headIntervalMs` old, or `headEntries` leaves lie beyond it, or always (`force`: the
+   * CLI, a stopping process). Without it: every pass that appends signs one.
+   */
+  readonly heads?: { readonly intervalMs: number; readonly entries: number; readonly force: boolean } | undefined;
 }
 
 export interface TreeBuildReport {
@@ -33,38 +41,23 @@ export interface TreeBuildReport {
 
 type StoredRow = Database['audit_log'] & { id: number };
 
-type Queued = { queued: number; decided: number | null } & { [K in keyof StoredRow]: StoredRow[K] | null };
+type Queued = { queued: number; decided: number } & { [K in keyof StoredRow]: StoredRow[K] | null };
 
 /**
  * The oldest entries of the queue (audit_tree_pending, filled by a trigger on every insert into
  * audit_log), in id order, each with its entry (NULLs when the entry is gone) and whether it is
- * already a leaf or refused. Reads only the queue, however long the log is.
+ * already a leaf or refused. One statement; reads only the queue, however long the log is.
  */
 async function candidates(tx: Transaction<Database>, limit: number): Promise<Queued[]> {
-  return (await tx
-    .selectFrom('audit_tree_pending as p')
-    .leftJoin('audit_log as l', 'l.id', 'p.entry_id')
-    .select('p.entry_id as queued')
-    .selectAll('l')
-    .select((eb) =>
-      eb
-        .case()
-        .when(eb.exists(eb.selectFrom('audit_tree_leaves as t').select('t.leaf_index').whereRef('t.entry_id', '=', 'p.entry_id')))
-        .then(1)
-        .when(eb.exists(eb.selectFrom('audit_tree_refused as r').select('r.entry_id').whereRef('r.entry_id', '=', 'p.entry_id')))
-        .then(1)
-        .else(null)
-        .end()
-        .as('decided'),
-    )
-    .orderBy('p.entry_id')
-    .limit(limit)
-    .execute()) as Queued[];
-}
-
-/** Takes decided entries off the queue (by id: on PostgreSQL a lower id may have been queued meanwhile). */
-async function dequeue(tx: Transaction<Database>, ids: readonly number[]): Promise<void> {
-  for (let i = 0; i < ids.length; i += 500) await tx.deleteFrom('audit_tree_pending').where('entry_id', 'in', ids.slice(i, i + 500)).execute();
+  const r = await sql<Queued>`
+    SELECT p.entry_id AS queued, l.*,
+      CASE WHEN t.leaf_index IS NOT NULL OR r.entry_id IS NOT NULL THEN 1 ELSE 0 END AS decided
+    FROM audit_tree_pending p
+    LEFT JOIN audit_log l ON l.id = p.entry_id
+    LEFT JOIN audit_tree_leaves t ON t.entry_id = p.entry_id
+    LEFT JOIN audit_tree_refused r ON r.entry_id = p.entry_id
+    ORDER BY p.entry_id LIMIT ${limit}`.execute(tx);
+  return r.rows;
 }
 
 /** The leaf of a stored entry (tree-head.ts defines its bytes). */
@@ -75,97 +68,104 @@ export function leafOfRow(r: EntryColumns & { id: number; mac: string }): Buffer
   );
 }
 
-async function insertChunks<T extends keyof Database>(tx: Transaction<Database>, table: T, rows: readonly Record<string, unknown>[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 300) {
-    // Every caller passes rows of the table it names.
-    await tx.insertInto(table).values(rows.slice(i, i + 300) as never).execute();
-  }
-}
+const NONE: TreeBuildReport = { leased: false, admitted: 0, refused: [], processed: 0, head: null };
 
 /**
- * One pass of the tree builder, in one transaction that also checks this builder still holds the
- * lease: admit the oldest entries not yet decided (the queue audit_tree_pending), in id order,
- * taking them off the queue in the same transaction, each only if its MAC verifies (a
- * copy of a nonce already in the batch, or a row the chainer refused, is refused), append them as
- * leaves, store every node they complete, and sign a tree head over the new size. On a new tree,
- * leaf 0 commits to the hash-chained log before it, once that log verifies. A crash before the
- * commit leaves nothing behind; the next pass starts again from the stored tree.
+ * One pass of the tree builder, in one transaction that starts by taking (or renewing) the
+ * builder's lease with one statement, so a builder whose lease was taken over writes nothing:
+ * admit the oldest entries not yet decided (the queue audit_tree_pending), in id order, taking
+ * them off the queue in the same transaction, each only if its MAC verifies (a copy of a nonce
+ * already in the batch, or a row the chainer of earlier versions refused, is refused), append them
+ * as leaves, store every node they complete (one statement per table), and sign a tree head over
+ * the new size when one is due (`heads`). Entries are only read: the builder never updates an
+ * entry. On a new tree, leaf 0 commits to the hash-chained log of earlier versions, once that log
+ * verifies. A crash before the commit leaves nothing behind; the next pass starts again from the
+ * stored tree.
  */
 export async function buildOnce(deps: TreeBuildDeps): Promise<TreeBuildReport> {
-  const { db, keys, clock } = deps;
-  const none: TreeBuildReport = { leased: false, admitted: 0, refused: [], processed: 0, head: null };
-  if (!(await takeLease(db, deps.holder, clock.now().getTime(), deps.leaseMs))) return none;
-  if ((await treeSize(db)) === 0) {
-    const chain = await verifyAuditLog({ db, keys });
-    if (!chain.ok) {
-      // Entries MAC-ed under a key version newer than this process's: a process holding it starts the tree.
-      if (keys.auditMacVersion !== undefined && (await newerServiceKeyExists(db, 'audit-mac', keys.auditMacVersion))) return none;
-      throw new Error(`the chained audit log does not verify (${chain.reason}); the tree is not started`);
-    }
+  const first = await pass(deps, false);
+  if (first !== 'verify-chain') return first;
+  const chain = await verifyAuditLog({ db: deps.db, keys: deps.keys });
+  if (!chain.ok) {
+    // Entries MAC-ed under a key version newer than this process's: a process holding it starts the tree.
+    if (deps.keys.auditMacVersion !== undefined && (await newerServiceKeyExists(deps.db, 'audit-mac', deps.keys.auditMacVersion))) return NONE;
+    throw new Error(`the chained audit log does not verify (${chain.reason}); the tree is not started`);
   }
+  const second = await pass(deps, true);
+  return second === 'verify-chain' ? NONE : second;
+}
+
+function pass(deps: TreeBuildDeps, chainVerified: boolean): Promise<TreeBuildReport | 'verify-chain'> {
+  const { db, dialect, keys, clock } = deps;
   return db.transaction().execute(async (tx) => {
-      const lease = await fenceLease(tx, deps.holder);
-      if (lease === null) return none;
-      const size = await treeSize(tx);
-      const frontier = size === 0 ? new Frontier(0, []) : Frontier.load(size, await loadNodes(tx, Frontier.keys(size)));
-      const nodes: StoredNode[] = [];
-      const leaves: { leaf_index: number; entry_id: number | null; leaf_hash: string }[] = [];
-      let legacySeq = lease.legacySeq ?? 0;
-      if (size === 0) {
-        const head = await tx.selectFrom('audit_head').select(['seq']).where('id', '=', 1).executeTakeFirstOrThrow();
-        legacySeq = Number(head.seq);
-        const legacy = await legacyHead(tx, legacySeq);
-        if (legacy === null) throw new Error('the chained audit log has no checkpoint at its head; the tree is not started');
-        const lh = leafHash(legacyLeaf(legacy));
-        nodes.push(...frontier.append(lh));
-        leaves.push({ leaf_index: 0, entry_id: null, leaf_hash: lh.toString('hex') });
-        await tx.updateTable('audit_tree_lease').set({ legacy_seq: legacySeq }).where('id', '=', 1).execute();
-      }
-      const queue = await candidates(tx, deps.batch);
-      const refused: { id: number; reason: string }[] = [];
-      const nonces = new Set<string>();
-      const done: number[] = [];
-      for (const q of queue) {
-        const id = Number(q.queued);
-        // Gone before it was decided (the window of ADR 0004), already decided, or covered by leaf 0.
-        if (q.id === null || q.decided !== null || (q.seq !== null && Number(q.seq) <= legacySeq)) {
-          done.push(id);
-          continue;
-        }
-        const row = q as StoredRow;
-        if (!macMatchesAny(keys, entryText(row), row.mac)) {
-          // Written under a MAC key version newer than this process knows: wait for a process that has it.
-          if (keys.auditMacVersion !== undefined && (await newerServiceKeyExists(tx, 'audit-mac', keys.auditMacVersion))) break;
-          done.push(id);
-          refused.push({ id, reason: 'mac' });
-          continue;
-        }
+    const now = clock.now();
+    const lease = await takeLeaseIn(tx, deps.holder, now.getTime(), deps.leaseMs);
+    if (lease === null) return NONE;
+    const size = await treeSize(tx);
+    if (size === 0 && !chainVerified) return 'verify-chain';
+    const frontier = size === 0 ? new Frontier(0, []) : Frontier.load(size, await loadNodes(tx, Frontier.keys(size)));
+    const leaves: { leaf_index: number; entry_id: number | null; leaf_hash: string }[] = [];
+    const nodes: { level: number; idx: number; hash: string }[] = [];
+    const append = (lh: Buffer, entryId: number | null) => {
+      // Level 0 is the leaf hash, stored once, in audit_tree_leaves.
+      for (const n of frontier.append(lh)) if (n.level > 0) nodes.push({ level: n.level, idx: n.index, hash: n.hash.toString('hex') });
+      leaves.push({ leaf_index: frontier.size - 1, entry_id: entryId, leaf_hash: lh.toString('hex') });
+    };
+    let legacySeq = lease.legacySeq ?? 0;
+    if (size === 0) {
+      const head = await tx.selectFrom('audit_head').select(['seq']).where('id', '=', 1).executeTakeFirstOrThrow();
+      legacySeq = Number(head.seq);
+      const legacy = await legacyHead(tx, legacySeq);
+      if (legacy === null) throw new Error('the chained audit log has no checkpoint at its head; the tree is not started');
+      append(leafHash(legacyLeaf(legacy)), null);
+      await tx.updateTable('audit_tree_lease').set({ legacy_seq: legacySeq }).where('id', '=', 1).execute();
+    }
+    const queue = await candidates(tx, deps.batch);
+    const refused: { id: number; reason: string }[] = [];
+    const nonces = new Set<string>();
+    const done: number[] = [];
+    for (const q of queue) {
+      const id = Number(q.queued);
+      // Gone before it was decided (the window of ADR 0004), already decided, or covered by leaf 0.
+      if (q.id === null || Number(q.decided) !== 0 || (q.seq !== null && Number(q.seq) <= legacySeq)) {
         done.push(id);
-        if (row.rejected !== null || nonces.has(row.nonce)) {
-          refused.push({ id, reason: row.rejected ?? 'duplicate' });
-          continue;
-        }
-        nonces.add(row.nonce);
-        const lh = leafHash(leafOfRow(row));
-        nodes.push(...frontier.append(lh));
-        leaves.push({ leaf_index: frontier.size - 1, entry_id: id, leaf_hash: lh.toString('hex') });
+        continue;
       }
-      const processed = done.length;
-      await dequeue(tx, done);
-      await insertChunks(tx, 'audit_tree_leaves', leaves);
-      await insertChunks(tx, 'audit_tree_nodes', nodes.map((n) => ({ level: n.level, idx: n.index, hash: n.hash.toString('hex') })));
-      await insertChunks(tx, 'audit_tree_refused', refused.map((r) => ({ entry_id: r.id, reason: r.reason })));
-      let head: SignedTreeHead | null = null;
-      if (leaves.length > 0) {
-        head = signTreeHead(keys.auditSigning.privateKey, {
-          tree_size: frontier.size,
-          root_hash: frontier.root().toString('hex'),
-          timestamp: clock.now().toISOString(),
-          key_id: keys.auditSigning.keyId,
-        });
-        await tx.insertInto('audit_tree_heads').values(head).execute();
+      const row = q as StoredRow;
+      if (!macMatchesAny(keys, entryText(row), row.mac)) {
+        // Written under a MAC key version newer than this process knows: wait for a process that has it.
+        if (keys.auditMacVersion !== undefined && (await newerServiceKeyExists(tx, 'audit-mac', keys.auditMacVersion))) break;
+        done.push(id);
+        refused.push({ id, reason: 'mac' });
+        continue;
       }
-      return { leased: true, admitted: leaves.filter((l) => l.entry_id !== null).length, refused, processed, head };
+      done.push(id);
+      if (row.rejected !== null || nonces.has(row.nonce)) {
+        refused.push({ id, reason: row.rejected ?? 'duplicate' });
+        continue;
+      }
+      nonces.add(row.nonce);
+      append(leafHash(leafOfRow(row)), id);
+    }
+    await appendTree(tx, dialect, { done, leaves, nodes, refused });
+    const last = await headMark(tx);
+    let head: SignedTreeHead | null = null;
+    const h = deps.heads;
+    const beyond = frontier.size - (last?.tree_size ?? 0);
+    const due =
+      h === undefined
+        ? leaves.length > 0
+        : beyond > 0 && (h.force || last === null || beyond >= h.entries || now.getTime() - Date.parse(last.timestamp) >= h.intervalMs);
+    if (due) {
+      head = signTreeHead(keys.auditSigning.privateKey, {
+        tree_size: frontier.size,
+        root_hash: frontier.root().toString('hex'),
+        timestamp: now.toISOString(),
+        key_id: keys.auditSigning.keyId,
+      });
+      await tx.insertInto('audit_tree_heads').values(head).execute();
+    }
+    return { leased: true, admitted: leaves.filter((l) => l.entry_id !== null).length, refused, processed: done.length, head };
   });
 }
 
@@ -173,12 +173,12 @@ export async function buildOnce(deps: TreeBuildDeps): Promise<TreeBuildReport> {
 export async function buildAll(deps: TreeBuildDeps): Promise<TreeBuildReport> {
   const total: TreeBuildReport = { leased: true, admitted: 0, refused: [], processed: 0, head: null };
   for (;;) {
-    const pass = await buildOnce(deps);
-    if (!pass.leased) return { ...total, leased: total.admitted > 0 };
-    total.admitted += pass.admitted;
-    total.refused.push(...pass.refused);
-    total.processed += pass.processed;
-    total.head = pass.head ?? total.head;
-    if (pass.processed < deps.batch) return total;
+    const more = await buildOnce(deps);
+    if (!more.leased) return { ...total, leased: total.admitted > 0 };
+    total.admitted += more.admitted;
+    total.refused.push(...more.refused);
+    total.processed += more.processed;
+    total.head = more.head ?? total.head;
+    if (more.processed < deps.batch) return total;
   }
 }

@@ -1,5 +1,5 @@
 import { entryLeafText, LEGACY_VERSION, treeHeadText, type LeafColumns } from './leaf-text.ts';
-import { createHash, createPublicKey, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, hash, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 
 /*
  * The signed tree head and the leaves of the audit log's Merkle tree, defined once
@@ -73,7 +73,7 @@ export type VisibleEntry = LeafColumns;
 
 /** The part withheld from the subject (nonce, request id, MAC), as one hash. */
 export function withheldHash(e: { nonce: string; request_id: string | null; mac: string }): string {
-  return createHash('sha256').update(JSON.stringify([e.nonce, e.request_id, e.mac])).digest('hex');
+  return hash('sha256', JSON.stringify([e.nonce, e.request_id, e.mac]), 'hex');
 }
 
 /**

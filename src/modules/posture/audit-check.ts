@@ -4,11 +4,11 @@ import type { Runtime } from '../../runtime.ts';
 import { failed, pass, plural, type Finding } from './finding.ts';
 
 /**
- * Audit-log verification, as `custos audit verify` does it: every entry's MAC, the hash chain and
- * its signed checkpoints (src/modules/audit/verify.ts), the Merkle tree and its signed heads
- * (verify-tree.ts), and the consent ledger bound to its entries. Any break fails: an edited,
- * inserted or deleted row is what an intruder covering their tracks leaves (PCI DSS 4.0.1 10.3.4).
- * Reads the whole log; entries the server has not linked yet are checked by their MAC.
+ * Audit-log verification, as `custos audit verify` does it: the hash chain of earlier versions and
+ * its signed checkpoints (src/modules/audit/verify.ts), the Merkle tree with every entry's MAC and
+ * its signed heads (verify-tree.ts), and the consent ledger bound to its entries. Any break fails:
+ * an edited, inserted or deleted row is what an intruder covering their tracks leaves (PCI DSS
+ * 4.0.1 10.3.4). Reads the whole log.
  */
 const ID = 'audit.verify';
 const FIX =
@@ -39,6 +39,6 @@ export async function checkAudit(
   }
   return pass(
     ID,
-    `audit log intact: ${plural(log.entries, 'entry', 'entries')}, ${plural(log.checkpoints, 'signed checkpoint')}, ${log.pending} pending; Merkle tree of ${plural(tree.treeSize, 'leaf', 'leaves')} and its signed heads intact`,
+    `audit log intact: Merkle tree of ${plural(tree.treeSize, 'leaf', 'leaves')} and its signed heads, ${tree.pending} entries waiting; ${plural(log.entries, 'entry', 'entries')} chained before the tree, ${plural(log.checkpoints, 'signed checkpoint')}`,
   );
 }

@@ -90,7 +90,7 @@ describe(`custos doctor: exit status and JSON (${TEST_DIALECT})`, { timeout: 60_
         const r = await doctor({ ...env, ...extra }, ...args);
         expect(r.code).toBe(1);
         expect(r.json?.status).toBe('fail');
-        expect(r.check('audit.verify')).toMatchObject({ status: 'fail', summary: expect.stringMatching(new RegExp(`BROKEN at entry seq \\d+ \\(id ${row.id}\\)`)) });
+        expect(r.check('audit.verify')).toMatchObject({ status: 'fail', summary: expect.stringMatching(new RegExp(`audit tree BROKEN at (leaf \\d+, )?entry ${row.id}:`)) });
       }
       const text = await doctor(env, '--offline');
       expect(text.code).toBe(1);

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Dialect } from '../database.ts';
 
 /**
- * What the speed work needed in the schema (docs/adr/0005-audit-tree-queue.md):
+ * What the speed work needed in the schema (docs/adr/0004-audit-merkle-log.md, "The builder"):
  *
  * `audit_tree_pending`: the ids of audit entries the tree builder has not decided yet (neither a
  * leaf nor refused). A trigger on `audit_log` fills it in the inserting statement itself, on every

@@ -1,7 +1,7 @@
 /**
  * A separate server process for the audit concurrency test: opens the database named by its
  * environment (as `custos` would), appends AUDIT_WORKER_COUNT entries through group commit and
- * write transactions while chaining in the background, then stops. Exit code 0 on success.
+ * write transactions while building the tree in the background, then stops. Exit code 0 on success.
  */
 import { loadConfig } from '../../../config/config.ts';
 import { deriveRootKeys } from '../../../crypto/keyring.ts';

@@ -14,7 +14,7 @@ const keys = deriveRootKeys(config.rootKey);
 const store = await openStore(config.database);
 const batch = Number(process.env.AUDIT_TREE_BATCH ?? '200');
 for (;;) {
-  const pass = await buildOnce({ db: store.db, keys, clock: systemClock, holder: 'killed-builder', leaseMs: 300, batch });
+  const pass = await buildOnce({ db: store.db, dialect: store.dialect, keys, clock: systemClock, holder: 'killed-builder', leaseMs: 300, batch });
   process.stdout.write('pass\n');
   if (pass.leased && pass.processed < batch) break;
 }
