@@ -18,7 +18,7 @@ import { seed, type Seeded } from './workload.ts';
  * - sign-in latency p50/p99 with one client, and sign-ins per second with many (each one argon2id
  *   verification: the server's hashes per second), plus raw argon2id hashes per second in-process;
  * - vault read throughput while N (default 200) connections hammer POST /v1/auth/signin with wrong
- *   passwords, as a ratio to the read throughput without them (target ≥ 0.8×). The attack runs in
+ *   passwords, as a ratio to the read throughput without them (target ≥ 0.9×, the speed issue). The attack runs in
  *   a child process of its own, so it does not share the read generator's event loop. Per-address
  *   and global sign-in throttles are lifted for the run: every attempt reaches the password check,
  *   as from a large botnet — the worst case, where only bounded hashing protects the reads.
@@ -54,7 +54,7 @@ export interface SignInResult {
   };
 }
 
-export const SIGNIN_TARGET = 0.8;
+export const SIGNIN_TARGET = 0.9;
 const PASSWORD = 'violet umbrellas march north at dawn';
 const log = (line: string) => process.stderr.write(`bench signin: ${line}\n`);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
