@@ -112,6 +112,6 @@ describe(`a tampered audit log (${TEST_DIALECT})`, () => {
     expect(out.join('\n')).toMatch(/BROKEN/);
     const alerts = await alertsOf(t, security, '?rule=audit_tamper');
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ severity: 'critical', actor: null, detail: { check: 'chain' } });
+    expect(alerts[0]).toMatchObject({ severity: 'critical', actor: null, detail: { check: 'tree' } });
   });
 });

@@ -105,7 +105,7 @@ describe(`custos doctor: exit status and JSON (${TEST_DIALECT})`, { timeout: 60_
     // Each run told detection (audit.verify_failed): one audit_tamper alert for the incident.
     const alerts = await runtime.store.db.selectFrom('detection_alerts').select(['rule', 'detail']).where('rule', '=', 'audit_tamper').execute();
     expect(alerts).toHaveLength(1);
-    expect(JSON.parse(alerts[0]!.detail)).toMatchObject({ check: 'chain' });
+    expect(JSON.parse(alerts[0]!.detail)).toMatchObject({ check: 'tree' });
   });
 
   it("the decoy API key planted by custos honeytoken plant is never named as unused; a real key as old is", async () => {
